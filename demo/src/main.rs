@@ -1,0 +1,3 @@
+//! The demo app dhow deploys to its sandbox (work in progress).
+
+fn main() {}

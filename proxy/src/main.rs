@@ -1,0 +1,3 @@
+//! dhow-proxy: the reverse proxy that runs on every server (work in progress).
+
+fn main() {}

@@ -1,0 +1,108 @@
+//! The command line: global flags (as Kamal users know them) and one submodule per command.
+//! Commands are thin: they parse, load what they need and call into the library modules.
+
+mod version;
+
+use crate::output::Output;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Path to the deploy config.
+    #[arg(short = 'c', long = "config-file", global = true, default_value = "config/deploy.toml")]
+    pub config_file: PathBuf,
+
+    /// Destination: merges config/deploy.<DESTINATION>.toml over the base config.
+    #[arg(short = 'd', long, global = true)]
+    pub destination: Option<String>,
+
+    /// Run only on these hosts (comma-separated, `*` wildcards).
+    #[arg(short = 'h', long, global = true, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+
+    /// Run only for these roles (comma-separated, `*` wildcards).
+    #[arg(short = 'r', long, global = true, value_delimiter = ',')]
+    pub roles: Vec<String>,
+
+    /// Run only on the primary host.
+    #[arg(short = 'p', long, global = true)]
+    pub primary: bool,
+
+    /// The app version to use (default: the git SHA of the working tree).
+    #[arg(long = "version", global = true, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Show more detail.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+
+    /// Show only errors and the final summary.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Do not run hooks.
+    #[arg(short = 'H', long = "skip-hooks", global = true)]
+    pub skip_hooks: bool,
+
+    /// One JSON object per line instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print help.
+    #[arg(long, global = true, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// dhow deploys Docker apps to plain Linux servers with zero downtime.
+#[derive(Debug, Parser)]
+#[command(name = "dhow", disable_help_flag = true, disable_version_flag = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print dhow's version.
+    Version,
+}
+
+/// Parse the command line. On `--help` or a usage error clap prints and we return the code.
+pub fn parse() -> Result<(Cli, Output), ExitCode> {
+    let matches = without_short_help(Cli::command()).try_get_matches();
+    let parsed = matches.and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => {
+            let out = Output {
+                json: cli.global.json,
+                quiet: cli.global.quiet,
+                verbose: cli.global.verbose,
+            };
+            Ok((cli, out))
+        }
+        Err(e) => {
+            let _ = e.print();
+            Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }))
+        }
+    }
+}
+
+/// `-h` means `--hosts` (as in Kamal); help is `--help` only, on every subcommand.
+fn without_short_help(cmd: clap::Command) -> clap::Command {
+    cmd.disable_help_flag(true)
+        .disable_help_subcommand(true)
+        .mut_subcommands(without_short_help)
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Version => version::run(&out),
+    }
+}
