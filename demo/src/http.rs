@@ -1,0 +1,103 @@
+//! A minimal HTTP/1.1 server loop: parse a request head, skip its body, answer, keep the
+//! connection alive unless the client asks to close.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// The version this process reports.
+pub fn version() -> String {
+    std::env::var("DHOW_VERSION")
+        .or_else(|_| std::env::var("APP_VERSION"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn serve(stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    let version = version();
+    let healthy = std::env::var("DEMO_HEALTHY").as_deref() != Ok("false");
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("/").to_string();
+        let mut content_length = 0usize;
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            match reader.read_line(&mut h) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = h.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                let value = value.trim();
+                if name == "content-length" {
+                    content_length = value.parse().unwrap_or(0);
+                } else if name == "connection" && value.eq_ignore_ascii_case("close") {
+                    close = true;
+                }
+            }
+        }
+        if content_length > 0 {
+            let mut body = vec![0u8; content_length.min(1 << 20)];
+            let mut left = content_length;
+            while left > 0 {
+                let n = left.min(body.len());
+                if reader.read_exact(&mut body[..n]).is_err() {
+                    return;
+                }
+                left -= n;
+            }
+        }
+        let started = Instant::now();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let (status, body) = match path {
+            "/up" if healthy => (200, "ok\n".to_string()),
+            "/up" => (503, "unhealthy (DEMO_HEALTHY=false)\n".to_string()),
+            "/slow" => {
+                let ms: u64 = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000);
+                std::thread::sleep(Duration::from_millis(ms));
+                (200, format!("demo {version} slept {ms}ms\n"))
+            }
+            _ => (200, format!("demo {version}\n")),
+        };
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Service Unavailable"
+        };
+        let response = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Demo-Version: {version}\r\n{}\r\n{body}",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" },
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+        println!(
+            "{{\"method\":\"{method}\",\"path\":\"{path}\",\"status\":{status},\"version\":\"{version}\",\"ms\":{}}}",
+            started.elapsed().as_millis()
+        );
+        if close {
+            return;
+        }
+    }
+}
