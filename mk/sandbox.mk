@@ -1,0 +1,14 @@
+# The local sandbox: VPS containers with sshd + dockerd, a fresh host, a registry.
+.PHONY: sandbox sandbox-down sandbox-status sandbox-images
+
+sandbox:
+	bash sandbox/sandbox.sh up
+
+sandbox-down:
+	bash sandbox/sandbox.sh down
+
+sandbox-status:
+	bash sandbox/sandbox.sh status
+
+sandbox-images:
+	bash sandbox/sandbox.sh images
