@@ -1,0 +1,13 @@
+# Tests: unit and in-process tests first, then end-to-end tests against the sandbox.
+.PHONY: test test-unit test-e2e deps
+
+deps:
+	bash sandbox/deps.sh
+
+test-unit:
+	$(CARGO) test --workspace
+
+test-e2e: sandbox demo-image
+	$(CARGO) test --features e2e --test 'e2e_*'
+
+test: deps test-unit test-e2e

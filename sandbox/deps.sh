@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dhow's sandbox, tests and benchmarks need (root, apt-get).
+# Safe to run again: apt-get skips what is installed.
+set -euo pipefail
+pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
