@@ -4,8 +4,13 @@
 //! error into a message and a distinct exit code (error.rs).
 
 mod cli;
+mod deploy;
 mod error;
+mod hooks;
 mod output;
+mod proxy_control;
+mod remote;
+mod shell;
 
 use std::process::ExitCode;
 

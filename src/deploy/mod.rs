@@ -1,0 +1,5 @@
+//! Deploying: plan what runs where, then execute it per host (boot, health-gated switch
+//! through the proxy, stop and prune the old), under the deploy lock, with an audit trail.
+
+pub mod audit;
+pub mod lock;
