@@ -2,4 +2,5 @@
 //! through the proxy, stop and prune the old), under the deploy lock, with an audit trail.
 
 pub mod audit;
+pub mod container;
 pub mod lock;
