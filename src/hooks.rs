@@ -152,7 +152,11 @@ mod tests {
     #[tokio::test]
     async fn hook_gets_env_and_missing_hook_is_fine() {
         let dir = tempfile::tempdir().unwrap();
-        write_hook(dir.path(), "pre-deploy", "echo \"$DHOW_SERVICE $DHOW_VERSION $DHOW_RUNTIME\"");
+        write_hook(
+            dir.path(),
+            "pre-deploy",
+            "echo \"$DHOW_SERVICE $DHOW_VERSION $DHOW_RUNTIME\"",
+        );
         let mut hooks = Hooks::new(dir.path(), false);
         hooks.set("SERVICE", "demo");
         hooks.set("VERSION", "abc");

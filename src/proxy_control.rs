@@ -60,7 +60,12 @@ where
     let work = async {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| fail(Kind::Remote, format!("proxy control socket: handshake failed: {e}")))?;
+            .map_err(|e| {
+                fail(
+                    Kind::Remote,
+                    format!("proxy control socket: handshake failed: {e}"),
+                )
+            })?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -99,7 +104,10 @@ where
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| value.to_string());
-            return Err(fail(Kind::Deploy, format!("proxy refused {method} {path} ({status}): {msg}")));
+            return Err(fail(
+                Kind::Deploy,
+                format!("proxy refused {method} {path} ({status}): {msg}"),
+            ));
         }
         Ok(value)
     };
@@ -129,7 +137,10 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(service_path("demo", Some("deploy")), "/v1/services/demo/deploy");
+        assert_eq!(
+            service_path("demo", Some("deploy")),
+            "/v1/services/demo/deploy"
+        );
         assert_eq!(service_path("demo", None), "/v1/services/demo");
     }
 }

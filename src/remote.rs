@@ -3,7 +3,8 @@
 //! its exit status and output. `ssh::Session` implements it; `LocalShell` runs the same
 //! commands on this machine for tests of the command builders.
 
-use std::future::Future;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A finished command.
 #[derive(Debug, Clone, Default)]
@@ -19,16 +20,25 @@ impl ExecOutput {
     }
 }
 
-/// Runs shell commands somewhere.
+/// A byte stream to a unix socket on the host (the proxy's control socket).
+pub trait UnixStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> UnixStream for T {}
+
+/// Runs shell commands on a host and opens streams to unix sockets there.
 pub trait Exec: Send + Sync {
     /// Where commands run, for messages (`root@1.2.3.4:22`).
     fn label(&self) -> String;
 
-    fn exec(
-        &self,
-        cmd: &str,
+    /// Run `cmd` with `sh -c` semantics; `stdin` is written then closed.
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
         stdin: Option<Vec<u8>>,
-    ) -> impl Future<Output = anyhow::Result<ExecOutput>> + Send;
+    ) -> BoxFuture<'a, anyhow::Result<ExecOutput>>;
+
+    /// Open a stream to the unix socket at `path` on the host.
+    fn open_unix<'a>(&'a self, path: &'a str)
+        -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>>;
 }
 
 /// Runs commands with `sh -c` on this machine in a given directory (tests only).
@@ -43,7 +53,28 @@ impl Exec for LocalShell {
         "local".into()
     }
 
-    async fn exec(&self, cmd: &str, stdin: Option<Vec<u8>>) -> anyhow::Result<ExecOutput> {
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+        stdin: Option<Vec<u8>>,
+    ) -> BoxFuture<'a, anyhow::Result<ExecOutput>> {
+        Box::pin(self.exec_local(cmd, stdin))
+    }
+
+    fn open_unix<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>> {
+        Box::pin(async move {
+            let s = tokio::net::UnixStream::connect(path).await?;
+            Ok(Box::new(s) as Box<dyn UnixStream>)
+        })
+    }
+}
+
+#[cfg(test)]
+impl LocalShell {
+    async fn exec_local(&self, cmd: &str, stdin: Option<Vec<u8>>) -> anyhow::Result<ExecOutput> {
         use tokio::io::AsyncWriteExt;
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")

@@ -4,8 +4,7 @@
 /// Quote one word for a POSIX shell.
 pub fn quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
     {
         return s.to_string();

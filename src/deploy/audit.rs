@@ -48,9 +48,12 @@ fn one_word(s: &str) -> String {
 }
 
 /// Append entries to the host's audit log.
-pub async fn append(host: &impl Exec, key: &str, entries: &[Entry<'_>]) -> anyhow::Result<()> {
+pub async fn append(host: &dyn Exec, key: &str, entries: &[Entry<'_>]) -> anyhow::Result<()> {
     let file = audit_file(key);
-    let dir = file.rsplit_once('/').map_or(".dhow", |(d, _)| d).to_string();
+    let dir = file
+        .rsplit_once('/')
+        .map_or(".dhow", |(d, _)| d)
+        .to_string();
     let mut body = String::new();
     for e in entries {
         body.push_str(&e.line());
@@ -65,17 +68,24 @@ pub async fn append(host: &impl Exec, key: &str, entries: &[Entry<'_>]) -> anyho
     if !out.ok() {
         return Err(fail(
             Kind::Remote,
-            format!("{}: could not write the audit log: {}", host.label(), out.stderr.trim()),
+            format!(
+                "{}: could not write the audit log: {}",
+                host.label(),
+                out.stderr.trim()
+            ),
         ));
     }
     Ok(())
 }
 
 /// The last `lines` lines of the host's audit log.
-pub async fn tail(host: &impl Exec, key: &str, lines: usize) -> anyhow::Result<String> {
+pub async fn tail(host: &dyn Exec, key: &str, lines: usize) -> anyhow::Result<String> {
     let out = host
         .exec(
-            &format!("tail -n {lines} {} 2>/dev/null || true", quote(&audit_file(key))),
+            &format!(
+                "tail -n {lines} {} 2>/dev/null || true",
+                quote(&audit_file(key))
+            ),
             None,
         )
         .await?;
@@ -90,7 +100,9 @@ mod tests {
     #[tokio::test]
     async fn entries_are_appended_one_per_line() {
         let dir = tempfile::tempdir().unwrap();
-        let sh = LocalShell { dir: dir.path().into() };
+        let sh = LocalShell {
+            dir: dir.path().into(),
+        };
         let e = Entry {
             at: "2026-11-22T10:00:00Z",
             performer: "alice smith",
@@ -101,7 +113,16 @@ mod tests {
             detail: "started",
         };
         append(&sh, "demo", &[e.clone()]).await.unwrap();
-        append(&sh, "demo", &[Entry { action: "rollback", ..e }]).await.unwrap();
+        append(
+            &sh,
+            "demo",
+            &[Entry {
+                action: "rollback",
+                ..e
+            }],
+        )
+        .await
+        .unwrap();
         let text = tail(&sh, "demo", 10).await.unwrap();
         assert_eq!(
             text,

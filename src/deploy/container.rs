@@ -3,6 +3,7 @@
 
 use crate::error::{fail, Kind};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
 
 /// Label keys dhow puts on everything it starts.
@@ -37,8 +38,10 @@ pub struct ContainerSpec {
     pub destination: Option<String>,
     pub version: String,
     pub cmd: Option<Vec<String>>,
-    /// Clear and secret env merged; values only leave this process in the API body.
+    /// Clear env.
     pub env: Vec<(String, String)>,
+    /// Secret env: the values only leave this process inside the Docker API request body.
+    pub secret_env: Vec<(String, SecretString)>,
     pub labels: BTreeMap<String, String>,
     /// docker-run style options (`memory = "512m"`, `add-host = [...]`), already normalised.
     pub options: BTreeMap<String, Vec<String>>,
@@ -69,6 +72,11 @@ pub fn create_body(spec: &ContainerSpec) -> anyhow::Result<ContainerCreateBody> 
         env.push(format!("DHOW_DESTINATION={d}"));
     }
     env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
+    env.extend(
+        spec.secret_env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.expose_secret())),
+    );
     let mut host = HostConfig {
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -93,9 +101,23 @@ pub fn create_body(spec: &ContainerSpec) -> anyhow::Result<ContainerCreateBody> 
 
 /// Role options dhow understands, as `docker run` spells them.
 pub const SUPPORTED_OPTIONS: &[&str] = &[
-    "add-host", "cap-add", "cap-drop", "cpus", "entrypoint", "init", "log-driver", "log-opt",
-    "memory", "memory-reservation", "publish", "stop-signal", "stop-timeout", "ulimit", "user",
-    "volume", "workdir",
+    "add-host",
+    "cap-add",
+    "cap-drop",
+    "cpus",
+    "entrypoint",
+    "init",
+    "log-driver",
+    "log-opt",
+    "memory",
+    "memory-reservation",
+    "publish",
+    "stop-signal",
+    "stop-timeout",
+    "ulimit",
+    "user",
+    "volume",
+    "workdir",
 ];
 
 fn apply_option(
@@ -107,7 +129,10 @@ fn apply_option(
     let one = || -> anyhow::Result<&str> {
         match values {
             [v] => Ok(v.as_str()),
-            _ => Err(fail(Kind::Config, format!("option {key} takes one value, got {}", values.len()))),
+            _ => Err(fail(
+                Kind::Config,
+                format!("option {key} takes one value, got {}", values.len()),
+            )),
         }
     };
     let bad = |what: &str| fail(Kind::Config, format!("option {key}: {what}"));
@@ -117,10 +142,15 @@ fn apply_option(
         "cap-drop" => host.cap_drop = Some(values.to_vec()),
         "volume" => host.binds = Some(values.to_vec()),
         "cpus" => {
-            let cpus: f64 = one()?.parse().map_err(|_| bad("expected a number like 1.5"))?;
+            let cpus: f64 = one()?
+                .parse()
+                .map_err(|_| bad("expected a number like 1.5"))?;
             host.nano_cpus = Some((cpus * 1e9) as i64);
         }
-        "memory" => host.memory = Some(parse_bytes(one()?).ok_or_else(|| bad("expected a size like 512m or 2g"))?),
+        "memory" => {
+            host.memory =
+                Some(parse_bytes(one()?).ok_or_else(|| bad("expected a size like 512m or 2g"))?)
+        }
         "memory-reservation" => {
             host.memory_reservation =
                 Some(parse_bytes(one()?).ok_or_else(|| bad("expected a size like 512m or 2g"))?)
@@ -144,7 +174,8 @@ fn apply_option(
         "publish" => {
             let mut ports = host.port_bindings.take().unwrap_or_default();
             for v in values {
-                let (binding, container) = parse_publish(v).ok_or_else(|| bad("expected [IP:]HOSTPORT:CONTAINERPORT[/proto]"))?;
+                let (binding, container) = parse_publish(v)
+                    .ok_or_else(|| bad("expected [IP:]HOSTPORT:CONTAINERPORT[/proto]"))?;
                 ports
                     .entry(container)
                     .or_insert_with(|| Some(Vec::new()))
@@ -154,16 +185,26 @@ fn apply_option(
             host.port_bindings = Some(ports);
         }
         "stop-signal" => body.stop_signal = Some(one()?.to_string()),
-        "stop-timeout" => body.stop_timeout = Some(one()?.parse().map_err(|_| bad("expected seconds"))?),
+        "stop-timeout" => {
+            body.stop_timeout = Some(one()?.parse().map_err(|_| bad("expected seconds"))?)
+        }
         "ulimit" => {
             let mut list = host.ulimits.take().unwrap_or_default();
             for v in values {
-                let (name, limits) = v.split_once('=').ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
+                let (name, limits) = v
+                    .split_once('=')
+                    .ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
                 let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
                 list.push(bollard::models::ResourcesUlimits {
                     name: Some(name.to_string()),
-                    soft: Some(soft.parse().map_err(|_| bad("soft limit must be a number"))?),
-                    hard: Some(hard.parse().map_err(|_| bad("hard limit must be a number"))?),
+                    soft: Some(
+                        soft.parse()
+                            .map_err(|_| bad("soft limit must be a number"))?,
+                    ),
+                    hard: Some(
+                        hard.parse()
+                            .map_err(|_| bad("hard limit must be a number"))?,
+                    ),
                 });
             }
             host.ulimits = Some(list);
@@ -231,6 +272,7 @@ mod tests {
             version: "abc".into(),
             cmd: None,
             env: vec![("A".into(), "1".into())],
+            secret_env: vec![("S".into(), SecretString::from("hush"))],
             labels: BTreeMap::from([("team".into(), "x".into())]),
             options: BTreeMap::new(),
         }
@@ -238,8 +280,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(role_prefix("demo", "web", Some("staging")), "demo-web-staging");
-        assert_eq!(container_name(&role_prefix("demo", "web", None), "v1"), "demo-web-v1");
+        assert_eq!(
+            role_prefix("demo", "web", Some("staging")),
+            "demo-web-staging"
+        );
+        assert_eq!(
+            container_name(&role_prefix("demo", "web", None), "v1"),
+            "demo-web-v1"
+        );
     }
 
     #[test]
@@ -252,6 +300,11 @@ mod tests {
         let env = b.env.unwrap();
         assert!(env.contains(&"DHOW_VERSION=abc".to_string()));
         assert!(env.contains(&"A=1".to_string()));
+        assert!(env.contains(&"S=hush".to_string()));
+        assert!(
+            !format!("{:?}", spec()).contains("hush"),
+            "Debug must not show secrets"
+        );
         let hc = b.host_config.unwrap();
         assert_eq!(hc.network_mode.as_deref(), Some(NETWORK));
         assert_eq!(
@@ -265,8 +318,10 @@ mod tests {
         let mut s = spec();
         s.options.insert("memory".into(), vec!["512m".into()]);
         s.options.insert("cpus".into(), vec!["1.5".into()]);
-        s.options.insert("add-host".into(), vec!["db:10.0.0.1".into()]);
-        s.options.insert("publish".into(), vec!["127.0.0.1:9000:9000".into()]);
+        s.options
+            .insert("add-host".into(), vec!["db:10.0.0.1".into()]);
+        s.options
+            .insert("publish".into(), vec!["127.0.0.1:9000:9000".into()]);
         let hc = create_body(&s).unwrap().host_config.unwrap();
         assert_eq!(hc.memory, Some(512 << 20));
         assert_eq!(hc.nano_cpus, Some(1_500_000_000));

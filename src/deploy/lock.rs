@@ -22,7 +22,7 @@ pub fn lock_dir(key: &str) -> String {
 }
 
 /// Take the lock or fail naming the holder.
-pub async fn acquire(host: &impl Exec, key: &str, info: &LockInfo) -> anyhow::Result<()> {
+pub async fn acquire(host: &dyn Exec, key: &str, info: &LockInfo) -> anyhow::Result<()> {
     let dir = quote(&lock_dir(key));
     let cmd = format!(
         "mkdir -p .dhow/locks && mkdir {dir} 2>/dev/null && cat > {dir}/details.json || {{ echo locked; exit 75; }}"
@@ -34,7 +34,10 @@ pub async fn acquire(host: &impl Exec, key: &str, info: &LockInfo) -> anyhow::Re
     }
     if out.code == 75 {
         let holder = status(host, key).await?;
-        return Err(fail(Kind::Locked, held_message(key, &host.label(), holder.as_ref())));
+        return Err(fail(
+            Kind::Locked,
+            held_message(key, &host.label(), holder.as_ref()),
+        ));
     }
     Err(fail(
         Kind::Remote,
@@ -47,28 +50,37 @@ pub async fn acquire(host: &impl Exec, key: &str, info: &LockInfo) -> anyhow::Re
 }
 
 /// The current lock holder, if any.
-pub async fn status(host: &impl Exec, key: &str) -> anyhow::Result<Option<LockInfo>> {
+pub async fn status(host: &dyn Exec, key: &str) -> anyhow::Result<Option<LockInfo>> {
     let dir = quote(&lock_dir(key));
     let out = host
-        .exec(&format!("[ -d {dir} ] || exit 3; cat {dir}/details.json 2>/dev/null"), None)
+        .exec(
+            &format!("[ -d {dir} ] || exit 3; cat {dir}/details.json 2>/dev/null"),
+            None,
+        )
         .await?;
     match out.code {
-        0 => Ok(Some(serde_json::from_str(&out.stdout).unwrap_or(LockInfo {
-            performer: "unknown".into(),
-            locked_at: "unknown".into(),
-            version: None,
-            message: "(lock details unreadable)".into(),
-        }))),
+        0 => Ok(Some(serde_json::from_str(&out.stdout).unwrap_or(
+            LockInfo {
+                performer: "unknown".into(),
+                locked_at: "unknown".into(),
+                version: None,
+                message: "(lock details unreadable)".into(),
+            },
+        ))),
         3 => Ok(None),
         _ => Err(fail(
             Kind::Remote,
-            format!("{}: could not read the deploy lock: {}", host.label(), out.stderr.trim()),
+            format!(
+                "{}: could not read the deploy lock: {}",
+                host.label(),
+                out.stderr.trim()
+            ),
         )),
     }
 }
 
 /// Release the lock (no error if it is not held).
-pub async fn release(host: &impl Exec, key: &str) -> anyhow::Result<()> {
+pub async fn release(host: &dyn Exec, key: &str) -> anyhow::Result<()> {
     let out = host
         .exec(&format!("rm -rf {}", quote(&lock_dir(key))), None)
         .await?;
@@ -120,7 +132,9 @@ mod tests {
     #[tokio::test]
     async fn second_acquire_fails_naming_the_holder_and_release_frees() {
         let dir = tempfile::tempdir().unwrap();
-        let sh = LocalShell { dir: dir.path().into() };
+        let sh = LocalShell {
+            dir: dir.path().into(),
+        };
         acquire(&sh, "demo", &info("alice")).await.unwrap();
         assert_eq!(status(&sh, "demo").await.unwrap(), Some(info("alice")));
         let err = acquire(&sh, "demo", &info("bob")).await.unwrap_err();

@@ -2,5 +2,11 @@
 //! through the proxy, stop and prune the old), under the deploy lock, with an audit trail.
 
 pub mod audit;
+pub mod boot;
 pub mod container;
+pub mod engine;
+pub mod envfile;
+pub mod host;
 pub mod lock;
+pub mod plan;
+pub mod proxy;
