@@ -8,6 +8,7 @@ mod deploy;
 mod error;
 mod hooks;
 mod output;
+mod progress;
 mod proxy_control;
 mod remote;
 mod shell;

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod container;
 pub mod engine;
 pub mod envfile;
+pub mod execute;
 pub mod host;
 pub mod lock;
 pub mod plan;
