@@ -55,8 +55,12 @@ pub async fn ensure(
             if host.docker.inspect_image(&tag).await.is_err() {
                 load_image().await?;
             }
-            boot(host, &tag, publish_ports).await?;
-            Ensured::Booted
+            match boot(host, &tag, publish_ports).await {
+                Ok(()) => Ensured::Booted,
+                // Another deploy (another service) booted it a moment ago.
+                Err(e) if format!("{e:#}").contains("is already in use") => Ensured::AlreadyRunning,
+                Err(e) => return Err(e),
+            }
         }
     };
     wait_ready(host, Duration::from_secs(30)).await?;

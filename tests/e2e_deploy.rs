@@ -1,0 +1,199 @@
+//! End-to-end: the real `dhow` binary deploys the demo app to the sandbox's hosts through
+//! real SSH, real Docker engines and dhow-proxy, while a real HTTP load runs through the
+//! proxies. Each test uses its own service and proxy host name so they can run side by side.
+
+mod support;
+
+use std::time::Duration;
+use support::load::Load;
+use support::{http_get, ssh_toml, text, Project, Sandbox};
+
+/// A config for the demo app as `service`, routed by `Host: <service>.test`.
+fn config(sb: &Sandbox, service: &str, extra: &str) -> String {
+    let hosts: Vec<String> = sb.hosts().iter().map(|h| format!("\"{h}\"")).collect();
+    format!(
+        r#"service = "{service}"
+image = "dhow-test/{service}"
+servers = [{hosts}]
+deploy_timeout = "20s"
+drain_timeout = "5s"
+retain_containers = 3
+
+[builder]
+context = "app"
+
+[proxy]
+host = "{service}.test"
+app_port = 3000
+
+[proxy.healthcheck]
+path = "/up"
+interval = "200ms"
+
+{ssh}
+{extra}
+"#,
+        hosts = hosts.join(", "),
+        ssh = ssh_toml(sb),
+    )
+}
+
+fn version_on(sb: &Sandbox, host: &str, service: &str) -> String {
+    let (status, body) =
+        http_get(&sb.http_addr(host), &format!("{service}.test"), "/").expect("GET");
+    assert_eq!(status, 200, "GET / on {host} for {service}: {body}");
+    body.trim().to_string()
+}
+
+#[test]
+fn deploys_and_rolls_back_under_load_without_a_failed_request() {
+    let sb = Sandbox::load();
+    let svc = "zd";
+    let p = Project::new(&config(&sb, svc, ""));
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    for h in sb.hosts() {
+        assert_eq!(version_on(&sb, &h, svc), "demo v1");
+    }
+    let per_host = 64 / sb.hosts().len();
+    let loads: Vec<Load> = sb
+        .hosts()
+        .iter()
+        .map(|h| Load::start(&sb.http_addr(h), &format!("{svc}.test"), "/", per_host))
+        .collect();
+    for i in 0..10 {
+        let v = if i % 2 == 0 { "v2" } else { "v3" };
+        p.dhow_ok(&["deploy", "--version", v]);
+        for h in sb.hosts() {
+            assert_eq!(version_on(&sb, &h, svc), format!("demo {v}"));
+        }
+    }
+    for _ in 0..3 {
+        let before = version_on(&sb, &sb.hosts()[0], svc);
+        p.dhow_ok(&["rollback"]);
+        let after = version_on(&sb, &sb.hosts()[0], svc);
+        assert_ne!(before, after, "rollback must switch the served version");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let reports: Vec<_> = loads.into_iter().map(Load::stop).collect();
+    for r in &reports {
+        assert_eq!(
+            r.failed, 0,
+            "failed requests during deploys: {:?}",
+            r.failures
+        );
+        assert!(r.ok > 100, "load generator barely ran: {r:?}");
+        assert!(
+            r.bodies.contains_key("demo v2") && r.bodies.contains_key("demo v3"),
+            "versions seen: {:?}",
+            r.bodies
+        );
+    }
+}
+
+#[test]
+fn unhealthy_version_fails_and_the_old_one_keeps_serving() {
+    let sb = Sandbox::load();
+    let svc = "hf";
+    let p = Project::new(&config(&sb, svc, ""));
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    p.write(
+        "config/deploy.toml",
+        &config(&sb, svc, "[env.clear]\nDEMO_HEALTHY = \"false\"\n")
+            .replace("deploy_timeout = \"20s\"", "deploy_timeout = \"4s\""),
+    );
+    let out = p.dhow(&["deploy", "--version", "v2"]);
+    let msg = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "exit code for a failed deploy:\n{msg}"
+    );
+    assert!(msg.contains("v2"), "{msg}");
+    assert!(
+        msg.contains("keeps serving"),
+        "message must say the old version keeps serving:\n{msg}"
+    );
+    for h in sb.hosts() {
+        assert_eq!(version_on(&sb, &h, svc), "demo v1");
+    }
+    let status = p.dhow_ok(&["lock", "status"]);
+    assert!(
+        text(&status).contains("not locked"),
+        "lock must be released: {}",
+        text(&status)
+    );
+}
+
+#[test]
+fn a_held_lock_refuses_a_second_deploy() {
+    let sb = Sandbox::load();
+    let svc = "lk";
+    let p = Project::new(&config(&sb, svc, ""));
+    p.dhow_ok(&["lock", "acquire", "-m", "maintenance by the test"]);
+    let out = p.dhow(&["deploy", "--version", "v1"]);
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{msg}");
+    assert!(msg.contains("maintenance by the test"), "{msg}");
+    p.dhow_ok(&["lock", "release"]);
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    assert_eq!(version_on(&sb, &sb.hosts()[0], svc), "demo v1");
+}
+
+#[test]
+fn ctrl_c_mid_deploy_leaves_no_lock_and_the_old_version_serving() {
+    let sb = Sandbox::load();
+    let svc = "cc";
+    let p = Project::new(&config(&sb, svc, ""));
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    p.write(
+        "config/deploy.toml",
+        &config(&sb, svc, "[env.clear]\nSTART_DELAY = \"4\"\n"),
+    );
+    let mut child = p
+        .cmd(&["deploy", "--version", "v2"])
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert!(
+        !status.success(),
+        "an interrupted deploy must not report success"
+    );
+    for h in sb.hosts() {
+        assert_eq!(version_on(&sb, &h, svc), "demo v1");
+    }
+    assert!(text(&p.dhow_ok(&["lock", "status"])).contains("not locked"));
+}
+
+#[test]
+fn a_worker_role_runs_its_cmd_and_is_not_routed() {
+    let sb = Sandbox::load();
+    let svc = "wk";
+    let hosts = sb.hosts();
+    let cfg = config(&sb, svc, "").replace(
+        &format!("servers = [{}]", hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ")),
+        &format!(
+            "[servers.web]\nhosts = [\"{}\"]\n\n[servers.worker]\nhosts = [\"{}\"]\ncmd = [\"/dhow-demo\"]\nproxy = false\nenv = {{ clear = {{ PORT = \"4000\" }} }}\n",
+            hosts[0], hosts[1]
+        ),
+    );
+    let p = Project::new(&cfg);
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    let ps = sb.docker_exec(
+        &sb.container(2),
+        "docker ps --format '{{.Names}} {{.Command}}'",
+    );
+    let ps = String::from_utf8_lossy(&ps.stdout).to_string();
+    assert!(
+        ps.contains("wk-worker-v1"),
+        "worker container on host 2: {ps}"
+    );
+    let (status, _) = http_get(&sb.http_addr(&hosts[1]), "wk.test", "/").expect("GET");
+    assert_eq!(
+        status, 404,
+        "the worker must not be routed through the proxy"
+    );
+    assert_eq!(version_on(&sb, &hosts[0], svc), "demo v1");
+}

@@ -1,0 +1,180 @@
+//! A keep-alive HTTP load generator for zero-downtime checks: N threads, each holding one
+//! persistent connection and sending GETs back to back until stopped. Every request whose
+//! response is not a complete 2xx counts as failed; versions seen in bodies are tallied.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub ok: u64,
+    pub failed: u64,
+    pub failures: Vec<String>,
+    /// Body (first line) -> count.
+    pub bodies: BTreeMap<String, u64>,
+    pub reconnects: u64,
+}
+
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Report>>,
+}
+
+impl Load {
+    /// Start `conns` keep-alive connections to `addr` sending `GET path` with `Host: host`.
+    pub fn start(addr: &str, host: &str, path: &str, conns: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..conns)
+            .map(|_| {
+                let (addr, host, path, stop) = (
+                    addr.to_string(),
+                    host.to_string(),
+                    path.to_string(),
+                    stop.clone(),
+                );
+                std::thread::spawn(move || worker(&addr, &host, &path, &stop))
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    /// Stop and merge the reports.
+    pub fn stop(self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut total = Report::default();
+        for t in self.threads {
+            let r = t.join().unwrap_or_default();
+            total.ok += r.ok;
+            total.failed += r.failed;
+            total.reconnects += r.reconnects;
+            total.failures.extend(r.failures.into_iter().take(5));
+            for (k, v) in r.bodies {
+                *total.bodies.entry(k).or_default() += v;
+            }
+        }
+        total
+    }
+}
+
+fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
+    let mut report = Report::default();
+    let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
+    let mut fail = |r: &mut Report, why: String| {
+        r.failed += 1;
+        if r.failures.len() < 5 {
+            r.failures.push(why);
+        }
+    };
+    let _ = &mut fail;
+    while !stop.load(Ordering::Relaxed) {
+        if conn.is_none() {
+            match connect(addr).and_then(|s| Ok((s.try_clone()?, BufReader::new(s)))) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    fail(&mut report, format!("connect: {e}"));
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            }
+        }
+        let Some((w, r)) = conn.as_mut() else {
+            continue;
+        };
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        if let Err(e) = w.write_all(req.as_bytes()) {
+            fail(&mut report, format!("write: {e}"));
+            conn = None;
+            continue;
+        }
+        match read_response(r) {
+            Ok((status, body, close)) => {
+                if (200..300).contains(&status) {
+                    report.ok += 1;
+                    let first = body.lines().next().unwrap_or("").to_string();
+                    *report.bodies.entry(first).or_default() += 1;
+                } else {
+                    fail(&mut report, format!("status {status}: {}", body.trim()));
+                }
+                if close {
+                    report.reconnects += 1;
+                    conn = None;
+                }
+            }
+            Err(e) => {
+                fail(&mut report, format!("read: {e}"));
+                conn = None;
+            }
+        }
+    }
+    report
+}
+
+fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String, bool)> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed before a response",
+        ));
+    }
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut len: Option<usize> = None;
+    let mut chunked = false;
+    let mut close = false;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed in headers",
+            ));
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            match k.as_str() {
+                "content-length" => len = v.parse().ok(),
+                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
+                "connection" => close = v.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = len {
+        body.resize(n, 0);
+        r.read_exact(&mut body)?;
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned(), close))
+}
