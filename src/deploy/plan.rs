@@ -86,6 +86,11 @@ impl Plan {
         }
     }
 
+    /// The hosts in plan order.
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.host.clone()).collect()
+    }
+
     /// Host groups in boot order, each at most `boot_limit` hosts.
     pub fn groups(&self) -> Vec<Vec<&HostPlan>> {
         let limit = self.boot_limit.max(1);
