@@ -5,6 +5,7 @@
 
 mod cli;
 mod error;
+mod image;
 mod output;
 
 use std::process::ExitCode;
