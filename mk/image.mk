@@ -2,4 +2,4 @@
 .PHONY: test-image
 
 test-image: demo-bin
-	$(CARGO) test --features e2e --test image_local
+	$(CARGO) test --features e2e --test image_local --test e2e_image_transfer
