@@ -184,18 +184,13 @@ async fn an_image_streams_to_a_hosts_engine_once() {
 async fn a_scratch_image_loads_on_a_hosts_engine_without_any_registry() {
     let (tunnel, remote) = remote_engine().await;
     let reference = "dhow-test/image-transfer-scratch:v1";
-    let binary = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/bin/dhow-demo"))
-        .expect("run `make demo-bin` first (or `make test-image`)");
-    let spec = image::scratch::ScratchImage {
-        binary,
-        path_in_image: "dhow-proxy".into(),
-        repo_tag: reference.into(),
-        entrypoint: vec!["/dhow-proxy".into()],
-        cmd: vec![],
-        env: vec!["PORT=3000".into()],
-        labels: Default::default(),
-        arch: "amd64".into(),
-    };
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/bin/dhow-demo");
+    assert!(
+        binary.exists(),
+        "run `make demo-bin` first (or `make test-image`)"
+    );
+    let mut spec = image::scratch::ScratchImage::from_file(&binary, reference).unwrap();
+    spec.env = vec!["PORT=3000".into()];
     let archive = image::scratch::image_tar(&spec).unwrap();
     remove_image(&remote, reference).await;
     assert!(image::scratch::load(&remote, &archive, reference)
@@ -205,7 +200,7 @@ async fn a_scratch_image_loads_on_a_hosts_engine_without_any_registry() {
     assert_eq!(on_host.id.as_deref(), Some(archive.image_id.as_str()));
     assert_eq!(
         on_host.config.and_then(|c| c.entrypoint),
-        Some(vec!["/dhow-proxy".to_string()])
+        Some(vec!["/dhow-demo".to_string()])
     );
     remove_image(&remote, reference).await;
     drop(tunnel);

@@ -56,6 +56,16 @@ pub fn collect(root: &Path, dockerfile: &str) -> Result<ContextFiles> {
         }
     };
     let dockerfile = dockerfile.trim_start_matches("./").to_string();
+    if Path::new(&dockerfile).is_absolute() || dockerfile.split('/').any(|part| part == "..") {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "the Dockerfile {dockerfile} is outside the build context {}; give its path \
+                 relative to the context (builder.context) and keep it inside",
+                root.display()
+            ),
+        ));
+    }
     if !root.join(&dockerfile).is_file() {
         return Err(fail(
             Kind::Usage,
@@ -118,7 +128,9 @@ fn walk(
             if !excluded {
                 out.push(rel.clone());
                 walk(root, &rel, matcher, always, out)?;
-            } else if matcher.has_exceptions() || always.iter().any(|a| a.starts_with(&rel)) {
+            } else if matcher.has_exceptions()
+                || always.iter().any(|a| a.starts_with(&format!("{rel}/")))
+            {
                 // An exception may re-include something below; the directory entry itself
                 // stays out, as in `docker build`.
                 walk(root, &rel, matcher, always, out)?;
@@ -286,10 +298,26 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_dockerfile_is_a_clear_error() {
+    fn a_missing_or_outside_dockerfile_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = collect(dir.path(), "Dockerfile").unwrap_err().to_string();
         assert!(err.contains("no Dockerfile at"), "{err}");
+        let err = collect(dir.path(), "../Dockerfile")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the build context"), "{err}");
+    }
+
+    #[test]
+    fn an_ignored_directory_holding_the_dockerfile_is_still_searched_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "docker/Dockerfile", "FROM scratch\n");
+        write(root, "docker/other.txt", "o");
+        write(root, "dockerx/x.txt", "x");
+        write(root, ".dockerignore", "docker\ndockerx\n");
+        let files = collect(root, "docker/Dockerfile").unwrap();
+        assert_eq!(files.paths, vec![".dockerignore", "docker/Dockerfile"]);
     }
 
     #[tokio::test]

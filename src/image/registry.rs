@@ -136,6 +136,12 @@ fn registry_error(
             ),
         );
     }
+    if lower.contains("does not exist locally") {
+        return fail(
+            Kind::Usage,
+            format!("cannot push {image_ref}: the local engine has no such image; build it first"),
+        );
+    }
     if lower.contains("not found") || lower.contains("manifest unknown") {
         return fail(
             Kind::Remote,

@@ -12,6 +12,7 @@ use bollard::Docker;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 /// Timestamp written into the image (Unix epoch): the archive depends only on its inputs.
@@ -37,6 +38,36 @@ pub struct ScratchImage {
     pub labels: BTreeMap<String, String>,
     /// Docker architecture name: `amd64`, `arm64`.
     pub arch: String,
+}
+
+impl ScratchImage {
+    /// An image of the static binary at `binary`, placed at `/<file name>` and used as the
+    /// entrypoint, for amd64 (e.g. the proxy: `target/x86_64-unknown-linux-gnu/release/dhow-proxy`).
+    pub fn from_file(binary: &Path, repo_tag: &str) -> Result<ScratchImage> {
+        let bytes = std::fs::read(binary).map_err(|e| {
+            fail(
+                Kind::Usage,
+                format!(
+                    "cannot read the binary {} for image {repo_tag}: {e}; build it first",
+                    binary.display()
+                ),
+            )
+        })?;
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".to_string());
+        Ok(ScratchImage {
+            binary: bytes,
+            entrypoint: vec![format!("/{name}")],
+            path_in_image: name,
+            repo_tag: repo_tag.to_string(),
+            cmd: Vec::new(),
+            env: Vec::new(),
+            labels: BTreeMap::new(),
+            arch: "amd64".to_string(),
+        })
+    }
 }
 
 /// A `docker load` archive and the ID the image will have once loaded.

@@ -32,6 +32,18 @@ impl Version {
     pub fn is_dirty(&self) -> bool {
         !self.changed_files.is_empty()
     }
+
+    /// The warning to show for a dirty version, listing the changed files; None when clean.
+    pub fn dirty_warning(&self) -> Option<String> {
+        if !self.is_dirty() {
+            return None;
+        }
+        Some(format!(
+            "building version {} from a working tree with uncommitted changes:\n  {}",
+            self.tag,
+            self.changed_files.join("\n  ")
+        ))
+    }
 }
 
 /// Resolve the version: `explicit` when given (validated), else the git SHA of HEAD of
@@ -219,6 +231,12 @@ mod tests {
         let dirty = resolve(None, dir.path(), true).unwrap();
         assert_eq!(dirty.tag, format!("{}-dirty", clean.tag));
         assert_eq!(dirty.changed_files, vec![" M a.txt", "?? new.txt"]);
+        let warning = dirty.dirty_warning().unwrap();
+        assert!(
+            warning.contains("-dirty") && warning.contains("new.txt"),
+            "{warning}"
+        );
+        assert!(clean.dirty_warning().is_none());
 
         let err = resolve(None, dir.path(), false).unwrap_err().to_string();
         assert!(err.contains("uncommitted changes"), "{err}");
