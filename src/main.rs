@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod error;
 mod hooks;
+mod image;
 mod output;
 mod progress;
 mod proxy_control;

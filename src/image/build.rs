@@ -1,0 +1,253 @@
+//! Build an image on the local engine from a context directory: stream the context (honouring
+//! `.dockerignore`), pass build args, target, labels and platform, forward the build output
+//! line by line, tag the result, and turn a failed build into an error with the last lines
+//! of output.
+
+use super::context;
+use super::engine;
+use crate::error::{fail, Kind};
+use anyhow::Result;
+use bollard::query_parameters::{BuildImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::Docker;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Lines of build output kept for the error message of a failed build.
+const TAIL_LINES: usize = 15;
+/// A build step may stay silent this long (a long compile) before dhow gives up.
+const BUILD_IDLE: Duration = Duration::from_secs(30 * 60);
+/// The engine answers a build request once it has read the whole context.
+const BUILD_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    /// The build context directory.
+    pub context_dir: PathBuf,
+    /// The Dockerfile, relative to the context directory (`Dockerfile` when empty).
+    pub dockerfile: String,
+    /// The stage to build (`--target`).
+    pub target: Option<String>,
+    /// Build args (`--build-arg`). Never put secrets here: they stay in the image history.
+    pub args: BTreeMap<String, String>,
+    /// Names of BuildKit secrets asked for (`builder.secrets`). Not supported by the classic
+    /// builder; a non-empty list makes the build fail with an explanation.
+    pub secrets: Vec<String>,
+    /// Full references to tag the image with, e.g. `app:<version>` and `app:latest`.
+    /// The first one names the image; at least one is required.
+    pub tags: Vec<String>,
+    /// Image labels, e.g. `dhow.service=<service>`.
+    pub labels: BTreeMap<String, String>,
+    /// Target architecture (`amd64`, `arm64`) or full platform (`linux/arm64`).
+    pub arch: Option<String>,
+}
+
+/// Progress of a build, for the caller to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// The context was listed: this many entries will be sent.
+    Context { entries: usize },
+    /// One line of build output (`Step 2/5 : COPY . /app`, a `RUN` command's output ...).
+    Output(String),
+    /// The image was built and tagged.
+    Built { id: String },
+}
+
+/// Build `spec` on `docker` (the local engine) and return the image ID.
+pub async fn build(
+    docker: &Docker,
+    spec: &BuildSpec,
+    mut progress: impl FnMut(BuildEvent),
+) -> Result<String> {
+    if !spec.secrets.is_empty() {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "builder.secrets ({}) needs BuildKit, which dhow's builder (the engine's classic \
+                 build API) does not offer; remove builder.secrets, or read the secret at run \
+                 time through env.secret instead (never pass secrets as build args: they stay \
+                 in the image history)",
+                spec.secrets.join(", ")
+            ),
+        ));
+    }
+    let Some(first_tag) = spec.tags.first() else {
+        return Err(fail(Kind::Internal, "image build without any tag"));
+    };
+    let dockerfile = if spec.dockerfile.is_empty() {
+        "Dockerfile".to_string()
+    } else {
+        spec.dockerfile.clone()
+    };
+    let files = context::collect(&spec.context_dir, &dockerfile)?;
+    progress(BuildEvent::Context {
+        entries: files.paths.len(),
+    });
+
+    let args: HashMap<String, String> = spec.args.clone().into_iter().collect();
+    let labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+    let mut options = BuildImageOptionsBuilder::default()
+        .dockerfile(&dockerfile)
+        .t(first_tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .labels(&labels);
+    if let Some(target) = &spec.target {
+        options = options.target(target);
+    }
+    if let Some(arch) = &spec.arch {
+        options = options.platform(&platform(arch));
+    }
+
+    let (body, stream_error) = context::tar_stream(files);
+    let engine = docker.clone().with_timeout(BUILD_REQUEST_TIMEOUT);
+    let mut stream =
+        engine.build_image(options.build(), None, Some(bollard::body_try_stream(body)));
+
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut image_id: Option<String> = None;
+    let context_dir = spec.context_dir.display().to_string();
+    loop {
+        let item = engine::next_within(&mut stream, BUILD_IDLE, "image build").await?;
+        let Some(item) = item else { break };
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        let line = line.trim_end().to_string();
+                        if tail.len() == TAIL_LINES {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line.clone());
+                        progress(BuildEvent::Output(line));
+                    }
+                }
+                if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                    image_id = Some(id);
+                }
+            }
+            Err(err) => {
+                let produced = stream_error.lock().ok().and_then(|slot| slot.clone());
+                return Err(build_error(
+                    &context_dir,
+                    &dockerfile,
+                    &err,
+                    produced,
+                    &tail,
+                ));
+            }
+        }
+    }
+
+    // The classic builder reports the ID in `aux` on recent engines and as a
+    // "Successfully built" line on all of them; inspecting the first tag covers both.
+    let inspected = docker.inspect_image(first_tag).await.map_err(|e| {
+        fail(
+            Kind::Deploy,
+            format!(
+                "the build of {first_tag} ended without an image ({}); last output:\n{}",
+                engine::message(&e),
+                tail_text(&tail)
+            ),
+        )
+    })?;
+    let id = inspected.id.or(image_id).unwrap_or_default();
+    for tag in &spec.tags[1..] {
+        let (repo, tag_part) = super::reference::split_tag(tag);
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag_part.unwrap_or("latest"))
+            .build();
+        docker.tag_image(&id, Some(options)).await.map_err(|e| {
+            fail(
+                Kind::Deploy,
+                format!(
+                    "built {id} but could not tag it {tag}: {}",
+                    engine::message(&e)
+                ),
+            )
+        })?;
+    }
+    progress(BuildEvent::Built { id: id.clone() });
+    Ok(id)
+}
+
+/// `amd64` becomes `linux/amd64`; a full platform is kept.
+fn platform(arch: &str) -> String {
+    if arch.contains('/') {
+        arch.to_string()
+    } else {
+        format!("linux/{arch}")
+    }
+}
+
+fn tail_text(tail: &VecDeque<String>) -> String {
+    if tail.is_empty() {
+        "  (no output)".to_string()
+    } else {
+        tail.iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn build_error(
+    context_dir: &str,
+    dockerfile: &str,
+    err: &bollard::errors::Error,
+    produced: Option<String>,
+    tail: &VecDeque<String>,
+) -> anyhow::Error {
+    if let Some(local) = produced {
+        return fail(
+            Kind::Usage,
+            format!("could not send the build context {context_dir}: {local}"),
+        );
+    }
+    let kind = match err {
+        bollard::errors::Error::DockerStreamError { .. }
+        | bollard::errors::Error::DockerResponseServerError { .. } => Kind::Deploy,
+        _ => Kind::Connection,
+    };
+    fail(
+        kind,
+        format!(
+            "image build failed ({context_dir}/{dockerfile}): {}\nlast build output:\n{}\n\
+             fix the Dockerfile or the build context and run again",
+            engine::message(err),
+            tail_text(tail)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_becomes_a_linux_platform() {
+        assert_eq!(platform("amd64"), "linux/amd64");
+        assert_eq!(platform("linux/arm64/v8"), "linux/arm64/v8");
+    }
+
+    #[tokio::test]
+    async fn secrets_are_refused_before_anything_is_sent() {
+        // The handle is never used: the refusal comes first.
+        let docker =
+            Docker::connect_with_http("tcp://127.0.0.1:9", 1, bollard::API_DEFAULT_VERSION)
+                .unwrap();
+        let spec = BuildSpec {
+            secrets: vec!["GITHUB_TOKEN".into()],
+            tags: vec!["dhow-test/x:1".into()],
+            ..Default::default()
+        };
+        let err = build(&docker, &spec, |_| {}).await.unwrap_err().to_string();
+        assert!(
+            err.contains("GITHUB_TOKEN") && err.contains("BuildKit"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Docker images: pick the version, build on the local engine, deliver to hosts (stream it
+//! engine to engine, or push and pull through a registry), and assemble single-binary images
+//! (the proxy's) without any build at all.
+//!
+//! Everything takes plain values and `bollard::Docker` handles: the local engine comes from
+//! [`engine::connect_local`], a host's engine from the SSH tunnel (src/docker/).
+
+// The deploy flow (wired by the lead) is the caller of this module; until then parts of
+// its API are used only by tests.
+#![allow(dead_code)]
+
+pub mod build;
+pub mod context;
+pub mod credentials;
+pub mod dockerignore;
+pub mod engine;
+pub mod reference;
+pub mod registry;
+pub mod scratch;
+pub mod transfer;
+pub mod version;
