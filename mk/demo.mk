@@ -9,3 +9,8 @@ demo-bin:
 
 demo-image: demo-bin
 	docker build -q -t dhow/demo:dev demo
+
+# The static dhow-proxy binary dhow turns into the proxy image (no base image, no registry).
+.PHONY: proxy-static
+proxy-static:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p dhow-proxy --target $(STATIC_TARGET)

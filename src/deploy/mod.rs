@@ -11,3 +11,4 @@ pub mod host;
 pub mod lock;
 pub mod plan;
 pub mod proxy;
+pub mod proxy_image;
