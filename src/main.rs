@@ -4,8 +4,10 @@
 //! error into a message and a distinct exit code (error.rs).
 
 mod cli;
+mod docker;
 mod error;
 mod output;
+mod ssh;
 
 use std::process::ExitCode;
 
