@@ -35,23 +35,29 @@ pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
     let results = futures::future::join_all(tasks).await;
 
     let mut failed = Vec::new();
-    let mut first_error = None;
+    let mut kind = None;
     for (host, result) in results {
         match result {
             Ok(d) => show(out, &host, &d),
             Err(e) => {
-                out.event("details", json!({ "host": host, "error": format!("{e:#}") }));
-                out.warn(format!("{e:#}"));
-                failed.push(host);
-                first_error.get_or_insert(e);
+                out.event(
+                    "details",
+                    json!({ "host": host, "error": format!("{e:#}") }),
+                );
+                failed.push(format!("{e:#}"));
+                kind.get_or_insert(kind_of(&e));
             }
         }
     }
-    match first_error {
+    match kind {
         None => Ok(()),
-        Some(e) => Err(fail(
-            kind_of(&e),
-            format!("cannot get details from {}", failed.join(", ")),
+        Some(kind) => Err(fail(
+            kind,
+            format!(
+                "cannot get details from {} host(s):\n  {}",
+                failed.len(),
+                failed.join("\n  ")
+            ),
         )),
     }
 }
@@ -60,11 +66,19 @@ async fn fetch(session: &Session) -> anyhow::Result<Details> {
     let host = session.host().to_string();
     let docker = crate::docker::connect(session).await?;
     let remote = |what: &str, e: bollard::errors::Error| {
-        fail(crate::error::Kind::Remote, format!("{host}: {what} failed: {e}"))
+        fail(
+            crate::error::Kind::Remote,
+            format!("{host}: {what} failed: {e}"),
+        )
     };
-    let version = docker.version().await.map_err(|e| remote("docker version", e))?;
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| remote("docker version", e))?;
     let filters = HashMap::from([("label", vec!["dhow.service"])]);
-    let options = ListContainersOptionsBuilder::new().filters(&filters).build();
+    let options = ListContainersOptionsBuilder::new()
+        .filters(&filters)
+        .build();
     let list = docker
         .list_containers(Some(options))
         .await
@@ -81,7 +95,12 @@ async fn fetch(session: &Session) -> anyhow::Result<Details> {
                 .labels
                 .and_then(|l| l.get("dhow.service").cloned())
                 .unwrap_or_default();
-            [name, c.image.unwrap_or_default(), c.status.unwrap_or_default(), service]
+            [
+                name,
+                c.image.unwrap_or_default(),
+                c.status.unwrap_or_default(),
+                service,
+            ]
         })
         .collect();
     Ok(Details {
@@ -106,15 +125,39 @@ fn show(out: &Output, host: &str, d: &Details) {
         );
         return;
     }
-    out.host_line(host, "stdout", &format!("Docker {} (API {})", d.engine, d.api));
+    out.host_line(
+        host,
+        "stdout",
+        &format!("Docker {} (API {})", d.engine, d.api),
+    );
     if d.containers.is_empty() {
         out.host_line(host, "stdout", "no dhow containers running");
         return;
     }
-    let width = d.containers.iter().map(|c| c[0].len()).max().unwrap_or(0).max(4);
-    let iwidth = d.containers.iter().map(|c| c[1].len()).max().unwrap_or(0).max(5);
-    out.host_line(host, "stdout", &format!("{:width$}  {:iwidth$}  STATUS", "NAME", "IMAGE"));
+    let width = d
+        .containers
+        .iter()
+        .map(|c| c[0].len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let iwidth = d
+        .containers
+        .iter()
+        .map(|c| c[1].len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    out.host_line(
+        host,
+        "stdout",
+        &format!("{:width$}  {:iwidth$}  STATUS", "NAME", "IMAGE"),
+    );
     for [name, image, status, _] in &d.containers {
-        out.host_line(host, "stdout", &format!("{name:width$}  {image:iwidth$}  {status}"));
+        out.host_line(
+            host,
+            "stdout",
+            &format!("{name:width$}  {image:iwidth$}  {status}"),
+        );
     }
 }

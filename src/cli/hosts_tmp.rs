@@ -24,7 +24,10 @@ pub fn load(global: &Global) -> anyhow::Result<Hosts> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         fail(
             Kind::Config,
-            format!("cannot read the config {}: {e} (run from the app's folder, or pass -c FILE)", path.display()),
+            format!(
+                "cannot read the config {}: {e} (run from the app's folder, or pass -c FILE)",
+                path.display()
+            ),
         )
     })?;
     let doc: Value = toml::from_str(&text)
@@ -42,7 +45,11 @@ fn servers(doc: &Value, path: &Path) -> anyhow::Result<Vec<(String, Vec<String>)
         v.as_array()
             .ok_or_else(|| bad("expected an array of host names"))?
             .iter()
-            .map(|h| h.as_str().map(str::to_string).ok_or_else(|| bad("host names must be strings")))
+            .map(|h| {
+                h.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("host names must be strings"))
+            })
             .collect()
     };
     match doc.get("servers") {
@@ -52,7 +59,9 @@ fn servers(doc: &Value, path: &Path) -> anyhow::Result<Vec<(String, Vec<String>)
             .iter()
             .map(|(role, v)| {
                 let hosts = match v {
-                    Value::Table(t) => t.get("hosts").ok_or_else(|| bad(&format!("{role}.hosts missing")))?,
+                    Value::Table(t) => t
+                        .get("hosts")
+                        .ok_or_else(|| bad(&format!("{role}.hosts missing")))?,
                     other => other,
                 };
                 Ok((role.clone(), strings(hosts)?))
@@ -67,7 +76,12 @@ fn ssh_options(doc: &Value, path: &Path) -> anyhow::Result<SshOptions> {
     let Some(ssh) = doc.get("ssh") else {
         return Ok(opts);
     };
-    let bad = |key: &str, what: &str| fail(Kind::Config, format!("{}: ssh.{key}: {what}", path.display()));
+    let bad = |key: &str, what: &str| {
+        fail(
+            Kind::Config,
+            format!("{}: ssh.{key}: {what}", path.display()),
+        )
+    };
     let string = |key: &str| -> anyhow::Result<Option<String>> {
         match ssh.get(key) {
             None => Ok(None),
@@ -92,7 +106,9 @@ fn ssh_options(doc: &Value, path: &Path) -> anyhow::Result<SshOptions> {
         None => {}
         Some(Value::Array(keys)) => {
             for k in keys {
-                let k = k.as_str().ok_or_else(|| bad("keys", "expected file paths"))?;
+                let k = k
+                    .as_str()
+                    .ok_or_else(|| bad("keys", "expected file paths"))?;
                 opts.keys.push(expand(k));
             }
         }
@@ -106,11 +122,16 @@ fn ssh_options(doc: &Value, path: &Path) -> anyhow::Result<SshOptions> {
         opts.known_hosts = expand(&kh);
     }
     if let Some(policy) = string("known_hosts_policy")? {
-        opts.policy = HostKeyPolicy::parse(&policy)
-            .ok_or_else(|| bad("known_hosts_policy", "expected \"strict\", \"accept-new\" or \"off\""))?;
+        opts.policy = HostKeyPolicy::parse(&policy).ok_or_else(|| {
+            bad(
+                "known_hosts_policy",
+                "expected \"strict\", \"accept-new\" or \"off\"",
+            )
+        })?;
     }
     if let Some(proxy) = string("proxy")? {
-        opts.proxy = Some(Target::parse(&proxy).ok_or_else(|| bad("proxy", "expected [user@]host[:port]"))?);
+        opts.proxy =
+            Some(Target::parse(&proxy).ok_or_else(|| bad("proxy", "expected [user@]host[:port]"))?);
     }
     if let Some(secs) = int("connect_timeout")? {
         opts.connect_timeout = Duration::from_secs(secs.max(1) as u64);
@@ -161,7 +182,9 @@ fn select(roles: &[(String, Vec<String>)], global: &Global) -> anyhow::Result<Ve
     }
     hosts
         .iter()
-        .map(|h| Target::parse(h).ok_or_else(|| fail(Kind::Config, format!("servers: bad host {h:?}"))))
+        .map(|h| {
+            Target::parse(h).ok_or_else(|| fail(Kind::Config, format!("servers: bad host {h:?}")))
+        })
         .collect()
 }
 

@@ -15,7 +15,12 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Path to the deploy config.
-    #[arg(short = 'c', long = "config-file", global = true, default_value = "config/deploy.toml")]
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        global = true,
+        default_value = "config/deploy.toml"
+    )]
     pub config_file: PathBuf,
 
     /// Destination: merges config/deploy.<DESTINATION>.toml over the base config.

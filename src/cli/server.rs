@@ -41,7 +41,9 @@ async fn exec(global: &Global, cmd: &str, out: &Output) -> anyhow::Result<()> {
             let result = async {
                 let session = Session::connect(&target, &ssh).await?;
                 let status = session
-                    .exec_streaming(&cmd, None, |stream, line| out.host_line(&host, stream.as_str(), line))
+                    .exec_streaming(&cmd, None, |stream, line| {
+                        out.host_line(&host, stream.as_str(), line)
+                    })
                     .await;
                 session.close().await;
                 status
@@ -56,39 +58,38 @@ async fn exec(global: &Global, cmd: &str, out: &Output) -> anyhow::Result<()> {
     });
     let results = futures::future::join_all(tasks).await;
 
+    // One summary line per failed host, in the final error.
     let mut failed = Vec::new();
-    let mut kind = Kind::Remote;
+    let mut kind = None;
     for (host, outcome) in &results {
         match outcome {
-            Outcome::Exited(0) => out.event("exec_result", json!({ "host": host, "exit_status": 0 })),
             Outcome::Exited(code) => {
                 out.event("exec_result", json!({ "host": host, "exit_status": code }));
-                out.warn(format!("{host}: exited with status {code}"));
-                failed.push(host.clone());
+                if *code != 0 {
+                    failed.push(format!("{host}: exited with status {code}"));
+                    kind = Some(Kind::Remote);
+                }
             }
             Outcome::Failed(e) => {
-                out.event("exec_result", json!({ "host": host, "error": format!("{e:#}") }));
-                out.warn(format!("{e:#}"));
-                if failed.is_empty() {
-                    kind = kind_of(e);
-                }
-                failed.push(host.clone());
+                out.event(
+                    "exec_result",
+                    json!({ "host": host, "error": format!("{e:#}") }),
+                );
+                failed.push(format!("{e:#}"));
+                kind.get_or_insert(kind_of(e));
             }
         }
     }
-    if failed.is_empty() {
-        return Ok(());
+    match kind {
+        None => Ok(()),
+        Some(kind) => Err(fail(
+            kind,
+            format!(
+                "the command failed on {} of {} hosts:\n  {}",
+                failed.len(),
+                results.len(),
+                failed.join("\n  ")
+            ),
+        )),
     }
-    if results.iter().any(|(_, o)| matches!(o, Outcome::Exited(c) if *c != 0)) {
-        kind = Kind::Remote;
-    }
-    Err(fail(
-        kind,
-        format!(
-            "the command failed on {} of {} hosts: {}",
-            failed.len(),
-            results.len(),
-            failed.join(", ")
-        ),
-    ))
 }

@@ -2,4 +2,6 @@
 
 mod tunnel;
 
+// Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
+#[allow(unused_imports)]
 pub use tunnel::{connect, connect_with_timeout, DOCKER_SOCKET};

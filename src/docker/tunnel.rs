@@ -25,12 +25,11 @@ pub async fn connect_with_timeout(session: &Session, timeout_secs: u64) -> anyho
     let transport = move |req: BollardRequest| {
         let session = transport_session.clone();
         async move {
-            session
-                .http_unix(DOCKER_SOCKET, req)
-                .await
-                .map_err(|e| bollard::errors::Error::IOError {
+            session.http_unix(DOCKER_SOCKET, req).await.map_err(|e| {
+                bollard::errors::Error::IOError {
                     err: std::io::Error::other(format!("{e:#}")),
-                })
+                }
+            })
         }
     };
     let docker = Docker::connect_with_custom_transport(
@@ -39,7 +38,12 @@ pub async fn connect_with_timeout(session: &Session, timeout_secs: u64) -> anyho
         timeout_secs,
         API_DEFAULT_VERSION,
     )
-    .map_err(|e| fail(Kind::Internal, format!("cannot set up the Docker client: {e}")))?;
+    .map_err(|e| {
+        fail(
+            Kind::Internal,
+            format!("cannot set up the Docker client: {e}"),
+        )
+    })?;
     match docker.negotiate_version().await {
         Ok(docker) => Ok(docker),
         Err(e) => Err(diagnose(session, &e.to_string()).await),

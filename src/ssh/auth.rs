@@ -34,10 +34,11 @@ pub async fn authenticate(
     let mut notes = Vec::new();
     let rsa_hash = rsa_hash(handle, opts).await;
 
-    if opts.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        if try_agent(handle, user, rsa_hash, opts, &mut tried, &mut notes).await? {
-            return Ok(());
-        }
+    if opts.use_agent
+        && std::env::var_os("SSH_AUTH_SOCK").is_some()
+        && try_agent(handle, user, rsa_hash, opts, &mut tried, &mut notes).await?
+    {
+        return Ok(());
     }
 
     let files = if opts.keys.is_empty() {
@@ -61,10 +62,15 @@ pub async fn authenticate(
                 continue;
             }
         };
-        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
         let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
         tried.push(format!("{shown} ({})", key.algorithm()));
-        let result = with_timeout(opts, host, port, handle.authenticate_publickey(user, key)).await?;
+        let result =
+            with_timeout(opts, host, port, handle.authenticate_publickey(user, key)).await?;
         match result {
             Ok(r) if r.success() => return Ok(()),
             Ok(_) => {}
@@ -104,18 +110,23 @@ async fn try_agent(
             return Ok(false);
         }
     };
-    let identities = match tokio::time::timeout(opts.connect_timeout, agent.request_identities()).await {
-        Ok(Ok(ids)) => ids,
-        _ => {
-            notes.push("ssh-agent did not list its keys".into());
-            return Ok(false);
-        }
-    };
+    let identities =
+        match tokio::time::timeout(opts.connect_timeout, agent.request_identities()).await {
+            Ok(Ok(ids)) => ids,
+            _ => {
+                notes.push("ssh-agent did not list its keys".into());
+                return Ok(false);
+            }
+        };
     for identity in identities {
         let AgentIdentity::PublicKey { key, comment } = identity else {
             continue;
         };
-        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
         tried.push(format!("agent key {} ({comment})", key.algorithm()));
         let attempt = handle.authenticate_publickey_with(user, key, hash, &mut agent);
         match tokio::time::timeout(opts.connect_timeout, attempt).await {

@@ -25,7 +25,9 @@ struct Inner {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("host", &self.inner.host).finish()
+        f.debug_struct("Session")
+            .field("host", &self.inner.host)
+            .finish()
     }
 }
 
@@ -53,9 +55,12 @@ impl Session {
                     ..opts.clone()
                 };
                 let jump = Box::pin(Session::connect(proxy, &jump_opts)).await?;
-                let open = jump
-                    .handle()
-                    .channel_open_direct_tcpip(host.clone(), u32::from(port), "127.0.0.1", 0);
+                let open = jump.handle().channel_open_direct_tcpip(
+                    host.clone(),
+                    u32::from(port),
+                    "127.0.0.1",
+                    0,
+                );
                 let channel = match tokio::time::timeout(limit, open).await {
                     Ok(Ok(channel)) => channel,
                     Ok(Err(e)) => {
@@ -65,13 +70,23 @@ impl Session {
                             &format!("the jump host {proxy} could not connect to it ({e})"),
                         ))
                     }
-                    Err(_) => return Err(errors::timed_out(&host, port, "connecting through the jump host", limit)),
+                    Err(_) => {
+                        return Err(errors::timed_out(
+                            &host,
+                            port,
+                            "connecting through the jump host",
+                            limit,
+                        ))
+                    }
                 };
                 let fut = russh::client::connect_stream(config, channel.into_stream(), handler);
                 (tokio::time::timeout(limit, fut).await, Some(jump))
             }
             None => {
-                let tcp = tokio::time::timeout(limit, tokio::net::TcpStream::connect((host.as_str(), port)));
+                let tcp = tokio::time::timeout(
+                    limit,
+                    tokio::net::TcpStream::connect((host.as_str(), port)),
+                );
                 let stream = match tcp.await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => return Err(errors::unreachable(&host, port, &tcp_cause(&e))),
@@ -143,7 +158,11 @@ fn client_config(opts: &SshOptions, host: &str, port: u16) -> Config {
     let entries = known_hosts::read(&opts.known_hosts).unwrap_or_default();
     let known = known_hosts::known_algorithms(&entries, host, port);
     if !known.is_empty() {
-        let same_family = |a: &Algorithm| known.iter().any(|k| k == a || (k.clone().is_rsa() && a.clone().is_rsa()));
+        let same_family = |a: &Algorithm| {
+            known
+                .iter()
+                .any(|k| k == a || (k.clone().is_rsa() && a.clone().is_rsa()))
+        };
         let (mut first, rest): (Vec<Algorithm>, Vec<Algorithm>) =
             config.preferred.key.iter().cloned().partition(same_family);
         first.extend(rest);

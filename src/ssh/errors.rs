@@ -64,7 +64,13 @@ pub fn host_key(host: &str, port: u16, problem: &KeyProblem) -> anyhow::Error {
 }
 
 /// Every offered key was refused.
-pub fn auth_refused(user: &str, host: &str, port: u16, tried: &[String], notes: &[String]) -> anyhow::Error {
+pub fn auth_refused(
+    user: &str,
+    host: &str,
+    port: u16,
+    tried: &[String],
+    notes: &[String],
+) -> anyhow::Error {
     let tried = if tried.is_empty() {
         "no keys were available (no ssh-agent keys, no usable key files)".to_string()
     } else {

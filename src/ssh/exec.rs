@@ -31,6 +31,7 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    #[allow(dead_code)] // for deploy steps
     pub fn success(&self) -> bool {
         self.status == 0
     }
@@ -125,9 +126,15 @@ impl Session {
                     err.push(&data, |l| on_line(OutputStream::Stderr, l))
                 }
                 ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(format!("{signal_name:?}")),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    signal = Some(format!("{signal_name:?}"))
+                }
                 ChannelMsg::Failure => {
-                    return Err(errors::channel(host, "starting a command", "the server refused the exec request"))
+                    return Err(errors::channel(
+                        host,
+                        "starting a command",
+                        "the server refused the exec request",
+                    ))
                 }
                 _ => {}
             }

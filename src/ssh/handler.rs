@@ -10,12 +10,24 @@ use std::sync::{Arc, Mutex};
 /// Why the host key was refused (read by `connect` after the handshake failed).
 #[derive(Debug, Clone)]
 pub enum KeyProblem {
-    Unknown { fingerprint: String },
-    Changed { fingerprint: String, path: PathBuf, line: usize },
-    Unreadable { path: PathBuf, error: String },
+    Unknown {
+        fingerprint: String,
+    },
+    Changed {
+        fingerprint: String,
+        path: PathBuf,
+        line: usize,
+    },
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
     Certificate,
     /// Accepted as new but could not be recorded.
-    NotRecorded { path: PathBuf, error: String },
+    NotRecorded {
+        path: PathBuf,
+        error: String,
+    },
 }
 
 pub struct Client {

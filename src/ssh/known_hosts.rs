@@ -110,15 +110,23 @@ fn hashed_matches(salt_and_hash: &str, name: &str) -> bool {
         return false;
     };
     match <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) {
-        Ok(mac) => mac.chain_update(name.as_bytes()).verify_slice(&hash).is_ok(),
+        Ok(mac) => mac
+            .chain_update(name.as_bytes())
+            .verify_slice(&hash)
+            .is_ok(),
         Err(_) => false,
     }
 }
 
 /// Hash a host name the way `ssh-keygen -H` does, with the given salt (20 bytes).
+#[allow(dead_code)] // for writing hashed entries; tested below
 pub fn hash_name(name: &str, salt: &[u8]) -> String {
     let digest = match <Hmac<Sha1> as KeyInit>::new_from_slice(salt) {
-        Ok(mac) => mac.chain_update(name.as_bytes()).finalize().into_bytes().to_vec(),
+        Ok(mac) => mac
+            .chain_update(name.as_bytes())
+            .finalize()
+            .into_bytes()
+            .to_vec(),
         Err(_) => Vec::new(),
     };
     format!("|1|{}|{}", B64.encode(salt), B64.encode(digest))
@@ -211,7 +219,11 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::R
     if !existing.is_empty() && !existing.ends_with(b"\n") {
         line.push('\n');
     }
-    line.push_str(&format!("{} {}\n", host_key_name(host, port), openssh.trim()));
+    line.push_str(&format!(
+        "{} {}\n",
+        host_key_name(host, port),
+        openssh.trim()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -241,14 +253,19 @@ mod tests {
 
     #[test]
     fn plain_and_bracketed_entries() {
-        let text = format!("[127.0.0.11]:2222 ssh-ed25519 {ED1}\nexample.com,10.0.0.1 ssh-ed25519 {ED2} c\n");
+        let text = format!(
+            "[127.0.0.11]:2222 ssh-ed25519 {ED1}\nexample.com,10.0.0.1 ssh-ed25519 {ED2} c\n"
+        );
         assert_eq!(check_text(&text, "127.0.0.11", 2222, ED1), Verdict::Known);
         assert_eq!(check_text(&text, "127.0.0.11", 22, ED1), Verdict::Unknown);
         assert_eq!(check_text(&text, "10.0.0.1", 22, ED2), Verdict::Known);
         assert_eq!(check_text(&text, "EXAMPLE.com", 22, ED2), Verdict::Known);
         assert_eq!(
             check_text(&text, "127.0.0.11", 2222, ED2),
-            Verdict::Changed { path: "kh".into(), line: 1 }
+            Verdict::Changed {
+                path: "kh".into(),
+                line: 1
+            }
         );
     }
 
@@ -266,7 +283,10 @@ mod tests {
         assert!(!matches(openssh, "127.0.0.12"));
         let text = format!("{hashed} ssh-ed25519 {ED1}\n");
         assert_eq!(check_text(&text, "127.0.0.12", 2222, ED1), Verdict::Known);
-        assert!(matches!(check_text(&text, "127.0.0.12", 2222, ED2), Verdict::Changed { line: 1, .. }));
+        assert!(matches!(
+            check_text(&text, "127.0.0.12", 2222, ED2),
+            Verdict::Changed { line: 1, .. }
+        ));
     }
 
     #[test]
@@ -275,8 +295,14 @@ mod tests {
             "# comment\n\n*.example.com,!bad.example.com ssh-ed25519 {ED1}\n@cert-authority * ssh-ed25519 {ED2}\n@revoked * ssh-ed25519 {ED2}\ngarbage line\n"
         );
         assert_eq!(check_text(&text, "a.example.com", 22, ED1), Verdict::Known);
-        assert_eq!(check_text(&text, "bad.example.com", 22, ED1), Verdict::Unknown);
-        assert!(matches!(check_text(&text, "x.org", 22, ED2), Verdict::Changed { line: 5, .. }));
+        assert_eq!(
+            check_text(&text, "bad.example.com", 22, ED1),
+            Verdict::Unknown
+        );
+        assert!(matches!(
+            check_text(&text, "x.org", 22, ED2),
+            Verdict::Changed { line: 5, .. }
+        ));
         assert!(glob("h?st*", "host-1"));
         assert!(!glob("h?st", "hoost"));
     }
@@ -290,8 +316,14 @@ mod tests {
         append(&path, "127.0.0.11", 2222, &key(ED1)).unwrap();
         let entries = read(&path).unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(check(&entries, &path, "127.0.0.11", 2222, &key(ED1)), Verdict::Known);
-        assert_eq!(known_algorithms(&entries, "127.0.0.11", 2222), vec![Algorithm::Ed25519]);
+        assert_eq!(
+            check(&entries, &path, "127.0.0.11", 2222, &key(ED1)),
+            Verdict::Known
+        );
+        assert_eq!(
+            known_algorithms(&entries, "127.0.0.11", 2222),
+            vec![Algorithm::Ed25519]
+        );
         assert!(fingerprint(&key(ED1)).starts_with("SHA256:"));
         assert!(read(&dir.path().join("missing")).unwrap().is_empty());
     }

@@ -15,7 +15,10 @@ pub mod known_hosts;
 mod streamlocal;
 
 pub use connect::Session;
+// Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
+#[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
+#[allow(unused_imports)]
 pub use streamlocal::UnixStream;
 
 use std::fmt;
@@ -56,6 +59,7 @@ pub struct Target {
 
 impl Target {
     /// A target with only a host name or address.
+    #[allow(dead_code)] // for callers that build targets from the config
     pub fn host(host: impl Into<String>) -> Self {
         Self {
             user: None,
@@ -178,7 +182,10 @@ mod tests {
 
     #[test]
     fn parses_policies() {
-        assert_eq!(HostKeyPolicy::parse("accept-new"), Some(HostKeyPolicy::AcceptNew));
+        assert_eq!(
+            HostKeyPolicy::parse("accept-new"),
+            Some(HostKeyPolicy::AcceptNew)
+        );
         assert_eq!(HostKeyPolicy::parse("strict"), Some(HostKeyPolicy::Strict));
         assert_eq!(HostKeyPolicy::parse("off"), Some(HostKeyPolicy::Off));
         assert_eq!(HostKeyPolicy::parse("maybe"), None);

@@ -24,14 +24,22 @@ impl Session {
                     self.host()
                 ),
             )),
-            Err(_) => Err(errors::channel(self.host(), &format!("opening {path}"), "timed out after 30s")),
+            Err(_) => Err(errors::channel(
+                self.host(),
+                &format!("opening {path}"),
+                "timed out after 30s",
+            )),
         }
     }
 
     /// Send one HTTP/1.1 request to the unix socket `path` on the host and return the
     /// response (its body streams; upgrades such as Docker attach work). A fresh channel
     /// carries each request, so concurrent requests do not wait for each other.
-    pub async fn http_unix<B>(&self, path: &str, req: Request<B>) -> anyhow::Result<Response<Incoming>>
+    pub async fn http_unix<B>(
+        &self,
+        path: &str,
+        req: Request<B>,
+    ) -> anyhow::Result<Response<Incoming>>
     where
         B: Body + Send + 'static,
         B::Data: Send,
