@@ -10,6 +10,9 @@ use russh::keys::Algorithm;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+/// Exec channels open at once on one connection (below OpenSSH's default MaxSessions 10).
+const EXEC_CHANNELS: usize = 8;
+
 /// An authenticated SSH connection to one host. Clone it freely: clones share the connection.
 #[derive(Clone)]
 pub struct Session {
@@ -19,6 +22,9 @@ pub struct Session {
 struct Inner {
     handle: Handle<Client>,
     host: String,
+    /// Limits concurrent exec channels: OpenSSH allows 10 sessions per connection
+    /// (MaxSessions); more would be refused. Socket channels are not limited.
+    exec_slots: tokio::sync::Semaphore,
     /// The jump host's session, kept open as long as this one.
     _jump: Option<Session>,
 }
@@ -114,6 +120,7 @@ impl Session {
             inner: Arc::new(Inner {
                 handle,
                 host,
+                exec_slots: tokio::sync::Semaphore::new(EXEC_CHANNELS),
                 _jump: jump,
             }),
         })
@@ -122,6 +129,15 @@ impl Session {
     /// The host name or address this session is connected to (as configured).
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+
+    /// Wait for a free exec channel slot; hold the permit while the channel is open.
+    pub(crate) async fn exec_slot(&self) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
+        self.inner
+            .exec_slots
+            .acquire()
+            .await
+            .map_err(|e| errors::channel(&self.inner.host, "waiting for an exec channel", e))
     }
 
     pub(crate) fn handle(&self) -> &Handle<Client> {

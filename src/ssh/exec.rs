@@ -63,6 +63,22 @@ impl Lines {
 }
 
 impl Session {
+    /// Open a session channel. sshd frees a finished session slightly after it closes it,
+    /// so a refusal right at the MaxSessions limit is retried briefly.
+    async fn open_session_channel(&self) -> anyhow::Result<russh::Channel<russh::client::Msg>> {
+        let mut attempt = 0;
+        loop {
+            match self.handle().channel_open_session().await {
+                Ok(channel) => return Ok(channel),
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < 40 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(errors::channel(self.host(), "opening an exec channel", e)),
+            }
+        }
+    }
+
     /// Run `cmd`, collecting stdout and stderr; returns them with the exit status.
     pub async fn exec(&self, cmd: &str) -> anyhow::Result<ExecOutput> {
         self.exec_with_stdin(cmd, &[]).await
@@ -96,11 +112,8 @@ impl Session {
         mut on_line: impl FnMut(OutputStream, &str),
     ) -> anyhow::Result<u32> {
         let host = self.host();
-        let mut channel = self
-            .handle()
-            .channel_open_session()
-            .await
-            .map_err(|e| errors::channel(host, "opening an exec channel", e))?;
+        let _slot = self.exec_slot().await?;
+        let mut channel = self.open_session_channel().await?;
         channel
             .exec(true, cmd)
             .await

@@ -8,6 +8,8 @@
 
 mod auth;
 mod connect;
+#[cfg(all(test, feature = "e2e"))]
+mod e2e_tests;
 mod errors;
 mod exec;
 mod handler;
