@@ -86,11 +86,12 @@ impl Project {
             ("user", q("root")),
             ("port", sb.port.clone()),
             ("keys", format!("[{}]", q(&sb.key.display().to_string()))),
+            ("known_hosts", q(&sb.known_hosts.display().to_string())),
         ];
-        if !extra.iter().any(|(k, _)| *k == "known_hosts") {
-            ssh.push(("known_hosts", q(&sb.known_hosts.display().to_string())));
+        for (key, value) in extra {
+            ssh.retain(|(k, _)| k != key);
+            ssh.push((key, value.clone()));
         }
-        ssh.extend(extra.iter().cloned());
         Project::new(servers, &ssh)
     }
 
@@ -591,4 +592,183 @@ fn wrong_or_encrypted_key_is_refused_with_what_was_tried() {
         "{run:?}"
     );
     assert!(run.stderr.contains("refused"), "{run:?}");
+}
+
+/// A private ssh-agent for one test, stopped (by its PID) when dropped.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent");
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Agent { child, socket }
+    }
+
+    fn add(&self, key: &Path) {
+        let status = Command::new("ssh-add")
+            .arg("-q")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stderr(Stdio::null())
+            .status()
+            .expect("ssh-add");
+        assert!(status.success(), "ssh-add {}", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_from_ssh_agent_are_used_when_no_key_file_is_configured() {
+    let sb = sandbox();
+    let host = sb.hosts[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(dir.path());
+    agent.add(&keygen(dir.path(), "unrelated", ""));
+    agent.add(&sb.key);
+    let ssh = [
+        ("user", q("root")),
+        ("port", sb.port.clone()),
+        ("known_hosts", q(&sb.known_hosts.display().to_string())),
+    ];
+    let project = Project::new(&[&host], &ssh);
+    let output = project
+        .command(&["server", "exec", "hostname"])
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, format!("{host}: vps1\n"), "{run:?}");
+
+    // Without the agent (and no key files in HOME), the error says no keys were available.
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("no keys were available"), "{run:?}");
+}
+
+#[test]
+fn rsa_keys_authenticate_with_sha2_signatures() {
+    let sb = sandbox();
+    let host = sb.hosts[1].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_rsa");
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "",
+            "-C",
+            "dhow-e2e-rsa",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public = public.trim();
+    let admin = Project::sandbox(&sb, &[&host], &[]);
+    let run = admin.run(&[
+        "server",
+        "exec",
+        &format!("echo '{public}' >> /root/.ssh/authorized_keys"),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let remove = format!(
+        "grep -vF '{}' /root/.ssh/authorized_keys > /root/.ssh/ak.tmp; cat /root/.ssh/ak.tmp > /root/.ssh/authorized_keys; rm -f /root/.ssh/ak.tmp",
+        public.split_whitespace().nth(1).unwrap()
+    );
+    let _cleanup = Cleanup {
+        project: &admin,
+        script: remove,
+    };
+
+    // OpenSSH 9 refuses SHA-1 `ssh-rsa` signatures: success means rsa-sha2-256/512 was used.
+    let ssh = [
+        ("user", q("root")),
+        ("port", sb.port.clone()),
+        ("known_hosts", q(&sb.known_hosts.display().to_string())),
+        ("keys", format!("[{}]", q(&key.display().to_string()))),
+    ];
+    let run = Project::new(&[&host], &ssh).run(&["server", "exec", "hostname"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, format!("{host}: vps2\n"), "{run:?}");
+}
+
+#[test]
+fn docker_permission_denied_says_to_add_the_user_to_the_docker_group() {
+    let sb = sandbox();
+    let host = sb.hosts[0].clone();
+    let user = "dhow-e2e-nodocker";
+    let admin = Project::sandbox(&sb, &[&host], &[]);
+    let setup = format!(
+        "id {user} >/dev/null 2>&1 || useradd -m -s /bin/sh {user}; \
+         mkdir -p /home/{user}/.ssh && cp /root/.ssh/authorized_keys /home/{user}/.ssh/ && \
+         chown -R {user} /home/{user}/.ssh && chmod 700 /home/{user}/.ssh"
+    );
+    let run = admin.run(&["server", "exec", &setup]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let _cleanup = Cleanup {
+        project: &admin,
+        script: format!("userdel -r {user} >/dev/null 2>&1; true"),
+    };
+    let project = Project::sandbox(&sb, &[&host], &[("user", q(user))]);
+    let run = project.run(&["details"]);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stderr.contains("permission denied"), "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("usermod -aG docker {user}")),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_with_host_and_step() {
+    // A real socket that accepts and then says nothing (no SSH banner).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = std::thread::spawn(move || {
+        let conn = listener.accept().map(|(c, _)| c);
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(conn);
+    });
+    let ssh = [
+        ("port", port.to_string()),
+        ("connect_timeout", "1".into()),
+        ("known_hosts_policy", q("off")),
+    ];
+    let run = Project::new(&["127.0.0.1"], &ssh).run(&["server", "exec", "true"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("cannot reach 127.0.0.1:{port}")),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("SSH handshake timed out after 1s"), "{run:?}");
+    holder.join().unwrap();
 }

@@ -29,11 +29,14 @@ pub fn timed_out(host: &str, port: u16, step: &str, limit: Duration) -> anyhow::
 pub fn host_key(host: &str, port: u16, problem: &KeyProblem) -> anyhow::Error {
     let name = host_key_name(host, port);
     let message = match problem {
-        KeyProblem::Unknown { fingerprint } => format!(
-            "host key of {name} is unknown (not in known_hosts) and the policy is strict; \
-             the host presented {fingerprint}. If that is the host's key, add it: \
-             `ssh-keyscan -p {port} {host} >> KNOWN_HOSTS` (or set ssh.known_hosts_policy = \
-             \"accept-new\" to record new hosts on first connect)"
+        KeyProblem::Unknown { fingerprint, path } => format!(
+            "host key of {name} is unknown (not in {}) and the policy is strict; the host \
+             presented {fingerprint}. Check it on the host (`ssh-keygen -lf \
+             /etc/ssh/ssh_host_ed25519_key.pub`), then add it: `ssh-keyscan -p {port} {host} >> \
+             {}` (or set ssh.known_hosts_policy = \"accept-new\" to record new hosts on first \
+             connect)",
+            path.display(),
+            path.display()
         ),
         KeyProblem::Changed {
             fingerprint,

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 pub enum KeyProblem {
     Unknown {
         fingerprint: String,
+        path: PathBuf,
     },
     Changed {
         fingerprint: String,
@@ -76,7 +77,10 @@ impl Client {
                     }),
                 }
             }
-            Verdict::Unknown => self.refuse(KeyProblem::Unknown { fingerprint }),
+            Verdict::Unknown => self.refuse(KeyProblem::Unknown {
+                fingerprint,
+                path: self.known_hosts.clone(),
+            }),
         }
     }
 }
