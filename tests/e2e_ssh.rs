@@ -766,9 +766,13 @@ fn a_server_that_never_answers_times_out_with_host_and_step() {
     let run = Project::new(&["127.0.0.1"], &ssh).run(&["server", "exec", "true"]);
     assert_eq!(run.code, 4, "{run:?}");
     assert!(
-        run.stderr.contains(&format!("cannot reach 127.0.0.1:{port}")),
+        run.stderr
+            .contains(&format!("cannot reach 127.0.0.1:{port}")),
         "{run:?}"
     );
-    assert!(run.stderr.contains("SSH handshake timed out after 1s"), "{run:?}");
+    assert!(
+        run.stderr.contains("SSH handshake timed out after 1s"),
+        "{run:?}"
+    );
     holder.join().unwrap();
 }

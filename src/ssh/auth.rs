@@ -97,7 +97,6 @@ async fn try_agent(
     tried: &mut Vec<String>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<bool> {
-    let host = "ssh-agent";
     let connected = tokio::time::timeout(opts.connect_timeout, AgentClient::connect_env()).await;
     let mut agent = match connected {
         Ok(Ok(agent)) => agent,
@@ -106,7 +105,7 @@ async fn try_agent(
             return Ok(false);
         }
         Err(_) => {
-            notes.push(format!("{host} did not answer"));
+            notes.push("ssh-agent did not answer".into());
             return Ok(false);
         }
     };

@@ -69,6 +69,30 @@ async fn stdin_reaches_the_command_byte_for_byte() {
 }
 
 #[tokio::test]
+async fn write_file_keeps_content_off_the_command_line_and_sets_the_mode() {
+    let session = session().await;
+    let path = format!("/tmp/dhow e2e 'env' {}", std::process::id());
+    let secret = b"PASSWORD=s3cr3t-value\n";
+    session.write_file(&path, secret, 0o600).await.unwrap();
+    let quoted = super::shell_quote(&path);
+    let out = session
+        .exec(&format!(
+            "cat {quoted}; stat -c %a {quoted}; rm -f {quoted}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "PASSWORD=s3cr3t-value\n600\n");
+    let err = session
+        .write_file("/nonexistent-dir/x", b"x", 0o644)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("cannot write /nonexistent-dir/x"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
 async fn exit_status_and_streams_are_kept_apart() {
     let session = session().await;
     let out = session

@@ -12,6 +12,7 @@ mod connect;
 mod e2e_tests;
 mod errors;
 mod exec;
+mod files;
 mod handler;
 pub mod known_hosts;
 mod streamlocal;
@@ -20,6 +21,8 @@ pub use connect::Session;
 // Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
 #[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
+#[allow(unused_imports)]
+pub use files::shell_quote;
 #[allow(unused_imports)]
 pub use streamlocal::UnixStream;
 
