@@ -5,6 +5,7 @@ use super::Session;
 use crate::error::{fail, Kind};
 
 /// Quote `s` for a POSIX shell (single quotes; embedded quotes escaped).
+#[allow(dead_code)] // for deploy steps that build commands
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
@@ -19,6 +20,7 @@ impl Session {
     /// Write `contents` to `path` on the host with permissions `mode` (e.g. 0o600), atomically:
     /// a temp file next to it (created with no access for others), then rename. The folder
     /// must exist.
+    #[allow(dead_code)] // for deploy (env files) and setup
     pub async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> anyhow::Result<()> {
         let target = shell_quote(path);
         let temp = shell_quote(&format!("{path}.dhow-tmp"));
