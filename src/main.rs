@@ -5,6 +5,7 @@
 
 mod cli;
 mod deploy;
+mod docker;
 mod error;
 mod hooks;
 mod image;
@@ -13,6 +14,7 @@ mod progress;
 mod proxy_control;
 mod remote;
 mod shell;
+mod ssh;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,9 @@
 //! The command line: global flags (as Kamal users know them) and one submodule per command.
 //! Commands are thin: they parse, load what they need and call into the library modules.
 
+mod details;
+mod hosts_tmp;
+mod server;
 mod version;
 
 use crate::output::Output;
@@ -76,6 +79,13 @@ pub struct Cli {
 pub enum Command {
     /// Print dhow's version.
     Version,
+    /// Run commands on the servers.
+    Server {
+        #[command(subcommand)]
+        cmd: server::ServerCommand,
+    },
+    /// Show the Docker version and the dhow containers on each server.
+    Details,
 }
 
 /// Parse the command line. On `--help` or a usage error clap prints and we return the code.
@@ -109,5 +119,7 @@ fn without_short_help(cmd: clap::Command) -> clap::Command {
 pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Version => version::run(&out),
+        Command::Server { cmd } => server::run(&cli.global, cmd, &out).await,
+        Command::Details => details::run(&cli.global, &out).await,
     }
 }

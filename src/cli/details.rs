@@ -1,0 +1,163 @@
+//! `dhow details`: per host, the Docker engine and API versions and the dhow containers
+//! running there (label `dhow.service`), read through the Docker API over SSH.
+
+use super::{hosts_tmp, Global};
+use crate::error::{fail, kind_of};
+use crate::output::Output;
+use crate::ssh::Session;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// One host's answer.
+struct Details {
+    engine: String,
+    api: String,
+    /// (name, image, status, service)
+    containers: Vec<[String; 4]>,
+}
+
+pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
+    let hosts = hosts_tmp::load(global)?;
+    let tasks = hosts.targets.iter().map(|target| {
+        let (target, ssh) = (target.clone(), hosts.ssh.clone());
+        async move {
+            let result = async {
+                let session = Session::connect(&target, &ssh).await?;
+                let details = fetch(&session).await;
+                session.close().await;
+                details
+            }
+            .await;
+            (target.host, result)
+        }
+    });
+    let results = futures::future::join_all(tasks).await;
+
+    let mut failed = Vec::new();
+    let mut kind = None;
+    for (host, result) in results {
+        match result {
+            Ok(d) => show(out, &host, &d),
+            Err(e) => {
+                out.event(
+                    "details",
+                    json!({ "host": host, "error": format!("{e:#}") }),
+                );
+                failed.push(format!("{e:#}"));
+                kind.get_or_insert(kind_of(&e));
+            }
+        }
+    }
+    match kind {
+        None => Ok(()),
+        Some(kind) => Err(fail(
+            kind,
+            format!(
+                "cannot get details from {} host(s):\n  {}",
+                failed.len(),
+                failed.join("\n  ")
+            ),
+        )),
+    }
+}
+
+async fn fetch(session: &Session) -> anyhow::Result<Details> {
+    let host = session.host().to_string();
+    let docker = crate::docker::connect(session).await?;
+    let remote = |what: &str, e: bollard::errors::Error| {
+        fail(
+            crate::error::Kind::Remote,
+            format!("{host}: {what} failed: {e}"),
+        )
+    };
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| remote("docker version", e))?;
+    let filters = HashMap::from([("label", vec!["dhow.service"])]);
+    let options = ListContainersOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| remote("listing containers", e))?;
+    let containers = list
+        .into_iter()
+        .map(|c| {
+            let name = c
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            let service = c
+                .labels
+                .and_then(|l| l.get("dhow.service").cloned())
+                .unwrap_or_default();
+            [
+                name,
+                c.image.unwrap_or_default(),
+                c.status.unwrap_or_default(),
+                service,
+            ]
+        })
+        .collect();
+    Ok(Details {
+        engine: version.version.unwrap_or_else(|| "?".into()),
+        api: version.api_version.unwrap_or_else(|| "?".into()),
+        containers,
+    })
+}
+
+fn show(out: &Output, host: &str, d: &Details) {
+    if out.json {
+        let containers: Vec<_> = d
+            .containers
+            .iter()
+            .map(|[name, image, status, service]| {
+                json!({ "name": name, "image": image, "status": status, "service": service })
+            })
+            .collect();
+        out.event(
+            "details",
+            json!({ "host": host, "docker_version": d.engine, "api_version": d.api, "containers": containers }),
+        );
+        return;
+    }
+    out.host_line(
+        host,
+        "stdout",
+        &format!("Docker {} (API {})", d.engine, d.api),
+    );
+    if d.containers.is_empty() {
+        out.host_line(host, "stdout", "no dhow containers running");
+        return;
+    }
+    let width = d
+        .containers
+        .iter()
+        .map(|c| c[0].len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let iwidth = d
+        .containers
+        .iter()
+        .map(|c| c[1].len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    out.host_line(
+        host,
+        "stdout",
+        &format!("{:width$}  {:iwidth$}  STATUS", "NAME", "IMAGE"),
+    );
+    for [name, image, status, _] in &d.containers {
+        out.host_line(
+            host,
+            "stdout",
+            &format!("{name:width$}  {image:iwidth$}  {status}"),
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Opening a connection: TCP (or a `direct-tcpip` channel through a jump host), the SSH
+//! handshake with host key checking, then authentication. The resulting [`Session`] is a
+//! cheap handle; every exec and socket channel to that host runs over it.
+
+use super::handler::Client;
+use super::known_hosts;
+use super::{auth, errors, SshOptions, Target};
+use russh::client::{Config, Handle};
+use russh::keys::Algorithm;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+/// Exec channels open at once on one connection (below OpenSSH's default MaxSessions 10).
+const EXEC_CHANNELS: usize = 8;
+
+/// An authenticated SSH connection to one host. Clone it freely: clones share the connection.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: Handle<Client>,
+    host: String,
+    /// Limits concurrent exec channels: OpenSSH allows 10 sessions per connection
+    /// (MaxSessions); more would be refused. Socket channels are not limited.
+    exec_slots: tokio::sync::Semaphore,
+    /// The jump host's session, kept open as long as this one.
+    _jump: Option<Session>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.inner.host)
+            .finish()
+    }
+}
+
+impl Session {
+    /// Connect to `target` (through `opts.proxy` if set), check its host key, authenticate.
+    pub async fn connect(target: &Target, opts: &SshOptions) -> anyhow::Result<Session> {
+        let host = target.host.clone();
+        let port = target.port.unwrap_or(opts.port);
+        let user = target.user.clone().unwrap_or_else(|| opts.user.clone());
+        let config = Arc::new(client_config(opts, &host, port));
+        let problem = Arc::new(Mutex::new(None));
+        let handler = Client {
+            host: host.clone(),
+            port,
+            known_hosts: opts.known_hosts.clone(),
+            policy: opts.policy,
+            problem: problem.clone(),
+        };
+        let limit = opts.connect_timeout;
+
+        let (handshake, jump) = match &opts.proxy {
+            Some(proxy) => {
+                let jump_opts = SshOptions {
+                    proxy: None,
+                    ..opts.clone()
+                };
+                let jump = Box::pin(Session::connect(proxy, &jump_opts)).await?;
+                let open = jump.handle().channel_open_direct_tcpip(
+                    host.clone(),
+                    u32::from(port),
+                    "127.0.0.1",
+                    0,
+                );
+                let channel = match tokio::time::timeout(limit, open).await {
+                    Ok(Ok(channel)) => channel,
+                    Ok(Err(e)) => {
+                        return Err(errors::unreachable(
+                            &host,
+                            port,
+                            &format!("the jump host {proxy} could not connect to it ({e})"),
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(errors::timed_out(
+                            &host,
+                            port,
+                            "connecting through the jump host",
+                            limit,
+                        ))
+                    }
+                };
+                let fut = russh::client::connect_stream(config, channel.into_stream(), handler);
+                (tokio::time::timeout(limit, fut).await, Some(jump))
+            }
+            None => {
+                let tcp = tokio::time::timeout(
+                    limit,
+                    tokio::net::TcpStream::connect((host.as_str(), port)),
+                );
+                let stream = match tcp.await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => return Err(errors::unreachable(&host, port, &tcp_cause(&e))),
+                    Err(_) => return Err(errors::timed_out(&host, port, "TCP connect", limit)),
+                };
+                let _ = stream.set_nodelay(true);
+                let fut = russh::client::connect_stream(config, stream, handler);
+                (tokio::time::timeout(limit, fut).await, None)
+            }
+        };
+
+        let mut handle = match handshake {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => {
+                let refused = problem.lock().ok().and_then(|mut slot| slot.take());
+                return Err(match refused {
+                    Some(problem) => errors::host_key(&host, port, &problem),
+                    None => errors::handshake(&host, port, &e),
+                });
+            }
+            Err(_) => return Err(errors::timed_out(&host, port, "SSH handshake", limit)),
+        };
+        auth::authenticate(&mut handle, &user, &host, port, opts).await?;
+        Ok(Session {
+            inner: Arc::new(Inner {
+                handle,
+                host,
+                exec_slots: tokio::sync::Semaphore::new(EXEC_CHANNELS),
+                _jump: jump,
+            }),
+        })
+    }
+
+    /// The host name or address this session is connected to (as configured).
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// Wait for a free exec channel slot; hold the permit while the channel is open.
+    pub(crate) async fn exec_slot(&self) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
+        self.inner
+            .exec_slots
+            .acquire()
+            .await
+            .map_err(|e| errors::channel(&self.inner.host, "waiting for an exec channel", e))
+    }
+
+    pub(crate) fn handle(&self) -> &Handle<Client> {
+        &self.inner.handle
+    }
+
+    /// Close the connection politely (other clones become unusable).
+    pub async fn close(&self) {
+        let _ = self
+            .inner
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "bye", "en")
+            .await;
+    }
+}
+
+fn tcp_cause(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::TimedOut => "connection timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// russh settings: keepalive, and the host key types already in known_hosts first (as
+/// OpenSSH does) so a known host is not refused for presenting another key type.
+fn client_config(opts: &SshOptions, host: &str, port: u16) -> Config {
+    let mut config = Config {
+        keepalive_interval: Some(opts.keepalive_interval),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    };
+    let entries = known_hosts::read(&opts.known_hosts).unwrap_or_default();
+    let known = known_hosts::known_algorithms(&entries, host, port);
+    if !known.is_empty() {
+        let same_family = |a: &Algorithm| {
+            known
+                .iter()
+                .any(|k| k == a || (k.clone().is_rsa() && a.clone().is_rsa()))
+        };
+        let (mut first, rest): (Vec<Algorithm>, Vec<Algorithm>) =
+            config.preferred.key.iter().cloned().partition(same_family);
+        first.extend(rest);
+        config.preferred.key = Cow::Owned(first);
+    }
+    config
+}
