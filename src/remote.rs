@@ -1,24 +1,12 @@
 //! The one thing deploy steps need from a host's shell: run a command (optionally with data on
 //! stdin, which is how files and secrets reach a host without touching a command line) and get
-//! its exit status and output. `ssh::Session` implements it; `LocalShell` runs the same
+//! its exit status and output. `ssh::Session` implements it (below); `LocalShell` runs the same
 //! commands on this machine for tests of the command builders.
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A finished command.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOutput {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl ExecOutput {
-    pub fn ok(&self) -> bool {
-        self.code == 0
-    }
-}
+pub use crate::ssh::ExecOutput;
 
 /// A byte stream to a unix socket on the host (the proxy's control socket).
 pub trait UnixStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -91,9 +79,38 @@ impl LocalShell {
         }
         let out = child.wait_with_output().await?;
         Ok(ExecOutput {
-            code: out.status.code().unwrap_or(-1),
+            status: out.status.code().map_or(255, |c| c as u32),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+impl Exec for crate::ssh::Session {
+    fn label(&self) -> String {
+        self.host().to_string()
+    }
+
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+        stdin: Option<Vec<u8>>,
+    ) -> BoxFuture<'a, anyhow::Result<ExecOutput>> {
+        Box::pin(async move {
+            match stdin {
+                Some(data) => self.exec_with_stdin(cmd, &data).await,
+                None => self.exec(cmd).await,
+            }
+        })
+    }
+
+    fn open_unix<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>> {
+        Box::pin(async move {
+            let s = crate::ssh::Session::open_unix(self, path).await?;
+            Ok(Box::new(s) as Box<dyn UnixStream>)
         })
     }
 }

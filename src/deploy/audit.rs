@@ -65,7 +65,7 @@ pub async fn append(host: &dyn Exec, key: &str, entries: &[Entry<'_>]) -> anyhow
             Some(body.into_bytes()),
         )
         .await?;
-    if !out.ok() {
+    if !out.success() {
         return Err(fail(
             Kind::Remote,
             format!(

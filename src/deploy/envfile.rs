@@ -43,7 +43,7 @@ pub async fn write(host: &dyn Exec, lock_key: &str, spec: &ContainerSpec) -> any
         f = quote(&file)
     );
     let out = host.exec(&cmd, Some(render(spec).into_bytes())).await?;
-    if !out.ok() {
+    if !out.success() {
         return Err(fail(
             Kind::Remote,
             format!(

@@ -29,10 +29,10 @@ pub async fn acquire(host: &dyn Exec, key: &str, info: &LockInfo) -> anyhow::Res
     );
     let body = serde_json::to_vec(info)?;
     let out = host.exec(&cmd, Some(body)).await?;
-    if out.ok() {
+    if out.success() {
         return Ok(());
     }
-    if out.code == 75 {
+    if out.status == 75 {
         let holder = status(host, key).await?;
         return Err(fail(
             Kind::Locked,
@@ -58,7 +58,7 @@ pub async fn status(host: &dyn Exec, key: &str) -> anyhow::Result<Option<LockInf
             None,
         )
         .await?;
-    match out.code {
+    match out.status {
         0 => Ok(Some(serde_json::from_str(&out.stdout).unwrap_or(
             LockInfo {
                 performer: "unknown".into(),
@@ -84,7 +84,7 @@ pub async fn release(host: &dyn Exec, key: &str) -> anyhow::Result<()> {
     let out = host
         .exec(&format!("rm -rf {}", quote(&lock_dir(key))), None)
         .await?;
-    if !out.ok() {
+    if !out.success() {
         return Err(fail(
             Kind::Remote,
             format!(

@@ -74,7 +74,7 @@ async fn write_file_keeps_content_off_the_command_line_and_sets_the_mode() {
     let path = format!("/tmp/dhow e2e 'env' {}", std::process::id());
     let secret = b"PASSWORD=s3cr3t-value\n";
     session.write_file(&path, secret, 0o600).await.unwrap();
-    let quoted = super::shell_quote(&path);
+    let quoted = crate::shell::quote(&path);
     let out = session
         .exec(&format!(
             "cat {quoted}; stat -c %a {quoted}; rm -f {quoted}"

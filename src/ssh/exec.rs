@@ -31,7 +31,6 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
-    #[allow(dead_code)] // for deploy steps
     pub fn success(&self) -> bool {
         self.status == 0
     }

@@ -22,7 +22,6 @@ pub use connect::Session;
 #[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
 #[allow(unused_imports)]
-pub use files::shell_quote;
 #[allow(unused_imports)]
 pub use streamlocal::UnixStream;
 
