@@ -1,10 +1,18 @@
 //! The command line: global flags (as Kamal users know them) and one submodule per command.
 //! Commands are thin: they parse, load what they need and call into the library modules.
 
+mod app;
+mod audit;
+mod context;
+mod deploy;
 mod details;
 mod hosts_tmp;
+mod lock;
+mod prune;
 mod server;
+mod settings_load;
 mod version;
+mod versions;
 
 use crate::output::Output;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -77,6 +85,28 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build, deliver and deploy the app to every host with zero downtime.
+    Deploy(deploy::DeployArgs),
+    /// Deploy without setting up the network or the proxy (they must exist).
+    Redeploy(deploy::DeployArgs),
+    /// Switch back to a retained version (default: the previous one).
+    Rollback(deploy::RollbackArgs),
+    /// The retained versions on each host, the running one marked.
+    Versions,
+    /// Look at or operate the app's containers.
+    App {
+        #[command(subcommand)]
+        cmd: app::AppCommand,
+    },
+    /// The deploy lock: status, acquire, release.
+    Lock {
+        #[command(subcommand)]
+        cmd: lock::LockCommand,
+    },
+    /// The audit log of each host.
+    Audit(audit::AuditArgs),
+    /// Remove old containers and images beyond retain_containers.
+    Prune,
     /// Print dhow's version.
     Version,
     /// Run commands on the servers.
@@ -117,9 +147,18 @@ fn without_short_help(cmd: clap::Command) -> clap::Command {
 
 /// Run the parsed command.
 pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
-    match cli.command {
+    let ctx = || context::Ctx::new(out, cli.global.clone());
+    match &cli.command {
+        Command::Deploy(args) => deploy::deploy(&ctx(), args, false).await,
+        Command::Redeploy(args) => deploy::deploy(&ctx(), args, true).await,
+        Command::Rollback(args) => deploy::rollback(&ctx(), args).await,
+        Command::Versions => versions::run(&ctx()).await,
+        Command::App { cmd } => app::run(&ctx(), cmd).await,
+        Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
+        Command::Audit(args) => audit::run(&ctx(), args).await,
+        Command::Prune => prune::run(&ctx()).await,
         Command::Version => version::run(&out),
-        Command::Server { cmd } => server::run(&cli.global, cmd, &out).await,
+        Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
     }
 }

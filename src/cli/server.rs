@@ -8,7 +8,7 @@ use crate::ssh::Session;
 use clap::Subcommand;
 use serde_json::json;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ServerCommand {
     /// Run a shell command on every selected host (in parallel).
     Exec {

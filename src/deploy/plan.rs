@@ -129,10 +129,14 @@ impl Plan {
         }
         let _ = writeln!(
             s,
-            "  lock {} on {}; boot {} host(s) at a time{}",
+            "  lock {} on {}; boot {}{}",
             self.lock_key,
             self.primary_host,
-            self.boot_limit,
+            if self.boot_limit >= self.hosts.len() {
+                "all hosts at once".to_string()
+            } else {
+                format!("{} host(s) at a time", self.boot_limit)
+            },
             if self.boot_wait.is_zero() {
                 String::new()
             } else {

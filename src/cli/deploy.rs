@@ -1,0 +1,243 @@
+//! `dhow deploy`, `dhow redeploy` and `dhow rollback`: the commands that move traffic.
+//! Flow: connect to every host (all must answer, else nothing changes), take the lock (so a
+//! held lock fails before a long build), build and deliver, execute the plan, release the lock
+//! (also on failure and Ctrl-C), audit, post-deploy hook, summary.
+
+use super::context::Ctx;
+use crate::deploy::execute::{Execution, Mode};
+use crate::deploy::lock::{self, LockInfo};
+use crate::deploy::{audit, plan::Plan};
+use crate::error::{fail, Kind};
+use crate::progress::{summary, Progress};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// Deploy an image that is already delivered (no build, no push).
+    #[arg(long)]
+    pub skip_push: bool,
+    /// Print the plan per host and role and stop; touches nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait up to this long for a held deploy lock instead of failing at once (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+    pub lock_wait: Option<Duration>,
+    /// A note recorded in the lock and the audit log.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// The version to go back to (default: the one that served before the current one).
+    pub version: Option<String>,
+    /// Wait up to this long for a held deploy lock.
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+    pub lock_wait: Option<Duration>,
+}
+
+pub async fn deploy(ctx: &Ctx, args: &DeployArgs, redeploy: bool) -> anyhow::Result<()> {
+    let version = ctx.version()?;
+    let mode = if redeploy {
+        Mode::Redeploy
+    } else {
+        Mode::Deploy
+    };
+    deploy_version(ctx, args, mode, &version).await
+}
+
+/// Deploy (or redeploy, or boot) a given version.
+pub async fn deploy_version(
+    ctx: &Ctx,
+    args: &DeployArgs,
+    mode: Mode,
+    version: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let version = version.to_string();
+    let plan = ctx.plan(&version)?;
+    if args.dry_run {
+        if ctx.out.json {
+            ctx.out
+                .event("plan", serde_json::json!({ "plan": plan.describe() }));
+        } else {
+            print!("{}", plan.describe());
+        }
+        return Ok(());
+    }
+    let hooks = ctx.hooks(&version);
+    hooks.run("pre-connect", &[]).await?;
+    let conns = ctx.connect(&plan.host_names()).await?;
+    let what = if mode == Mode::Deploy {
+        "deploy"
+    } else {
+        "redeploy"
+    };
+    locked(
+        ctx,
+        &plan,
+        &conns,
+        args.lock_wait,
+        what,
+        args.message.as_deref(),
+        || async {
+            if !args.skip_push {
+                hooks.run("pre-build", &[]).await?;
+                ctx.build_and_push(&plan).await?;
+            }
+            hooks.run("pre-deploy", &[]).await?;
+            run_plan(ctx, &plan, &conns, mode, args.skip_push).await
+        },
+    )
+    .await?;
+    hooks
+        .run(
+            "post-deploy",
+            &[("RUNTIME", started.elapsed().as_secs().to_string())],
+        )
+        .await?;
+    ctx.out.info(format!(
+        "{what}ed {} {} to {} host(s) in {:.1}s",
+        plan.service,
+        plan.version,
+        plan.hosts.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let probe = ctx.plan("rollback")?;
+    let conns = ctx.connect(&probe.host_names()).await?;
+    let version =
+        super::versions::rollback_target(ctx, &probe, &conns, args.version.as_deref()).await?;
+    let plan = ctx.plan(&version)?;
+    let hooks = ctx.hooks(&version);
+    hooks.run("pre-connect", &[]).await?;
+    locked(
+        ctx,
+        &plan,
+        &conns,
+        args.lock_wait,
+        "rollback",
+        None,
+        || async {
+            hooks.run("pre-deploy", &[]).await?;
+            run_plan(ctx, &plan, &conns, Mode::Rollback(version.clone()), true).await
+        },
+    )
+    .await?;
+    hooks
+        .run(
+            "post-deploy",
+            &[("RUNTIME", started.elapsed().as_secs().to_string())],
+        )
+        .await?;
+    ctx.out
+        .info(format!("rolled back {} to {version}", plan.service));
+    Ok(())
+}
+
+/// Run `work` holding the deploy lock; the lock is released whatever happens, including
+/// Ctrl-C (the work sees the interruption through the context's cancel signal).
+async fn locked<F, Fut>(
+    ctx: &Ctx,
+    plan: &Plan,
+    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+    wait: Option<Duration>,
+    action: &str,
+    message: Option<&str>,
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let primary = conns
+        .get(&plan.primary_host)
+        .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
+    let info = LockInfo {
+        performer: ctx.performer(),
+        locked_at: super::context::now_rfc3339(),
+        version: Some(plan.version.clone()),
+        message: message
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{action} {}", plan.version)),
+    };
+    let deadline = Instant::now() + wait.unwrap_or_default();
+    loop {
+        match lock::acquire(primary.shell.as_ref(), &plan.lock_key, &info).await {
+            Ok(()) => break,
+            Err(e) if crate::error::kind_of(&e) == Kind::Locked && Instant::now() < deadline => {
+                ctx.out.info(format!("{e}; waiting"));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let result = work().await;
+    let released = lock::release(primary.shell.as_ref(), &plan.lock_key).await;
+    let at = super::context::now_rfc3339();
+    let performer = ctx.performer();
+    let outcome = match &result {
+        Ok(()) => "succeeded".to_string(),
+        Err(e) if ctx.cancelled() => format!("interrupted: {}", first_line(e)),
+        Err(e) => format!("failed: {}", first_line(e)),
+    };
+    for host in &plan.hosts {
+        if let Some(conn) = conns.get(&host.host) {
+            let entries: Vec<audit::Entry> = host
+                .roles
+                .iter()
+                .map(|r| audit::Entry {
+                    at: &at,
+                    performer: &performer,
+                    action,
+                    version: Some(&plan.version),
+                    role: Some(&r.role),
+                    destination: plan.destination.as_deref(),
+                    detail: &outcome,
+                })
+                .collect();
+            if let Err(e) = audit::append(conn.shell.as_ref(), &plan.lock_key, &entries).await {
+                ctx.out.warn(format!("{e:#}"));
+            }
+        }
+    }
+    match (result, released) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or("").to_string()
+}
+
+async fn run_plan(
+    ctx: &Ctx,
+    plan: &Plan,
+    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+    mode: Mode,
+    skip_push: bool,
+) -> anyhow::Result<()> {
+    let progress = Progress::new(ctx.out, &plan.host_names());
+    let deliver_app = ctx.app_delivery(plan, skip_push);
+    let load_proxy = ctx.proxy_delivery();
+    let exec = Execution {
+        plan,
+        mode,
+        hosts: conns,
+        progress: &progress,
+        deliver_app: &*deliver_app,
+        load_proxy: &*load_proxy,
+        proxy_ports: ctx.proxy_ports(),
+        cancel: ctx.cancel_signal(),
+    };
+    let (rows, result) = exec.run().await;
+    drop(progress);
+    summary(&ctx.out, &rows);
+    result
+}

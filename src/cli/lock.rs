@@ -1,0 +1,75 @@
+//! `dhow lock status|acquire|release`: look at or hold the deploy lock by hand (e.g. during
+//! maintenance), on the primary host where deploys take it.
+
+use super::context::Ctx;
+use crate::deploy::lock::{self, LockInfo};
+use crate::error::{fail, Kind};
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LockCommand {
+    /// Show who holds the deploy lock, if anyone.
+    Status,
+    /// Take the deploy lock so nobody deploys until it is released.
+    Acquire {
+        /// Why (shown to whoever is refused).
+        #[arg(short = 'm', long)]
+        message: String,
+    },
+    /// Release the deploy lock (whoever holds it).
+    Release,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &LockCommand) -> anyhow::Result<()> {
+    let plan = ctx.plan("lock")?;
+    let conns = ctx
+        .connect(std::slice::from_ref(&plan.primary_host))
+        .await?;
+    let host = conns
+        .get(&plan.primary_host)
+        .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
+    let shell = host.shell.as_ref();
+    match cmd {
+        LockCommand::Status => match lock::status(shell, &plan.lock_key).await? {
+            Some(info) => {
+                if ctx.out.json {
+                    ctx.out.event(
+                        "lock",
+                        serde_json::json!({ "locked": true, "holder": info }),
+                    );
+                } else {
+                    println!(
+                        "{}",
+                        lock::held_message(&plan.lock_key, &plan.primary_host, Some(&info))
+                    );
+                }
+            }
+            None => {
+                if ctx.out.json {
+                    ctx.out
+                        .event("lock", serde_json::json!({ "locked": false }));
+                } else {
+                    println!("{} is not locked", plan.lock_key);
+                }
+            }
+        },
+        LockCommand::Acquire { message } => {
+            let info = LockInfo {
+                performer: ctx.performer(),
+                locked_at: super::context::now_rfc3339(),
+                version: None,
+                message: message.clone(),
+            };
+            lock::acquire(shell, &plan.lock_key, &info).await?;
+            ctx.out
+                .info(format!("locked {} on {}", plan.lock_key, plan.primary_host));
+        }
+        LockCommand::Release => {
+            lock::release(shell, &plan.lock_key).await?;
+            ctx.out.info(format!(
+                "released {} on {}",
+                plan.lock_key, plan.primary_host
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! `dhow prune`: remove old stopped containers (keeping `retain_containers` per role) and their
+//! images on every selected host.
+
+use super::context::Ctx;
+use crate::deploy::boot;
+use crate::error::{fail, Kind};
+
+pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    let plan = ctx.plan("prune")?;
+    let conns = ctx.connect(&plan.host_names()).await?;
+    for host in &plan.hosts {
+        let conn = conns
+            .get(&host.host)
+            .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
+        for role in &host.roles {
+            let removed = boot::prune_role(conn, &plan, &role.role).await?;
+            let msg = if removed.is_empty() {
+                format!("{}: nothing to prune (keeping {})", role.role, plan.retain)
+            } else {
+                format!("{}: removed {}", role.role, removed.join(", "))
+            };
+            ctx.out.host_line(&host.host, "stdout", &msg);
+        }
+    }
+    Ok(())
+}

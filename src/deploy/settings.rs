@@ -1,0 +1,267 @@
+//! What deploys need from the config, as plain resolved data (hosts selected, env merged,
+//! secrets resolved, durations parsed), and the plan built from it for one version. The
+//! config module produces [`Settings`]; everything after works from these types alone.
+
+use super::container::{container_name, role_prefix, ContainerSpec};
+use super::plan::{Delivery, HostPlan, Plan, RolePlan, Route};
+use crate::proxy_control::Health;
+use crate::ssh::{SshOptions, Target};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A role with its (selected) hosts and resolved settings.
+#[derive(Debug, Clone)]
+pub struct RoleSettings {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub secret_env: Vec<(String, SecretString)>,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, Vec<String>>,
+    pub proxied: bool,
+}
+
+/// The proxy settings of the app.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub hosts: Vec<String>,
+    pub app_port: u16,
+    pub path_prefix: Option<String>,
+    pub strip_prefix: bool,
+    pub health_path: String,
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub tls: bool,
+    /// (host port, container port) the proxy publishes.
+    pub publish: Vec<(u16, u16)>,
+}
+
+/// The registry, when images go through one.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub server: String,
+    pub username: String,
+    pub password: Option<SecretString>,
+}
+
+/// How the image is built.
+#[derive(Debug, Clone, Default)]
+pub struct BuilderSettings {
+    pub context: PathBuf,
+    pub dockerfile: String,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub arch: Option<String>,
+}
+
+/// Everything a host-touching command needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub service: String,
+    /// Image repository without tag (`dhow/demo`, `registry:5000/team/app`).
+    pub image: String,
+    pub destination: Option<String>,
+    pub primary_role: String,
+    /// Selected roles in config order, each with its selected hosts.
+    pub roles: Vec<RoleSettings>,
+    /// The primary host (first host of the primary role, whatever is selected).
+    pub primary_host: String,
+    /// Connection target for every host name used above.
+    pub targets: BTreeMap<String, Target>,
+    pub ssh: SshOptions,
+    pub proxy: ProxySettings,
+    pub registry: Option<RegistrySettings>,
+    pub builder: BuilderSettings,
+    pub boot_limit: usize,
+    pub boot_wait: Duration,
+    pub retain: usize,
+    pub deploy_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub stop_grace: Duration,
+    pub hooks_path: PathBuf,
+}
+
+impl Settings {
+    /// `<service>[-<destination>]`: names the lock and the state directory on hosts.
+    pub fn lock_key(&self) -> String {
+        match &self.destination {
+            Some(d) => format!("{}-{d}", self.service),
+            None => self.service.clone(),
+        }
+    }
+
+    /// The image reference for a version.
+    pub fn image_ref(&self, version: &str) -> String {
+        format!("{}:{version}", self.image)
+    }
+
+    /// Every selected host, in config order, once.
+    pub fn host_names(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for r in &self.roles {
+            for h in &r.hosts {
+                if !seen.contains(h) {
+                    seen.push(h.clone());
+                }
+            }
+        }
+        seen
+    }
+
+    /// The plan for deploying `version`.
+    pub fn plan(&self, version: &str) -> Plan {
+        let image_ref = self.image_ref(version);
+        let hosts = self
+            .host_names()
+            .into_iter()
+            .map(|host| HostPlan {
+                roles: self
+                    .roles
+                    .iter()
+                    .filter(|r| r.hosts.contains(&host))
+                    .map(|r| self.role_plan(r, version, &image_ref))
+                    .collect(),
+                host,
+            })
+            .collect();
+        Plan {
+            service: self.service.clone(),
+            destination: self.destination.clone(),
+            version: version.to_string(),
+            image_ref,
+            lock_key: self.lock_key(),
+            primary_host: self.primary_host.clone(),
+            hosts,
+            boot_limit: self.boot_limit,
+            boot_wait: self.boot_wait,
+            retain: self.retain,
+            delivery: match &self.registry {
+                Some(r) => Delivery::Registry {
+                    server: r.server.clone(),
+                    username: r.username.clone(),
+                },
+                None => Delivery::Ssh,
+            },
+            deploy_timeout: self.deploy_timeout,
+            drain_timeout: self.drain_timeout,
+            stop_grace: self.stop_grace,
+        }
+    }
+
+    fn role_plan(&self, role: &RoleSettings, version: &str, image_ref: &str) -> RolePlan {
+        let prefix = role_prefix(&self.service, &role.name, self.destination.as_deref());
+        let p = &self.proxy;
+        RolePlan {
+            role: role.name.clone(),
+            primary: role.name == self.primary_role,
+            container: ContainerSpec {
+                name: container_name(&prefix, version),
+                image: image_ref.to_string(),
+                service: self.service.clone(),
+                role: role.name.clone(),
+                destination: self.destination.clone(),
+                version: version.to_string(),
+                cmd: role.cmd.clone(),
+                env: role.env.clone(),
+                secret_env: role.secret_env.clone(),
+                labels: role.labels.clone(),
+                options: role.options.clone(),
+            },
+            route: role.proxied.then(|| Route {
+                app_port: p.app_port,
+                hosts: p.hosts.clone(),
+                path_prefix: p.path_prefix.clone(),
+                strip_prefix: p.strip_prefix,
+                health: Health {
+                    path: p.health_path.clone(),
+                    interval_ms: p.health_interval.as_millis() as u64,
+                    timeout_ms: p.health_timeout.as_millis() as u64,
+                },
+                tls: p.tls,
+            }),
+            prefix,
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    pub fn sample() -> Settings {
+        let role = |name: &str, hosts: &[&str], proxied: bool| RoleSettings {
+            name: name.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            cmd: None,
+            env: vec![("A".into(), "1".into())],
+            secret_env: vec![("TOKEN".into(), SecretString::from("s3cret-value"))],
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            proxied,
+        };
+        Settings {
+            service: "demo".into(),
+            image: "dhow/demo".into(),
+            destination: Some("staging".into()),
+            primary_role: "web".into(),
+            roles: vec![
+                role("web", &["h1", "h2"], true),
+                role("worker", &["h2"], false),
+            ],
+            primary_host: "h1".into(),
+            targets: BTreeMap::new(),
+            ssh: SshOptions::default(),
+            proxy: ProxySettings {
+                hosts: vec!["demo.test".into()],
+                app_port: 3000,
+                path_prefix: None,
+                strip_prefix: false,
+                health_path: "/up".into(),
+                health_interval: Duration::from_secs(1),
+                health_timeout: Duration::from_secs(5),
+                tls: false,
+                publish: vec![(80, 80), (443, 443)],
+            },
+            registry: None,
+            builder: BuilderSettings::default(),
+            boot_limit: 10,
+            boot_wait: Duration::ZERO,
+            retain: 5,
+            deploy_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(10),
+            hooks_path: "hooks".into(),
+        }
+    }
+
+    #[test]
+    fn plan_places_roles_on_their_hosts() {
+        let plan = sample().plan("v1");
+        assert_eq!(plan.lock_key, "demo-staging");
+        assert_eq!(plan.image_ref, "dhow/demo:v1");
+        assert_eq!(plan.host_names(), vec!["h1", "h2"]);
+        let h2 = &plan.hosts[1];
+        assert_eq!(h2.roles.len(), 2);
+        assert_eq!(h2.roles[0].container.name, "demo-web-staging-v1");
+        assert!(h2.roles[0].primary && h2.roles[0].route.is_some());
+        assert_eq!(h2.roles[1].container.name, "demo-worker-staging-v1");
+        assert!(h2.roles[1].route.is_none());
+        let req = plan.proxy_request(&h2.roles[0], h2.roles[0].route.as_ref().unwrap());
+        assert_eq!(req.target, "demo-web-staging-v1:3000");
+    }
+
+    #[test]
+    fn dry_run_shows_secret_names_never_values() {
+        let text = sample().plan("v1").describe();
+        assert!(text.contains("TOKEN (secret)"), "{text}");
+        assert!(!text.contains("s3cret-value"), "{text}");
+        assert!(
+            text.contains("h2:") && text.contains("not proxied"),
+            "{text}"
+        );
+    }
+}
