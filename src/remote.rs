@@ -27,6 +27,13 @@ pub trait Exec: Send + Sync {
     /// Open a stream to the unix socket at `path` on the host.
     fn open_unix<'a>(&'a self, path: &'a str)
         -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>>;
+
+    /// Make the host's loopback `port` lead to `local` on this machine (like `ssh -R`).
+    fn forward_remote_port<'a>(
+        &'a self,
+        port: u16,
+        local: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 /// Runs commands with `sh -c` on this machine in a given directory (tests only).
@@ -57,6 +64,15 @@ impl Exec for LocalShell {
             let s = tokio::net::UnixStream::connect(path).await?;
             Ok(Box::new(s) as Box<dyn UnixStream>)
         })
+    }
+
+    fn forward_remote_port<'a>(
+        &'a self,
+        _port: u16,
+        _local: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        // Commands run on this machine already: nothing to forward.
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -112,5 +128,13 @@ impl Exec for crate::ssh::Session {
             let s = crate::ssh::Session::open_unix(self, path).await?;
             Ok(Box::new(s) as Box<dyn UnixStream>)
         })
+    }
+
+    fn forward_remote_port<'a>(
+        &'a self,
+        port: u16,
+        local: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(crate::ssh::Session::forward_remote_port(self, port, local))
     }
 }

@@ -25,6 +25,8 @@ struct Inner {
     /// Limits concurrent exec channels: OpenSSH allows 10 sessions per connection
     /// (MaxSessions); more would be refused. Socket channels are not limited.
     exec_slots: tokio::sync::Semaphore,
+    /// Remote port forwards of this connection (shared with the handler).
+    forwards: super::forward::Forwards,
     /// The jump host's session, kept open as long as this one.
     _jump: Option<Session>,
 }
@@ -45,7 +47,9 @@ impl Session {
         let user = target.user.clone().unwrap_or_else(|| opts.user.clone());
         let config = Arc::new(client_config(opts, &host, port));
         let problem = Arc::new(Mutex::new(None));
+        let forwards = super::forward::Forwards::default();
         let handler = Client {
+            forwards: forwards.clone(),
             host: host.clone(),
             port,
             known_hosts: opts.known_hosts.clone(),
@@ -121,9 +125,15 @@ impl Session {
                 handle,
                 host,
                 exec_slots: tokio::sync::Semaphore::new(EXEC_CHANNELS),
+                forwards,
                 _jump: jump,
             }),
         })
+    }
+
+    /// The remote forwards table of this connection.
+    pub(crate) fn forwards(&self) -> &super::forward::Forwards {
+        &self.inner.forwards
     }
 
     /// The host name or address this session is connected to (as configured).

@@ -37,6 +37,8 @@ pub struct Client {
     pub known_hosts: PathBuf,
     pub policy: HostKeyPolicy,
     pub problem: Arc<Mutex<Option<KeyProblem>>>,
+    /// Remote forwards: port on the host -> local address its connections are carried to.
+    pub forwards: super::forward::Forwards,
 }
 
 impl Client {
@@ -96,5 +98,23 @@ impl russh::client::Handler for Client {
             PublicKeyOrCertificate::PublicKey { key, .. } => Ok(self.verify(key)),
             PublicKeyOrCertificate::Certificate(_) => Ok(self.refuse(KeyProblem::Certificate)),
         }
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        _connected_address: &str,
+        connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        // Dropping `reply` rejects connections to ports we did not ask to forward.
+        if let Some(local) = self.forwards.target(connected_port) {
+            reply.accept().await;
+            tokio::spawn(super::forward::carry(channel, local));
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@ mod e2e_tests;
 mod errors;
 mod exec;
 mod files;
+mod forward;
 mod handler;
 pub mod known_hosts;
 mod streamlocal;
