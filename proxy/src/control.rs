@@ -1,0 +1,259 @@
+//! The control plane: HTTP+JSON on a unix socket. `deploy` health-checks the new target,
+//! switches the service to it atomically, drains the old target, and only then answers;
+//! `remove` drops a service; `list` shows the table; `health` says the proxy is up. Every
+//! change is saved to the state file before the answer.
+
+use crate::forward::{Proxy, ProxyBody};
+use crate::health;
+use crate::router::{HealthSpec, Service, Target};
+use crate::state::{self, State};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::sync::Mutex;
+
+/// Control-plane state: the data plane plus a writer lock and the state file.
+pub struct Control {
+    pub proxy: Arc<Proxy>,
+    pub state_path: PathBuf,
+    writer: Mutex<()>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeployRequest {
+    pub target: String,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub strip_prefix: bool,
+    #[serde(default)]
+    pub health: HealthSpec,
+    #[serde(default = "default_deploy_timeout")]
+    pub deploy_timeout_ms: u64,
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_ms: u64,
+}
+
+fn default_deploy_timeout() -> u64 {
+    30_000
+}
+fn default_drain_timeout() -> u64 {
+    30_000
+}
+
+impl Control {
+    pub fn new(proxy: Arc<Proxy>, state_path: PathBuf) -> Arc<Control> {
+        Arc::new(Control {
+            proxy,
+            state_path,
+            writer: Mutex::new(()),
+        })
+    }
+
+    fn save(&self) -> Result<(), String> {
+        let table = self.proxy.table.load_full();
+        state::save(&self.state_path, &State::of(&table)).map_err(|e| {
+            format!(
+                "could not save the state file {}: {e}",
+                self.state_path.display()
+            )
+        })
+    }
+
+    /// Health-check, switch, drain. Errors are (status, message).
+    pub async fn deploy(
+        &self,
+        name: &str,
+        req: DeployRequest,
+    ) -> Result<Value, (StatusCode, String)> {
+        if req.target.is_empty() {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "target is required (HOST:PORT)".into(),
+            ));
+        }
+        let hosts: Vec<String> = req
+            .hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(msg) =
+            self.proxy
+                .table
+                .load()
+                .conflict(name, &hosts, req.path_prefix.as_deref())
+        {
+            return Err((StatusCode::CONFLICT, msg));
+        }
+        let deadline = Duration::from_millis(req.deploy_timeout_ms);
+        health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline)
+            .await
+            .map_err(|e| {
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("{e}; the previous target keeps serving"),
+                )
+            })?;
+        let new_target = Target::new(req.target.clone(), true);
+        let previous = {
+            let _w = self.writer.lock().await;
+            let table = self.proxy.table.load_full();
+            if let Some(msg) = table.conflict(name, &hosts, req.path_prefix.as_deref()) {
+                return Err((StatusCode::CONFLICT, msg));
+            }
+            let previous = table
+                .services
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.target.clone());
+            let service = Service {
+                name: name.to_string(),
+                hosts,
+                path_prefix: req
+                    .path_prefix
+                    .clone()
+                    .filter(|p| !p.is_empty() && p != "/"),
+                strip_prefix: req.strip_prefix,
+                health: req.health.clone(),
+                target: new_target,
+            };
+            self.proxy.table.store(Arc::new(table.with(service)));
+            self.save()
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            previous
+        };
+        let mut left = 0;
+        if let Some(old) = &previous {
+            if old.addr != req.target {
+                left = old.drain(Duration::from_millis(req.drain_timeout_ms)).await;
+                old.close_upgraded();
+            }
+        }
+        Ok(json!({
+            "service": name,
+            "target": req.target,
+            "previous": previous.as_ref().map(|t| t.addr.clone()),
+            "unfinished_after_drain": left,
+        }))
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<Value, (StatusCode, String)> {
+        let _w = self.writer.lock().await;
+        let table = self.proxy.table.load_full();
+        let Some(old) = table
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.target.clone())
+        else {
+            return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
+        };
+        self.proxy.table.store(Arc::new(table.without(name)));
+        self.save()
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        old.close_upgraded();
+        Ok(json!({ "service": name, "removed": true }))
+    }
+
+    pub fn list(&self) -> Value {
+        let table = self.proxy.table.load_full();
+        json!({ "services": table.services.iter().map(|s| json!({
+            "name": s.name, "hosts": s.hosts, "path_prefix": s.path_prefix, "target": s.target.addr,
+            "healthy": s.target.is_ready(), "inflight": s.target.inflight(),
+        })).collect::<Vec<_>>() })
+    }
+
+    /// Health-check restored targets in the background; they get traffic once healthy.
+    pub fn check_restored(self: &Arc<Self>) {
+        for s in self.proxy.table.load().services.iter() {
+            let (client, target, spec) = (
+                self.proxy.client.clone(),
+                s.target.clone(),
+                s.health.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    if health::check_once(&client, &target.addr, &spec)
+                        .await
+                        .is_ok()
+                    {
+                        target.mark_ready();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(spec.interval_ms.max(100))).await;
+                }
+            });
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn route(
+    control: Arc<Control>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, hyper::Error> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let result = match (&method, parts.as_slice()) {
+        (&Method::GET, ["v1", "health"]) => Ok(json!({ "ok": true })),
+        (&Method::GET, ["v1", "services"]) => Ok(control.list()),
+        (&Method::POST, ["v1", "services", name, "deploy"]) => {
+            let body = req.into_body().collect().await?.to_bytes();
+            match serde_json::from_slice::<DeployRequest>(&body) {
+                Ok(d) => control.deploy(name, d).await,
+                Err(e) => Err((StatusCode::BAD_REQUEST, format!("bad deploy request: {e}"))),
+            }
+        }
+        (&Method::DELETE, ["v1", "services", name]) => control.remove(name).await,
+        _ => Err((
+            StatusCode::NOT_FOUND,
+            format!("no such control endpoint: {method} {path}"),
+        )),
+    };
+    Ok(match result {
+        Ok(v) => reply(StatusCode::OK, v),
+        Err((status, msg)) => reply(status, json!({ "error": msg })),
+    })
+}
+
+/// Serve the control API on `listener` forever.
+pub async fn serve(listener: UnixListener, control: Arc<Control>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let control = control.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| route(control.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,54 @@
+//! Health checks: GET the target's health path until it answers 2xx or a deadline passes.
+
+use crate::forward::Client;
+use crate::router::HealthSpec;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use std::time::Duration;
+
+/// One check: Ok on 2xx, else a short reason.
+pub async fn check_once(client: &Client, addr: &str, spec: &HealthSpec) -> Result<(), String> {
+    let uri = format!("http://{addr}{}", spec.path);
+    let req = Request::get(&uri)
+        .header("user-agent", "dhow-proxy health check")
+        .body(Empty::<bytes::Bytes>::new().map_err(|e| match e {}).boxed())
+        .map_err(|e| format!("bad health check URL {uri}: {e}"))?;
+    let timeout = Duration::from_millis(spec.timeout_ms.max(1));
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
+        Ok(Ok(resp)) => Err(format!("GET {} answered {}", spec.path, resp.status())),
+        Ok(Err(e)) => Err(format!(
+            "GET {}: {}",
+            spec.path,
+            crate::forward::connect_reason(&e)
+        )),
+        Err(_) => Err(format!(
+            "GET {} took longer than {}ms",
+            spec.path, spec.timeout_ms
+        )),
+    }
+}
+
+/// Check every `interval` until healthy or `deadline`; the error carries the last reason.
+pub async fn wait_healthy(
+    client: &Client,
+    addr: &str,
+    spec: &HealthSpec,
+    deadline: Duration,
+) -> Result<(), String> {
+    let end = tokio::time::Instant::now() + deadline;
+    let interval = Duration::from_millis(spec.interval_ms.max(10));
+    loop {
+        let last = match check_once(client, addr, spec).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if tokio::time::Instant::now() + interval > end {
+            return Err(format!(
+                "target {addr} did not become healthy within {:.0}s; last check: {last}",
+                deadline.as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

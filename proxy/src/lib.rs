@@ -1,0 +1,12 @@
+//! dhow-proxy: the reverse proxy dhow runs on every server. It routes requests by host and
+//! path prefix to each service's current target, and switches a service to a new target only
+//! after health-checking it, draining the old target's in-flight requests before it answers.
+//! The routing table is immutable and swapped atomically, so requests never take a lock.
+
+pub mod control;
+pub mod dns;
+pub mod forward;
+pub mod health;
+pub mod router;
+pub mod server;
+pub mod state;

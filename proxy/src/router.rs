@@ -1,0 +1,338 @@
+//! The routing table: services with their hosts, path prefix and current target. A table is
+//! immutable once built; changes build a new one that is swapped in atomically, so the request
+//! path only ever loads a pointer.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// Health check settings of a service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthSpec {
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_health_path() -> String {
+    "/up".into()
+}
+fn default_interval() -> u64 {
+    1000
+}
+fn default_timeout() -> u64 {
+    5000
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec {
+            path: default_health_path(),
+            interval_ms: default_interval(),
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+/// A backend (`host:port`) with its in-flight request count.
+#[derive(Debug)]
+pub struct Target {
+    pub addr: String,
+    inflight: AtomicUsize,
+    idle: Notify,
+    ready: AtomicBool,
+    ready_tx: watch::Sender<bool>,
+    /// Flips to true when upgraded connections (WebSockets) to this target must close.
+    closing: watch::Sender<bool>,
+}
+
+impl Target {
+    pub fn new(addr: impl Into<String>, ready: bool) -> Arc<Target> {
+        let (ready_tx, _) = watch::channel(ready);
+        let (closing, _) = watch::channel(false);
+        Arc::new(Target {
+            addr: addr.into(),
+            inflight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            ready: AtomicBool::new(ready),
+            ready_tx,
+            closing,
+        })
+    }
+
+    /// Count a request (or upgraded connection) until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InflightGuard {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        InflightGuard {
+            target: self.clone(),
+        }
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::SeqCst)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+        let _ = self.ready_tx.send(true);
+    }
+
+    /// Wait until the target is ready (restored targets are health-checked first).
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        if self.is_ready() {
+            return true;
+        }
+        let mut rx = self.ready_tx.subscribe();
+        let ok = tokio::time::timeout(limit, rx.wait_for(|r| *r))
+            .await
+            .is_ok();
+        ok
+    }
+
+    /// Wait until no request is in flight, or `limit` passes. Returns the count left.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.idle.notified();
+            if self.inflight() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inflight();
+            }
+        }
+    }
+
+    /// Ask upgraded connections to this target to close.
+    pub fn close_upgraded(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+/// Decrements the target's in-flight count when dropped.
+#[derive(Debug)]
+pub struct InflightGuard {
+    target: Arc<Target>,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if self.target.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.target.idle.notify_waiters();
+        }
+    }
+}
+
+/// One routed service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// Exact names or `*.example.com`; empty = every host (catch-all).
+    pub hosts: Vec<String>,
+    pub path_prefix: Option<String>,
+    pub strip_prefix: bool,
+    pub health: HealthSpec,
+    pub target: Arc<Target>,
+}
+
+impl Service {
+    fn host_rank(&self, host: &str) -> Option<u8> {
+        if self.hosts.is_empty() {
+            return Some(0);
+        }
+        let mut best = None;
+        for h in &self.hosts {
+            if h.eq_ignore_ascii_case(host) {
+                return Some(2);
+            }
+            if let Some(suffix) = h.strip_prefix("*.") {
+                let s = host.len().checked_sub(suffix.len() + 1);
+                if let Some(i) = s {
+                    if host[i + 1..].eq_ignore_ascii_case(suffix) && host.as_bytes()[i] == b'.' {
+                        best = Some(1);
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    fn prefix_len(&self, path: &str) -> Option<usize> {
+        match &self.path_prefix {
+            None => Some(0),
+            Some(p) => {
+                let p = p.trim_end_matches('/');
+                if p.is_empty() {
+                    return Some(0);
+                }
+                (path == p
+                    || path.starts_with(&format!("{p}/"))
+                    || path.starts_with(&format!("{p}?")))
+                .then_some(p.len())
+            }
+        }
+    }
+}
+
+/// The immutable routing table.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub services: Vec<Service>,
+}
+
+impl Table {
+    /// The service for a request: the most specific host match, then the longest prefix.
+    pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        self.services
+            .iter()
+            .filter_map(|s| Some(((s.host_rank(host)?, s.prefix_len(path)?), s)))
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, s)| s)
+    }
+
+    /// A copy with `service` added or replacing the one of the same name.
+    pub fn with(&self, service: Service) -> Table {
+        let mut services: Vec<Service> = self
+            .services
+            .iter()
+            .filter(|s| s.name != service.name)
+            .cloned()
+            .collect();
+        services.push(service);
+        Table { services }
+    }
+
+    /// A copy without the named service.
+    pub fn without(&self, name: &str) -> Table {
+        Table {
+            services: self
+                .services
+                .iter()
+                .filter(|s| s.name != name)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Another service already claiming one of these host + prefix routes.
+    pub fn conflict(&self, name: &str, hosts: &[String], prefix: Option<&str>) -> Option<String> {
+        let norm = |p: Option<&str>| {
+            p.map(|p| p.trim_end_matches('/').to_string())
+                .unwrap_or_default()
+        };
+        for s in self.services.iter().filter(|s| s.name != name) {
+            if norm(s.path_prefix.as_deref()) != norm(prefix) {
+                continue;
+            }
+            let clash = if hosts.is_empty() || s.hosts.is_empty() {
+                hosts.is_empty() && s.hosts.is_empty()
+            } else {
+                hosts
+                    .iter()
+                    .find(|h| s.hosts.iter().any(|o| o.eq_ignore_ascii_case(h)))
+                    .cloned()
+                    .map(|_| ())
+                    .is_some()
+            };
+            if clash {
+                let what = if hosts.is_empty() {
+                    "every host (no host given)".to_string()
+                } else {
+                    hosts.join(", ")
+                };
+                return Some(format!(
+                    "service {} already routes {what}{}; give this service other hosts or another path prefix, or remove {}",
+                    s.name,
+                    prefix.map(|p| format!(" under {p}")).unwrap_or_default(),
+                    s.name
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, hosts: &[&str], prefix: Option<&str>) -> Service {
+        Service {
+            name: name.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            path_prefix: prefix.map(str::to_string),
+            strip_prefix: false,
+            health: HealthSpec::default(),
+            target: Target::new(format!("{name}:80"), true),
+        }
+    }
+
+    #[test]
+    fn most_specific_route_wins() {
+        let t = Table::default()
+            .with(svc("all", &[], None))
+            .with(svc("wild", &["*.example.com"], None))
+            .with(svc("exact", &["app.example.com"], None))
+            .with(svc("api", &["app.example.com"], Some("/api")));
+        assert_eq!(t.route("app.example.com", "/").unwrap().name, "exact");
+        assert_eq!(
+            t.route("app.example.com:8080", "/api/x").unwrap().name,
+            "api"
+        );
+        assert_eq!(t.route("app.example.com", "/apix").unwrap().name, "exact");
+        assert_eq!(t.route("b.example.com", "/").unwrap().name, "wild");
+        assert_eq!(t.route("example.com", "/").unwrap().name, "all");
+        assert!(Table::default()
+            .with(svc("x", &["x.test"], None))
+            .route("y.test", "/")
+            .is_none());
+    }
+
+    #[test]
+    fn conflicts_are_found() {
+        let t = Table::default()
+            .with(svc("a", &["a.test"], None))
+            .with(svc("all", &[], None));
+        assert!(t.conflict("b", &["a.test".into()], None).is_some());
+        assert!(t.conflict("b", &["a.test".into()], Some("/api")).is_none());
+        assert!(
+            t.conflict("a", &["a.test".into()], None).is_none(),
+            "a service may redeploy itself"
+        );
+        assert!(t.conflict("c", &[], None).is_some());
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_inflight() {
+        let t = Target::new("x:1", true);
+        let g = t.enter();
+        assert_eq!(t.drain(Duration::from_millis(50)).await, 1);
+        let t2 = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(g);
+            drop(t2);
+        });
+        assert_eq!(t.drain(Duration::from_secs(5)).await, 0);
+    }
+}

@@ -1,0 +1,62 @@
+//! Accepting client connections: HTTP/1.1 with keep-alive and upgrades, a header read
+//! timeout against slowloris, and graceful shutdown (stop accepting, let in-flight requests
+//! finish, close idle keep-alive connections).
+
+use crate::forward::{self, Proxy};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serve `listener` until `shutdown` flips, then wait (up to `grace`) for open connections.
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(s) => s,
+                    Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+                };
+                let _ = stream.set_nodelay(true);
+                let proxy = proxy.clone();
+                let mut stop = shutdown.clone();
+                let open = open.clone();
+                open.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .max_buf_size(64 * 1024)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service_fn(move |req| forward::handle(proxy.clone(), peer, req)))
+                        .with_upgrades();
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+        }
+    }
+    drop(listener);
+    let deadline = tokio::time::Instant::now() + grace;
+    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

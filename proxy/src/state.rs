@@ -1,0 +1,142 @@
+//! The proxy's state file: the routes, written atomically (temp file, fsync, rename, fsync of
+//! the folder) after every change and read at start. A corrupt file is reported and set aside,
+//! never a reason not to start.
+
+use crate::router::{HealthSpec, Service, Table, Target};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct State {
+    pub services: Vec<SavedService>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedService {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub strip_prefix: bool,
+    #[serde(default)]
+    pub health: HealthSpec,
+    pub target: String,
+}
+
+impl State {
+    pub fn of(table: &Table) -> State {
+        State {
+            services: table
+                .services
+                .iter()
+                .map(|s| SavedService {
+                    name: s.name.clone(),
+                    hosts: s.hosts.clone(),
+                    path_prefix: s.path_prefix.clone(),
+                    strip_prefix: s.strip_prefix,
+                    health: s.health.clone(),
+                    target: s.target.addr.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The table this state describes; targets start not ready (to be health-checked).
+    pub fn table(&self) -> Table {
+        Table {
+            services: self
+                .services
+                .iter()
+                .map(|s| Service {
+                    name: s.name.clone(),
+                    hosts: s.hosts.clone(),
+                    path_prefix: s.path_prefix.clone(),
+                    strip_prefix: s.strip_prefix,
+                    health: s.health.clone(),
+                    target: Target::new(s.target.clone(), false),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Write the state atomically.
+pub fn save(path: &Path, state: &State) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Read the state. Missing: empty. Unreadable or corrupt: empty, the file renamed aside and
+/// the problem returned for the log.
+pub fn load(path: &Path) -> (State, Option<String>) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (State::default(), None),
+        Err(e) => {
+            return (
+                State::default(),
+                Some(format!(
+                    "cannot read state file {}: {e}; starting with no routes",
+                    path.display()
+                )),
+            )
+        }
+    };
+    match serde_json::from_slice::<State>(&bytes) {
+        Ok(s) => (s, None),
+        Err(e) => {
+            let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
+            let _ = std::fs::rename(path, &aside);
+            (
+                State::default(),
+                Some(format!(
+                    "state file {} is corrupt ({e}); moved it to {} and started with no routes: deploy again to restore them",
+                    path.display(),
+                    aside.display()
+                )),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        let s = State {
+            services: vec![SavedService {
+                name: "a".into(),
+                hosts: vec!["a.test".into()],
+                path_prefix: None,
+                strip_prefix: false,
+                health: HealthSpec::default(),
+                target: "a-1:80".into(),
+            }],
+        };
+        save(&p, &s).unwrap();
+        let (back, problem) = load(&p);
+        assert!(problem.is_none());
+        assert_eq!(back.services[0].target, "a-1:80");
+        std::fs::write(&p, b"{\"services\": [{\"name\": \"a\"").unwrap();
+        let (empty, problem) = load(&p);
+        assert!(empty.services.is_empty());
+        assert!(problem.unwrap().contains("corrupt"));
+        assert!(!p.exists(), "the corrupt file is moved aside");
+    }
+}
