@@ -70,14 +70,18 @@ impl Execution<'_> {
         let rows = Mutex::new(Vec::new());
         let switched = Mutex::new(Vec::new());
         let result = self.phases(&rows, &switched).await;
-        let result = match result {
-            Err(e) if self.cancelled() => {
-                let undone = self
-                    .undo(&switched.lock().unwrap_or_else(|p| p.into_inner()))
-                    .await;
-                Err(e.context(undone))
-            }
-            other => other,
+        // Interrupted: whatever finished meanwhile goes back to what served before.
+        let result = if self.cancelled() {
+            let undone = self
+                .undo(&switched.lock().unwrap_or_else(|p| p.into_inner()))
+                .await;
+            let cause = result.err().map(|e| format!(": {e:#}")).unwrap_or_default();
+            Err(fail(
+                Kind::Deploy,
+                format!("interrupted (Ctrl-C){cause}\n{undone}"),
+            ))
+        } else {
+            result
         };
         let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
         (rows, result)
