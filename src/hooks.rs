@@ -8,19 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The hook points dhow knows, in the order a deploy meets them.
-pub const HOOKS: &[&str] = &[
-    "pre-connect",
-    "pre-build",
-    "pre-deploy",
-    "pre-app-boot",
-    "post-app-boot",
-    "post-deploy",
-    "docker-setup",
-    "pre-proxy-reboot",
-    "post-proxy-reboot",
-];
-
 /// How long one hook may run before it is stopped and reported as failed.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -30,12 +17,7 @@ pub struct Hooks {
     dir: PathBuf,
     skip: bool,
     env: BTreeMap<String, String>,
-}
-
-/// What a hook run did: `None` when there was no such hook (or hooks are skipped).
-#[derive(Debug)]
-pub struct HookRun {
-    pub output: String,
+    out: Option<crate::output::Output>,
 }
 
 impl Hooks {
@@ -44,7 +26,14 @@ impl Hooks {
             dir: dir.into(),
             skip,
             env: BTreeMap::new(),
+            out: None,
         }
+    }
+
+    /// Show each hook's output through `out` as it finishes.
+    pub fn with_output(mut self, out: crate::output::Output) -> Self {
+        self.out = Some(out);
+        self
     }
 
     /// Set a `DHOW_<NAME>` variable for every hook run from now on.
@@ -58,12 +47,13 @@ impl Hooks {
         p.is_file().then_some(p)
     }
 
-    /// Run hook `name` with extra variables. A missing hook is not an error.
+    /// Run hook `name` with extra variables; returns its output, or `None` when there is no
+    /// such hook (or hooks are skipped).
     pub async fn run(
         &self,
         name: &str,
         extra: &[(&str, String)],
-    ) -> anyhow::Result<Option<HookRun>> {
+    ) -> anyhow::Result<Option<String>> {
         if self.skip {
             return Ok(None);
         }
@@ -109,7 +99,12 @@ impl Hooks {
                 ),
             ));
         }
-        Ok(Some(HookRun { output: text }))
+        if let Some(out) = &self.out {
+            for line in text.lines() {
+                out.info(format!("[{name}] {line}"));
+            }
+        }
+        Ok(Some(text))
     }
 }
 
@@ -165,7 +160,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(run.output.trim(), "demo abc 12");
+        assert_eq!(run.trim(), "demo abc 12");
         assert!(hooks.run("post-deploy", &[]).await.unwrap().is_none());
     }
 

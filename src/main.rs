@@ -4,6 +4,7 @@
 //! error into a message and a distinct exit code (error.rs).
 
 mod cli;
+mod config;
 mod deploy;
 mod docker;
 mod error;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,15 +35,6 @@ pub struct DeployRequest {
     pub deploy_timeout_ms: u64,
     pub drain_timeout_ms: u64,
     pub tls: bool,
-}
-
-/// The proxy's answer to a successful deploy.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeployAnswer {
-    #[serde(default)]
-    pub target: Option<String>,
-    #[serde(default)]
-    pub previous: Option<String>,
 }
 
 /// Send one request over `stream` and return the JSON answer (or a clear error).

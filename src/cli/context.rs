@@ -49,7 +49,8 @@ impl Ctx {
         if let Some(s) = self.settings.get() {
             return Ok(s);
         }
-        let loaded = super::settings_load::load(&self.global)?;
+        let config = super::hosts::load_config(&self.global)?;
+        let loaded = crate::config::select::settings(&config, &self.global)?;
         Ok(self.settings.get_or_init(|| loaded))
     }
 
@@ -283,7 +284,7 @@ impl Ctx {
 
     /// Hooks with the deploy's facts set.
     pub fn hooks_with(&self, dir: &std::path::Path, plan: &Plan) -> Hooks {
-        let mut hooks = Hooks::new(dir, self.global.skip_hooks);
+        let mut hooks = Hooks::new(dir, self.global.skip_hooks).with_output(self.out);
         hooks.set("SERVICE", plan.service.clone());
         hooks.set("VERSION", plan.version.clone());
         hooks.set("DESTINATION", plan.destination.clone().unwrap_or_default());

@@ -37,6 +37,7 @@ pub struct RollbackArgs {
 }
 
 pub async fn deploy(ctx: &Ctx, args: &DeployArgs, redeploy: bool) -> anyhow::Result<()> {
+    ctx.settings()?;
     let version = ctx.version()?;
     let mode = if redeploy {
         Mode::Redeploy

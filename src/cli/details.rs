@@ -1,7 +1,7 @@
 //! `dhow details`: per host, the Docker engine and API versions and the dhow containers
 //! running there (label `dhow.service`), read through the Docker API over SSH.
 
-use super::{hosts_tmp, Global};
+use super::{hosts, Global};
 use crate::error::{fail, kind_of};
 use crate::output::Output;
 use crate::ssh::Session;
@@ -18,7 +18,7 @@ struct Details {
 }
 
 pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
-    let hosts = hosts_tmp::load(global)?;
+    let hosts = hosts::load(global)?;
     let tasks = hosts.targets.iter().map(|target| {
         let (target, ssh) = (target.clone(), hosts.ssh.clone());
         async move {

@@ -3,14 +3,15 @@
 
 mod app;
 mod audit;
+mod config;
 mod context;
 mod deploy;
 mod details;
-mod hosts_tmp;
+mod hosts;
+mod init;
 mod lock;
 mod prune;
 mod server;
-mod settings_load;
 mod version;
 mod versions;
 
@@ -107,6 +108,10 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Remove old containers and images beyond retain_containers.
     Prune,
+    /// Print the merged config (base + destination), secrets redacted.
+    Config,
+    /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
+    Init,
     /// Print dhow's version.
     Version,
     /// Run commands on the servers.
@@ -157,6 +162,8 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
         Command::Prune => prune::run(&ctx()).await,
+        Command::Config => config::run(&cli.global, &out),
+        Command::Init => init::run(&out),
         Command::Version => version::run(&out),
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,

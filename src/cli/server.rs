@@ -1,7 +1,7 @@
 //! `dhow server exec CMD`: run a shell command on the selected hosts in parallel, output
 //! prefixed by host; non-zero exit if the command fails (or cannot run) on any host.
 
-use super::{hosts_tmp, Global};
+use super::{hosts, Global};
 use crate::error::{fail, kind_of, Kind};
 use crate::output::Output;
 use crate::ssh::Session;
@@ -31,7 +31,7 @@ enum Outcome {
 }
 
 async fn exec(global: &Global, cmd: &str, out: &Output) -> anyhow::Result<()> {
-    let hosts = hosts_tmp::load(global)?;
+    let hosts = hosts::load(global)?;
     let tasks = hosts.targets.iter().map(|target| {
         let (target, ssh, out) = (target.clone(), hosts.ssh.clone(), *out);
         let cmd = cmd.to_string();

@@ -6,7 +6,7 @@ use super::container::NETWORK;
 use super::engine::{self, docker_message};
 use super::host::HostConn;
 use crate::error::{fail, Kind};
-use crate::proxy_control::{self, DeployAnswer, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
+use crate::proxy_control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
@@ -176,12 +176,12 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
 }
 
 /// Ask the proxy to health-check `req.target` and switch `service` to it; returns after the
-/// switch and the drain, or with the proxy's reason for refusing.
+/// switch and the drain (with the proxy's answer), or with its reason for refusing.
 pub async fn deploy(
     host: &HostConn,
     service: &str,
     req: &DeployRequest,
-) -> anyhow::Result<DeployAnswer> {
+) -> anyhow::Result<serde_json::Value> {
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
     let deadline = Duration::from_millis(req.deploy_timeout_ms + req.drain_timeout_ms)
         + Duration::from_secs(30);
@@ -194,10 +194,7 @@ pub async fn deploy(
         deadline,
     )
     .await?;
-    Ok(serde_json::from_value(answer).unwrap_or(DeployAnswer {
-        target: None,
-        previous: None,
-    }))
+    Ok(answer)
 }
 
 /// Send a simple control request (pause, stop, resume, remove, list) to the host's proxy.

@@ -42,18 +42,6 @@ pub enum HostKeyPolicy {
     Off,
 }
 
-impl HostKeyPolicy {
-    /// Parse `strict`, `accept-new` or `off` (as in the config's `known_hosts_policy`).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "strict" | "yes" => Some(Self::Strict),
-            "accept-new" | "accept_new" => Some(Self::AcceptNew),
-            "off" | "no" => Some(Self::Off),
-            _ => None,
-        }
-    }
-}
-
 /// A host to connect to: `[user@]host[:port]`. Missing parts come from [`SshOptions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -183,16 +171,5 @@ mod tests {
         assert!(Target::parse("host:notaport").is_none());
         assert!(Target::parse("@host").is_none());
         assert_eq!(Target::parse("u@h:22").unwrap().to_string(), "u@h:22");
-    }
-
-    #[test]
-    fn parses_policies() {
-        assert_eq!(
-            HostKeyPolicy::parse("accept-new"),
-            Some(HostKeyPolicy::AcceptNew)
-        );
-        assert_eq!(HostKeyPolicy::parse("strict"), Some(HostKeyPolicy::Strict));
-        assert_eq!(HostKeyPolicy::parse("off"), Some(HostKeyPolicy::Off));
-        assert_eq!(HostKeyPolicy::parse("maybe"), None);
     }
 }

@@ -1,0 +1,43 @@
+//! `dhow config`: the merged config (base + destination) as dhow sees it, secrets by name only.
+
+use super::Global;
+use crate::output::Output;
+
+pub fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
+    let loaded = super::hosts::load_config(global)?;
+    let secrets: Vec<(String, String)> = loaded
+        .secrets
+        .defined
+        .iter()
+        .map(|(name, at)| (name.clone(), at.clone()))
+        .collect();
+    if out.json {
+        out.event(
+            "config",
+            serde_json::json!({
+                "config": loaded.merged,
+                "files": loaded.files,
+                "destination": loaded.destination,
+                "secrets": secrets.iter().map(|(n, at)| serde_json::json!({"name": n, "defined_at": at, "value": "[REDACTED]"})).collect::<Vec<_>>(),
+            }),
+        );
+        return Ok(());
+    }
+    println!(
+        "# merged from {}",
+        loaded
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    );
+    print!("{}", toml::to_string_pretty(&loaded.merged)?);
+    if !secrets.is_empty() {
+        println!("\n# secrets (values redacted)");
+        for (name, at) in secrets {
+            println!("# {name} = [REDACTED]  ({at})");
+        }
+    }
+    Ok(())
+}

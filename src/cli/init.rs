@@ -1,0 +1,76 @@
+//! `dhow init`: write a commented config/deploy.toml, the sample hooks (executable, each a
+//! working example), an empty .dhow/secrets, and git-ignore the secrets. Never overwrites.
+
+use crate::error::{fail, Kind};
+use crate::output::Output;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+const CONFIG: &str = include_str!("init/deploy.toml");
+const SECRETS: &str = "# Secrets for dhow, one NAME=value per line (never commit this file).\n# Values may be $(command) or contain ${ENV_VAR}.\n# .dhow/secrets.<destination> and .dhow/secrets-common are read too.\n";
+
+const HOOKS: &[(&str, &str)] = &[
+    ("pre-connect", include_str!("../../hooks/pre-connect")),
+    ("pre-build", include_str!("../../hooks/pre-build")),
+    ("pre-deploy", include_str!("../../hooks/pre-deploy")),
+    ("pre-app-boot", include_str!("../../hooks/pre-app-boot")),
+    ("post-app-boot", include_str!("../../hooks/post-app-boot")),
+    ("post-deploy", include_str!("../../hooks/post-deploy")),
+    ("docker-setup", include_str!("../../hooks/docker-setup")),
+    (
+        "pre-proxy-reboot",
+        include_str!("../../hooks/pre-proxy-reboot"),
+    ),
+    (
+        "post-proxy-reboot",
+        include_str!("../../hooks/post-proxy-reboot"),
+    ),
+];
+
+pub fn run(out: &Output) -> anyhow::Result<()> {
+    let mut files: Vec<(String, &str, u32)> = vec![
+        ("config/deploy.toml".into(), CONFIG, 0o644),
+        (".dhow/secrets".into(), SECRETS, 0o600),
+    ];
+    files.extend(
+        HOOKS
+            .iter()
+            .map(|(n, body)| (format!("hooks/{n}"), *body, 0o755)),
+    );
+    let existing: Vec<&str> = files
+        .iter()
+        .filter(|(p, _, _)| Path::new(p).exists())
+        .map(|(p, _, _)| p.as_str())
+        .collect();
+    if !existing.is_empty() {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "refusing to overwrite existing files: {}; move them away or edit them by hand",
+                existing.join(", ")
+            ),
+        ));
+    }
+    for (path, body, mode) in &files {
+        let p = Path::new(path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, body)?;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(*mode))?;
+        out.info(format!("wrote {path}"));
+    }
+    let gi = Path::new(".gitignore");
+    let current = std::fs::read_to_string(gi).unwrap_or_default();
+    if !current.lines().any(|l| l.trim() == ".dhow/secrets*") {
+        let mut text = current;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(".dhow/secrets*\n");
+        std::fs::write(gi, text)?;
+        out.info("added .dhow/secrets* to .gitignore");
+    }
+    out.info("next: edit config/deploy.toml, put secrets in .dhow/secrets, then `dhow deploy`");
+    Ok(())
+}

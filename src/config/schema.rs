@@ -1,0 +1,264 @@
+//! The config file's schema: every key dhow knows, as serde types that refuse unknown keys.
+//! Every field is optional here so a destination file can hold any part of it; required keys
+//! and defaults are applied after the merge (see `validate.rs` and the accessors below).
+
+use super::types::{Cmd, Dur, HostSpec, Limit, OneOrMany, Scalar};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub service: Option<String>,
+    pub image: Option<String>,
+    pub servers: Option<Servers>,
+    pub proxy: Option<ProxyConfig>,
+    pub registry: Option<RegistryConfig>,
+    pub builder: Option<BuilderConfig>,
+    pub env: Option<EnvConfig>,
+    pub ssh: Option<SshConfig>,
+    pub accessories: Option<BTreeMap<String, AccessoryConfig>>,
+    pub boot: Option<BootConfig>,
+    pub hooks_path: Option<String>,
+    pub retain_containers: Option<u32>,
+    pub deploy_timeout: Option<Dur>,
+    pub drain_timeout: Option<Dur>,
+    pub primary_role: Option<String>,
+    pub require_destination: Option<bool>,
+    pub setup: Option<SetupConfig>,
+    pub aliases: Option<BTreeMap<String, String>>,
+}
+
+/// `servers = ["a", "b"]` (role web) or `[servers.<role>]` tables (or `servers.<role> = [..]`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Servers {
+    Hosts(Vec<HostSpec>),
+    Roles(BTreeMap<String, RoleConfig>),
+}
+
+impl<'de> Deserialize<'de> for Servers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Servers;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of hosts, or a table of roles")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Servers, A::Error> {
+                let mut hosts = Vec::new();
+                while let Some(h) = seq.next_element::<HostSpec>()? {
+                    hosts.push(h);
+                }
+                Ok(Servers::Hosts(hosts))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Servers, A::Error> {
+                let mut roles = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, RoleConfig>()? {
+                    roles.insert(k, v);
+                }
+                Ok(Servers::Roles(roles))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoleConfig {
+    pub hosts: Vec<HostSpec>,
+    pub cmd: Option<Cmd>,
+    pub env: Option<EnvConfig>,
+    pub labels: BTreeMap<String, Scalar>,
+    pub options: BTreeMap<String, OneOrMany>,
+    pub proxy: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleTable {
+    #[serde(default)]
+    hosts: Vec<HostSpec>,
+    cmd: Option<Cmd>,
+    env: Option<EnvConfig>,
+    #[serde(default)]
+    labels: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    options: BTreeMap<String, OneOrMany>,
+    proxy: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for RoleConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RoleConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "an array of hosts or a role table (hosts, cmd, env, labels, options, proxy)",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RoleConfig, A::Error> {
+                let mut hosts = Vec::new();
+                while let Some(h) = seq.next_element::<HostSpec>()? {
+                    hosts.push(h);
+                }
+                Ok(RoleConfig {
+                    hosts,
+                    ..Default::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RoleConfig, A::Error> {
+                let t = RoleTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RoleConfig {
+                    hosts: t.hosts,
+                    cmd: t.cmd,
+                    env: t.env,
+                    labels: t.labels,
+                    options: t.options,
+                    proxy: t.proxy,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    #[serde(default)]
+    pub clear: BTreeMap<String, Scalar>,
+    /// Secret names; `NAME:SECRET_NAME` sets NAME from the secret SECRET_NAME.
+    #[serde(default)]
+    pub secret: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub host: Option<String>,
+    pub hosts: Option<Vec<String>>,
+    pub app_port: Option<u16>,
+    pub path_prefix: Option<String>,
+    pub strip_path_prefix: Option<bool>,
+    pub ssl: Option<bool>,
+    pub healthcheck: Option<HealthcheckConfig>,
+    pub response_timeout: Option<Dur>,
+    pub buffering: Option<BufferingConfig>,
+    /// Ports the proxy publishes on the host: `[80, 443]` by default.
+    pub publish: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    pub path: Option<String>,
+    pub interval: Option<Dur>,
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferingConfig {
+    pub requests: Option<bool>,
+    pub responses: Option<bool>,
+    pub max_request_body: Option<u64>,
+    pub max_response_body: Option<u64>,
+    pub memory: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub server: Option<String>,
+    pub username: Option<String>,
+    /// The name of the secret holding the password.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderConfig {
+    pub context: Option<String>,
+    pub dockerfile: Option<String>,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    pub arch: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// A jump host, like OpenSSH's ProxyJump: `[user@]host[:port]`.
+    pub proxy: Option<HostSpec>,
+    pub keys: Option<Vec<String>>,
+    pub use_agent: Option<bool>,
+    pub known_hosts: Option<String>,
+    /// `strict` (default), `accept-new` or `off`.
+    pub known_hosts_policy: Option<KnownHostsPolicy>,
+    pub connect_timeout: Option<Dur>,
+    pub keepalive: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KnownHostsPolicy {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessoryConfig {
+    pub image: Option<String>,
+    pub host: Option<HostSpec>,
+    pub hosts: Option<Vec<HostSpec>>,
+    pub roles: Option<Vec<String>>,
+    pub cmd: Option<Cmd>,
+    /// `"5432"`, `"127.0.0.1:5432:5432"`; published on 127.0.0.1 unless an address is given.
+    pub port: Option<Scalar>,
+    pub env: Option<EnvConfig>,
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    #[serde(default)]
+    pub directories: Vec<String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Scalar>,
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootConfig {
+    pub limit: Option<Limit>,
+    pub wait: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupConfig {
+    pub firewall: Option<bool>,
+    pub harden: Option<bool>,
+    /// `apt` (default) or `script`.
+    pub docker_install: Option<DockerInstall>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerInstall {
+    Apt,
+    Script,
+}

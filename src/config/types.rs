@@ -1,0 +1,291 @@
+//! Value types of the config with their own syntax: durations (`"30s"`, `"2m"`, `"500ms"`),
+//! hosts (`[user@]host[:port]`), boot limits (`3` or `"25%"`) and scalars that become strings.
+//! Each parses while the file is read, so a bad value is reported at its line and column.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// A duration written as `"30s"`, `"2m"`, `"1h"`, `"500ms"` (a bare integer means seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        format!(
+            "bad duration \"{s}\": expected a number and a unit, like \"30s\", \"2m\", \"500ms\""
+        )
+    })?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        u => {
+            return Err(format!(
+                "bad duration \"{s}\": unknown unit \"{u}\" (use ms, s, m or h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like \"30s\", \"2m\" or \"500ms\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                u64::try_from(v)
+                    .map(|s| Dur(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            s.serialize_str(&format!("{}s", ms / 1000))
+        } else {
+            s.serialize_str(&format!("{ms}ms"))
+        }
+    }
+}
+
+/// A host as `[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl HostSpec {
+    pub fn parse(s: &str) -> Result<HostSpec, String> {
+        let bad = || format!("bad host \"{s}\": expected [user@]host[:port]");
+        let t = crate::ssh::Target::parse(s).ok_or_else(bad)?;
+        let valid_host = t
+            .host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c));
+        let valid_user = t.user.as_deref().is_none_or(|u| {
+            !u.is_empty()
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        });
+        if !valid_host || !valid_user || s.contains(char::is_whitespace) || t.port == Some(0) {
+            return Err(bad());
+        }
+        Ok(HostSpec {
+            user: t.user,
+            host: t.host,
+            port: t.port,
+        })
+    }
+
+    pub fn target(&self) -> crate::ssh::Target {
+        crate::ssh::Target {
+            user: self.user.clone(),
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+}
+
+impl fmt::Display for HostSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.target())
+    }
+}
+
+impl<'de> Deserialize<'de> for HostSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HostSpec::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for HostSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// How many hosts boot at once: a number, or a percentage of the hosts (`"25%"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Hosts(usize),
+    Percent(u8),
+}
+
+impl Limit {
+    pub fn of(&self, hosts: usize) -> usize {
+        match *self {
+            Limit::Hosts(n) => n.max(1),
+            Limit::Percent(p) => ((hosts * p as usize).div_ceil(100)).max(1),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Limit;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of hosts or a percentage like \"25%\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+                if v < 1 {
+                    return Err(E::custom("boot limit must be at least 1"));
+                }
+                Ok(Limit::Hosts(v as usize))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Limit, E> {
+                let p = v
+                    .strip_suffix('%')
+                    .and_then(|n| n.trim().parse::<u8>().ok())
+                    .filter(|p| (1..=100).contains(p));
+                p.map(Limit::Percent).ok_or_else(|| {
+                    E::custom(format!("bad percentage \"{v}\": expected 1% to 100%"))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Limit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Limit::Hosts(n) => s.serialize_u64(*n as u64),
+            Limit::Percent(p) => s.serialize_str(&format!("{p}%")),
+        }
+    }
+}
+
+/// A string, number or boolean, kept as its string form (env values, labels, options).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A command: a string (split on whitespace) or an array of arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Cmd(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Cmd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Either::deserialize(d)
+            .map_err(|_| de::Error::custom("expected a command string or an array of strings"))?
+        {
+            Either::One(s) => Ok(Cmd(s.split_whitespace().map(str::to_string).collect())),
+            Either::Many(v) => Ok(Cmd(v)),
+        }
+    }
+}
+
+/// One value or a list of values (role options like `add-host`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            One(Scalar),
+            Many(Vec<Scalar>),
+        }
+        match Either::deserialize(d)
+            .map_err(|_| de::Error::custom("expected a value or an array of values"))?
+        {
+            Either::One(s) => Ok(OneOrMany(vec![s.0])),
+            Either::Many(v) => Ok(OneOrMany(v.into_iter().map(|s| s.0).collect())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("30 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn hosts() {
+        let h = HostSpec::parse("deploy@10.0.0.1:2222").unwrap();
+        assert_eq!(
+            (h.user.as_deref(), h.host.as_str(), h.port),
+            (Some("deploy"), "10.0.0.1", Some(2222))
+        );
+        assert_eq!(HostSpec::parse("web1").unwrap().to_string(), "web1");
+        assert_eq!(HostSpec::parse("[::1]:22").unwrap().host, "::1");
+        for bad in ["root@@x", "", "a b", "x:99999", "x:0", "@x", "ho$t"] {
+            assert!(HostSpec::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(Limit::Percent(25).of(10), 3);
+        assert_eq!(Limit::Percent(1).of(3), 1);
+        assert_eq!(Limit::Hosts(2).of(10), 2);
+    }
+}
