@@ -11,10 +11,20 @@ use support::{http_get, ssh_toml, text, Project, Sandbox};
 /// A config for the demo app as `service`, routed by `Host: <service>.test`.
 fn config(sb: &Sandbox, service: &str, extra: &str) -> String {
     let hosts: Vec<String> = sb.hosts().iter().map(|h| format!("\"{h}\"")).collect();
+    config_with_servers(
+        sb,
+        service,
+        &format!("servers = [{}]", hosts.join(", ")),
+        extra,
+    )
+}
+
+/// The same with the `servers` part given (TOML placed before any table).
+fn config_with_servers(sb: &Sandbox, service: &str, servers: &str, extra: &str) -> String {
     format!(
         r#"service = "{service}"
 image = "dhow-test/{service}"
-servers = [{hosts}]
+{servers}
 deploy_timeout = "20s"
 drain_timeout = "5s"
 retain_containers = 3
@@ -33,7 +43,6 @@ interval = "200ms"
 {ssh}
 {extra}
 "#,
-        hosts = hosts.join(", "),
         ssh = ssh_toml(sb),
     )
 }
@@ -172,13 +181,11 @@ fn a_worker_role_runs_its_cmd_and_is_not_routed() {
     let sb = Sandbox::load();
     let svc = "wk";
     let hosts = sb.hosts();
-    let cfg = config(&sb, svc, "").replace(
-        &format!("servers = [{}]", hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ")),
-        &format!(
-            "[servers.web]\nhosts = [\"{}\"]\n\n[servers.worker]\nhosts = [\"{}\"]\ncmd = [\"/dhow-demo\"]\nproxy = false\nenv = {{ clear = {{ PORT = \"4000\" }} }}\n",
-            hosts[0], hosts[1]
-        ),
+    let servers = format!(
+        "servers.web = [\"{}\"]\nservers.worker = {{ hosts = [\"{}\"], cmd = [\"/dhow-demo\"], proxy = false, env = {{ clear = {{ PORT = \"4000\" }} }} }}",
+        hosts[0], hosts[1]
     );
+    let cfg = config_with_servers(&sb, svc, &servers, "");
     let p = Project::new(&cfg);
     p.dhow_ok(&["deploy", "--version", "v1"]);
     let ps = sb.docker_exec(

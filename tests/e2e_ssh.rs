@@ -70,7 +70,7 @@ impl Project {
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
         let servers: Vec<String> = servers.iter().map(|s| format!("{s:?}")).collect();
         let mut text = format!(
-            "service = \"e2e-ssh\"\nservers = [{}]\n\n[ssh]\n",
+            "service = \"e2e-ssh\"\nimage = \"dhow-test/e2e-ssh\"\nservers = [{}]\n\n[ssh]\n",
             servers.join(", ")
         );
         for (k, v) in ssh {
