@@ -87,7 +87,9 @@ pub async fn deploy_version(
                 ctx.build_and_push(&plan).await?;
             }
             hooks.run("pre-deploy", &[]).await?;
-            run_plan(ctx, &plan, &conns, mode, args.skip_push).await
+            hooks.run("pre-app-boot", &[]).await?;
+            run_plan(ctx, &plan, &conns, mode, args.skip_push).await?;
+            hooks.run("post-app-boot", &[]).await.map(|_| ())
         },
     )
     .await?;
@@ -125,7 +127,9 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
         None,
         || async {
             hooks.run("pre-deploy", &[]).await?;
-            run_plan(ctx, &plan, &conns, Mode::Rollback(version.clone()), true).await
+            hooks.run("pre-app-boot", &[]).await?;
+            run_plan(ctx, &plan, &conns, Mode::Rollback(version.clone()), true).await?;
+            hooks.run("post-app-boot", &[]).await.map(|_| ())
         },
     )
     .await?;

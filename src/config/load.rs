@@ -57,7 +57,7 @@ fn check_file(located: &Located) -> Result<toml::Table, String> {
         format!("{at}: invalid TOML: {}", e.message().trim())
     })?;
     if let Err(e) = toml::from_str::<Config>(&located.text) {
-        let offset = e.span().map(|s| s.start);
+        let offset = e.span().map(|s| refine(&located.text, s, e.message()));
         let at = offset
             .map(|o| located.at(o))
             .unwrap_or_else(|| located.file.clone());
@@ -68,6 +68,18 @@ fn check_file(located: &Located) -> Result<toml::Table, String> {
         return Err(format!("{at}: {path}{}", explain(e.message())));
     }
     Ok(table)
+}
+
+/// Errors inside an array are reported at the array; when the message quotes the bad value,
+/// point at that value inside the span instead.
+fn refine(text: &str, span: std::ops::Range<usize>, msg: &str) -> usize {
+    let quoted = msg.split('"').nth(1).filter(|q| !q.is_empty());
+    if let (Some(q), Some(region)) = (quoted, text.get(span.clone())) {
+        if let Some(i) = region.find(&format!("\"{q}\"")) {
+            return span.start + i;
+        }
+    }
+    span.start
 }
 
 /// Make serde's messages read well, with a suggestion for unknown keys.

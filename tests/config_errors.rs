@@ -1,0 +1,305 @@
+//! Bad configs: each must stop `dhow deploy` before anything runs, with exit code 3 and a
+//! message naming the file, line and column and the key path. The hosts point at 127.0.0.1:1
+//! and a pre-connect hook would leave a marker, so any attempt to go further would show.
+
+use std::path::Path;
+use std::process::Command;
+
+const BASE: &str = "service = \"app\"\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n";
+
+struct Case {
+    name: &'static str,
+    config: String,
+    staging: Option<String>,
+    secrets: Option<&'static str>,
+    args: &'static [&'static str],
+    /// The file the error is in, and the token whose position it must report.
+    file: &'static str,
+    token: &'static str,
+    /// Key path and words the message must contain.
+    expect: &'static [&'static str],
+}
+
+fn case(
+    name: &'static str,
+    config: &str,
+    token: &'static str,
+    expect: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        config: config.to_string(),
+        staging: None,
+        secrets: None,
+        args: &[],
+        file: "config/deploy.toml",
+        token,
+        expect,
+    }
+}
+
+/// 1-based line:column of the first occurrence of `token` in `text` (at the start for "").
+fn position(text: &str, token: &str) -> String {
+    let off = text
+        .find(token)
+        .unwrap_or_else(|| panic!("token {token:?} not in the config"));
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = off - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
+fn cases() -> Vec<Case> {
+    let with = |extra: &str| format!("{BASE}{extra}");
+    vec![
+        case("unknown top-level key with a suggestion", &format!("{BASE}servrs = [\"x\"]\n"), "servrs", &["servrs", "unknown key", "did you mean `servers`"]),
+        case("unknown nested key with a suggestion", &with("[proxy]\napp_prot = 3000\n"), "app_prot", &["proxy.app_prot", "did you mean `app_port`"]),
+        case("wrong type", "service = 5\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "5", &["service", "invalid type"]),
+        case("bad duration", &with("deploy_timeout = \"30 parsecs\"\n"), "\"30 parsecs\"", &["deploy_timeout", "bad duration"]),
+        case("bad duration unit in a nested table", &with("[proxy.healthcheck]\ninterval = \"5y\"\n"), "\"5y\"", &["proxy.healthcheck.interval", "unknown unit"]),
+        case("bad host string", "service = \"app\"\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\", \"root@@x\"]\n", "\"root@@x\"", &["servers[1]", "bad host \"root@@x\""]),
+        case("bad port in a role's host", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"web1:99999\"]\n", "\"web1:99999\"", &["servers.web.hosts[0]", "bad host"]),
+        case("missing required key", "image = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "", &["missing required key `service`"]),
+        case("role with no hosts", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"127.0.0.1:1\"]\n[servers.worker]\ncmd = \"bin/jobs\"\n", "[servers.worker]", &["servers.worker", "role worker has no hosts"]),
+        case("secret referenced but not defined", &with("[env]\nsecret = [\"DATABASE_URL\"]\n"), "\"DATABASE_URL\"", &["env.secret[0]", "secret DATABASE_URL is referenced but not defined"]),
+        case("aliased secret not defined", &with("[env]\nsecret = [\"DB:PROD_DB_URL\"]\n"), "\"DB:PROD_DB_URL\"", &["env.secret[0]", "secret PROD_DB_URL"]),
+        case("bad percentage", &with("[boot]\nlimit = \"150%\"\n"), "\"150%\"", &["boot.limit", "bad percentage"]),
+        case("invalid TOML", "service = \"app\nimage = \"org/app\"\n", "\n", &["invalid TOML"]),
+        case("primary role that does not exist", &with("primary_role = \"api\"\n"), "\"api\"", &["primary_role", "\"api\" is not a role"]),
+        case("bad known_hosts policy", &with("[ssh]\nknown_hosts_policy = \"sometimes\"\n"), "\"sometimes\"", &["ssh.known_hosts_policy", "unknown variant"]),
+        case("registry without username", &with("[registry]\nserver = \"ghcr.io\"\n"), "[registry]", &["registry", "registry.username is required"]),
+        case("app_port out of range", &with("[proxy]\napp_port = 70000\n"), "70000", &["proxy.app_port"]),
+        case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
+        Case {
+            name: "error in the destination file",
+            config: BASE.to_string(),
+            staging: Some("servers = [\"127.0.0.1:1\"]\n[ssh]\nprot = 22\n".into()),
+            secrets: None,
+            args: &["-d", "staging"],
+            file: "config/deploy.staging.toml",
+            token: "prot",
+            expect: &["ssh.prot", "did you mean `port`"],
+        },
+        Case {
+            name: "destination required",
+            config: with("require_destination = true\n"),
+            staging: None,
+            secrets: None,
+            args: &[],
+            file: "config/deploy.toml",
+            token: "true",
+            expect: &["require_destination", "pass -d"],
+        },
+        Case {
+            name: "registry password secret not defined for the destination",
+            config: with("[registry]\nserver = \"ghcr.io\"\nusername = \"org\"\npassword = \"REGISTRY_PASSWORD\"\n"),
+            staging: Some("boot = { limit = 1 }\n".into()),
+            secrets: Some("OTHER=x\n"),
+            args: &["-d", "staging"],
+            file: "config/deploy.toml",
+            token: "\"REGISTRY_PASSWORD\"",
+            expect: &["registry.password", "secret REGISTRY_PASSWORD is referenced but not defined"],
+        },
+    ]
+}
+
+fn run_case(c: &Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    std::fs::create_dir_all(root.join("hooks")).unwrap();
+    std::fs::write(root.join("config/deploy.toml"), &c.config).unwrap();
+    if let Some(s) = &c.staging {
+        std::fs::write(root.join("config/deploy.staging.toml"), s).unwrap();
+    }
+    if let Some(s) = c.secrets {
+        std::fs::create_dir_all(root.join(".dhow")).unwrap();
+        std::fs::write(root.join(".dhow/secrets"), s).unwrap();
+    }
+    let hook = root.join("hooks/pre-connect");
+    std::fs::write(&hook, "#!/bin/sh\ntouch \"$(dirname \"$0\")/../RAN\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dhow"))
+        .arg("deploy")
+        .args(["--version", "v1"])
+        .args(c.args)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "[{}] exit code; stderr:\n{stderr}",
+        c.name
+    );
+    let text = if c.file.ends_with("staging.toml") {
+        c.staging.clone().unwrap_or_default()
+    } else {
+        c.config.clone()
+    };
+    let pos = if c.token.is_empty() {
+        "1:1".to_string()
+    } else {
+        position(&text, c.token)
+    };
+    let location = format!("{}:{pos}", c.file);
+    assert!(
+        stderr.contains(&location),
+        "[{}] expected location {location} in:\n{stderr}",
+        c.name
+    );
+    for e in c.expect {
+        assert!(
+            stderr.contains(e),
+            "[{}] expected {e:?} in:\n{stderr}",
+            c.name
+        );
+    }
+    assert!(
+        !Path::new(&root.join("RAN")).exists(),
+        "[{}] a hook ran: the config error must stop everything",
+        c.name
+    );
+}
+
+#[test]
+fn every_bad_config_is_reported_at_its_place_and_nothing_runs() {
+    let all = cases();
+    assert!(all.len() >= 15);
+    for c in &all {
+        run_case(c);
+    }
+}
+
+#[test]
+fn config_prints_the_merge_and_never_a_secret_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    std::fs::create_dir_all(root.join(".dhow")).unwrap();
+    std::fs::write(
+        root.join("config/deploy.toml"),
+        format!("{BASE}[env]\nsecret = [\"API_KEY\"]\n[env.clear]\nMODE = \"base\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("config/deploy.staging.toml"),
+        "[env.clear]\nMODE = \"staging\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join(".dhow/secrets.staging"),
+        "API_KEY=sup3r-s3cret-value\n",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhow"));
+        cmd.args(["config", "-d", "staging"]).current_dir(root);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("staging"),
+            "merged value from the destination file: {all}"
+        );
+        assert!(all.contains("API_KEY"), "secret names are shown: {all}");
+        assert!(
+            !all.contains("sup3r-s3cret-value"),
+            "secret value leaked: {all}"
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_working_start_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+    let init = || {
+        Command::new(env!("CARGO_BIN_EXE_dhow"))
+            .arg("init")
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let out = init();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for hook in [
+        "pre-connect",
+        "pre-build",
+        "pre-deploy",
+        "post-deploy",
+        "pre-app-boot",
+        "post-app-boot",
+        "docker-setup",
+        "pre-proxy-reboot",
+        "post-proxy-reboot",
+    ] {
+        let p = root.join("hooks").join(hook);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{hook} must be executable");
+        let ran = Command::new(&p)
+            .env("DHOW_SERVICE", "app")
+            .env("DHOW_HOSTS", "h1")
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "sample hook {hook} must work: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(root.join(".dhow/secrets"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let gi = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(
+        gi.contains("target/") && gi.contains(".dhow/secrets*"),
+        "{gi}"
+    );
+    // The written config is valid as it stands.
+    let cfg = Command::new(env!("CARGO_BIN_EXE_dhow"))
+        .arg("config")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        cfg.status.success(),
+        "the sample config must load: {}",
+        String::from_utf8_lossy(&cfg.stderr)
+    );
+    // A second run refuses and changes nothing.
+    std::fs::write(root.join("config/deploy.toml"), "# mine\n").unwrap();
+    let again = init();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("config/deploy.toml")).unwrap(),
+        "# mine\n"
+    );
+}
