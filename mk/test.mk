@@ -7,7 +7,13 @@ deps:
 test-unit:
 	$(CARGO) test --workspace
 
-test-e2e: sandbox demo-image
+test-e2e: sandbox demo-image proxy-static
 	$(CARGO) test --features e2e --test 'e2e_*'
 
-test: deps test-unit test-e2e
+test: deps lint test-unit test-e2e
+
+# Formatting and lints, as CI checks them.
+.PHONY: lint
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets --workspace --features e2e -- -D warnings

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(error::Kind::Internal.code());
         }
     };
-    match runtime.block_on(cli::run(cli, out.clone())) {
+    match runtime.block_on(cli::run(cli, out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let kind = error::kind_of(&err);

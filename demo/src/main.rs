@@ -5,6 +5,7 @@
 //! - `GET /up`      health: 200 `ok` (503 when `DEMO_HEALTHY=false`).
 //! - `GET /slow?ms=N` answers after N milliseconds (for drain tests).
 //! - Env: `PORT` (3000), `START_DELAY` seconds before listening, `CRASH_ON_START=1` exits 1 at once.
+//!
 //! One log line per request on stdout; SIGTERM exits cleanly.
 
 mod http;

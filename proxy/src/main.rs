@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use dhow_proxy::{control, forward, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,18 +105,13 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(
-    http: &str,
-    control_path: &PathBuf,
-    state_path: &PathBuf,
-    log: bool,
-) -> anyhow::Result<()> {
+async fn run(http: &str, control_path: &Path, state_path: &Path, log: bool) -> anyhow::Result<()> {
     let (saved, problem) = state::load(state_path);
     if let Some(p) = problem {
         eprintln!("{}", serde_json::json!({ "level": "error", "message": p }));
     }
     let proxy = forward::Proxy::new(saved.table(), log);
-    let ctl = control::Control::new(proxy.clone(), state_path.clone());
+    let ctl = control::Control::new(proxy.clone(), state_path.to_path_buf());
     ctl.check_restored();
     let listener = tokio::net::TcpListener::bind(http)
         .await

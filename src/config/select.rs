@@ -153,10 +153,10 @@ pub fn selection(l: &Loaded, g: &Global) -> anyhow::Result<Vec<(String, Vec<Host
     Ok(out)
 }
 
-fn env_for(
-    l: &Loaded,
-    role: Option<&super::schema::EnvConfig>,
-) -> (Vec<(String, String)>, Vec<(String, SecretString)>) {
+/// Clear variables, and variables whose values come from secrets.
+type RoleEnv = (Vec<(String, String)>, Vec<(String, SecretString)>);
+
+fn env_for(l: &Loaded, role: Option<&super::schema::EnvConfig>) -> RoleEnv {
     let mut clear = BTreeMap::new();
     let mut secret = BTreeMap::new();
     for env in [l.config.env.as_ref(), role].into_iter().flatten() {

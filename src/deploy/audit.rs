@@ -112,7 +112,7 @@ mod tests {
             destination: None,
             detail: "started",
         };
-        append(&sh, "demo", &[e.clone()]).await.unwrap();
+        append(&sh, "demo", std::slice::from_ref(&e)).await.unwrap();
         append(
             &sh,
             "demo",

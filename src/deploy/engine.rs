@@ -108,7 +108,7 @@ pub async fn service_containers(
             }
         })
         .collect();
-    out.sort_by(|a, b| b.created.cmp(&a.created));
+    out.sort_by_key(|c| std::cmp::Reverse(c.created));
     Ok(out)
 }
 

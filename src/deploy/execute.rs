@@ -72,9 +72,8 @@ impl Execution<'_> {
         let result = self.phases(&rows, &switched).await;
         // Interrupted: whatever finished meanwhile goes back to what served before.
         let result = if self.cancelled() {
-            let undone = self
-                .undo(&switched.lock().unwrap_or_else(|p| p.into_inner()))
-                .await;
+            let to_undo = switched.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let undone = self.undo(&to_undo).await;
             let cause = result.err().map(|e| format!(": {e:#}")).unwrap_or_default();
             Err(fail(
                 Kind::Deploy,

@@ -23,7 +23,6 @@ pub use connect::Session;
 #[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
 #[allow(unused_imports)]
-#[allow(unused_imports)]
 pub use streamlocal::UnixStream;
 
 use std::fmt;
