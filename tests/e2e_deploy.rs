@@ -6,53 +6,7 @@ mod support;
 
 use std::time::Duration;
 use support::load::Load;
-use support::{http_get, ssh_toml, text, Project, Sandbox};
-
-/// A config for the demo app as `service`, routed by `Host: <service>.test`.
-fn config(sb: &Sandbox, service: &str, extra: &str) -> String {
-    let hosts: Vec<String> = sb.hosts().iter().map(|h| format!("\"{h}\"")).collect();
-    config_with_servers(
-        sb,
-        service,
-        &format!("servers = [{}]", hosts.join(", ")),
-        extra,
-    )
-}
-
-/// The same with the `servers` part given (TOML placed before any table).
-fn config_with_servers(sb: &Sandbox, service: &str, servers: &str, extra: &str) -> String {
-    format!(
-        r#"service = "{service}"
-image = "dhow-test/{service}"
-{servers}
-deploy_timeout = "20s"
-drain_timeout = "5s"
-retain_containers = 3
-
-[builder]
-context = "app"
-
-[proxy]
-host = "{service}.test"
-app_port = 3000
-
-[proxy.healthcheck]
-path = "/up"
-interval = "200ms"
-
-{ssh}
-{extra}
-"#,
-        ssh = ssh_toml(sb),
-    )
-}
-
-fn version_on(sb: &Sandbox, host: &str, service: &str) -> String {
-    let (status, body) =
-        http_get(&sb.http_addr(host), &format!("{service}.test"), "/").expect("GET");
-    assert_eq!(status, 200, "GET / on {host} for {service}: {body}");
-    body.trim().to_string()
-}
+use support::{config, config_with_servers, text, version_on, Project, Sandbox};
 
 #[test]
 fn deploys_and_rolls_back_under_load_without_a_failed_request() {
