@@ -34,6 +34,11 @@ pub trait Exec: Send + Sync {
         port: u16,
         local: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Channels (each at least one network round trip) opened so far, when known.
+    fn channels_opened(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Runs commands with `sh -c` on this machine in a given directory (tests only).
@@ -105,6 +110,10 @@ impl LocalShell {
 impl Exec for crate::ssh::Session {
     fn label(&self) -> String {
         self.host().to_string()
+    }
+
+    fn channels_opened(&self) -> Option<usize> {
+        Some(crate::ssh::Session::channels_opened(self))
     }
 
     fn exec<'a>(

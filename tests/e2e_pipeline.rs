@@ -17,6 +17,15 @@ fn write_hook(p: &Project, name: &str, body: &str) {
         .expect("chmod hook");
 }
 
+/// A version name no earlier run on this sandbox used (hosts keep old containers).
+fn fresh_version(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{prefix}{t}")
+}
+
 /// The containers of `service` on sandbox host i (names).
 fn containers(sb: &Sandbox, i: usize, service: &str) -> Vec<String> {
     let out = sb.docker_exec(
@@ -116,23 +125,29 @@ fn hooks_get_the_deploy_facts_a_failing_one_aborts_and_skip_hooks_skips() {
         "pre-deploy",
         "#!/bin/sh\necho 'migrations are pending' >&2\nexit 3\n",
     );
-    let out = p.dhow(&["deploy", "--version", "h2"]);
+    let h2 = fresh_version("h");
+    let out = p.dhow(&["deploy", "--version", &h2]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(8), "hook failure exit code: {t}");
     assert!(t.contains("pre-deploy"), "names the hook: {t}");
-    assert!(t.contains("migrations are pending"), "shows its output: {t}");
+    assert!(
+        t.contains("migrations are pending"),
+        "shows its output: {t}"
+    );
     for (i, h) in sb.hosts().iter().enumerate() {
         assert_eq!(version_on(&sb, h, svc), "demo h1");
         assert!(
-            !containers(&sb, i + 1, svc).iter().any(|c| c.ends_with("-h2")),
+            !containers(&sb, i + 1, svc)
+                .iter()
+                .any(|c| c.ends_with(&format!("-{h2}"))),
             "an aborted deploy starts nothing"
         );
     }
     assert!(text(&p.dhow_ok(&["lock", "status"])).contains("not locked"));
 
-    p.dhow_ok(&["deploy", "-H", "--version", "h2"]);
+    p.dhow_ok(&["deploy", "-H", "--version", &h2]);
     for h in sb.hosts() {
-        assert_eq!(version_on(&sb, &h, svc), "demo h2");
+        assert_eq!(version_on(&sb, &h, svc), format!("demo {h2}"));
     }
 }
 
@@ -175,18 +190,24 @@ fn dry_run_prints_the_plan_and_touches_nothing_and_json_is_one_event_per_line() 
     let sb = Sandbox::load();
     let svc = "dr";
     let p = Project::new(&config(&sb, svc, ""));
-    let out = p.dhow_ok(&["deploy", "--dry-run", "--version", "d1"]);
+    let d1 = fresh_version("d");
+    let out = p.dhow_ok(&["deploy", "--dry-run", "--version", &d1]);
     let t = text(&out);
     for (i, h) in sb.hosts().iter().enumerate() {
         assert!(t.contains(h.as_str()), "the plan names {h}: {t}");
         assert!(
-            containers(&sb, i + 1, svc).is_empty(),
+            !containers(&sb, i + 1, svc)
+                .iter()
+                .any(|c| c.ends_with(&format!("-{d1}"))),
             "a dry run starts nothing on {h}"
         );
     }
-    assert!(t.contains("dr-web-d1"), "the plan names the container: {t}");
+    assert!(
+        t.contains(&format!("dr-web-{d1}")),
+        "the plan names the container: {t}"
+    );
 
-    let out = p.dhow_ok(&["deploy", "--json", "--version", "d1"]);
+    let out = p.dhow_ok(&["deploy", "--json", "--version", &d1]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut summaries = 0;
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -196,11 +217,11 @@ fn dry_run_prints_the_plan_and_touches_nothing_and_json_is_one_event_per_line() 
         );
         if line.contains("\"event\":\"summary\"") {
             summaries += 1;
-            assert!(line.contains("d1"), "summary carries the version: {line}");
+            assert!(line.contains(&d1), "summary carries the version: {line}");
         }
     }
     assert_eq!(summaries, sb.hosts().len(), "one summary event per host");
     for h in sb.hosts() {
-        assert_eq!(version_on(&sb, &h, svc), "demo d1");
+        assert_eq!(version_on(&sb, &h, svc), format!("demo {d1}"));
     }
 }

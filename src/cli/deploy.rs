@@ -190,6 +190,11 @@ where
         Err(e) if ctx.cancelled() => format!("interrupted: {}", first_line(e)),
         Err(e) => format!("failed: {}", first_line(e)),
     };
+    // The user's note (`-m`) goes with the outcome.
+    let outcome = match message {
+        Some(m) if !m.trim().is_empty() => format!("{outcome} ({})", m.trim()),
+        _ => outcome,
+    };
     for host in &plan.hosts {
         if let Some(conn) = conns.get(&host.host) {
             let entries: Vec<audit::Entry> = host
@@ -244,5 +249,26 @@ async fn run_plan(
     let (rows, result) = exec.run().await;
     drop(progress);
     summary(&ctx.out, &rows);
+    report_round_trips(ctx, plan, conns);
     result
+}
+
+/// With `-v`: how much SSH work each host took (one connection; channels = round trips).
+fn report_round_trips(
+    ctx: &Ctx,
+    plan: &Plan,
+    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+) {
+    for host in plan.host_names() {
+        let Some(n) = conns.get(&host).and_then(|c| c.shell.channels_opened()) else {
+            continue;
+        };
+        ctx.out.debug(format!(
+            "{host}: ssh: 1 connection, {n} channels opened (exec + Docker API + proxy control)"
+        ));
+        ctx.out.event(
+            "ssh",
+            serde_json::json!({ "host": host, "connections": 1, "channels": n }),
+        );
+    }
 }

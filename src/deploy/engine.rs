@@ -4,10 +4,9 @@
 
 use super::container::{
     create_body, ContainerSpec, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, LABEL_VERSION,
-    NETWORK,
 };
 use crate::error::{fail, Kind};
-use bollard::models::{ContainerSummaryStateEnum, NetworkCreateRequest};
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -31,7 +30,7 @@ pub struct AppContainer {
     pub image: String,
 }
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
 ) -> anyhow::Result<T> {
@@ -110,24 +109,6 @@ pub async fn service_containers(
         .collect();
     out.sort_by_key(|c| std::cmp::Reverse(c.created));
     Ok(out)
-}
-
-/// Create the app network if it is missing.
-pub async fn ensure_network(docker: &Docker) -> anyhow::Result<bool> {
-    if docker.inspect_network(NETWORK, None).await.is_ok() {
-        return Ok(false);
-    }
-    let req = NetworkCreateRequest {
-        name: NETWORK.to_string(),
-        driver: Some("bridge".into()),
-        ..Default::default()
-    };
-    match timed("create network", docker.create_network(req)).await {
-        Ok(_) => Ok(true),
-        // Two deploys racing to create it: fine if it exists now.
-        Err(e) if format!("{e}").contains("already exists") => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Create and start a container from a spec.

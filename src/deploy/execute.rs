@@ -182,7 +182,7 @@ impl Execution<'_> {
                     );
                 }
             } else if self.mode == Mode::Deploy {
-                super::engine::ensure_network(&conn.docker).await?;
+                super::network::ensure(&conn.docker).await?;
             }
             if !matches!(self.mode, Mode::Rollback(_)) {
                 self.progress.step(&host.host, None, "delivering the image");

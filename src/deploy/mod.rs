@@ -9,6 +9,7 @@ pub mod envfile;
 pub mod execute;
 pub mod host;
 pub mod lock;
+pub mod network;
 pub mod plan;
 pub mod proxy;
 pub mod proxy_image;

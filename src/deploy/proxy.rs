@@ -5,6 +5,7 @@
 use super::container::NETWORK;
 use super::engine::{self, docker_message};
 use super::host::HostConn;
+use super::network;
 use crate::error::{fail, Kind};
 use crate::proxy_control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 use bollard::models::{
@@ -41,7 +42,7 @@ pub async fn ensure(
     publish_ports: &[(u16, u16)],
     load_image: impl FnOnce() -> BoxFuture<'static, anyhow::Result<()>>,
 ) -> anyhow::Result<Ensured> {
-    engine::ensure_network(&host.docker).await?;
+    network::ensure(&host.docker).await?;
     let tag = image_tag();
     let ensured = match host.docker.inspect_container(CONTAINER, None).await {
         Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {

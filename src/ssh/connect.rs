@@ -27,6 +27,8 @@ struct Inner {
     exec_slots: tokio::sync::Semaphore,
     /// Remote port forwards of this connection (shared with the handler).
     forwards: super::forward::Forwards,
+    /// Channels opened so far (exec + socket): each costs at least one round trip.
+    channels: std::sync::atomic::AtomicUsize,
     /// The jump host's session, kept open as long as this one.
     _jump: Option<Session>,
 }
@@ -126,6 +128,7 @@ impl Session {
                 host,
                 exec_slots: tokio::sync::Semaphore::new(EXEC_CHANNELS),
                 forwards,
+                channels: std::sync::atomic::AtomicUsize::new(0),
                 _jump: jump,
             }),
         })
@@ -148,6 +151,20 @@ impl Session {
             .acquire()
             .await
             .map_err(|e| errors::channel(&self.inner.host, "waiting for an exec channel", e))
+    }
+
+    /// How many channels (exec and socket) this connection has opened.
+    pub fn channels_opened(&self) -> usize {
+        self.inner
+            .channels
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Count one channel open (called right before opening it).
+    pub(crate) fn count_channel(&self) {
+        self.inner
+            .channels
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn handle(&self) -> &Handle<Client> {

@@ -67,6 +67,7 @@ impl Session {
     async fn open_session_channel(&self) -> anyhow::Result<russh::Channel<russh::client::Msg>> {
         let mut attempt = 0;
         loop {
+            self.count_channel();
             match self.handle().channel_open_session().await {
                 Ok(channel) => return Ok(channel),
                 Err(russh::Error::ChannelOpenFailure(_)) if attempt < 40 => {

@@ -14,6 +14,7 @@ pub type UnixStream = russh::ChannelStream<russh::client::Msg>;
 impl Session {
     /// Open a stream to the unix socket `path` on the host, over this connection.
     pub async fn open_unix(&self, path: &str) -> anyhow::Result<UnixStream> {
+        self.count_channel();
         let open = self.handle().channel_open_direct_streamlocal(path);
         match tokio::time::timeout(std::time::Duration::from_secs(30), open).await {
             Ok(Ok(channel)) => Ok(channel.into_stream()),
