@@ -1,11 +1,12 @@
 //! The control plane: HTTP+JSON on a unix socket. `deploy` health-checks the new target,
 //! switches the service to it atomically, drains the old target, and only then answers;
-//! `remove` drops a service; `list` shows the table; `health` says the proxy is up. Every
-//! change is saved to the state file before the answer.
+//! `remove` drops a service; `pause` holds its requests, `stop` answers them with a
+//! maintenance page, `resume` makes it live again; `list` shows the table; `health` says the
+//! proxy is up. Every change is saved to the state file before the answer.
 
 use crate::forward::{Proxy, ProxyBody};
 use crate::health;
-use crate::router::{HealthSpec, Service, Target};
+use crate::router::{HealthSpec, Mode, Service, Target};
 use crate::state::{self, State};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -97,14 +98,18 @@ impl Control {
             return Err((StatusCode::CONFLICT, msg));
         }
         let deadline = Duration::from_millis(req.deploy_timeout_ms);
-        health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline)
-            .await
-            .map_err(|e| {
-                (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("{e}; the previous target keeps serving"),
-                )
-            })?;
+        if let Err(e) =
+            health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline).await
+        {
+            self.proxy
+                .metrics
+                .deploys_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err((
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("{e}; the previous target keeps serving"),
+            ));
+        }
         let new_target = Target::new(req.target.clone(), true);
         let previous = {
             let _w = self.writer.lock().await;
@@ -112,11 +117,8 @@ impl Control {
             if let Some(msg) = table.conflict(name, &hosts, req.path_prefix.as_deref()) {
                 return Err((StatusCode::CONFLICT, msg));
             }
-            let previous = table
-                .services
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.target.clone());
+            let old = table.get(name);
+            let previous = old.map(|s| s.target.clone());
             let service = Service {
                 name: name.to_string(),
                 hosts,
@@ -127,8 +129,15 @@ impl Control {
                 strip_prefix: req.strip_prefix,
                 health: req.health.clone(),
                 target: new_target,
+                // A service in maintenance (or paused) stays so until it is resumed.
+                mode: old.map(|s| s.mode.clone()).unwrap_or_default(),
+                stats: old.map(|s| s.stats.clone()).unwrap_or_default(),
             };
-            self.proxy.table.store(Arc::new(table.with(service)));
+            self.proxy.publish(table.with(service));
+            self.proxy
+                .metrics
+                .deploys_ok
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.save()
                 .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
             previous
@@ -159,18 +168,32 @@ impl Control {
         else {
             return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
         };
-        self.proxy.table.store(Arc::new(table.without(name)));
+        self.proxy.publish(table.without(name));
         self.save()
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
         old.close_upgraded();
         Ok(json!({ "service": name, "removed": true }))
     }
 
+    /// Put a service in `mode` (pause, stop with a message, resume).
+    pub async fn set_mode(&self, name: &str, mode: Mode) -> Result<Value, (StatusCode, String)> {
+        let _w = self.writer.lock().await;
+        let table = self.proxy.table.load_full();
+        let Some(next) = table.with_mode(name, mode.clone()) else {
+            return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
+        };
+        self.proxy.publish(next);
+        self.save()
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        Ok(json!({ "service": name, "mode": mode.name() }))
+    }
+
     pub fn list(&self) -> Value {
         let table = self.proxy.table.load_full();
         json!({ "services": table.services.iter().map(|s| json!({
             "name": s.name, "hosts": s.hosts, "path_prefix": s.path_prefix, "target": s.target.addr,
-            "healthy": s.target.is_ready(), "inflight": s.target.inflight(),
+            "healthy": s.target.is_ready(), "inflight": s.target.inflight(), "mode": s.mode.name(),
+            "message": match &s.mode { Mode::Stopped { message } => message.clone(), _ => None },
         })).collect::<Vec<_>>() })
     }
 
@@ -230,6 +253,41 @@ async fn route(
             }
         }
         (&Method::DELETE, ["v1", "services", name]) => control.remove(name).await,
+        (&Method::POST, ["v1", "services", name, "pause"]) => {
+            control.set_mode(name, Mode::Paused).await
+        }
+        (&Method::POST, ["v1", "services", name, "resume"]) => {
+            control.set_mode(name, Mode::Live).await
+        }
+        (&Method::POST, ["v1", "services", name, "stop"]) => {
+            #[derive(Deserialize, Default)]
+            struct Stop {
+                #[serde(default)]
+                message: Option<String>,
+            }
+            let body = req.into_body().collect().await?.to_bytes();
+            let stop: Stop = if body.is_empty() {
+                Stop::default()
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Ok(reply(
+                            StatusCode::BAD_REQUEST,
+                            json!({ "error": format!("bad stop request: {e}") }),
+                        ))
+                    }
+                }
+            };
+            control
+                .set_mode(
+                    name,
+                    Mode::Stopped {
+                        message: stop.message.filter(|m| !m.is_empty()),
+                    },
+                )
+                .await
+        }
         _ => Err((
             StatusCode::NOT_FOUND,
             format!("no such control endpoint: {method} {path}"),

@@ -1,8 +1,11 @@
 //! The data plane: route a request, forward it to the service's target over pooled keep-alive
 //! connections with bodies streamed both ways, pass upgrades (WebSocket) through, add
-//! X-Forwarded-* and X-Request-Id, map failures to 404/502/504, log one JSON line.
+//! X-Forwarded-* and X-Request-Id, hold requests of a paused service, answer for a stopped
+//! one, map failures to 400/404/413/502/503/504, log one JSON line and count it.
 
-use crate::router::{InflightGuard, Table};
+use crate::limits::{self, Capped, Limits, Refusal};
+use crate::metrics::{self, InflightStat, Stats};
+use crate::router::{InflightGuard, Mode, Table};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -17,10 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+/// Bodies sent to targets (a client's body may fail on the size limit).
+pub type TargetBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 pub type Client =
-    hyper_util::client::legacy::Client<HttpConnector<crate::dns::Resolver>, ProxyBody>;
+    hyper_util::client::legacy::Client<HttpConnector<crate::dns::Resolver>, TargetBody>;
 
 /// A pooled HTTP/1.1 client for targets (no glibc resolver).
 pub fn client() -> Client {
@@ -37,20 +43,43 @@ pub fn client() -> Client {
 pub struct Proxy {
     pub table: ArcSwap<Table>,
     pub client: Client,
-    pub response_timeout: Duration,
+    pub limits: Limits,
+    /// Keep incoming X-Forwarded-For/-Proto/-Host (the proxy is behind a trusted balancer).
+    pub trust_forwarded: bool,
     pub log: bool,
+    pub metrics: metrics::Global,
+    /// Bumped on every table change; paused requests wait on it.
+    changed: watch::Sender<u64>,
     next_id: AtomicU64,
 }
 
 impl Proxy {
     pub fn new(table: Table, log: bool) -> Arc<Proxy> {
+        Proxy::with_limits(table, log, Limits::default(), false)
+    }
+
+    pub fn with_limits(
+        table: Table,
+        log: bool,
+        limits: Limits,
+        trust_forwarded: bool,
+    ) -> Arc<Proxy> {
         Arc::new(Proxy {
             table: ArcSwap::from_pointee(table),
             client: client(),
-            response_timeout: Duration::from_secs(60),
+            limits,
+            trust_forwarded,
             log,
+            metrics: metrics::Global::default(),
+            changed: watch::channel(0).0,
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// Swap in a new routing table and wake requests waiting on a paused service.
+    pub fn publish(&self, table: Table) {
+        self.table.store(Arc::new(table));
+        self.changed.send_modify(|n| *n += 1);
     }
 
     fn request_id(&self) -> String {
@@ -74,6 +103,32 @@ fn text(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     r
 }
 
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page a stopped service answers with.
+fn maintenance(message: Option<&str>) -> Response<ProxyBody> {
+    let msg = html_escape(message.unwrap_or("This service is down for maintenance."));
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\
+         <body><h1>Maintenance</h1><p>{msg}</p></body></html>\n"
+    );
+    let mut r = Response::new(Full::new(Bytes::from(page)).map_err(|e| match e {}).boxed());
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert("retry-after", HeaderValue::from_static("60"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    r
+}
+
 /// Why connecting to a target failed, in a few words.
 pub fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
@@ -85,13 +140,58 @@ pub fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
     last
 }
 
+/// What the request log line and the metrics need, written once the response is done.
+struct Done {
+    proxy: Arc<Proxy>,
+    stats: Arc<Stats>,
+    method: hyper::Method,
+    host: String,
+    path: String,
+    status: StatusCode,
+    started: Instant,
+    target: String,
+    id: String,
+}
+
+impl Done {
+    fn finish(self, bytes: u64) {
+        self.stats
+            .observe(self.status.as_u16(), self.started.elapsed());
+        if !self.proxy.log {
+            return;
+        }
+        let line = serde_json::json!({
+            "method": self.method.as_str(), "host": self.host, "path": self.path,
+            "status": self.status.as_u16(), "bytes": bytes,
+            "duration_ms": self.started.elapsed().as_secs_f64() * 1000.0,
+            "target": self.target, "request_id": self.id,
+        });
+        println!("{line}");
+    }
+
+    /// Finish now with a response the proxy made itself.
+    fn answer(mut self, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        self.status = resp.status();
+        let bytes = resp.body().size_hint().exact().unwrap_or(0);
+        self.finish(bytes);
+        resp
+    }
+}
+
 /// Handle one client request.
 pub async fn handle(
     proxy: Arc<Proxy>,
     peer: SocketAddr,
+    verdicts: crate::framing::Verdicts,
     mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let started = Instant::now();
+    // What the framing observer saw in this request's head (hyper hides CL+TE conflicts).
+    let framing = verdicts
+        .lock()
+        .ok()
+        .and_then(|mut q| q.pop_front())
+        .flatten();
     let host = req
         .headers()
         .get(HOST)
@@ -100,50 +200,95 @@ pub async fn handle(
         .or_else(|| req.uri().host().map(str::to_string))
         .unwrap_or_default();
     let path = req.uri().path().to_string();
-    let method = req.method().clone();
     let request_id = match req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
     {
-        Some(id) if !id.is_empty() => id.to_string(),
+        Some(id) if !id.is_empty() && id.len() <= 200 => id.to_string(),
         _ => proxy.request_id(),
     };
-    let table = proxy.table.load_full();
+    let mut done = Done {
+        proxy: proxy.clone(),
+        stats: proxy.metrics.unrouted.clone(),
+        method: req.method().clone(),
+        host: host.clone(),
+        path: path.clone(),
+        status: StatusCode::OK,
+        started,
+        target: "-".into(),
+        id: request_id.clone(),
+    };
+    let checked = match framing {
+        Some(why) => Err(Refusal::Ambiguous(why)),
+        None => limits::check(req.headers(), &proxy.limits),
+    };
+    if let Err(refusal) = checked {
+        let mut resp = match refusal {
+            Refusal::Ambiguous(why) => {
+                text(StatusCode::BAD_REQUEST, &format!("bad request: {why}"))
+            }
+            Refusal::TooLarge(n) => text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body of {n} bytes is over the limit of {} bytes",
+                    proxy.limits.max_body_bytes
+                ),
+            ),
+        };
+        // The rest of this connection's bytes cannot be trusted to frame a next request.
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        return Ok(done.answer(resp));
+    }
+
+    // Route; a paused service holds the request until it is resumed (or the pause times out).
+    let deadline = tokio::time::Instant::now() + proxy.limits.pause_timeout;
+    let table = loop {
+        let mut changed = proxy.changed.subscribe();
+        let table = proxy.table.load_full();
+        let paused = table
+            .route(&host, &path)
+            .is_some_and(|s| s.mode == Mode::Paused);
+        if !paused {
+            break table;
+        }
+        if tokio::time::timeout_at(deadline, changed.changed())
+            .await
+            .is_err()
+        {
+            let resp = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the service is paused; try again shortly",
+            );
+            return Ok(done.answer(resp));
+        }
+    };
     let Some(service) = table.route(&host, &path) else {
         let resp = text(
             StatusCode::NOT_FOUND,
             "no service is routed for this host and path",
         );
-        log(
-            &proxy,
-            &method,
-            &host,
-            &path,
-            resp.status(),
-            started,
-            "-",
-            &request_id,
-        );
-        return Ok(resp);
+        return Ok(done.answer(resp));
     };
+    done.stats = service.stats.clone();
+    let inflight_stat = service.stats.start();
+    if let Mode::Stopped { message } = &service.mode {
+        let resp = if path == service.health.path {
+            text(StatusCode::OK, "OK (the service is in maintenance)")
+        } else {
+            maintenance(message.as_deref())
+        };
+        return Ok(done.answer(resp));
+    }
     let target = service.target.clone();
+    done.target = target.addr.clone();
     if !target.wait_ready(Duration::from_secs(30)).await {
         let resp = text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the service's target is not healthy yet",
         );
-        log(
-            &proxy,
-            &method,
-            &host,
-            &path,
-            resp.status(),
-            started,
-            &target.addr,
-            &request_id,
-        );
-        return Ok(resp);
+        return Ok(done.answer(resp));
     }
     let guard = target.enter();
 
@@ -167,25 +312,46 @@ pub async fn handle(
     }
     let uri = match format!("http://{}{pq}", target.addr).parse() {
         Ok(u) => u,
-        Err(_) => return Ok(text(StatusCode::BAD_REQUEST, "bad request target")),
+        Err(_) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, "bad request target"))),
     };
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     parts.version = hyper::Version::HTTP_11;
-    forwarded_headers(&mut parts.headers, peer, &host, &request_id);
+    forwarded_headers(
+        &mut parts.headers,
+        peer,
+        &host,
+        &request_id,
+        proxy.trust_forwarded,
+    );
     if !upgrade {
         strip_hop_by_hop(&mut parts.headers);
     }
-    let out_req = Request::from_parts(parts, body.boxed());
+    let capped = Capped::new(body, proxy.limits.max_body_bytes);
+    let tripped = capped.tripped.clone();
+    let out_req = Request::from_parts(parts, capped.boxed());
 
-    let result = tokio::time::timeout(proxy.response_timeout, proxy.client.request(out_req)).await;
+    let result =
+        tokio::time::timeout(proxy.limits.response_timeout, proxy.client.request(out_req)).await;
     let resp = match result {
         Err(_) => text(
             StatusCode::GATEWAY_TIMEOUT,
             "the target did not answer in time",
         ),
+        Ok(Err(_)) if tripped.load(Ordering::SeqCst) => {
+            let mut r = text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body is over the limit of {} bytes",
+                    proxy.limits.max_body_bytes
+                ),
+            );
+            r.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            r
+        }
         Ok(Err(e)) => text(
             StatusCode::BAD_GATEWAY,
             &format!("the target is unreachable: {}", connect_reason(&e)),
@@ -201,17 +367,7 @@ pub async fn handle(
                         parts,
                         Full::new(Bytes::new()).map_err(|e| match e {}).boxed(),
                     );
-                    log(
-                        &proxy,
-                        &method,
-                        &host,
-                        &path,
-                        r.status(),
-                        started,
-                        &target.addr,
-                        &request_id,
-                    );
-                    return Ok(r);
+                    return Ok(done.answer(r));
                 }
             }
             let (mut parts, body) = resp.into_parts();
@@ -222,25 +378,19 @@ pub async fn handle(
                 "x-request-id",
                 HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
             );
+            done.status = parts.status;
             let body = Guarded {
                 inner: body,
                 _guard: guard,
+                _inflight: inflight_stat,
+                bytes: 0,
+                done: Some(done),
             }
             .boxed();
-            Response::from_parts(parts, body)
+            return Ok(Response::from_parts(parts, body));
         }
     };
-    log(
-        &proxy,
-        &method,
-        &host,
-        &path,
-        resp.status(),
-        started,
-        &target.addr,
-        &request_id,
-    );
-    Ok(resp)
+    Ok(done.answer(resp))
 }
 
 async fn tunnel(
@@ -285,46 +435,52 @@ fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
     }
 }
 
-fn forwarded_headers(h: &mut hyper::HeaderMap, peer: SocketAddr, host: &str, request_id: &str) {
-    // Incoming X-Forwarded-* are not trusted: the proxy is the edge.
+fn forwarded_headers(
+    h: &mut hyper::HeaderMap,
+    peer: SocketAddr,
+    host: &str,
+    request_id: &str,
+    trust: bool,
+) {
+    // Incoming X-Forwarded-* are kept only when the proxy is told it sits behind a trusted
+    // balancer; otherwise the proxy is the edge and a client could forge them.
     let ip = peer.ip().to_string();
-    if let Ok(v) = HeaderValue::from_str(&ip) {
+    let chain = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if trust && !prev.is_empty() => format!("{prev}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&chain) {
         h.insert("x-forwarded-for", v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(v) = HeaderValue::from_str(host) {
-        h.insert("x-forwarded-host", v);
+    if !(trust && h.contains_key("x-forwarded-proto")) {
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    if !(trust && h.contains_key("x-forwarded-host")) {
+        if let Ok(v) = HeaderValue::from_str(host) {
+            h.insert("x-forwarded-host", v);
+        }
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn log(
-    proxy: &Proxy,
-    method: &hyper::Method,
-    host: &str,
-    path: &str,
-    status: StatusCode,
-    started: Instant,
-    target: &str,
-    id: &str,
-) {
-    if !proxy.log {
-        return;
-    }
-    let line = serde_json::json!({
-        "method": method.as_str(), "host": host, "path": path, "status": status.as_u16(),
-        "duration_ms": started.elapsed().as_secs_f64() * 1000.0, "target": target, "request_id": id,
-    });
-    println!("{line}");
-}
-
-/// A response body that keeps its target's in-flight count until it is fully sent.
+/// A response body that keeps its target's in-flight count until it is fully sent, counts
+/// its bytes, and logs the request when it is done (or the client went away).
 struct Guarded<B> {
     inner: B,
     _guard: InflightGuard,
+    _inflight: InflightStat,
+    bytes: u64,
+    done: Option<Done>,
+}
+
+impl<B> Drop for Guarded<B> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done.finish(self.bytes);
+        }
+    }
 }
 
 impl<B: Body<Data = Bytes, Error = hyper::Error> + Unpin> Body for Guarded<B> {
@@ -335,7 +491,13 @@ impl<B: Body<Data = Bytes, Error = hyper::Error> + Unpin> Body for Guarded<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.bytes += data.len() as u64;
+            }
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

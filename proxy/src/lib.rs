@@ -6,7 +6,10 @@
 pub mod control;
 pub mod dns;
 pub mod forward;
+pub mod framing;
 pub mod health;
+pub mod limits;
+pub mod metrics;
 pub mod router;
 pub mod server;
 pub mod state;

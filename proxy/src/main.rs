@@ -1,8 +1,10 @@
-//! The `dhow-proxy` binary: `run` serves traffic and the control socket; `list`, `deploy` and
-//! `remove` are thin clients of the control socket.
+//! The `dhow-proxy` binary: `run` serves traffic, the control socket and (optionally) metrics;
+//! `list`, `deploy`, `remove`, `pause`, `stop` and `resume` are thin clients of the control
+//! socket.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use dhow_proxy::limits::{parse_duration, Limits};
 use dhow_proxy::{control, forward, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -13,6 +15,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "dhow-proxy",
+    version,
     about = "dhow's reverse proxy: health-gated, zero-downtime traffic switching"
 )]
 struct Cli {
@@ -23,47 +26,97 @@ struct Cli {
     cmd: Cmd,
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Where to accept HTTP.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    http: String,
+    /// Where to serve /metrics (Prometheus text format); off unless given, e.g. 127.0.0.1:9180.
+    #[arg(long)]
+    metrics: Option<String>,
+    /// The state file (routes survive restarts).
+    #[arg(long, default_value = "/var/lib/dhow-proxy/state.json")]
+    state: PathBuf,
+    /// Do not log one JSON line per request.
+    #[arg(long)]
+    quiet: bool,
+    /// Time a client has to send a request's headers.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Largest request head in bytes (larger: 431; at least 8192).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
+    /// Largest request body in bytes (larger: 413; 0 = no limit).
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    max_body_bytes: u64,
+    /// Time a target has to answer with a response head (longer: 504).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    response_timeout: Duration,
+    /// How long a paused service holds a request before answering 503.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pause_timeout: Duration,
+    /// How long SIGTERM waits for in-flight requests before exiting.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Keep incoming X-Forwarded-For/-Proto/-Host (only behind a load balancer you trust).
+    #[arg(long)]
+    trust_forwarded: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve traffic and the control socket.
-    Run {
-        /// Where to accept HTTP.
-        #[arg(long, default_value = "0.0.0.0:80")]
-        http: String,
-        /// The state file (routes survive restarts).
-        #[arg(long, default_value = "/var/lib/dhow-proxy/state.json")]
-        state: PathBuf,
-        /// Do not log one JSON line per request.
-        #[arg(long)]
-        quiet: bool,
-    },
-    /// List services and their targets.
+    /// Serve traffic, the control socket and metrics.
+    Run(RunArgs),
+    /// List services, their targets and modes.
     List,
-    /// Health-check TARGET and switch SERVICE to it.
+    /// Health-check TARGET and switch SERVICE to it; drains the old target before answering.
     Deploy {
         service: String,
+        /// The new target, HOST:PORT.
         #[arg(long)]
         target: String,
+        /// Host names routed to the service (exact or *.example.com); none = every host.
         #[arg(long = "host")]
         hosts: Vec<String>,
         #[arg(long)]
         path_prefix: Option<String>,
+        /// Remove the path prefix before forwarding.
+        #[arg(long)]
+        strip_prefix: bool,
         #[arg(long, default_value = "/up")]
         health_path: String,
-        #[arg(long, default_value_t = 30_000)]
-        deploy_timeout_ms: u64,
-        #[arg(long, default_value_t = 30_000)]
-        drain_timeout_ms: u64,
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        health_interval: Duration,
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        health_timeout: Duration,
+        /// How long the new target has to become healthy.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        deploy_timeout: Duration,
+        /// How long in-flight requests to the old target may take to finish.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        drain_timeout: Duration,
     },
     /// Stop routing SERVICE.
     Remove { service: String },
+    /// Hold SERVICE's new requests until `resume` (up to the proxy's pause timeout).
+    Pause { service: String },
+    /// Answer SERVICE's requests with a 503 maintenance page; its health path keeps answering 200.
+    Stop {
+        service: String,
+        /// The message on the maintenance page.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Make a paused or stopped SERVICE live again.
+    Resume { service: String },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let svc = |name: &str, action: &str| format!("/v1/services/{name}/{action}");
     let result = match cli.cmd {
-        Cmd::Run { http, state, quiet } => run(&http, &cli.control, &state, !quiet).await,
+        Cmd::Run(args) => run(args, &cli.control).await,
         Cmd::List => call(&cli.control, "GET", "/v1/services", None).await,
         Cmd::Remove { service } => {
             call(
@@ -74,26 +127,36 @@ async fn main() -> std::process::ExitCode {
             )
             .await
         }
+        Cmd::Pause { service } => call(&cli.control, "POST", &svc(&service, "pause"), None).await,
+        Cmd::Resume { service } => call(&cli.control, "POST", &svc(&service, "resume"), None).await,
+        Cmd::Stop { service, message } => {
+            let body = serde_json::json!({ "message": message });
+            call(&cli.control, "POST", &svc(&service, "stop"), Some(body)).await
+        }
         Cmd::Deploy {
             service,
             target,
             hosts,
             path_prefix,
+            strip_prefix,
             health_path,
-            deploy_timeout_ms,
-            drain_timeout_ms,
+            health_interval,
+            health_timeout,
+            deploy_timeout,
+            drain_timeout,
         } => {
             let body = serde_json::json!({
                 "target": target, "hosts": hosts, "path_prefix": path_prefix,
-                "health": { "path": health_path }, "deploy_timeout_ms": deploy_timeout_ms, "drain_timeout_ms": drain_timeout_ms,
+                "strip_prefix": strip_prefix,
+                "health": {
+                    "path": health_path,
+                    "interval_ms": health_interval.as_millis() as u64,
+                    "timeout_ms": health_timeout.as_millis() as u64,
+                },
+                "deploy_timeout_ms": deploy_timeout.as_millis() as u64,
+                "drain_timeout_ms": drain_timeout.as_millis() as u64,
             });
-            call(
-                &cli.control,
-                "POST",
-                &format!("/v1/services/{service}/deploy"),
-                Some(body),
-            )
-            .await
+            call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await
         }
     };
     match result {
@@ -105,29 +168,64 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(http: &str, control_path: &Path, state_path: &Path, log: bool) -> anyhow::Result<()> {
-    let (saved, problem) = state::load(state_path);
+fn log_line(level: &str, message: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({ "level": level, "message": message })
+    );
+}
+
+async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
+    let (saved, problem) = state::load(&args.state);
     if let Some(p) = problem {
-        eprintln!("{}", serde_json::json!({ "level": "error", "message": p }));
+        log_line("error", &p);
     }
-    let proxy = forward::Proxy::new(saved.table(), log);
-    let ctl = control::Control::new(proxy.clone(), state_path.to_path_buf());
+    let limits = Limits {
+        header_timeout: args.header_timeout,
+        max_header_bytes: args.max_header_bytes,
+        max_body_bytes: args.max_body_bytes,
+        response_timeout: args.response_timeout,
+        pause_timeout: args.pause_timeout,
+    };
+    let proxy =
+        forward::Proxy::with_limits(saved.table(), !args.quiet, limits, args.trust_forwarded);
+    let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
-    let listener = tokio::net::TcpListener::bind(http)
+    let listener = tokio::net::TcpListener::bind(&args.http)
         .await
-        .with_context(|| format!("cannot listen on {http}"))?;
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    let metrics = match &args.metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     if let Some(dir) = control_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _ = std::fs::remove_file(control_path);
+    let http_addr = listener.local_addr()?.to_string();
+    let metrics_addr = match &metrics {
+        Some(m) => Some(m.local_addr()?.to_string()),
+        None => None,
+    };
     let unix = tokio::net::UnixListener::bind(control_path)
         .with_context(|| format!("cannot bind the control socket {}", control_path.display()))?;
     eprintln!(
         "{}",
-        serde_json::json!({ "level": "info", "message": format!("dhow-proxy listening on {http}, control socket {}", control_path.display()), "services": saved.services.len() })
+        serde_json::json!({
+            "level": "info",
+            "message": format!("dhow-proxy listening on {http_addr}, control socket {}", control_path.display()),
+            "http": http_addr, "metrics": metrics_addr, "services": saved.services.len(),
+        })
     );
     tokio::spawn(control::serve(unix, ctl));
     let (tx, rx) = tokio::sync::watch::channel(false);
+    if let Some(m) = metrics {
+        tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
+    }
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -135,9 +233,10 @@ async fn run(http: &str, control_path: &Path, state_path: &Path, log: bool) -> a
                 Err(_) => return,
             };
         tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        log_line("info", "shutting down: finishing in-flight requests");
         let _ = tx.send(true);
     });
-    server::serve(listener, Arc::clone(&proxy), rx, Duration::from_secs(30)).await;
+    server::serve(listener, Arc::clone(&proxy), rx, args.shutdown_timeout).await;
     Ok(())
 }
 
@@ -147,19 +246,29 @@ async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let stream = tokio::net::UnixStream::connect(control)
-        .await
-        .with_context(|| format!("cannot reach the proxy at {}", control.display()))?;
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::UnixStream::connect(control),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("timed out reaching the proxy at {}", control.display()))?
+    .with_context(|| {
+        format!(
+            "cannot reach the proxy at {} (is `dhow-proxy run` up?)",
+            control.display()
+        )
+    })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let req = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", "dhow-proxy")
+        .header("content-type", "application/json")
         .body(Full::new(bytes::Bytes::from(
             body.map(|b| b.to_string()).unwrap_or_default(),
         )))?;
-    let resp = tokio::time::timeout(Duration::from_secs(600), sender.send_request(req))
+    let resp = tokio::time::timeout(Duration::from_secs(3600), sender.send_request(req))
         .await
         .context("no answer from the proxy")??;
     let status = resp.status();

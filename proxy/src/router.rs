@@ -136,6 +136,28 @@ impl Drop for InflightGuard {
     }
 }
 
+/// What a service does with requests: forward them, hold them until resumed, or answer with
+/// a maintenance page (while its health path still answers 200 for outer load balancers).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Mode {
+    #[default]
+    Live,
+    Paused,
+    Stopped {
+        message: Option<String>,
+    },
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::Paused => "paused",
+            Mode::Stopped { .. } => "stopped",
+        }
+    }
+}
+
 /// One routed service.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -146,6 +168,9 @@ pub struct Service {
     pub strip_prefix: bool,
     pub health: HealthSpec,
     pub target: Arc<Target>,
+    pub mode: Mode,
+    /// Request counters, carried over when the service is replaced.
+    pub stats: Arc<crate::metrics::Stats>,
 }
 
 impl Service {
@@ -222,6 +247,18 @@ impl Table {
         Table { services }
     }
 
+    /// A copy with the named service in `mode`; None when there is no such service.
+    pub fn with_mode(&self, name: &str, mode: Mode) -> Option<Table> {
+        let mut service = self.services.iter().find(|s| s.name == name)?.clone();
+        service.mode = mode;
+        Some(self.with(service))
+    }
+
+    /// The named service.
+    pub fn get(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
     /// A copy without the named service.
     pub fn without(&self, name: &str) -> Table {
         Table {
@@ -284,6 +321,8 @@ mod tests {
             strip_prefix: false,
             health: HealthSpec::default(),
             target: Target::new(format!("{name}:80"), true),
+            mode: Mode::Live,
+            stats: crate::metrics::Stats::new(),
         }
     }
 

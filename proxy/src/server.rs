@@ -1,6 +1,6 @@
 //! Accepting client connections: HTTP/1.1 with keep-alive and upgrades, a header read
-//! timeout against slowloris, and graceful shutdown (stop accepting, let in-flight requests
-//! finish, close idle keep-alive connections).
+//! timeout against slowloris and a header size limit (431), graceful shutdown (stop accepting,
+//! let in-flight requests finish, close idle keep-alive connections); and the metrics port.
 
 use crate::forward::{self, Proxy};
 use hyper::server::conn::http1;
@@ -32,13 +32,17 @@ pub async fn serve(
                 let mut stop = shutdown.clone();
                 let open = open.clone();
                 open.fetch_add(1, Ordering::SeqCst);
+                let limits = proxy.limits.clone();
                 tokio::spawn(async move {
+                    let verdicts = crate::framing::Verdicts::default();
+                    let stream = crate::framing::Observed::new(stream, verdicts.clone());
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .max_buf_size(64 * 1024)
+                        .header_read_timeout(limits.header_timeout)
+                        // hyper answers 431 when a request head does not fit (8 KiB minimum).
+                        .max_buf_size(limits.max_header_bytes.max(8192))
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(move |req| forward::handle(proxy.clone(), peer, req)))
+                        .serve_connection(TokioIo::new(stream), service_fn(move |req| forward::handle(proxy.clone(), peer, verdicts.clone(), req)))
                         .with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
@@ -58,5 +62,46 @@ pub async fn serve(
     let deadline = tokio::time::Instant::now() + grace;
     while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Serve `/metrics` (Prometheus text format) on `listener` until `shutdown` flips.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let proxy = proxy.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let proxy = proxy.clone();
+                        async move {
+                            let (status, body) = if req.uri().path() == "/metrics" {
+                                (200, crate::metrics::render(&proxy.table.load(), &proxy.metrics))
+                            } else {
+                                (404, "see /metrics\n".to_string())
+                            };
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "text/plain; version=0.0.4")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! the folder) after every change and read at start. A corrupt file is reported and set aside,
 //! never a reason not to start.
 
-use crate::router::{HealthSpec, Service, Table, Target};
+use crate::router::{HealthSpec, Mode, Service, Table, Target};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +22,33 @@ pub struct SavedService {
     #[serde(default)]
     pub health: HealthSpec,
     pub target: String,
+    /// `live` (default), `paused` or `stopped`.
+    #[serde(default)]
+    pub mode: SavedMode,
+    /// The maintenance message of a stopped service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SavedMode {
+    #[default]
+    Live,
+    Paused,
+    Stopped,
+}
+
+impl SavedService {
+    fn mode(&self) -> Mode {
+        match self.mode {
+            SavedMode::Live => Mode::Live,
+            SavedMode::Paused => Mode::Paused,
+            SavedMode::Stopped => Mode::Stopped {
+                message: self.message.clone(),
+            },
+        }
+    }
 }
 
 impl State {
@@ -37,6 +64,15 @@ impl State {
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
                     target: s.target.addr.clone(),
+                    mode: match s.mode {
+                        Mode::Live => SavedMode::Live,
+                        Mode::Paused => SavedMode::Paused,
+                        Mode::Stopped { .. } => SavedMode::Stopped,
+                    },
+                    message: match &s.mode {
+                        Mode::Stopped { message } => message.clone(),
+                        _ => None,
+                    },
                 })
                 .collect(),
         }
@@ -55,6 +91,8 @@ impl State {
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
                     target: Target::new(s.target.clone(), false),
+                    mode: s.mode(),
+                    stats: crate::metrics::Stats::new(),
                 })
                 .collect(),
         }
@@ -127,12 +165,20 @@ mod tests {
                 strip_prefix: false,
                 health: HealthSpec::default(),
                 target: "a-1:80".into(),
+                mode: SavedMode::Stopped,
+                message: Some("back soon".into()),
             }],
         };
         save(&p, &s).unwrap();
         let (back, problem) = load(&p);
         assert!(problem.is_none());
         assert_eq!(back.services[0].target, "a-1:80");
+        assert_eq!(
+            back.services[0].mode(),
+            Mode::Stopped {
+                message: Some("back soon".into())
+            }
+        );
         std::fs::write(&p, b"{\"services\": [{\"name\": \"a\"").unwrap();
         let (empty, problem) = load(&p);
         assert!(empty.services.is_empty());

@@ -1,0 +1,232 @@
+//! Request limits and the checks that keep malformed or smuggling-shaped requests away from
+//! targets: the size limits (header size is enforced by the HTTP parser, body size here), the
+//! timeouts, and the refusal of requests whose framing two parsers could read differently.
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::HeaderMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The data plane's limits (flags of `dhow-proxy run`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time a client has to send a request's headers (slowloris).
+    pub header_timeout: Duration,
+    /// Largest request head (request line + headers), in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Largest request body, in bytes; larger gets 413. 0 = no limit.
+    pub max_body_bytes: u64,
+    /// Time a target has to answer with a response head; longer gets 504.
+    pub response_timeout: Duration,
+    /// How long a paused service holds a request before answering 503.
+    pub pause_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_body_bytes: 1024 * 1024 * 1024,
+            response_timeout: Duration::from_secs(60),
+            pause_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A duration flag: `"500ms"`, `"30s"`, `"2m"`, `"1h"` (a bare number means seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: expected e.g. 500ms, 30s, 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        u => {
+            return Err(format!(
+                "bad duration {s:?}: unknown unit {u:?} (ms, s, m, h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Why a request is refused before it reaches a target.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// 400: framing that two parsers could read differently.
+    Ambiguous(&'static str),
+    /// 413: the declared body is over the limit.
+    TooLarge(u64),
+}
+
+/// Check the request's framing headers and declared size.
+pub fn check(headers: &HeaderMap, limits: &Limits) -> Result<(), Refusal> {
+    let te = headers.get_all(TRANSFER_ENCODING).iter().count();
+    let cl: Vec<_> = headers.get_all(CONTENT_LENGTH).iter().collect();
+    if te > 0 && !cl.is_empty() {
+        return Err(Refusal::Ambiguous(
+            "both Content-Length and Transfer-Encoding are set",
+        ));
+    }
+    if te > 1 {
+        return Err(Refusal::Ambiguous(
+            "Transfer-Encoding is set more than once",
+        ));
+    }
+    let mut length = None;
+    for v in &cl {
+        let n = v
+            .to_str()
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(Refusal::Ambiguous("Content-Length is not a number"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(Refusal::Ambiguous("Content-Length values differ"));
+        }
+        length = Some(n);
+    }
+    match length {
+        Some(n) if limits.max_body_bytes > 0 && n > limits.max_body_bytes => {
+            Err(Refusal::TooLarge(n))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A request body that fails once more than `max` bytes have passed, setting `tripped`.
+pub struct Capped {
+    inner: Incoming,
+    left: u64,
+    limited: bool,
+    pub tripped: Arc<AtomicBool>,
+}
+
+impl Capped {
+    pub fn new(inner: Incoming, max: u64) -> Capped {
+        Capped {
+            inner,
+            left: max,
+            limited: max > 0,
+            tripped: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct BodyTooLarge;
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body over the limit")
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+impl Body for Capped {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if self.limited {
+                    if let Some(data) = frame.data_ref() {
+                        let n = data.len() as u64;
+                        if n > self.left {
+                            self.tripped.store(true, Ordering::SeqCst);
+                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                        }
+                        self.left -= n;
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn framing_checks() {
+        let l = Limits {
+            max_body_bytes: 100,
+            ..Limits::default()
+        };
+        assert!(check(&headers(&[("content-length", "10")]), &l).is_ok());
+        assert!(check(&headers(&[("transfer-encoding", "chunked")]), &l).is_ok());
+        assert!(matches!(
+            check(
+                &headers(&[("content-length", "10"), ("transfer-encoding", "chunked")]),
+                &l
+            ),
+            Err(Refusal::Ambiguous(_))
+        ));
+        assert!(matches!(
+            check(
+                &headers(&[("content-length", "10"), ("content-length", "11")]),
+                &l
+            ),
+            Err(Refusal::Ambiguous(_))
+        ));
+        assert!(matches!(
+            check(&headers(&[("content-length", "+10")]), &l),
+            Err(Refusal::Ambiguous(_))
+        ));
+        assert_eq!(
+            check(&headers(&[("content-length", "101")]), &l),
+            Err(Refusal::TooLarge(101))
+        );
+    }
+}
