@@ -1,10 +1,26 @@
 # Benchmarks: measured side by side in one run, reported as ratios (never pass/fail).
-.PHONY: bench bench-deploy dhow-release
+.PHONY: bench bench-deploy bench-proxy bench-proxy-deps dhow-release proxy-release
 
 dhow-release:
 	$(CARGO) build --release -p dhow
 
+proxy-release:
+	$(CARGO) build --release -p dhow-proxy
+
 bench-deploy: sandbox demo-bin proxy-static dhow-release
 	bash bench/deploy.sh
 
-bench: bench-deploy
+# nginx, haproxy, caddy and wrk from Debian's packages (none is started as a service).
+bench-proxy-deps:
+	@missing=""; for p in nginx-light haproxy caddy wrk; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+bench-proxy: bench-proxy-deps proxy-release
+	bash bench/proxy.sh
+
+bench: bench-deploy bench-proxy

@@ -14,3 +14,10 @@ demo-image: demo-bin
 .PHONY: proxy-static
 proxy-static:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p dhow-proxy --target $(STATIC_TARGET)
+
+# The same proxy image built with Docker from proxy/Dockerfile (for publishing it yourself).
+.PHONY: proxy-image
+proxy-image: proxy-static
+	mkdir -p target/proxy-image
+	cp target/$(STATIC_TARGET)/release/dhow-proxy target/proxy-image/dhow-proxy
+	docker build -q -f proxy/Dockerfile -t dhow-proxy:dev target/proxy-image

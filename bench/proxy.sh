@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# make bench-proxy: dhow-proxy beside nginx, haproxy and caddy (Debian's packages), all in
+# front of the same small backend, and the backend alone, under the same wrk load, side by side
+# in one run on this machine. Prints requests/s, p50/p99 latency, the proxy's peak memory
+# (VmHWM, summed over its processes) and the ratios to nginx. Everything listens on 127.0.0.1;
+# every process this script starts is stopped by its PID when it ends.
+#
+# Settings (environment): DURATION (10s), CONNECTIONS (64), THREADS (2), ROUNDS (1; the best
+# round of each is reported).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-1}"
+PROXY_BIN="${PROXY_BIN:-./target/release/dhow-proxy}"
+BASE_PORT="${BENCH_BASE_PORT:-18480}"
+BACKEND_PORT=$BASE_PORT
+DHOW_PORT=$((BASE_PORT + 1))
+NGINX_PORT=$((BASE_PORT + 2))
+HAPROXY_PORT=$((BASE_PORT + 3))
+CADDY_PORT=$((BASE_PORT + 4))
+
+for cmd in wrk nginx haproxy caddy; do
+  command -v "$cmd" >/dev/null || { echo "bench-proxy: $cmd is missing (make bench-proxy installs it)" >&2; exit 1; }
+done
+[ -x "$PROXY_BIN" ] || { echo "bench-proxy: $PROXY_BIN missing (cargo build --release -p dhow-proxy)" >&2; exit 1; }
+
+work="$(mktemp -d /tmp/dhow-bench-proxy.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -n "${KEEP:-}" ] && echo "kept $work" >&2; true
+}
+trap cleanup EXIT
+
+# --- the backend: nginx answering a fixed 13-byte body, one worker, no logs ----------------
+mkdir -p "$work/backend" "$work/nginx" "$work/caddy"
+cat >"$work/backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/backend/nginx.pid;
+error_log $work/backend/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/backend;
+  proxy_temp_path $work/backend;
+  fastcgi_temp_path $work/backend;
+  uwsgi_temp_path $work/backend;
+  scgi_temp_path $work/backend;
+  server {
+    listen 127.0.0.1:$BACKEND_PORT;
+    location / { return 200 "hello, bench\n"; }
+  }
+}
+EOF
+nginx -c "$work/backend/nginx.conf" -p "$work/backend" &
+pids+=($!)
+
+# --- the proxies, each with as many workers/threads as the machine has cores, no logs -------
+cores=$(nproc)
+"$PROXY_BIN" --control "$work/dhow.sock" run --http "127.0.0.1:$DHOW_PORT" \
+  --state "$work/dhow-state.json" --quiet 2>"$work/dhow.log" &
+dhow_pid=$!
+pids+=($dhow_pid)
+
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $cores;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  upstream app { server 127.0.0.1:$BACKEND_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+    }
+  }
+}
+EOF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+nginx_pid=$!
+pids+=($nginx_pid)
+
+cat >"$work/haproxy.cfg" <<EOF
+global
+  nbthread $cores
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend fe
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend be
+backend be
+  http-reuse always
+  server app 127.0.0.1:$BACKEND_PORT
+EOF
+haproxy -f "$work/haproxy.cfg" -db &
+haproxy_pid=$!
+pids+=($haproxy_pid)
+
+cat >"$work/caddy/Caddyfile" <<EOF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:$CADDY_PORT {
+  reverse_proxy 127.0.0.1:$BACKEND_PORT
+}
+EOF
+XDG_DATA_HOME="$work/caddy" XDG_CONFIG_HOME="$work/caddy" HOME="$work/caddy" \
+  caddy run --config "$work/caddy/Caddyfile" --adapter caddyfile >"$work/caddy/log" 2>&1 &
+caddy_pid=$!
+pids+=($caddy_pid)
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" && return 0
+    sleep 0.1
+  done
+  echo "bench-proxy: nothing answers on 127.0.0.1:$1 ($2)" >&2
+  exit 1
+}
+wait_port "$BACKEND_PORT" backend
+for _ in $(seq 1 100); do [ -S "$work/dhow.sock" ] && break; sleep 0.1; done
+"$PROXY_BIN" --control "$work/dhow.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
+  --health-path / --health-interval 100ms >/dev/null
+wait_port "$DHOW_PORT" dhow-proxy
+wait_port "$NGINX_PORT" nginx
+wait_port "$HAPROXY_PORT" haproxy
+wait_port "$CADDY_PORT" caddy
+
+# Peak resident memory (kB) of a process and its children.
+peak_kb() {
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    v=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+# wrk's latency to milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "%s", v }'
+}
+
+declare -A RPS P50 P99 MEM ERR
+run() { # name port pid
+  local best=0 out rps
+  for _ in $(seq 1 "$ROUNDS"); do
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$work/wrk.out" 2>&1
+    out="$(cat "$work/wrk.out")"
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    if awk -v a="$rps" -v b="$best" 'BEGIN {exit !(a > b)}'; then
+      best=$rps
+      RPS[$1]=$rps
+      P50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+      P99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+      ERR[$1]=$( (grep -E "Non-2xx|Socket errors" <<<"$out" || true) | tr '\n' ' ')
+    fi
+  done
+  MEM[$1]=$( [ -n "$3" ] && peak_kb "$3" || echo "-")
+  printf '  %-10s %12s req/s\n' "$1" "${RPS[$1]}" >&2
+}
+
+echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $cores cores" >&2
+# Warm every path once, then measure.
+for port in $BACKEND_PORT $DHOW_PORT $NGINX_PORT $HAPROXY_PORT $CADDY_PORT; do
+  wrk -t1 -c8 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
+done
+run direct "$BACKEND_PORT" ""
+run dhow-proxy "$DHOW_PORT" "$dhow_pid"
+run nginx "$NGINX_PORT" "$nginx_pid"
+run haproxy "$HAPROXY_PORT" "$haproxy_pid"
+run caddy "$CADDY_PORT" "$caddy_pid"
+
+echo
+printf '| %-10s | %10s | %8s | %8s | %12s | %13s | %12s |\n' target "req/s" "p50 ms" "p99 ms" "peak mem MB" "req/s vs nginx" "p99 vs nginx"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------ ------------ ---------- ---------- -------------- --------------- --------------
+for n in direct dhow-proxy nginx haproxy caddy; do
+  mem="-"
+  [ "${MEM[$n]}" != "-" ] && mem=$(awk -v k="${MEM[$n]}" 'BEGIN {printf "%.1f", k / 1024}')
+  printf '| %-10s | %10.0f | %8s | %8s | %12s | %13.2f | %12.2f |\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "$mem" \
+    "$(awk -v a="${RPS[$n]}" -v b="${RPS[nginx]}" 'BEGIN {print a / b}')" \
+    "$(awk -v a="${P99[$n]}" -v b="${P99[nginx]}" 'BEGIN {print a / b}')"
+done
+for n in direct dhow-proxy nginx haproxy caddy; do
+  [ -n "${ERR[$n]}" ] && echo "note: $n: ${ERR[$n]}"
+done
+echo
+echo "(ratios > 1 in req/s and < 1 in p99 are better than nginx; direct = no proxy at all)"
