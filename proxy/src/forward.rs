@@ -39,6 +39,17 @@ pub fn client() -> Client {
         .build(connector)
 }
 
+thread_local! {
+    /// Each data-plane thread has its own pool of target connections, so a request and the
+    /// target connection carrying it are served by the same thread (no cross-thread wake-ups).
+    static LOCAL_CLIENT: Client = client();
+}
+
+/// This thread's client for targets.
+pub fn local_client() -> Client {
+    LOCAL_CLIENT.with(Client::clone)
+}
+
 /// Shared state of the data plane.
 pub struct Proxy {
     pub table: ArcSwap<Table>,
@@ -50,6 +61,8 @@ pub struct Proxy {
     pub metrics: metrics::Global,
     /// Bumped on every table change; paused requests wait on it.
     changed: watch::Sender<u64>,
+    /// Request ids are `<pid>-<counter>` in hex; the pid is read once (getpid is a syscall).
+    id_prefix: String,
     next_id: AtomicU64,
 }
 
@@ -72,6 +85,7 @@ impl Proxy {
             log,
             metrics: metrics::Global::default(),
             changed: watch::channel(0).0,
+            id_prefix: format!("{:x}", std::process::id()),
             next_id: AtomicU64::new(1),
         })
     }
@@ -84,8 +98,8 @@ impl Proxy {
 
     fn request_id(&self) -> String {
         format!(
-            "{:x}-{:x}",
-            std::process::id(),
+            "{}-{:x}",
+            self.id_prefix,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         )
     }
@@ -333,8 +347,11 @@ pub async fn handle(
     let tripped = capped.tripped.clone();
     let out_req = Request::from_parts(parts, capped.boxed());
 
-    let result =
-        tokio::time::timeout(proxy.limits.response_timeout, proxy.client.request(out_req)).await;
+    let result = tokio::time::timeout(
+        proxy.limits.response_timeout,
+        local_client().request(out_req),
+    )
+    .await;
     let resp = match result {
         Err(_) => text(
             StatusCode::GATEWAY_TIMEOUT,

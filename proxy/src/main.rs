@@ -9,7 +9,6 @@ use dhow_proxy::{control, forward, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -61,6 +60,9 @@ struct RunArgs {
     /// Keep incoming X-Forwarded-For/-Proto/-Host (only behind a load balancer you trust).
     #[arg(long)]
     trust_forwarded: bool,
+    /// Data-plane threads (default: one per CPU core).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -111,7 +113,9 @@ enum Cmd {
     Resume { service: String },
 }
 
-#[tokio::main]
+// The control plane (socket, health checks, metrics, signals) runs on this runtime; the data
+// plane runs on its own threads (see server::spawn_workers).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let svc = |name: &str, action: &str| format!("/v1/services/{name}/{action}");
@@ -191,9 +195,26 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         forward::Proxy::with_limits(saved.table(), !args.quiet, limits, args.trust_forwarded);
     let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
-    let listener = tokio::net::TcpListener::bind(&args.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.http))?;
+    let http: std::net::SocketAddr = args.http.parse().with_context(|| {
+        format!(
+            "--http {}: expected an address and port, like 0.0.0.0:80",
+            args.http
+        )
+    })?;
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (bound, threads) = server::spawn_workers(
+        http,
+        workers,
+        proxy.clone(),
+        rx.clone(),
+        args.shutdown_timeout,
+    )
+    .with_context(|| format!("cannot listen on {}", args.http))?;
     let metrics = match &args.metrics {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -206,7 +227,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _ = std::fs::remove_file(control_path);
-    let http_addr = listener.local_addr()?.to_string();
+    let http_addr = bound.to_string();
     let metrics_addr = match &metrics {
         Some(m) => Some(m.local_addr()?.to_string()),
         None => None,
@@ -222,7 +243,6 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         })
     );
     tokio::spawn(control::serve(unix, ctl));
-    let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(m) = metrics {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
     }
@@ -236,7 +256,12 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         log_line("info", "shutting down: finishing in-flight requests");
         let _ = tx.send(true);
     });
-    server::serve(listener, Arc::clone(&proxy), rx, args.shutdown_timeout).await;
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -65,6 +65,70 @@ pub async fn serve(
     }
 }
 
+/// Start `threads` data-plane threads, each with its own single-threaded runtime and its own
+/// listening socket on `addr` (SO_REUSEPORT: the kernel spreads connections over them), like
+/// nginx's worker processes. Returns the bound address (the real port when `addr` has port 0)
+/// and the threads, which end once `shutdown` flipped and their connections finished.
+pub fn spawn_workers(
+    addr: std::net::SocketAddr,
+    threads: usize,
+    proxy: Arc<Proxy>,
+    shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    let mut bound = addr;
+    let mut handles = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
+        let at = bound;
+        let handle = std::thread::Builder::new()
+            .name(format!("dhow-proxy-http-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match listen_reuseport(at) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(listener.local_addr());
+                    serve(listener, proxy, shutdown, grace).await;
+                });
+            })?;
+        match rx.recv() {
+            Ok(Ok(a)) => bound = a,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("a data-plane thread died at start")),
+        }
+        handles.push(handle);
+    }
+    Ok((bound, handles))
+}
+
+fn listen_reuseport(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Serve `/metrics` (Prometheus text format) on `listener` until `shutdown` flips.
 pub async fn serve_metrics(
     listener: TcpListener,
