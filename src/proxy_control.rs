@@ -34,7 +34,11 @@ pub struct DeployRequest {
     pub health: Health,
     pub deploy_timeout_ms: u64,
     pub drain_timeout_ms: u64,
-    pub tls: bool,
+    /// Paths, inside the proxy container, of the certificate and key for the hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
 }
 
 /// Send one request over `stream` and return the JSON answer (or a clear error).

@@ -69,6 +69,8 @@ fn cases() -> Vec<Case> {
         case("bad known_hosts policy", &with("[ssh]\nknown_hosts_policy = \"sometimes\"\n"), "\"sometimes\"", &["ssh.known_hosts_policy", "unknown variant"]),
         case("registry without username", &with("[registry]\nserver = \"ghcr.io\"\n"), "[registry]", &["registry", "registry.username is required"]),
         case("app_port out of range", &with("[proxy]\napp_port = 70000\n"), "70000", &["proxy.app_port"]),
+        case("ssl without certificate files", &with("[proxy]\nssl = true\n"), "true", &["proxy.ssl", "needs ssl_certificate and ssl_private_key", "ACME"]),
+        case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
         Case {
             name: "error in the destination file",

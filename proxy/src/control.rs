@@ -43,6 +43,14 @@ pub struct DeployRequest {
     pub deploy_timeout_ms: u64,
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout_ms: u64,
+    /// PEM certificate chain and key for the service's hosts (both or neither).
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// With a certificate: redirect plain HTTP to HTTPS (default true).
+    #[serde(default)]
+    pub tls_redirect: Option<bool>,
 }
 
 fn default_deploy_timeout() -> u64 {
@@ -97,6 +105,18 @@ impl Control {
         {
             return Err((StatusCode::CONFLICT, msg));
         }
+        let tls = match (&req.tls_cert, &req.tls_key) {
+            (Some(c), Some(k)) => {
+                Some(crate::tls::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "tls_cert and tls_key go together: give both or neither".into(),
+                ))
+            }
+        };
         let deadline = Duration::from_millis(req.deploy_timeout_ms);
         if let Err(e) =
             health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline).await
@@ -132,6 +152,8 @@ impl Control {
                 // A service in maintenance (or paused) stays so until it is resumed.
                 mode: old.map(|s| s.mode.clone()).unwrap_or_default(),
                 stats: old.map(|s| s.stats.clone()).unwrap_or_default(),
+                tls_redirect: req.tls_redirect.unwrap_or(true),
+                tls,
             };
             self.proxy.publish(table.with(service));
             self.proxy
@@ -193,6 +215,7 @@ impl Control {
         json!({ "services": table.services.iter().map(|s| json!({
             "name": s.name, "hosts": s.hosts, "path_prefix": s.path_prefix, "target": s.target.addr,
             "healthy": s.target.is_ready(), "inflight": s.target.inflight(), "mode": s.mode.name(),
+            "tls": s.tls.as_ref().map(|t| t.cert_path.clone()),
             "message": match &s.mode { Mode::Stopped { message } => message.clone(), _ => None },
         })).collect::<Vec<_>>() })
     }

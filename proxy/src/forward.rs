@@ -61,6 +61,9 @@ pub struct Proxy {
     pub metrics: metrics::Global,
     /// Bumped on every table change; paused requests wait on it.
     changed: watch::Sender<u64>,
+    /// The HTTPS port clients use (set when the proxy listens for HTTPS); plain-HTTP requests
+    /// to a service with a certificate are redirected there.
+    pub https_port: std::sync::OnceLock<u16>,
     /// Request ids are `<pid>-<counter>` in hex; the pid is read once (getpid is a syscall).
     id_prefix: String,
     next_id: AtomicU64,
@@ -85,6 +88,7 @@ impl Proxy {
             log,
             metrics: metrics::Global::default(),
             changed: watch::channel(0).0,
+            https_port: std::sync::OnceLock::new(),
             id_prefix: format!("{:x}", std::process::id()),
             next_id: AtomicU64::new(1),
         })
@@ -143,6 +147,37 @@ fn maintenance(message: Option<&str>) -> Response<ProxyBody> {
     r
 }
 
+/// `example.com:8080` -> `example.com`; `[::1]:8080` -> `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |i| &host[..=i]);
+    }
+    match host.split_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// 308 to the same host and path on HTTPS.
+fn redirect_to_https(host: &str, port: u16, uri: &hyper::Uri) -> Response<ProxyBody> {
+    let name = strip_port(host);
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("https://{name}{port}{pq}");
+    let mut r = text(
+        StatusCode::PERMANENT_REDIRECT,
+        &format!("moved to {location}"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert("location", v);
+    }
+    r
+}
+
 /// Why connecting to a target failed, in a few words.
 pub fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
@@ -196,6 +231,7 @@ impl Done {
 pub async fn handle(
     proxy: Arc<Proxy>,
     peer: SocketAddr,
+    tls: bool,
     verdicts: crate::framing::Verdicts,
     mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, hyper::Error> {
@@ -295,6 +331,11 @@ pub async fn handle(
         };
         return Ok(done.answer(resp));
     }
+    if !tls && service.tls.is_some() && service.tls_redirect && path != service.health.path {
+        if let Some(port) = proxy.https_port.get() {
+            return Ok(done.answer(redirect_to_https(&host, *port, req.uri())));
+        }
+    }
     let target = service.target.clone();
     done.target = target.addr.clone();
     if !target.wait_ready(Duration::from_secs(30)).await {
@@ -338,6 +379,7 @@ pub async fn handle(
         peer,
         &host,
         &request_id,
+        tls,
         proxy.trust_forwarded,
     );
     if !upgrade {
@@ -457,6 +499,7 @@ fn forwarded_headers(
     peer: SocketAddr,
     host: &str,
     request_id: &str,
+    tls: bool,
     trust: bool,
 ) {
     // Incoming X-Forwarded-* are kept only when the proxy is told it sits behind a trusted
@@ -470,7 +513,8 @@ fn forwarded_headers(
         h.insert("x-forwarded-for", v);
     }
     if !(trust && h.contains_key("x-forwarded-proto")) {
-        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        let proto = if tls { "https" } else { "http" };
+        h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     }
     if !(trust && h.contains_key("x-forwarded-host")) {
         if let Ok(v) = HeaderValue::from_str(host) {

@@ -3,6 +3,7 @@
 //! after health-checking it, draining the old target's in-flight requests before it answers.
 //! The routing table is immutable and swapped atomically, so requests never take a lock.
 
+pub mod conn;
 pub mod control;
 pub mod dns;
 pub mod forward;
@@ -13,3 +14,4 @@ pub mod metrics;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod tls;

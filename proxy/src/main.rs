@@ -30,6 +30,13 @@ struct RunArgs {
     /// Where to accept HTTP.
     #[arg(long, default_value = "0.0.0.0:80")]
     http: String,
+    /// Where to accept HTTPS (certificates come with each service's deploy); off unless given,
+    /// e.g. 0.0.0.0:443. HTTP/2 is offered over it (ALPN).
+    #[arg(long)]
+    https: Option<String>,
+    /// The HTTPS port clients see, for redirects (default: the port of --https).
+    #[arg(long)]
+    https_public_port: Option<u16>,
     /// Where to serve /metrics (Prometheus text format); off unless given, e.g. 127.0.0.1:9180.
     #[arg(long)]
     metrics: Option<String>,
@@ -97,6 +104,15 @@ enum Cmd {
         /// How long in-flight requests to the old target may take to finish.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         drain_timeout: Duration,
+        /// PEM certificate chain for the service's hosts (served on the HTTPS port by SNI).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
+        /// With a certificate, keep serving plain HTTP instead of redirecting it to HTTPS.
+        #[arg(long)]
+        no_tls_redirect: bool,
     },
     /// Stop routing SERVICE.
     Remove { service: String },
@@ -148,6 +164,9 @@ async fn main() -> std::process::ExitCode {
             health_timeout,
             deploy_timeout,
             drain_timeout,
+            tls_cert,
+            tls_key,
+            no_tls_redirect,
         } => {
             let body = serde_json::json!({
                 "target": target, "hosts": hosts, "path_prefix": path_prefix,
@@ -159,6 +178,7 @@ async fn main() -> std::process::ExitCode {
                 },
                 "deploy_timeout_ms": deploy_timeout.as_millis() as u64,
                 "drain_timeout_ms": drain_timeout.as_millis() as u64,
+                "tls_cert": tls_cert, "tls_key": tls_key, "tls_redirect": !no_tls_redirect,
             });
             call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await
         }
@@ -184,6 +204,10 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
     if let Some(p) = problem {
         log_line("error", &p);
     }
+    let (table, problems) = saved.table();
+    for p in problems {
+        log_line("error", &p);
+    }
     let limits = Limits {
         header_timeout: args.header_timeout,
         max_header_bytes: args.max_header_bytes,
@@ -191,8 +215,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         response_timeout: args.response_timeout,
         pause_timeout: args.pause_timeout,
     };
-    let proxy =
-        forward::Proxy::with_limits(saved.table(), !args.quiet, limits, args.trust_forwarded);
+    let proxy = forward::Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
     let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
     let http: std::net::SocketAddr = args.http.parse().with_context(|| {
@@ -207,14 +230,44 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let (bound, threads) = server::spawn_workers(
-        http,
+    let https = match &args.https {
+        Some(a) => {
+            let addr: std::net::SocketAddr = a.parse().with_context(|| {
+                format!("--https {a}: expected an address and port, like 0.0.0.0:443")
+            })?;
+            let config = dhow_proxy::tls::server_config(proxy.clone())
+                .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
+            Some((addr, config))
+        }
+        None => None,
+    };
+    let ports = server::Ports { http, https };
+    let server::Workers {
+        http: bound,
+        https: https_bound,
+        threads,
+    } = server::spawn_workers(
+        ports,
         workers,
         proxy.clone(),
         rx.clone(),
         args.shutdown_timeout,
     )
-    .with_context(|| format!("cannot listen on {}", args.http))?;
+    .with_context(|| {
+        format!(
+            "cannot listen on {}{}",
+            args.http,
+            args.https
+                .as_deref()
+                .map(|h| format!(" / {h}"))
+                .unwrap_or_default()
+        )
+    })?;
+    if let Some(b) = https_bound {
+        let _ = proxy
+            .https_port
+            .set(args.https_public_port.unwrap_or(b.port()));
+    }
     let metrics = match &args.metrics {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -239,7 +292,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         serde_json::json!({
             "level": "info",
             "message": format!("dhow-proxy listening on {http_addr}, control socket {}", control_path.display()),
-            "http": http_addr, "metrics": metrics_addr, "services": saved.services.len(),
+            "http": http_addr, "https": https_bound.map(|b| b.to_string()), "metrics": metrics_addr, "services": saved.services.len(),
         })
     );
     tokio::spawn(control::serve(unix, ctl));

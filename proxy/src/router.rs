@@ -171,10 +171,15 @@ pub struct Service {
     pub mode: Mode,
     /// Request counters, carried over when the service is replaced.
     pub stats: Arc<crate::metrics::Stats>,
+    /// The certificate for this service's hosts (TLS on the HTTPS port).
+    pub tls: Option<Arc<crate::tls::TlsCert>>,
+    /// With a certificate: answer plain-HTTP requests with a redirect to HTTPS.
+    pub tls_redirect: bool,
 }
 
 impl Service {
-    fn host_rank(&self, host: &str) -> Option<u8> {
+    /// How well `host` matches: 2 exact, 1 wildcard, 0 catch-all; None = not this service.
+    pub fn host_rank(&self, host: &str) -> Option<u8> {
         if self.hosts.is_empty() {
             return Some(0);
         }
@@ -323,6 +328,8 @@ mod tests {
             target: Target::new(format!("{name}:80"), true),
             mode: Mode::Live,
             stats: crate::metrics::Stats::new(),
+            tls: None,
+            tls_redirect: false,
         }
     }
 

@@ -1,20 +1,23 @@
-//! Accepting client connections: HTTP/1.1 with keep-alive and upgrades, a header read
-//! timeout against slowloris and a header size limit (431), graceful shutdown (stop accepting,
-//! let in-flight requests finish, close idle keep-alive connections); and the metrics port.
+//! Accepting client connections on the HTTP and HTTPS ports, on one data-plane thread per core
+//! (see `spawn_workers`), with graceful shutdown (stop accepting, let in-flight requests
+//! finish); and the metrics port. One connection is served by `conn.rs`.
 
-use crate::forward::{self, Proxy};
+use crate::forward::Proxy;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serve `listener` until `shutdown` flips, then wait (up to `grace`) for open connections.
+/// Serve `listener` (TLS when `tls` is given) until `shutdown` flips, then wait (up to
+/// `grace`) for open connections.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     proxy: Arc<Proxy>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
@@ -27,31 +30,10 @@ pub async fn serve(
                     Ok(s) => s,
                     Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                 };
-                let _ = stream.set_nodelay(true);
-                let proxy = proxy.clone();
-                let mut stop = shutdown.clone();
-                let open = open.clone();
+                let (proxy, stop, open, tls) = (proxy.clone(), shutdown.clone(), open.clone(), tls.clone());
                 open.fetch_add(1, Ordering::SeqCst);
-                let limits = proxy.limits.clone();
                 tokio::spawn(async move {
-                    let verdicts = crate::framing::Verdicts::default();
-                    let stream = crate::framing::Observed::new(stream, verdicts.clone());
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(limits.header_timeout)
-                        // hyper answers 431 when a request head does not fit (8 KiB minimum).
-                        .max_buf_size(limits.max_header_bytes.max(8192))
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(move |req| forward::handle(proxy.clone(), peer, verdicts.clone(), req)))
-                        .with_upgrades();
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
+                    crate::conn::serve(stream, peer, tls, proxy, stop).await;
                     open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -65,23 +47,42 @@ pub async fn serve(
     }
 }
 
+/// Where the data plane listens.
+#[derive(Clone)]
+pub struct Ports {
+    pub http: SocketAddr,
+    /// The HTTPS address and its TLS config.
+    pub https: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+}
+
+/// The running data plane: the bound addresses and its threads.
+pub struct Workers {
+    pub http: SocketAddr,
+    pub https: Option<SocketAddr>,
+    pub threads: Vec<std::thread::JoinHandle<()>>,
+}
+
 /// Start `threads` data-plane threads, each with its own single-threaded runtime and its own
-/// listening socket on `addr` (SO_REUSEPORT: the kernel spreads connections over them), like
-/// nginx's worker processes. Returns the bound address (the real port when `addr` has port 0)
-/// and the threads, which end once `shutdown` flipped and their connections finished.
+/// listening sockets (SO_REUSEPORT: the kernel spreads connections over them), like nginx's
+/// worker processes. Returns the bound addresses (the real ports when a port was 0) and the
+/// threads, which end once `shutdown` flipped and their connections finished.
 pub fn spawn_workers(
-    addr: std::net::SocketAddr,
+    ports: Ports,
     threads: usize,
     proxy: Arc<Proxy>,
     shutdown: watch::Receiver<bool>,
     grace: Duration,
-) -> std::io::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
-    let mut bound = addr;
+) -> std::io::Result<Workers> {
+    let mut bound = (ports.http, ports.https.as_ref().map(|(a, _)| *a));
     let mut handles = Vec::new();
     for i in 0..threads.max(1) {
         let (tx, rx) = std::sync::mpsc::channel();
         let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
         let at = bound;
+        let tls = ports
+            .https
+            .as_ref()
+            .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
         let handle = std::thread::Builder::new()
             .name(format!("dhow-proxy-http-{i}"))
             .spawn(move || {
@@ -96,15 +97,33 @@ pub fn spawn_workers(
                     }
                 };
                 rt.block_on(async move {
-                    let listener = match listen_reuseport(at) {
+                    let listen = || -> std::io::Result<_> {
+                        let http = listen_reuseport(at.0)?;
+                        let https = match at.1 {
+                            Some(a) => Some(listen_reuseport(a)?),
+                            None => None,
+                        };
+                        Ok((http, https))
+                    };
+                    let (http, https) = match listen() {
                         Ok(l) => l,
                         Err(e) => {
                             let _ = tx.send(Err(e));
                             return;
                         }
                     };
-                    let _ = tx.send(listener.local_addr());
-                    serve(listener, proxy, shutdown, grace).await;
+                    let addrs = http
+                        .local_addr()
+                        .and_then(|h| Ok((h, https.as_ref().map(|s| s.local_addr()).transpose()?)));
+                    let _ = tx.send(addrs);
+                    let plain = serve(http, None, proxy.clone(), shutdown.clone(), grace);
+                    match (https, tls) {
+                        (Some(l), Some(acceptor)) => {
+                            let secure = serve(l, Some(acceptor), proxy, shutdown, grace);
+                            tokio::join!(plain, secure);
+                        }
+                        _ => plain.await,
+                    }
                 });
             })?;
         match rx.recv() {
@@ -114,7 +133,11 @@ pub fn spawn_workers(
         }
         handles.push(handle);
     }
-    Ok((bound, handles))
+    Ok(Workers {
+        http: bound.0,
+        https: bound.1,
+        threads: handles,
+    })
 }
 
 fn listen_reuseport(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {

@@ -28,6 +28,17 @@ pub struct SavedService {
     /// The maintenance message of a stopped service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// PEM files of the service's certificate (read again at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+    #[serde(default = "yes")]
+    pub tls_redirect: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -73,14 +84,20 @@ impl State {
                         Mode::Stopped { message } => message.clone(),
                         _ => None,
                     },
+                    tls_cert: s.tls.as_ref().map(|t| t.cert_path.clone()),
+                    tls_key: s.tls.as_ref().map(|t| t.key_path.clone()),
+                    tls_redirect: s.tls_redirect,
                 })
                 .collect(),
         }
     }
 
     /// The table this state describes; targets start not ready (to be health-checked).
-    pub fn table(&self) -> Table {
-        Table {
+    /// A certificate that cannot be read any more is reported and its service served
+    /// without TLS.
+    pub fn table(&self) -> (Table, Vec<String>) {
+        let mut problems = Vec::new();
+        let table = Table {
             services: self
                 .services
                 .iter()
@@ -93,9 +110,24 @@ impl State {
                     target: Target::new(s.target.clone(), false),
                     mode: s.mode(),
                     stats: crate::metrics::Stats::new(),
+                    tls: match (&s.tls_cert, &s.tls_key) {
+                        (Some(c), Some(k)) => match crate::tls::load(c, k) {
+                            Ok(t) => Some(t),
+                            Err(e) => {
+                                problems.push(format!(
+                                    "service {}: certificate not loaded, serving it without TLS: {e}",
+                                    s.name
+                                ));
+                                None
+                            }
+                        },
+                        _ => None,
+                    },
+                    tls_redirect: s.tls_redirect,
                 })
                 .collect(),
-        }
+        };
+        (table, problems)
     }
 }
 
@@ -167,6 +199,9 @@ mod tests {
                 target: "a-1:80".into(),
                 mode: SavedMode::Stopped,
                 message: Some("back soon".into()),
+                tls_cert: None,
+                tls_key: None,
+                tls_redirect: true,
             }],
         };
         save(&p, &s).unwrap();

@@ -145,6 +145,10 @@ pub struct ProxyConfig {
     pub path_prefix: Option<String>,
     pub strip_path_prefix: Option<bool>,
     pub ssl: Option<bool>,
+    /// PEM certificate chain (a local file) served for `host`/`hosts` on HTTPS.
+    pub ssl_certificate: Option<String>,
+    /// PEM private key of `ssl_certificate` (a local file; never printed).
+    pub ssl_private_key: Option<String>,
     pub healthcheck: Option<HealthcheckConfig>,
     pub response_timeout: Option<Dur>,
     pub buffering: Option<BufferingConfig>,

@@ -173,6 +173,42 @@ fn env_for(l: &Loaded, role: Option<&super::schema::EnvConfig>) -> RoleEnv {
     (clear.into_iter().collect(), secret.into_iter().collect())
 }
 
+/// The certificate and key files of `[proxy]`, read now so a missing file stops the command
+/// before any host is touched.
+fn tls_files(
+    p: &super::schema::ProxyConfig,
+) -> anyhow::Result<Option<crate::deploy::settings::TlsFiles>> {
+    let (Some(cert), Some(key)) = (&p.ssl_certificate, &p.ssl_private_key) else {
+        return Ok(None);
+    };
+    let read = |name: &str, path: &str| {
+        std::fs::read_to_string(expand(path)).map_err(|e| {
+            fail(
+                Kind::Config,
+                format!("proxy.{name}: cannot read {path}: {e}"),
+            )
+        })
+    };
+    let cert_pem = read("ssl_certificate", cert)?;
+    let key_pem = read("ssl_private_key", key)?;
+    if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(fail(
+            Kind::Config,
+            format!("proxy.ssl_certificate: {cert} is not a PEM certificate"),
+        ));
+    }
+    if !key_pem.contains("PRIVATE KEY-----") {
+        return Err(fail(
+            Kind::Config,
+            format!("proxy.ssl_private_key: {key} is not a PEM private key"),
+        ));
+    }
+    Ok(Some(crate::deploy::settings::TlsFiles {
+        cert_pem,
+        key_pem: SecretString::from(key_pem),
+    }))
+}
+
 /// The deploy settings for the selected hosts.
 pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
     let c = &l.config;
@@ -264,7 +300,7 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
             health_path: hc.path.unwrap_or_else(|| "/up".into()),
             health_interval: hc.interval.map_or(Duration::from_secs(1), |d| d.0),
             health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
-            tls: p.ssl.unwrap_or(false),
+            tls: tls_files(&p)?,
             publish: p
                 .publish
                 .clone()

@@ -154,6 +154,29 @@ pub fn validate(
                 );
             }
         }
+        match (&p.ssl_certificate, &p.ssl_private_key) {
+            (Some(_), None) => err(
+                &[key("proxy"), key("ssl_certificate")],
+                "ssl_certificate needs ssl_private_key (the PEM key file) beside it".into(),
+            ),
+            (None, Some(_)) => err(
+                &[key("proxy"), key("ssl_private_key")],
+                "ssl_private_key needs ssl_certificate (the PEM certificate file) beside it".into(),
+            ),
+            (None, None) if p.ssl == Some(true) => err(
+                &[key("proxy"), key("ssl")],
+                "ssl = true needs ssl_certificate and ssl_private_key (PEM files): automatic \
+                 certificates (ACME) are not supported yet"
+                    .into(),
+            ),
+            _ => {}
+        }
+        if p.ssl == Some(false) && p.ssl_certificate.is_some() {
+            err(
+                &[key("proxy"), key("ssl")],
+                "ssl = false contradicts ssl_certificate: remove one of them".into(),
+            );
+        }
         if let Some(path) = p.healthcheck.as_ref().and_then(|h| h.path.as_ref()) {
             if !path.starts_with('/') {
                 err(

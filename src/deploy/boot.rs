@@ -107,7 +107,17 @@ async fn switch(
             step(&format!("health check of {new_name} through the proxy"));
             let mut req = plan.proxy_request(role, route);
             req.target = format!("{new_name}:{}", route.app_port);
-            proxy::deploy(host, &role.prefix, &req).await.map(|_| ())
+            match &route.tls {
+                Some(files) => match proxy::upload_tls(host, &role.prefix, files).await {
+                    Ok((cert, key)) => {
+                        req.tls_cert = Some(cert);
+                        req.tls_key = Some(key);
+                        proxy::deploy(host, &role.prefix, &req).await.map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                },
+                None => proxy::deploy(host, &role.prefix, &req).await.map(|_| ()),
+            }
         }
         None => {
             step(&format!("waiting for {new_name} to run steadily"));

@@ -23,7 +23,7 @@ pub struct Route {
     pub path_prefix: Option<String>,
     pub strip_prefix: bool,
     pub health: Health,
-    pub tls: bool,
+    pub tls: Option<super::settings::TlsFiles>,
 }
 
 /// One role on one host.
@@ -82,7 +82,8 @@ impl Plan {
             health: route.health.clone(),
             deploy_timeout_ms: self.deploy_timeout.as_millis() as u64,
             drain_timeout_ms: self.drain_timeout.as_millis() as u64,
-            tls: route.tls,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

@@ -22,9 +22,19 @@ pub const CONTAINER: &str = "dhow-proxy";
 /// Its state volume.
 pub const STATE_VOLUME: &str = "dhow-proxy-state";
 
-/// The proxy image tag this dhow release runs.
+/// The proxy image tag: dhow's version and the first 12 hex digits of the static proxy
+/// binary's SHA-256, so a host gets the new image whenever the binary changes (a changed
+/// binary under an old tag would never reach hosts that already have that tag). Computed once.
 pub fn image_tag() -> String {
-    format!("dhow-proxy:{}", env!("CARGO_PKG_VERSION"))
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let version = env!("CARGO_PKG_VERSION");
+        match super::proxy_image::binary_digest() {
+            Some(d) => format!("dhow-proxy:{version}-{}", &d[..12]),
+            None => format!("dhow-proxy:{version}"),
+        }
+    })
+    .clone()
 }
 
 /// What `ensure` did.
@@ -68,6 +78,90 @@ pub async fn ensure(
     Ok(ensured)
 }
 
+/// Where the proxy keeps certificates dhow gives it (in its state volume).
+const CERT_DIR: &str = "/var/lib/dhow-proxy/certs";
+
+/// Put a service's certificate and key into the proxy's state volume (the key with mode 0600,
+/// through the Docker API: never on a command line) and return their paths in the container.
+pub async fn upload_tls(
+    host: &HostConn,
+    name: &str,
+    files: &super::settings::TlsFiles,
+) -> anyhow::Result<(String, String)> {
+    // A proxy booted by an older dhow listens for plain HTTP only.
+    let info = engine::timed(
+        &format!("{}: inspect the proxy", host.name),
+        host.docker.inspect_container(CONTAINER, None),
+    )
+    .await?;
+    let cmd = info.config.and_then(|c| c.cmd).unwrap_or_default();
+    if !cmd.iter().any(|a| a == "--https") {
+        return Err(fail(
+            Kind::Remote,
+            format!(
+                "{}: the dhow-proxy container there does not serve HTTPS (it was booted by an \
+                 older dhow). Replace it: `docker rm -f {CONTAINER}` on the host, then deploy \
+                 again; its routes are kept in the {STATE_VOLUME} volume, but requests fail \
+                 while it is away",
+                host.name
+            ),
+        ));
+    }
+    let archive = cert_archive(name, files)
+        .map_err(|e| fail(Kind::Internal, format!("packing the certificate: {e}")))?;
+    let opts = bollard::query_parameters::UploadToContainerOptions {
+        path: "/var/lib/dhow-proxy".into(),
+        ..Default::default()
+    };
+    engine::timed(
+        &format!("{}: upload the certificate to the proxy", host.name),
+        host.docker
+            .upload_to_container(CONTAINER, Some(opts), bollard::body_full(archive.into())),
+    )
+    .await?;
+    Ok((
+        format!("{CERT_DIR}/{name}.crt"),
+        format!("{CERT_DIR}/{name}.key"),
+    ))
+}
+
+/// A tar of `certs/` with `<name>.crt` (0644) and `<name>.key` (0600).
+fn cert_archive(name: &str, files: &super::settings::TlsFiles) -> std::io::Result<Vec<u8>> {
+    use secrecy::ExposeSecret;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut tar = tar::Builder::new(Vec::new());
+    let entries: [(String, u32, &[u8]); 3] = [
+        ("certs/".into(), 0o700, &[]),
+        (
+            format!("certs/{name}.crt"),
+            0o644,
+            files.cert_pem.as_bytes(),
+        ),
+        (
+            format!("certs/{name}.key"),
+            0o600,
+            files.key_pem.expose_secret().as_bytes(),
+        ),
+    ];
+    for (path, mode, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(&path)?;
+        h.set_mode(mode);
+        h.set_mtime(now);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(if path.ends_with('/') {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        h.set_cksum();
+        tar.append(&h, data)?;
+    }
+    tar.into_inner()
+}
+
 /// Create and start the proxy container.
 pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> anyhow::Result<()> {
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
@@ -82,6 +176,8 @@ pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> a
     }
     let body = ContainerCreateBody {
         image: Some(tag.to_string()),
+        // HTTPS is served when a service brings a certificate (proxy.ssl_certificate).
+        cmd: Some(vec!["run".into(), "--https".into(), "0.0.0.0:443".into()]),
         labels: Some(HashMap::from([
             ("dhow.proxy".to_string(), "true".to_string()),
             (

@@ -55,6 +55,20 @@ fn static_elf(b: &[u8]) -> bool {
     true
 }
 
+/// The first static proxy binary found.
+fn static_binary() -> Option<PathBuf> {
+    candidates()
+        .into_iter()
+        .find(|p| p.is_file() && is_static_elf(p))
+}
+
+/// SHA-256 (hex) of the static proxy binary the image is made from.
+pub fn binary_digest() -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(static_binary()?).ok()?;
+    Some(format!("{:x}", Sha256::digest(&bytes)))
+}
+
 /// The proxy image archive, built from the first static binary found.
 pub fn archive(tag: &str) -> anyhow::Result<Archive> {
     let tried = candidates();

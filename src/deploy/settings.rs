@@ -34,9 +34,17 @@ pub struct ProxySettings {
     pub health_path: String,
     pub health_interval: Duration,
     pub health_timeout: Duration,
-    pub tls: bool,
+    /// The certificate served on HTTPS for the app's hosts.
+    pub tls: Option<TlsFiles>,
     /// (host port, container port) the proxy publishes.
     pub publish: Vec<(u16, u16)>,
+}
+
+/// A certificate and its key, read from the deployer's files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub key_pem: SecretString,
 }
 
 /// The registry, when images go through one.
@@ -181,7 +189,7 @@ impl Settings {
                     interval_ms: p.health_interval.as_millis() as u64,
                     timeout_ms: p.health_timeout.as_millis() as u64,
                 },
-                tls: p.tls,
+                tls: p.tls.clone(),
             }),
             prefix,
         }
@@ -223,7 +231,7 @@ pub mod tests {
                 health_path: "/up".into(),
                 health_interval: Duration::from_secs(1),
                 health_timeout: Duration::from_secs(5),
-                tls: false,
+                tls: None,
                 publish: vec![(80, 80), (443, 443)],
             },
             registry: None,

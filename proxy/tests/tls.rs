@@ -1,0 +1,261 @@
+//! TLS with the real binary: certificates given at deploy and picked by SNI, HTTP/2 by ALPN,
+//! plain HTTP redirected to HTTPS (the health path excepted), certificates back after a
+//! restart, an unknown name refused, and bad certificate files refused at deploy.
+
+mod support;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use support::*;
+
+/// A self-signed certificate for `names`, written as PEM files in `dir`; returns the paths and
+/// the DER of the certificate.
+fn cert(dir: &Path, label: &str, names: &[&str]) -> (String, String, CertificateDer<'static>) {
+    let c =
+        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let cert_path = dir.join(format!("{label}.crt"));
+    let key_path = dir.join(format!("{label}.key"));
+    std::fs::write(&cert_path, c.cert.pem()).unwrap();
+    std::fs::write(&key_path, c.key_pair.serialize_pem()).unwrap();
+    (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+        c.cert.der().clone(),
+    )
+}
+
+fn https_addr(proxy: &ProxyProc) -> SocketAddr {
+    let v: serde_json::Value = serde_json::from_str(
+        proxy
+            .startup
+            .lines()
+            .find(|l| l.contains("listening on"))
+            .unwrap(),
+    )
+    .unwrap();
+    v["https"]
+        .as_str()
+        .expect("https address logged")
+        .parse()
+        .unwrap()
+}
+
+/// TLS to `addr` with SNI `name`, trusting `roots`, offering `alpn`.
+async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    roots: &[CertificateDer<'static>],
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store.add(r.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
+}
+
+async fn get_h1(
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    host: &str,
+    path: &str,
+) -> (u16, String) {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_picks_each_services_certificate_and_h2_is_offered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shop_crt, shop_key, shop_der) = cert(dir.path(), "shop", &["shop.test"]);
+    let (blog_crt, blog_key, blog_der) = cert(dir.path(), "blog", &["*.blog.test"]);
+    let shop = Backend::start("shop").await;
+    let blog = Backend::start("blog").await;
+    let proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
+    let https = https_addr(&proxy);
+    proxy.deploy(
+        "shop",
+        &shop.target(),
+        &[
+            "--host",
+            "shop.test",
+            "--tls-cert",
+            &shop_crt,
+            "--tls-key",
+            &shop_key,
+        ],
+    );
+    proxy.deploy(
+        "blog",
+        &blog.target(),
+        &[
+            "--host",
+            "*.blog.test",
+            "--tls-cert",
+            &blog_crt,
+            "--tls-key",
+            &blog_key,
+        ],
+    );
+    let roots = [shop_der.clone(), blog_der.clone()];
+
+    // HTTP/1.1: each name gets its own certificate.
+    let tls = connect(https, "shop.test", &roots, &[b"http/1.1"])
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], shop_der);
+    assert_eq!(get_h1(tls, "shop.test", "/").await, (200, "shop".into()));
+    let tls = connect(https, "www.blog.test", &roots, &[b"http/1.1"])
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], blog_der);
+    let (status, echo) = get_h1(tls, "www.blog.test", "/echo").await;
+    assert_eq!(status, 200);
+    assert!(echo.contains("x-forwarded-proto: https"), "{echo}");
+
+    // HTTP/2 when the client offers it.
+    let tls = connect(https, "shop.test", &roots, &[b"h2", b"http/1.1"])
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut streams = Vec::new();
+    for _ in 0..10 {
+        let req = hyper::Request::get("https://shop.test/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        streams.push(sender.send_request(req));
+    }
+    for s in streams {
+        let resp = s.await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"shop");
+    }
+
+    // A name no service has a certificate for: the handshake is refused.
+    assert!(connect(https, "nobody.test", &roots, &[]).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_redirected_except_the_health_path_and_certs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key, der) = cert(dir.path(), "shop", &["shop.test"]);
+    let shop = Backend::start("shop").await;
+    let mut proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
+    let https = https_addr(&proxy);
+    proxy.deploy(
+        "shop",
+        &shop.target(),
+        &["--host", "shop.test", "--tls-cert", &crt, "--tls-key", &key],
+    );
+    let answer = raw(
+        proxy.http,
+        b"GET /cart?id=7 HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(status_of(&answer), 308, "{answer}");
+    let location = format!("location: https://shop.test:{}/cart?id=7\r\n", https.port());
+    assert!(answer.to_ascii_lowercase().contains(&location), "{answer}");
+    assert_eq!(
+        get(proxy.http, "shop.test", "/up").await.0,
+        200,
+        "health stays on HTTP"
+    );
+    assert_eq!(shop.served(), 0);
+
+    proxy.kill();
+    let proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
+    let https = https_addr(&proxy);
+    let tls = connect(https, "shop.test", &[der], &[]).await.unwrap();
+    assert_eq!(get_h1(tls, "shop.test", "/").await, (200, "shop".into()));
+    let (_, list) = proxy.ctl(&["list"]);
+    assert!(list.contains("shop.crt"), "{list}");
+
+    // --no-tls-redirect keeps plain HTTP serving.
+    proxy.deploy(
+        "shop",
+        &shop.target(),
+        &[
+            "--host",
+            "shop.test",
+            "--tls-cert",
+            &crt,
+            "--tls-key",
+            &key,
+            "--no-tls-redirect",
+        ],
+    );
+    assert_eq!(
+        get(proxy.http, "shop.test", "/").await,
+        (200, "shop".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_certificate_files_are_refused_at_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, _key, _) = cert(dir.path(), "a", &["a.test"]);
+    let (_, other_key, _) = cert(dir.path(), "b", &["b.test"]);
+    let backend = Backend::start("a").await;
+    let proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
+    let t = backend.target();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--tls-cert", "/nonexistent.crt", "--tls-key", &other_key],
+            "cannot read /nonexistent.crt",
+        ),
+        (
+            vec!["--tls-cert", &crt, "--tls-key", &other_key],
+            "does not belong to",
+        ),
+        (
+            vec!["--tls-cert", &other_key, "--tls-key", &other_key],
+            "no certificate",
+        ),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["deploy", "a", "--target", &t, "--host", "a.test"];
+        args.extend(flags);
+        let (ok, out) = proxy.ctl(&args);
+        assert!(!ok && out.contains(want), "{args:?}: {out}");
+    }
+    let (_, list) = proxy.ctl(&["list"]);
+    assert!(
+        list.contains("\"services\":[]"),
+        "nothing was routed: {list}"
+    );
+}
