@@ -119,6 +119,7 @@ async fn build_honours_dockerignore_build_args_target_and_labels() {
         target: Some("base".into()),
         args: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
         secrets: vec![],
+        secret_values: vec![],
         tags: vec![
             "dhow-test/image-build:v1".into(),
             "dhow-test/image-build:latest".into(),
@@ -462,4 +463,86 @@ async fn a_scratch_image_of_a_static_binary_loads_and_serves() {
     remove_image(&docker, reference).await;
     let answer = answer.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn build_secrets_reach_the_build_and_not_the_image() {
+    let docker = local().await;
+    // The sandbox's debootstrapped base image (make sandbox builds it): a local image with a
+    // shell, so the build needs no registry.
+    if docker
+        .inspect_image("dhow-sandbox-base:fresh")
+        .await
+        .is_err()
+    {
+        panic!("dhow-sandbox-base:fresh is missing: run `make sandbox` first (make test does)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "tok-3f9a1c7e-never-in-the-image";
+    write(
+        dir.path(),
+        "Dockerfile",
+        "FROM dhow-sandbox-base:fresh\n\
+         RUN --mount=type=secret,id=API_TOKEN sha256sum /run/secrets/API_TOKEN | cut -c1-64 > /token.sha\n\
+         ARG NOTE\nLABEL note=$NOTE\n",
+    );
+    let spec = BuildSpec {
+        context_dir: dir.path().to_path_buf(),
+        secrets: vec!["API_TOKEN".into()],
+        secret_values: vec![("API_TOKEN".into(), SecretString::from(secret.to_string()))],
+        args: BTreeMap::from([("NOTE".to_string(), "with-secrets".to_string())]),
+        tags: vec!["dhow-test/image-secret:v1".into()],
+        ..Default::default()
+    };
+    let mut lines = Vec::new();
+    let id = image::build::build(&docker, &spec, |e| {
+        if let BuildEvent::Output(l) = e {
+            lines.push(l)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!id.is_empty());
+    assert!(
+        lines.iter().all(|l| !l.contains(secret)),
+        "the secret was printed"
+    );
+    // The build saw the secret: the file holds its hash.
+    let run = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "dhow-test/image-secret:v1",
+            "cat",
+            "/token.sha",
+        ])
+        .output()
+        .unwrap();
+    use sha2::Digest;
+    let want = format!("{:x}", sha2::Sha256::digest(secret.as_bytes()));
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), want);
+    // The image does not hold it: not in its history, config or any file.
+    let history = std::process::Command::new("docker")
+        .args(["history", "--no-trunc", "dhow-test/image-secret:v1"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&history.stdout).contains(secret));
+    let save = std::process::Command::new("docker")
+        .args(["save", "dhow-test/image-secret:v1"])
+        .output()
+        .unwrap();
+    assert!(
+        !save
+            .stdout
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()),
+        "the secret is in the image"
+    );
+    let inspected = docker
+        .inspect_image("dhow-test/image-secret:v1")
+        .await
+        .unwrap();
+    let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get("note").map(String::as_str), Some("with-secrets"));
+    remove_image(&docker, "dhow-test/image-secret:v1").await;
 }

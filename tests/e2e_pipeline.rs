@@ -1,7 +1,7 @@
 //! End-to-end: the parts of the deploy pipeline a user meets beside the switch itself —
 //! registry mode with the password from a secret, hooks (their environment, a failing one
 //! aborting, `-H`), rollback to a version that is not there, `versions`, the audit log,
-//! `--dry-run` and `--json`. The real `dhow` binary against the sandbox; each test uses its
+//! `--dry-run`, `--json` and maintenance. The real `dhow` binary against the sandbox; each test uses its
 //! own service name so they run side by side.
 
 mod support;
@@ -223,5 +223,39 @@ fn dry_run_prints_the_plan_and_touches_nothing_and_json_is_one_event_per_line() 
     assert_eq!(summaries, sb.hosts().len(), "one summary event per host");
     for h in sb.hosts() {
         assert_eq!(version_on(&sb, &h, svc), format!("demo {d1}"));
+    }
+}
+
+#[test]
+fn maintenance_serves_a_page_while_health_passes_across_a_deploy_until_live() {
+    let sb = Sandbox::load();
+    let svc = "mt";
+    let p = Project::new(&config(&sb, svc, ""));
+    let (v1, v2) = (fresh_version("m"), fresh_version("n"));
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    let out = p.dhow_ok(&["app", "maintenance", "--message", "Upgrading the database"]);
+    assert!(text(&out).contains("in maintenance"), "{}", text(&out));
+    let check_down = |why: &str| {
+        for h in sb.hosts() {
+            let (status, page) =
+                support::http_get(&sb.http_addr(&h), &format!("{svc}.test"), "/").unwrap();
+            assert_eq!(status, 503, "{why} on {h}: {page}");
+            assert!(
+                page.contains("Upgrading the database"),
+                "{why} on {h}: {page}"
+            );
+            let (status, _) =
+                support::http_get(&sb.http_addr(&h), &format!("{svc}.test"), "/up").unwrap();
+            assert_eq!(status, 200, "{why}: health keeps passing on {h}");
+        }
+    };
+    check_down("after app maintenance");
+    // A deploy during maintenance switches the target but keeps the page up.
+    p.dhow_ok(&["deploy", "--version", &v2]);
+    check_down("after a deploy in maintenance");
+    let out = p.dhow_ok(&["app", "live"]);
+    assert!(text(&out).contains("live"), "{}", text(&out));
+    for h in sb.hosts() {
+        assert_eq!(version_on(&sb, &h, svc), format!("demo {v2}"));
     }
 }

@@ -1,5 +1,5 @@
 //! `dhow app ...`: look at and operate the app's containers on the selected hosts: details,
-//! containers, images, logs, exec, stop, start, boot, remove, version.
+//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live.
 
 use super::context::Ctx;
 use crate::deploy::container::{create_body, LABEL_SERVICE};
@@ -57,6 +57,16 @@ pub enum AppCommand {
     },
     /// The running version on each host.
     Version,
+    /// Answer every request with a 503 maintenance page on the selected hosts; health checks
+    /// keep passing, so outer load balancers keep the hosts. Survives deploys and proxy
+    /// restarts until `app live`.
+    Maintenance {
+        /// The message on the page.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// End maintenance: requests reach the app again.
+    Live,
 }
 
 pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
@@ -202,6 +212,34 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                                 .warn(format!("{}: removing the proxy route: {e:#}", host.host));
                         }
                     }
+                }
+                AppCommand::Maintenance { .. } | AppCommand::Live => {
+                    if role.route.is_none() {
+                        continue;
+                    }
+                    let (action, body, now) = match cmd {
+                        AppCommand::Maintenance { message } => (
+                            "stop",
+                            Some(serde_json::json!({ "message": message })),
+                            "in maintenance",
+                        ),
+                        _ => ("resume", None, "live"),
+                    };
+                    let path = crate::proxy_control::service_path(&role.prefix, Some(action));
+                    crate::deploy::proxy::control(conn, hyper::Method::POST, &path, body)
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                Kind::Remote,
+                                format!(
+                                    "{}: {}: {e:#} (is the app deployed there? a proxy booted \
+                                     by an older dhow has no maintenance mode: replace it with \
+                                     `docker rm -f dhow-proxy` on the host and deploy again)",
+                                    host.host, role.role
+                                ),
+                            )
+                        })?;
+                    say(&format!("{}: {now}", role.role));
                 }
                 AppCommand::Boot => {}
             }

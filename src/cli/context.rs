@@ -136,6 +136,7 @@ impl Ctx {
             target: s.builder.target.clone(),
             args: s.builder.args.clone(),
             secrets: s.builder.secrets.clone(),
+            secret_values: s.builder.secret_values.clone(),
             tags: vec![plan.image_ref.clone(), format!("{}:latest", s.image)],
             labels: std::collections::BTreeMap::from([(
                 crate::deploy::container::LABEL_SERVICE.to_string(),

@@ -315,6 +315,11 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
             dockerfile: b.dockerfile.unwrap_or_else(|| "Dockerfile".into()),
             target: b.target,
             args: b.args.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            secret_values: b
+                .secrets
+                .iter()
+                .filter_map(|n| l.secrets.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
             secrets: b.secrets,
             arch: b.arch,
         },

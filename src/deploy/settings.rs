@@ -63,6 +63,8 @@ pub struct BuilderSettings {
     pub target: Option<String>,
     pub args: BTreeMap<String, String>,
     pub secrets: Vec<String>,
+    /// The values of `secrets`, resolved from `.dhow/secrets*`.
+    pub secret_values: Vec<(String, SecretString)>,
     pub arch: Option<String>,
 }
 

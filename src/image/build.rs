@@ -31,9 +31,11 @@ pub struct BuildSpec {
     pub target: Option<String>,
     /// Build args (`--build-arg`). Never put secrets here: they stay in the image history.
     pub args: BTreeMap<String, String>,
-    /// Names of BuildKit secrets asked for (`builder.secrets`). Not supported by the classic
-    /// builder; a non-empty list makes the build fail with an explanation.
+    /// Names of BuildKit secrets asked for (`builder.secrets`): such builds go through the
+    /// docker CLI with BuildKit (see `buildkit.rs`).
     pub secrets: Vec<String>,
+    /// Their values (`SecretString`: never printed).
+    pub secret_values: Vec<(String, secrecy::SecretString)>,
     /// Full references to tag the image with, e.g. `app:<version>` and `app:latest`.
     /// The first one names the image; at least one is required.
     pub tags: Vec<String>,
@@ -60,18 +62,6 @@ pub async fn build(
     spec: &BuildSpec,
     mut progress: impl FnMut(BuildEvent),
 ) -> Result<String> {
-    if !spec.secrets.is_empty() {
-        return Err(fail(
-            Kind::Usage,
-            format!(
-                "builder.secrets ({}) needs BuildKit, which dhow's builder (the engine's classic \
-                 build API) does not offer; remove builder.secrets, or read the secret at run \
-                 time through env.secret instead (never pass secrets as build args: they stay \
-                 in the image history)",
-                spec.secrets.join(", ")
-            ),
-        ));
-    }
     let Some(first_tag) = spec.tags.first() else {
         return Err(fail(Kind::Internal, "image build without any tag"));
     };
@@ -80,6 +70,18 @@ pub async fn build(
     } else {
         spec.dockerfile.clone()
     };
+    if !spec.secrets.is_empty() {
+        super::buildkit::build(spec, &dockerfile, &mut progress).await?;
+        let info = docker.inspect_image(first_tag).await.map_err(|e| {
+            fail(
+                Kind::Remote,
+                format!("the build finished but {first_tag} is not in the engine: {e}"),
+            )
+        })?;
+        let id = info.id.unwrap_or_default();
+        progress(BuildEvent::Built { id: id.clone() });
+        return Ok(id);
+    }
     let files = context::collect(&spec.context_dir, &dockerfile)?;
     progress(BuildEvent::Context {
         entries: files.paths.len(),
@@ -175,7 +177,7 @@ pub async fn build(
 }
 
 /// `amd64` becomes `linux/amd64`; a full platform is kept.
-fn platform(arch: &str) -> String {
+pub fn platform(arch: &str) -> String {
     if arch.contains('/') {
         arch.to_string()
     } else {
@@ -231,23 +233,5 @@ mod tests {
     fn arch_becomes_a_linux_platform() {
         assert_eq!(platform("amd64"), "linux/amd64");
         assert_eq!(platform("linux/arm64/v8"), "linux/arm64/v8");
-    }
-
-    #[tokio::test]
-    async fn secrets_are_refused_before_anything_is_sent() {
-        // The handle is never used: the refusal comes first.
-        let docker =
-            Docker::connect_with_http("tcp://127.0.0.1:9", 1, bollard::API_DEFAULT_VERSION)
-                .unwrap();
-        let spec = BuildSpec {
-            secrets: vec!["GITHUB_TOKEN".into()],
-            tags: vec!["dhow-test/x:1".into()],
-            ..Default::default()
-        };
-        let err = build(&docker, &spec, |_| {}).await.unwrap_err().to_string();
-        assert!(
-            err.contains("GITHUB_TOKEN") && err.contains("BuildKit"),
-            "{err}"
-        );
     }
 }

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod buildkit;
 pub mod context;
 pub mod credentials;
 pub mod dockerignore;
