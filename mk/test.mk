@@ -17,3 +17,9 @@ test: deps lint test-unit test-e2e
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets --workspace --features e2e -- -D warnings
+
+# Faults injected into real deploys (also part of test-e2e): one line per scenario at the end.
+# FAULTS=crash,cut runs only those scenarios.
+.PHONY: test-faults
+test-faults: sandbox demo-image proxy-static
+	$(CARGO) test --features e2e --test e2e_faults -- --nocapture

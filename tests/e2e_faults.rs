@@ -1,0 +1,404 @@
+//! Faults injected into real deploys on the sandbox (`make test-faults`): a crash-looping
+//! version, a host down before the deploy, the SSH connection to a host cut mid-deploy, the
+//! proxy restarted under load, a host rebooted, and a scan for secret values after a deploy.
+//! The scenarios restart proxies and hosts, so they run one after another in one test (and
+//! their own test binary, beside nothing else), then print one line per scenario: what was
+//! injected, what was observed, and the requests that failed meanwhile.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::load::Load;
+use support::{config, config_with_servers, http_get, text, version_on, Project, Sandbox};
+
+struct Row {
+    scenario: &'static str,
+    injected: String,
+    observed: String,
+    failed: String,
+}
+
+fn stamp(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{prefix}{t}")
+}
+
+/// Poll until `f` holds or `within` passes; returns how long it took.
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn serves(sb: &Sandbox, host: &str, svc: &str, body: &str) -> bool {
+    matches!(http_get(&sb.http_addr(host), &format!("{svc}.test"), "/"),
+        Ok((200, b)) if b.trim() == body)
+}
+
+fn crash_loop(sb: &Sandbox) -> Row {
+    let svc = "fcrash";
+    let p = Project::new(&config(sb, svc, ""));
+    let (v1, v2) = (stamp("c"), stamp("d"));
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    let loads: Vec<Load> = sb
+        .hosts()
+        .iter()
+        .map(|h| Load::start(&sb.http_addr(h), &format!("{svc}.test"), "/", 16))
+        .collect();
+    p.write(
+        "config/deploy.toml",
+        &config(sb, svc, "[env.clear]\nCRASH_ON_START = \"1\"\n")
+            .replace("deploy_timeout = \"20s\"", "deploy_timeout = \"6s\""),
+    );
+    let out = p.dhow(&["deploy", "--version", &v2]);
+    let msg = text(&out);
+    let failed: u64 = loads.into_iter().map(|l| l.stop().failed).sum();
+    assert_eq!(out.status.code(), Some(7), "{msg}");
+    assert!(
+        msg.contains("exit") && msg.contains("CRASH_ON_START=1, exiting with status 1"),
+        "the exit code and the container's last log lines are shown:\n{msg}"
+    );
+    for h in sb.hosts() {
+        assert_eq!(version_on(sb, &h, svc), format!("demo {v1}"));
+    }
+    assert_eq!(
+        failed, 0,
+        "requests failed while the new version crash-looped"
+    );
+    Row {
+        scenario: "crash-looping version",
+        injected: "new container exits 1 at start".into(),
+        observed: "exit 7, exit status and last log lines shown, old version serving".into(),
+        failed: failed.to_string(),
+    }
+}
+
+fn host_down(sb: &Sandbox) -> Row {
+    let svc = "fdown";
+    let hosts = sb.hosts();
+    let dead = "127.0.0.13";
+    let servers = format!("servers = [\"{}\", \"{}\", \"{dead}\"]", hosts[0], hosts[1]);
+    let p = Project::new(&config_with_servers(sb, svc, &servers, ""));
+    let v1 = stamp("e");
+    let out = p.dhow(&["deploy", "--version", &v1]);
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{msg}");
+    assert!(
+        msg.contains(dead) && msg.contains("nothing was changed"),
+        "{msg}"
+    );
+    for h in &hosts {
+        let (status, _) = http_get(&sb.http_addr(h), &format!("{svc}.test"), "/").unwrap();
+        assert_eq!(status, 404, "nothing was deployed on {h}");
+    }
+    let only = format!("{},{}", hosts[0], hosts[1]);
+    p.dhow_ok(&["deploy", "--version", &v1, "-h", &only]);
+    for h in &hosts {
+        assert_eq!(version_on(sb, h, svc), format!("demo {v1}"));
+    }
+    Row {
+        scenario: "one of three hosts down",
+        injected: format!("{dead} unreachable before the deploy"),
+        observed: "exit 4 naming it, no host changed; with -h the other two deployed".into(),
+        failed: "n/a".into(),
+    }
+}
+
+fn ssh_cut(sb: &Sandbox) -> Row {
+    let svc = "fcut";
+    let hosts = sb.hosts();
+    let extra = "[env.clear]\nSTART_DELAY = \"4\"\n";
+    let mk = |extra: &str| {
+        config(sb, svc, extra).replace(
+            "[ssh]\n",
+            "[ssh]\nkeepalive = \"1s\"\nconnect_timeout = \"3s\"\n",
+        )
+    };
+    let p = Project::new(&mk(""));
+    let (v1, v2) = (stamp("f"), stamp("g"));
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    p.write("config/deploy.toml", &mk(extra));
+    let load = Load::start(&sb.http_addr(&hosts[0]), &format!("{svc}.test"), "/", 16);
+    let victim = sb.container(2);
+    let child = p
+        .cmd(&["deploy", "--version", &v2])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Cut host 2 while its new container is starting (it waits START_DELAY before listening).
+    std::thread::sleep(Duration::from_millis(2500));
+    let paused = std::process::Command::new("docker")
+        .args(["pause", &victim])
+        .status()
+        .unwrap();
+    assert!(paused.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let _ = std::process::Command::new("docker")
+        .args(["unpause", &victim])
+        .status();
+    let msg = text(&out);
+    let report = load.stop();
+    assert!(
+        !out.status.success(),
+        "a deploy with a cut host must fail:\n{msg}"
+    );
+    assert!(msg.contains(&hosts[1]), "names the cut host:\n{msg}");
+    let lock = p.dhow_ok(&["lock", "status"]);
+    assert!(text(&lock).contains("not locked"), "{}", text(&lock));
+    // Host 1 kept serving the whole time (the old or the new version, never an error).
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    // Once the host is back, running the deploy again converges every host.
+    p.write("config/deploy.toml", &mk(""));
+    let again = p.dhow(&["deploy", "--version", &v2]);
+    assert!(again.status.success(), "re-run:\n{}", text(&again));
+    for h in &hosts {
+        assert_eq!(version_on(sb, h, svc), format!("demo {v2}"));
+    }
+    let line = msg
+        .lines()
+        .find(|l| l.starts_with("error") || l.contains("  error"))
+        .or_else(|| {
+            msg.lines()
+                .find(|l| l.contains(&hosts[1]) && l.contains("fail"))
+        })
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(160)
+        .collect::<String>();
+    Row {
+        scenario: "SSH to a host cut mid-deploy",
+        injected: "host 2 paused 2.5s into the deploy".into(),
+        observed: format!(
+            "failed after {:.1}s naming it ({line}); lock released; re-run converged",
+            took.as_secs_f64()
+        ),
+        failed: format!("{} (host 1)", report.failed),
+    }
+}
+
+fn proxy_restart(sb: &Sandbox) -> Row {
+    let svc = "fprox";
+    let host = sb.hosts()[0].clone();
+    let p = Project::new(&config_with_servers(
+        sb,
+        svc,
+        &format!("servers = [\"{host}\"]"),
+        "",
+    ));
+    let v1 = stamp("h");
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    let load = Load::start(&sb.http_addr(&host), &format!("{svc}.test"), "/", 16);
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let restart = sb.docker_exec(&sb.container(1), "docker restart -t 30 dhow-proxy");
+    assert!(restart.status.success(), "{}", text(&restart));
+    let back = wait_until(Duration::from_secs(30), || {
+        serves(sb, &host, svc, &format!("demo {v1}"))
+    });
+    let gap = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(1000));
+    let report = load.stop();
+    assert!(
+        back.is_some(),
+        "routes did not come back after the proxy restart"
+    );
+    // After it is back, nothing fails.
+    let after = Load::start(&sb.http_addr(&host), &format!("{svc}.test"), "/", 8);
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = after.stop();
+    assert_eq!(after.failed, 0, "{:?}", after.failures);
+    Row {
+        scenario: "proxy restarted under load",
+        injected: "docker restart dhow-proxy (SIGTERM, graceful)".into(),
+        observed: format!(
+            "routes back from the state file; serving again {:.1}s after the restart began",
+            gap.as_secs_f64()
+        ),
+        failed: format!(
+            "{} of {} during the restart, 0 after",
+            report.failed,
+            report.failed + report.ok
+        ),
+    }
+}
+
+fn host_reboot(sb: &Sandbox) -> Row {
+    let svc = "fboot";
+    let host = sb.hosts()[1].clone();
+    let p = Project::new(&config_with_servers(
+        sb,
+        svc,
+        &format!("servers = [\"{host}\"]"),
+        "",
+    ));
+    let v1 = stamp("i");
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    let t0 = Instant::now();
+    let out = std::process::Command::new("docker")
+        .args(["restart", "-t", "10", &sb.container(2)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let back = wait_until(Duration::from_secs(120), || {
+        serves(sb, &host, svc, &format!("demo {v1}"))
+    });
+    assert!(
+        back.is_some(),
+        "after a reboot the proxy and the app must come back by themselves"
+    );
+    // dhow still reaches it afterwards.
+    p.dhow_ok(&["app", "version"]);
+    Row {
+        scenario: "host rebooted",
+        injected: "the VPS container restarted".into(),
+        observed: format!(
+            "proxy and app back by themselves after {:.1}s",
+            t0.elapsed().as_secs_f64()
+        ),
+        failed: "n/a (host down)".into(),
+    }
+}
+
+fn secrets_scan(sb: &Sandbox) -> Row {
+    let svc = "fsec";
+    let value = format!("sv-{}-do-not-print", stamp(""));
+    let p = Project::new(&config(sb, svc, "[env]\nsecret = [\"DEMO_SECRET\"]\n"));
+    p.write(".dhow/secrets", &format!("DEMO_SECRET={value}\n"));
+    // Watch the local process list while the deploy runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let watcher = {
+        let (stop, seen, value) = (stop.clone(), seen.clone(), value.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(out) = std::process::Command::new("ps")
+                    .args(["-eo", "args"])
+                    .output()
+                {
+                    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+                    if t.contains(&value) {
+                        seen.lock().unwrap().push(t);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let v1 = stamp("s");
+    let human = p.dhow_ok(&["deploy", "--version", &v1, "-v"]);
+    let json = p.dhow_ok(&["deploy", "--version", &stamp("t"), "--json"]);
+    let config_out = p.dhow_ok(&["config"]);
+    let audit = p.dhow_ok(&["audit"]);
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    for (what, out) in [
+        ("deploy output", &human),
+        ("--json output", &json),
+        ("dhow config", &config_out),
+        ("dhow audit", &audit),
+    ] {
+        assert!(!text(out).contains(&value), "the secret is in the {what}");
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the secret was in the process list"
+    );
+    // Nothing in the project but the secrets file holds it.
+    let mut leaks = Vec::new();
+    for entry in walk(p.path()) {
+        if entry.ends_with(".dhow/secrets") {
+            continue;
+        }
+        if std::fs::read(&entry)
+            .map(|b| b.windows(value.len()).any(|w| w == value.as_bytes()))
+            .unwrap_or(false)
+        {
+            leaks.push(entry.display().to_string());
+        }
+    }
+    assert!(leaks.is_empty(), "secret left in {leaks:?}");
+    // The env file on each host: mode 0600, owned by the deploy user, and the app got it.
+    for i in 1..=sb.hosts().len() {
+        let st = sb.docker_exec(
+            &sb.container(i),
+            &format!("stat -c '%a %U' /root/.dhow/{svc}/env/web.env"),
+        );
+        assert_eq!(text(&st).trim(), "600 root", "host {i}");
+    }
+    let audit_on_host = sb.docker_exec(
+        &sb.container(1),
+        &format!("cat /root/.dhow/{svc}/audit.log"),
+    );
+    assert!(
+        !text(&audit_on_host).contains(&value),
+        "the secret is in the host's audit log"
+    );
+    Row {
+        scenario: "secret values after a deploy",
+        injected: "env.secret DEMO_SECRET from .dhow/secrets".into(),
+        observed: "absent from output (human, --json), ps, dhow config, audit logs, project files; env file 0600 root".into(),
+        failed: "n/a".into(),
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn faults() {
+    let sb = Sandbox::load();
+    let mut rows = Vec::new();
+    type Scenario = fn(&Sandbox) -> Row;
+    let scenarios: [(&str, Scenario); 6] = [
+        ("crash", crash_loop),
+        ("down", host_down),
+        ("secrets", secrets_scan),
+        ("proxy", proxy_restart),
+        ("cut", ssh_cut),
+        ("reboot", host_reboot),
+    ];
+    let only = std::env::var("FAULTS").unwrap_or_default();
+    for (name, run) in scenarios {
+        if !only.is_empty() && !only.split(',').any(|o| o == name) {
+            continue;
+        }
+        eprintln!("== fault scenario: {name}");
+        rows.push(run(&sb));
+    }
+    let w = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8);
+    let mut table =
+        String::from("\nfault scenarios (requests failed = through the proxies meanwhile):\n");
+    for r in &rows {
+        table.push_str(&format!(
+            "  {:w$} | injected: {} | observed: {} | requests failed: {}\n",
+            r.scenario, r.injected, r.observed, r.failed
+        ));
+    }
+    eprintln!("{table}");
+}
