@@ -273,6 +273,13 @@ pub async fn handle(
         Some(why) => Err(Refusal::Ambiguous(why)),
         None => limits::check(req.headers(), &proxy.limits),
     };
+    if req.method() == hyper::Method::CONNECT {
+        let resp = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not proxied here",
+        );
+        return Ok(done.answer(resp));
+    }
     if let Err(refusal) = checked {
         let mut resp = match refusal {
             Refusal::Ambiguous(why) => {
@@ -365,6 +372,13 @@ pub async fn handle(
             }
         }
     }
+    // Only origin-form targets (`/path`) reach a target; `*` and others are refused.
+    if !pq.starts_with('/') {
+        return Ok(done.answer(text(
+            StatusCode::BAD_REQUEST,
+            "bad request: the request target must be a path starting with /",
+        )));
+    }
     let uri = match format!("http://{}{pq}", target.addr).parse() {
         Ok(u) => u,
         Err(_) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, "bad request target"))),
@@ -387,6 +401,7 @@ pub async fn handle(
     }
     let capped = Capped::new(body, proxy.limits.max_body_bytes);
     let tripped = capped.tripped.clone();
+    let malformed = capped.malformed.clone();
     let out_req = Request::from_parts(parts, capped.boxed());
 
     let result = tokio::time::timeout(
@@ -406,6 +421,15 @@ pub async fn handle(
                     "request body is over the limit of {} bytes",
                     proxy.limits.max_body_bytes
                 ),
+            );
+            r.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            r
+        }
+        Ok(Err(_)) if malformed.load(Ordering::SeqCst) => {
+            let mut r = text(
+                StatusCode::BAD_REQUEST,
+                "bad request: the request body is malformed",
             );
             r.headers_mut()
                 .insert("connection", HeaderValue::from_static("close"));

@@ -315,4 +315,27 @@ GET /d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\
             b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert!(verdicts(&[&stream[..]])[0].is_some());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, ..Default::default() })]
+
+        /// However the bytes are split into reads, the verdicts are the same, and nothing panics.
+        #[test]
+        fn verdicts_do_not_depend_on_read_sizes(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..800),
+            cuts in proptest::collection::vec(1usize..64, 0..40),
+        ) {
+            let whole = verdicts(&[&data]);
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut rest = &data[..];
+            for c in cuts {
+                if rest.is_empty() { break; }
+                let n = c.min(rest.len());
+                chunks.push(&rest[..n]);
+                rest = &rest[n..];
+            }
+            if !rest.is_empty() { chunks.push(rest); }
+            proptest::prop_assert_eq!(verdicts(&chunks), whole);
+        }
+    }
 }

@@ -107,12 +107,14 @@ pub fn check(headers: &HeaderMap, limits: &Limits) -> Result<(), Refusal> {
     }
 }
 
-/// A request body that fails once more than `max` bytes have passed, setting `tripped`.
+/// A request body that fails once more than `max` bytes have passed, setting `tripped`; a
+/// body the client framed wrongly (a bad chunk) sets `malformed`.
 pub struct Capped {
     inner: Incoming,
     left: u64,
     limited: bool,
     pub tripped: Arc<AtomicBool>,
+    pub malformed: Arc<AtomicBool>,
 }
 
 impl Capped {
@@ -122,6 +124,7 @@ impl Capped {
             left: max,
             limited: max > 0,
             tripped: Arc::new(AtomicBool::new(false)),
+            malformed: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -159,7 +162,12 @@ impl Body for Capped {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => {
+                if e.is_parse() || !e.is_incomplete_message() && !e.is_timeout() {
+                    self.malformed.store(true, Ordering::SeqCst);
+                }
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }

@@ -181,3 +181,23 @@ async fn a_slow_target_is_504() {
     .await;
     assert_eq!(status_of(&answer), 504, "{answer}");
 }
+
+/// Found by tests/fuzz.rs: these reached the target (or its connector) and came back as 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_targets_and_broken_chunks_are_the_clients_fault() {
+    let (_d, a, proxy) = setup().await;
+    let cases: &[(&str, u16)] = &[
+        ("DELETE * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n", 400),
+        ("OPTIONS * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n", 400),
+        ("CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n", 405),
+        (
+            "PATCH /x HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbroken\r\n",
+            400,
+        ),
+    ];
+    for (req, want) in cases {
+        let answer = raw(proxy.http, req.as_bytes(), WAIT).await;
+        assert_eq!(status_of(&answer), *want, "{req:?}: {answer}");
+    }
+    assert_eq!(a.served(), 0);
+}

@@ -125,7 +125,10 @@ pub enum Command {
 
 /// Parse the command line. On `--help` or a usage error clap prints and we return the code.
 pub fn parse() -> Result<(Cli, Output), ExitCode> {
-    let matches = without_short_help(Cli::command()).try_get_matches();
+    // `dhow help COMMAND` works as in most CLIs; below the top level there is no `help`.
+    let matches = without_short_help(Cli::command())
+        .disable_help_subcommand(false)
+        .try_get_matches();
     let parsed = matches.and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
         Ok(cli) => {

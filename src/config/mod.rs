@@ -10,3 +10,6 @@ pub mod types;
 pub mod validate;
 
 pub use load::{load, Loaded};
+
+#[cfg(test)]
+mod fuzz_tests;
