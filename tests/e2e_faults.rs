@@ -90,6 +90,10 @@ fn host_down(sb: &Sandbox) -> Row {
     let servers = format!("servers = [\"{}\", \"{}\", \"{dead}\"]", hosts[0], hosts[1]);
     let p = Project::new(&config_with_servers(sb, svc, &servers, ""));
     let v1 = stamp("e");
+    // What each host serves for the service now (404 on a fresh sandbox; an earlier run's
+    // version on a reused one).
+    let serving = |h: &String| http_get(&sb.http_addr(h), &format!("{svc}.test"), "/").unwrap();
+    let before: Vec<_> = hosts.iter().map(serving).collect();
     let out = p.dhow(&["deploy", "--version", &v1]);
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(4), "{msg}");
@@ -97,10 +101,8 @@ fn host_down(sb: &Sandbox) -> Row {
         msg.contains(dead) && msg.contains("nothing was changed"),
         "{msg}"
     );
-    for h in &hosts {
-        let (status, _) = http_get(&sb.http_addr(h), &format!("{svc}.test"), "/").unwrap();
-        assert_eq!(status, 404, "nothing was deployed on {h}");
-    }
+    let after: Vec<_> = hosts.iter().map(serving).collect();
+    assert_eq!(before, after, "a host changed although one was down");
     let only = format!("{},{}", hosts[0], hosts[1]);
     p.dhow_ok(&["deploy", "--version", &v1, "-h", &only]);
     for h in &hosts {
@@ -355,6 +357,222 @@ fn secrets_scan(sb: &Sandbox) -> Row {
     }
 }
 
+/// A TCP forwarder to `to` that cuts every connection (and stops accepting) once `limit` bytes
+/// went from clients to the server: a registry lost in the middle of a push.
+fn cutting_forwarder(to: &str, limit: usize) -> (String, Arc<AtomicBool>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cut = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (to, cut2) = (to.to_string(), cut.clone());
+    std::thread::spawn(move || {
+        let mut conns: Vec<std::net::TcpStream> = Vec::new();
+        for client in listener.incoming() {
+            if cut2.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&to) else {
+                continue;
+            };
+            conns.push(client.try_clone().unwrap());
+            conns.push(server.try_clone().unwrap());
+            let pipe = |mut from: std::net::TcpStream,
+                        mut into: std::net::TcpStream,
+                        count: Option<(Arc<std::sync::atomic::AtomicUsize>, Arc<AtomicBool>)>| {
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buf = [0u8; 16384];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if let Some((sent, cut)) = &count {
+                            if sent.fetch_add(n, Ordering::SeqCst) + n > limit {
+                                cut.store(true, Ordering::SeqCst);
+                            }
+                            if cut.load(Ordering::SeqCst) {
+                                break;
+                            }
+                        }
+                        if into.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                    let _ = into.shutdown(std::net::Shutdown::Both);
+                });
+            };
+            pipe(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                Some((sent.clone(), cut2.clone())),
+            );
+            pipe(server, client, None);
+            if cut2.load(Ordering::SeqCst) {
+                for c in &conns {
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    });
+    (addr, cut)
+}
+
+fn registry_lost(sb: &Sandbox) -> Row {
+    let svc = "freg";
+    let p = Project::new(&config(sb, svc, ""));
+    let (v1, v2) = (stamp("r"), stamp("s"));
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    let (addr, cut) = cutting_forwarder(sb.var("SANDBOX_REGISTRY"), 64 * 1024);
+    let password = sb.var("SANDBOX_REGISTRY_PASSWORD").to_string();
+    p.write(
+        "config/deploy.toml",
+        &config(
+            sb,
+            svc,
+            &format!(
+                "[registry]\nserver = \"{addr}\"\nusername = \"dhow\"\npassword = \"REGISTRY_PASSWORD\"\n"
+            ),
+        ),
+    );
+    p.write(".dhow/secrets", &format!("REGISTRY_PASSWORD={password}\n"));
+    let out = p.dhow(&["deploy", "--version", &v2]);
+    let msg = text(&out);
+    assert!(
+        cut.load(Ordering::SeqCst),
+        "the push never got far enough to be cut:\n{msg}"
+    );
+    assert!(!out.status.success(), "a cut push must fail:\n{msg}");
+    assert!(
+        msg.to_lowercase().contains("push"),
+        "says the push failed:\n{msg}"
+    );
+    for (i, h) in sb.hosts().iter().enumerate() {
+        assert_eq!(version_on(sb, h, svc), format!("demo {v1}"));
+        let names = sb.docker_exec(
+            &sb.container(i + 1),
+            &format!("docker ps -a --filter label=dhow.service={svc} --format '{{{{.Names}}}}'"),
+        );
+        assert!(
+            !text(&names).contains(&v2),
+            "host {h} was touched: {}",
+            text(&names)
+        );
+    }
+    let first = msg
+        .lines()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or("")
+        .chars()
+        .take(140)
+        .collect::<String>();
+    Row {
+        scenario: "registry lost mid-push",
+        injected: "registry connection cut after 64 KiB of upload".into(),
+        observed: format!("deploy stopped before any host ({first})"),
+        failed: "0 (no host touched)".into(),
+    }
+}
+
+fn non_root_user(sb: &Sandbox) -> Row {
+    let svc = "fuser";
+    let host = sb.hosts()[0].clone();
+    let user = "dhow-deployer";
+    let setup = sb.docker_exec(
+        &sb.container(1),
+        &format!(
+            "id {user} >/dev/null 2>&1 || useradd -m -s /bin/sh -G docker {user}; \
+             mkdir -p /home/{user}/.ssh && cp /root/.ssh/authorized_keys /home/{user}/.ssh/ && \
+             chown -R {user} /home/{user}/.ssh && chmod 700 /home/{user}/.ssh"
+        ),
+    );
+    assert!(setup.status.success(), "{}", text(&setup));
+    let cfg = config_with_servers(sb, svc, &format!("servers = [\"{host}\"]"), "")
+        .replace("user = \"root\"", &format!("user = \"{user}\""));
+    assert!(cfg.contains(user));
+    let p = Project::new(&cfg);
+    let (v1, v2) = (stamp("u"), stamp("v"));
+    // A proxy booted for root only (as dhow did before the control socket got the docker
+    // group): the deploy says so, with the fix.
+    let image = text(&sb.docker_exec(
+        &sb.container(1),
+        "docker inspect -f '{{.Config.Image}}' dhow-proxy",
+    ))
+    .trim()
+    .to_string();
+    let root_only = sb.docker_exec(
+        &sb.container(1),
+        &format!(
+            "docker rm -f dhow-proxy >/dev/null && docker run -d --name dhow-proxy --network dhow \
+             --restart unless-stopped -p 80:80 -p 443:443 -v /var/run/dhow-proxy:/run/dhow-proxy \
+             -v dhow-proxy-state:/var/lib/dhow-proxy {image} run --https 0.0.0.0:443"
+        ),
+    );
+    assert!(root_only.status.success(), "{}", text(&root_only));
+    let out = p.dhow(&["deploy", "--version", &v1]);
+    assert!(
+        text(&out).contains("may not use it") && text(&out).contains("docker rm -f dhow-proxy"),
+        "{}",
+        text(&out)
+    );
+    let _ = sb.docker_exec(&sb.container(1), "docker rm -f dhow-proxy");
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    p.dhow_ok(&["deploy", "--version", &v2]);
+    assert_eq!(version_on(sb, &host, svc), format!("demo {v2}"));
+    p.dhow_ok(&["app", "maintenance"]);
+    p.dhow_ok(&["app", "live"]);
+    p.dhow_ok(&["rollback"]);
+    assert_eq!(version_on(sb, &host, svc), format!("demo {v1}"));
+    let st = sb.docker_exec(
+        &sb.container(1),
+        &format!("stat -c '%a %U' /home/{user}/.dhow/{svc}/env/web.env"),
+    );
+    assert_eq!(text(&st).trim(), format!("600 {user}"));
+    Row {
+        scenario: "non-root deploy user",
+        injected: format!("ssh.user = {user} (in the docker group)"),
+        observed: "a root-only proxy is named with the fix; then deploys, maintenance, rollback work; env file 0600 owned by it".into(),
+        failed: "n/a".into(),
+    }
+}
+
+fn proxy_surface(sb: &Sandbox) -> Row {
+    // The TCP ports the proxy process listens on, from its network namespace's socket table
+    // (Docker's embedded DNS also listens there, on 127.0.0.11 = 0B00007F: not the proxy's).
+    let out = sb.docker_exec(
+        &sb.container(1),
+        "pid=$(docker inspect -f '{{.State.Pid}}' dhow-proxy) && \
+         cat /proc/$pid/net/tcp /proc/$pid/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'",
+    );
+    let mut ports: Vec<u16> = text(&out)
+        .lines()
+        .filter(|l| !l.starts_with("0B00007F:"))
+        .filter_map(|l| l.rsplit(':').next())
+        .filter_map(|h| u16::from_str_radix(h.trim(), 16).ok())
+        .collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(
+        ports,
+        vec![80, 443],
+        "the proxy listens on TCP ports {ports:?}"
+    );
+    // The control socket is a unix socket on the host only.
+    let sock = sb.docker_exec(
+        &sb.container(1),
+        "stat -c '%F %a' /var/run/dhow-proxy/control.sock",
+    );
+    assert_eq!(text(&sock).trim(), "socket 660", "{}", text(&sock));
+    Row {
+        scenario: "proxy's network surface",
+        injected: "-".into(),
+        observed: "listens on TCP 80 and 443 only; control is a unix socket (0660, docker group); no metrics port unless configured".into(),
+        failed: "n/a".into(),
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -375,8 +593,11 @@ fn faults() {
     let sb = Sandbox::load();
     let mut rows = Vec::new();
     type Scenario = fn(&Sandbox) -> Row;
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 9] = [
         ("crash", crash_loop),
+        ("surface", proxy_surface),
+        ("user", non_root_user),
+        ("registry", registry_lost),
         ("down", host_down),
         ("secrets", secrets_scan),
         ("proxy", proxy_restart),

@@ -67,6 +67,10 @@ struct RunArgs {
     /// Keep incoming X-Forwarded-For/-Proto/-Host (only behind a load balancer you trust).
     #[arg(long)]
     trust_forwarded: bool,
+    /// Group allowed to use the control socket (mode 0660), e.g. the host's `docker` group so
+    /// a non-root deploy user can reach it; without it the socket is root's alone (0600).
+    #[arg(long)]
+    control_gid: Option<u32>,
     /// Data-plane threads (default: one per CPU core).
     #[arg(long)]
     workers: Option<usize>,
@@ -287,6 +291,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
     };
     let unix = tokio::net::UnixListener::bind(control_path)
         .with_context(|| format!("cannot bind the control socket {}", control_path.display()))?;
+    restrict_socket(control_path, args.control_gid)?;
     eprintln!(
         "{}",
         serde_json::json!({
@@ -315,6 +320,25 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         }
     })
     .await?;
+    Ok(())
+}
+
+/// Mode 0600, or 0660 with group `gid`.
+fn restrict_socket(path: &Path, gid: Option<u32>) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(gid) = gid {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .context("control socket path")?;
+        // SAFETY: a valid NUL-terminated path; uid -1 leaves the owner unchanged.
+        let rc = unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot give the control socket to group {gid}"));
+        }
+    }
+    let mode = if gid.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     Ok(())
 }
 

@@ -162,8 +162,19 @@ fn cert_archive(name: &str, files: &super::settings::TlsFiles) -> std::io::Resul
     tar.into_inner()
 }
 
+/// The host's `docker` group ID, so the proxy's control socket is usable by a non-root deploy
+/// user in that group (as the Docker socket is).
+async fn docker_gid(host: &HostConn) -> Option<u32> {
+    let out = host.shell.exec("getent group docker", None).await.ok()?;
+    out.stdout.trim().split(':').nth(2)?.parse().ok()
+}
+
 /// Create and start the proxy container.
 pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> anyhow::Result<()> {
+    let mut cmd: Vec<String> = vec!["run".into(), "--https".into(), "0.0.0.0:443".into()];
+    if let Some(gid) = docker_gid(host).await {
+        cmd.extend(["--control-gid".into(), gid.to_string()]);
+    }
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for (host_port, container_port) in publish_ports {
         ports.insert(
@@ -177,7 +188,7 @@ pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> a
     let body = ContainerCreateBody {
         image: Some(tag.to_string()),
         // HTTPS is served when a service brings a certificate (proxy.ssl_certificate).
-        cmd: Some(vec!["run".into(), "--https".into(), "0.0.0.0:443".into()]),
+        cmd: Some(cmd),
         labels: Some(HashMap::from([
             ("dhow.proxy".to_string(), "true".to_string()),
             (
@@ -235,6 +246,16 @@ pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> a
     Ok(())
 }
 
+/// The control socket exists but the SSH user may not write to it.
+async fn socket_denied(host: &HostConn) -> bool {
+    let probe = format!("test -S {HOST_SOCKET} && ! test -w {HOST_SOCKET} && echo denied");
+    host.shell
+        .exec(&probe, None)
+        .await
+        .map(|o| o.stdout.trim() == "denied")
+        .unwrap_or(false)
+}
+
 /// Wait until the proxy answers on its control socket.
 pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
@@ -254,7 +275,23 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
                     Err(e) => format!("{e:#}"),
                 }
             }
-            Err(e) => format!("{e:#}"),
+            Err(e) => {
+                if socket_denied(host).await {
+                    return Err(fail(
+                        Kind::Remote,
+                        format!(
+                            "{}: the proxy's control socket {HOST_SOCKET} is there but {} may \
+                             not use it: the proxy was booted by an older dhow, for root only. \
+                             Replace it: `docker rm -f {CONTAINER}` on the host, then deploy \
+                             again (its routes are kept in the {STATE_VOLUME} volume, but \
+                             requests fail while it is away)",
+                            host.name,
+                            host.shell.label()
+                        ),
+                    ));
+                }
+                format!("{e:#}")
+            }
         };
         if start.elapsed() > within {
             let logs = engine::logs_tail(&host.docker, CONTAINER, 20).await;
