@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod proxy_control;
 mod remote;
+mod setup;
 mod shell;
 mod ssh;
 

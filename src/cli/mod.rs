@@ -12,6 +12,7 @@ mod init;
 mod lock;
 mod prune;
 mod server;
+mod setup;
 mod version;
 mod versions;
 
@@ -88,6 +89,8 @@ pub struct Cli {
 pub enum Command {
     /// Build, deliver and deploy the app to every host with zero downtime.
     Deploy(deploy::DeployArgs),
+    /// Prepare fresh servers (install and start Docker, the docker group), then deploy.
+    Setup(deploy::DeployArgs),
     /// Deploy without setting up the network or the proxy (they must exist).
     Redeploy(deploy::DeployArgs),
     /// Switch back to a retained version (default: the previous one).
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
     match &cli.command {
         Command::Deploy(args) => deploy::deploy(&ctx(), args, false).await,
         Command::Redeploy(args) => deploy::deploy(&ctx(), args, true).await,
+        Command::Setup(args) => setup::run(&ctx(), args).await,
         Command::Rollback(args) => deploy::rollback(&ctx(), args).await,
         Command::Versions => versions::run(&ctx()).await,
         Command::App { cmd } => app::run(&ctx(), cmd).await,

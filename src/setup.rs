@@ -1,0 +1,180 @@
+//! Preparing a fresh server for deploys (`dhow setup`): check the distribution, get root (or
+//! passwordless sudo), install Docker from the distribution (docker.io via apt) when it is
+//! missing, start it, and put a non-root SSH user in the `docker` group. One script runs on
+//! the host over the SSH connection and reports what it found and did in `key=value` lines;
+//! its exit status names the problem (unsupported distribution, no sudo, apt locked, install
+//! failed, Docker did not start). Running it again on a prepared host changes nothing.
+
+use crate::error::{fail, Kind};
+use crate::remote::Exec;
+
+/// The script, read by `sh -s` from stdin (nothing secret in it, nothing on a command line).
+const SCRIPT: &str = r#"set -u
+LOG=/tmp/dhow-setup-apt.log
+if [ -r /etc/os-release ]; then . /etc/os-release; else ID=unknown; VERSION_ID=; fi
+echo "os=${PRETTY_NAME:-$ID}"
+case "$ID:${ID_LIKE:-}" in
+  debian:*|ubuntu:*|*:*debian*|*:*ubuntu*) ;;
+  *) exit 10 ;;
+esac
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else exit 11; fi
+apt_get() {
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 "$@" >>"$LOG" 2>&1 && return 0
+  if grep -qiE "could not get lock|unable to acquire the dpkg frontend lock" "$LOG"; then exit 12; fi
+  tail -n 5 "$LOG" | sed 's/^/apt: /'
+  exit 13
+}
+if command -v dockerd >/dev/null 2>&1; then
+  echo "docker=present"
+else
+  : >"$LOG"
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends docker.io
+  echo "docker=installed"
+fi
+if ! $SUDO docker info >/dev/null 2>&1; then
+  $SUDO systemctl enable --now docker >/dev/null 2>&1 \
+    || $SUDO service docker start >/dev/null 2>&1 \
+    || $SUDO sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+  i=0
+  until $SUDO docker info >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 60 ] && exit 14; sleep 0.5
+  done
+  echo "started=yes"
+fi
+echo "version=$($SUDO docker version --format '{{.Server.Version}}' 2>/dev/null)"
+if [ "$(id -u)" != 0 ] && ! id -nG | tr ' ' '\n' | grep -qx docker; then
+  $SUDO usermod -aG docker "$(id -un)" && echo "group=added"
+fi
+exit 0
+"#;
+
+/// What the script found and did on one host.
+#[derive(Debug, Default, PartialEq)]
+pub struct Prepared {
+    pub os: String,
+    pub docker_version: String,
+    pub installed: bool,
+    pub started: bool,
+    pub group_added: bool,
+}
+
+impl Prepared {
+    /// Whether this run changed anything on the host.
+    pub fn changed(&self) -> bool {
+        self.installed || self.started || self.group_added
+    }
+
+    /// One line for the user.
+    pub fn describe(&self) -> String {
+        let mut what = Vec::new();
+        if self.installed {
+            what.push(format!("Docker {} installed", self.docker_version));
+        }
+        if self.started {
+            what.push("Docker started".to_string());
+        }
+        if self.group_added {
+            what.push("the SSH user added to the docker group".to_string());
+        }
+        if what.is_empty() {
+            format!(
+                "{}: Docker {} already running; nothing to change",
+                self.os, self.docker_version
+            )
+        } else {
+            format!("{}: {}", self.os, what.join(", "))
+        }
+    }
+}
+
+fn parse(stdout: &str) -> Prepared {
+    let mut p = Prepared::default();
+    for line in stdout.lines() {
+        match line.split_once('=') {
+            Some(("os", v)) => p.os = v.trim().to_string(),
+            Some(("docker", "installed")) => p.installed = true,
+            Some(("started", _)) => p.started = true,
+            Some(("version", v)) => p.docker_version = v.trim().to_string(),
+            Some(("group", "added")) => p.group_added = true,
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Prepare one host; the error names the host and says what to do.
+pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
+    let out = shell
+        .exec("sh -s", Some(SCRIPT.as_bytes().to_vec()))
+        .await?;
+    let found = parse(&out.stdout);
+    let apt_lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("apt: "))
+        .collect();
+    let why = match out.status {
+        0 => return Ok(found),
+        10 => format!(
+            "unsupported distribution ({}): dhow setup supports Debian and Ubuntu (and \
+             distributions like them); install Docker yourself, then run `dhow deploy`",
+            if found.os.is_empty() {
+                "unknown"
+            } else {
+                &found.os
+            }
+        ),
+        11 => "the SSH user is not root and has no passwordless sudo: use root for setup, or \
+               allow sudo without a password for this user"
+            .to_string(),
+        12 => "apt is locked by another process (unattended upgrades?) and stayed locked for \
+               2 minutes: wait for it to finish, then run setup again"
+            .to_string(),
+        13 => format!(
+            "installing docker.io with apt failed:\n  {}",
+            apt_lines.join("\n  ")
+        ),
+        14 => "Docker was installed but did not start within 30s: look at \
+               `journalctl -u docker` or /var/log/dockerd.log on the host"
+            .to_string(),
+        n => format!(
+            "the setup script failed (exit status {n}): {}",
+            out.stderr.trim()
+        ),
+    };
+    Err(fail(Kind::Remote, format!("{host}: {why}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_what_changed() {
+        let p = parse("os=Debian GNU/Linux 12 (bookworm)\ndocker=installed\nstarted=yes\nversion=20.10.24+dfsg1\n");
+        assert!(p.changed());
+        assert_eq!(
+            p.describe(),
+            "Debian GNU/Linux 12 (bookworm): Docker 20.10.24+dfsg1 installed, Docker started"
+        );
+        let q = parse("os=Ubuntu 24.04 LTS\ndocker=present\nversion=27.1.1\n");
+        assert!(!q.changed());
+        assert!(q
+            .describe()
+            .ends_with("Docker 27.1.1 already running; nothing to change"));
+    }
+
+    #[tokio::test]
+    async fn the_script_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", SCRIPT])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
