@@ -87,6 +87,39 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     }
     let plan = ctx.plan("current")?;
     let conns = ctx.connect(&plan.host_names()).await?;
+    if let AppCommand::Logs {
+        lines,
+        follow,
+        grep,
+    } = cmd
+    {
+        // Every host's running containers at once (with -f, all follow side by side).
+        let mut streams = Vec::new();
+        for host in &plan.hosts {
+            let Some(conn) = conns.get(&host.host) else {
+                continue;
+            };
+            for role in &host.roles {
+                let list = engine::service_containers(
+                    &conn.docker,
+                    &plan.service,
+                    plan.destination.as_deref(),
+                    Some(&role.role),
+                )
+                .await?;
+                for c in list.into_iter().filter(|c| c.running) {
+                    streams.push((conn.clone(), host.host.clone(), c.name));
+                }
+            }
+        }
+        let tasks = streams.iter().map(|(conn, host, name)| {
+            logs(ctx, conn, host, name, *lines, *follow, grep.as_deref())
+        });
+        for r in futures::future::join_all(tasks).await {
+            r?;
+        }
+        return Ok(());
+    }
     let mut failed = Vec::new();
     for host in &plan.hosts {
         let conn = conns
@@ -315,7 +348,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
     super::deploy::deploy_version(ctx, &args, Mode::Redeploy, &version).await
 }
 
-async fn logs(
+pub(crate) async fn logs(
     ctx: &Ctx,
     conn: &crate::deploy::host::HostConn,
     host: &str,

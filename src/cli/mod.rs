@@ -10,6 +10,7 @@ mod details;
 mod hosts;
 mod init;
 mod lock;
+mod proxy;
 mod prune;
 mod server;
 mod setup;
@@ -124,6 +125,12 @@ pub enum Command {
     },
     /// Show the Docker version and the dhow containers on each server.
     Details,
+    /// The dhow-proxy container: boot, reboot (upgrade), start, stop, restart, details, logs,
+    /// remove.
+    Proxy {
+        #[command(subcommand)]
+        cmd: proxy::ProxyCommand,
+    },
 }
 
 /// Parse the command line. On `--help` or a usage error clap prints and we return the code.
@@ -174,5 +181,6 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Version => version::run(&out),
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
+        Command::Proxy { cmd } => proxy::run(&ctx(), cmd).await,
     }
 }

@@ -100,9 +100,9 @@ pub async fn upload_tls(
             Kind::Remote,
             format!(
                 "{}: the dhow-proxy container there does not serve HTTPS (it was booted by an \
-                 older dhow). Replace it: `docker rm -f {CONTAINER}` on the host, then deploy \
-                 again; its routes are kept in the {STATE_VOLUME} volume, but requests fail \
-                 while it is away",
+                 older dhow). Upgrade it with `dhow proxy reboot` (or `docker rm -f {CONTAINER}` \
+                 on the host, then deploy again); its routes are kept in the {STATE_VOLUME} \
+                 volume, and requests fail for about a second while it is replaced",
                 host.name
             ),
         ));
@@ -282,9 +282,10 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
                         format!(
                             "{}: the proxy's control socket {HOST_SOCKET} is there but {} may \
                              not use it: the proxy was booted by an older dhow, for root only. \
-                             Replace it: `docker rm -f {CONTAINER}` on the host, then deploy \
-                             again (its routes are kept in the {STATE_VOLUME} volume, but \
-                             requests fail while it is away)",
+                             Upgrade it with `dhow proxy reboot` (or `docker rm -f {CONTAINER}` \
+                             on the host, then deploy again); its routes are kept in the \
+                             {STATE_VOLUME} volume, and requests fail for about a second while \
+                             it is replaced",
                             host.name,
                             host.shell.label()
                         ),

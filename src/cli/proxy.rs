@@ -1,0 +1,308 @@
+//! `dhow proxy ...`: the dhow-proxy container on the selected hosts: boot it, reboot it on the
+//! image of this dhow release (the upgrade path; `--rolling` one host at a time), start, stop,
+//! restart, details (its routes), logs, remove. Routes live in its state volume, so a rebooted
+//! or re-booted proxy serves what it served before. Replacing a proxy container drops
+//! requests on that host for about a second: reboot behind a load balancer with `--rolling`.
+
+use super::context::Ctx;
+use crate::deploy::engine;
+use crate::deploy::host::HostConn;
+use crate::deploy::proxy::{self as px, CONTAINER, STATE_VOLUME};
+use crate::error::{fail, Kind};
+use hyper::Method;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ProxyCommand {
+    /// Boot the proxy where it is not running (routes come back from its volume).
+    Boot,
+    /// Replace the proxy container with one from this dhow's proxy image (an upgrade).
+    Reboot {
+        /// One host at a time, each serving again before the next (behind a load balancer).
+        #[arg(long)]
+        rolling: bool,
+    },
+    /// Start a stopped proxy container.
+    Start,
+    /// Stop the proxy container (its hosts stop answering HTTP until `proxy start`).
+    Stop,
+    /// Restart the proxy container (same image).
+    Restart,
+    /// The proxy container and the services it routes, per host.
+    Details,
+    /// The proxy's logs (one JSON line per request).
+    Logs {
+        /// Lines of history per host.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// Keep following until Ctrl-C.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only lines containing this text.
+        #[arg(long)]
+        grep: Option<String>,
+    },
+    /// Remove the proxy container (its state volume is kept). Refuses while another service
+    /// is routed through it, unless --force.
+    Remove {
+        /// Remove even if other services are routed through it.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
+    let plan = ctx.plan("current")?;
+    let hosts = plan.host_names();
+    let conns = ctx.connect(&hosts).await?;
+    let conn = |h: &str| {
+        conns
+            .get(h)
+            .cloned()
+            .ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))
+    };
+    let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
+    match cmd {
+        ProxyCommand::Logs {
+            lines,
+            follow,
+            grep,
+        } => {
+            let tasks = hosts.iter().map(|h| {
+                let c = conn(h);
+                async move {
+                    super::app::logs(ctx, &c?, h, CONTAINER, *lines, *follow, grep.as_deref()).await
+                }
+            });
+            for r in futures::future::join_all(tasks).await {
+                r?;
+            }
+            Ok(())
+        }
+        ProxyCommand::Reboot { rolling } => {
+            let hooks = ctx.hooks("current");
+            hooks.run("pre-proxy-reboot", &[]).await?;
+            let load = ctx.proxy_delivery();
+            let ports = ctx.proxy_ports();
+            let reboot_one = |h: String| {
+                let (load, ports) = (&load, &ports);
+                async move {
+                    let c = conn(&h)?;
+                    let took = reboot(&c, ports, || load(c.clone())).await?;
+                    say(
+                        &h,
+                        &format!(
+                            "proxy rebooted; serving again after {:.1}s",
+                            took.as_secs_f64()
+                        ),
+                    );
+                    Ok::<_, anyhow::Error>(())
+                }
+            };
+            if *rolling {
+                for h in &hosts {
+                    reboot_one(h.clone()).await?;
+                }
+            } else {
+                let results =
+                    futures::future::join_all(hosts.iter().cloned().map(reboot_one)).await;
+                let failed: Vec<String> = results
+                    .into_iter()
+                    .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+                    .collect();
+                if !failed.is_empty() {
+                    return Err(fail(
+                        Kind::Remote,
+                        format!("proxy reboot failed:\n  {}", failed.join("\n  ")),
+                    ));
+                }
+            }
+            hooks.run("post-proxy-reboot", &[]).await?;
+            Ok(())
+        }
+        ProxyCommand::Remove { force, yes } => {
+            for h in &hosts {
+                let c = conn(h)?;
+                let others: Vec<String> = routed(&c)
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| {
+                        !plan
+                            .hosts
+                            .iter()
+                            .any(|hp| hp.roles.iter().any(|r| &r.prefix == s))
+                    })
+                    .collect();
+                if !others.is_empty() && !force {
+                    return Err(fail(
+                        Kind::Usage,
+                        format!(
+                            "{h}: the proxy also routes {}; removing it would take them down. \
+                             Use --force to remove it anyway",
+                            others.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if !yes
+                && !super::context::confirm(&format!(
+                    "Remove the dhow-proxy container from {}? Their HTTP traffic stops.",
+                    hosts.join(", ")
+                ))?
+            {
+                return Err(fail(
+                    Kind::Usage,
+                    "not confirmed; nothing removed (use -y to skip the question)",
+                ));
+            }
+            for h in &hosts {
+                engine::remove(&conn(h)?.docker, CONTAINER).await?;
+                say(
+                    h,
+                    &format!("proxy removed (its routes stay in the {STATE_VOLUME} volume)"),
+                );
+            }
+            Ok(())
+        }
+        _ => {
+            for h in &hosts {
+                let c = conn(h)?;
+                match cmd {
+                    ProxyCommand::Boot => {
+                        let load = ctx.proxy_delivery();
+                        let c2 = c.clone();
+                        let ensured = px::ensure(&c, &ctx.proxy_ports(), move || load(c2)).await?;
+                        say(
+                            h,
+                            match ensured {
+                                px::Ensured::AlreadyRunning => "proxy: already running",
+                                px::Ensured::Started => "proxy: started",
+                                px::Ensured::Booted => "proxy: booted",
+                            },
+                        );
+                    }
+                    ProxyCommand::Start => {
+                        engine::start(&c.docker, CONTAINER).await?;
+                        px::wait_ready(&c, Duration::from_secs(30)).await?;
+                        say(h, "proxy started");
+                    }
+                    ProxyCommand::Stop => {
+                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        say(h, "proxy stopped");
+                    }
+                    ProxyCommand::Restart => {
+                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        engine::start(&c.docker, CONTAINER).await?;
+                        px::wait_ready(&c, Duration::from_secs(30)).await?;
+                        say(h, "proxy restarted");
+                    }
+                    ProxyCommand::Details => details(ctx, &c, h).await?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The services a host's proxy routes.
+async fn routed(c: &HostConn) -> anyhow::Result<Vec<String>> {
+    let list = px::control(c, Method::GET, "/v1/services", None).await?;
+    Ok(list["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
+    let say = |line: &str| ctx.out.host_line(h, "stdout", line);
+    let info = match c.docker.inspect_container(CONTAINER, None).await {
+        Ok(i) => i,
+        Err(_) => {
+            say("proxy: not booted (dhow deploy or dhow proxy boot boots it)");
+            return Ok(());
+        }
+    };
+    let running = info.state.as_ref().and_then(|s| s.running) == Some(true);
+    let image = info.config.and_then(|c| c.image).unwrap_or_default();
+    say(&format!(
+        "proxy: {} ({image}){}",
+        if running { "running" } else { "stopped" },
+        if image == px::image_tag() {
+            ""
+        } else {
+            "; another image than this dhow's: `dhow proxy reboot` upgrades it"
+        }
+    ));
+    if !running {
+        return Ok(());
+    }
+    let list = px::control(c, Method::GET, "/v1/services", None).await?;
+    for s in list["services"].as_array().cloned().unwrap_or_default() {
+        let hosts = s["hosts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "*".into());
+        say(&format!(
+            "  {} {}{} -> {} ({}, {})",
+            s["name"].as_str().unwrap_or("?"),
+            hosts,
+            s["path_prefix"].as_str().unwrap_or(""),
+            s["target"].as_str().unwrap_or("?"),
+            if s["healthy"].as_bool() == Some(true) {
+                "healthy"
+            } else {
+                "not healthy yet"
+            },
+            s["mode"].as_str().unwrap_or("live"),
+        ));
+    }
+    Ok(())
+}
+
+/// Replace the proxy container on one host with one from this dhow's image; returns the time
+/// from stopping the old one to the new one answering (the window without a proxy).
+async fn reboot<F>(c: &HostConn, ports: &[(u16, u16)], load_image: F) -> anyhow::Result<Duration>
+where
+    F: FnOnce() -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
+{
+    let tag = px::image_tag();
+    if c.docker.inspect_image(&tag).await.is_err() {
+        load_image().await?;
+    }
+    let started = std::time::Instant::now();
+    if c.docker.inspect_container(CONTAINER, None).await.is_ok() {
+        // SIGTERM: the old proxy stops accepting and finishes its in-flight requests.
+        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+        engine::remove(&c.docker, CONTAINER).await?;
+    }
+    px::boot(c, &tag, ports).await?;
+    px::wait_ready(c, Duration::from_secs(30)).await?;
+    // Restored routes are health-checked before they get traffic: wait for them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = px::control(c, Method::GET, "/v1/services", None).await?;
+        let all_healthy = list["services"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|s| s["healthy"].as_bool() == Some(true)));
+        if all_healthy || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(started.elapsed())
+}
