@@ -573,6 +573,77 @@ fn proxy_surface(sb: &Sandbox) -> Row {
     }
 }
 
+fn disk_full(sb: &Sandbox) -> Row {
+    let svc = "fdisk";
+    let host = sb.hosts()[1].clone();
+    let registry = sb.var("SANDBOX_REGISTRY").to_string();
+    let password = sb.var("SANDBOX_REGISTRY_PASSWORD").to_string();
+    let p = Project::new(&config_with_servers(
+        sb,
+        svc,
+        &format!("servers = [\"{host}\"]"),
+        &format!(
+            "[registry]\nserver = \"{registry}\"\nusername = \"dhow\"\npassword = \"REGISTRY_PASSWORD\"\n"
+        ),
+    ));
+    p.write(".dhow/secrets", &format!("REGISTRY_PASSWORD={password}\n"));
+    let (v1, v2) = (stamp("x"), stamp("y"));
+    p.dhow_ok(&["deploy", "--version", &v1]);
+    // v2 brings a new 2 MiB layer, so the host really has something to pull.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ v2.len() as u64;
+    let noise: Vec<u8> = (0..2 * 1024 * 1024)
+        .map(|_| {
+            // xorshift64: incompressible, so the layer stays big in the registry.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(p.path().join("app/noise.bin"), noise).unwrap();
+    std::fs::write(p.path().join("app/stamp.txt"), &v2).unwrap();
+    let dockerfile = std::fs::read_to_string(p.path().join("app/Dockerfile")).unwrap();
+    p.write(
+        "app/Dockerfile",
+        &format!("{dockerfile}COPY noise.bin stamp.txt /data/\n"),
+    );
+    // Where the engine stages pulled layers: a 64 KiB tmpfs.
+    let full = sb.docker_exec(
+        &sb.container(2),
+        "mount -t tmpfs -o size=64k tmpfs /var/lib/docker/tmp",
+    );
+    assert!(full.status.success(), "{}", text(&full));
+    let load = Load::start(&sb.http_addr(&host), &format!("{svc}.test"), "/", 8);
+    let out = p.dhow(&["deploy", "--version", &v2]);
+    let report = load.stop();
+    let _ = sb.docker_exec(&sb.container(2), "umount /var/lib/docker/tmp");
+    let msg = text(&out);
+    assert!(!out.status.success(), "{msg}");
+    assert!(
+        msg.contains("no space left on device") && msg.contains(&host),
+        "a readable message naming the host:\n{msg}"
+    );
+    assert_eq!(version_on(sb, &host, svc), format!("demo {v1}"));
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    // With space again, the same deploy goes through.
+    p.dhow_ok(&["deploy", "--version", &v2]);
+    assert_eq!(version_on(sb, &host, svc), format!("demo {v2}"));
+    let line = msg
+        .lines()
+        .find(|l| l.contains("no space left"))
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(150)
+        .collect::<String>();
+    Row {
+        scenario: "disk full on a host",
+        injected: "64 KiB tmpfs where the engine stages pulls; a 2 MiB new layer".into(),
+        observed: format!("pull failed, old version serving, re-run converged ({line})"),
+        failed: report.failed.to_string(),
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -593,8 +664,9 @@ fn faults() {
     let sb = Sandbox::load();
     let mut rows = Vec::new();
     type Scenario = fn(&Sandbox) -> Row;
-    let scenarios: [(&str, Scenario); 9] = [
+    let scenarios: [(&str, Scenario); 10] = [
         ("crash", crash_loop),
+        ("disk", disk_full),
         ("surface", proxy_surface),
         ("user", non_root_user),
         ("registry", registry_lost),
