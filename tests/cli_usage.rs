@@ -15,6 +15,9 @@ hosts = ["192.0.2.12"]
 cmd = "bin/jobs"
 [ssh]
 connect_timeout = "1s"
+[aliases]
+cfg = "config"
+web-ver = "-r web app version"
 "#;
 
 fn project() -> tempfile::TempDir {
@@ -79,6 +82,10 @@ fn wrong_arguments_are_usage_errors_naming_the_problem() {
         (&["config", "extra"], &["extra"]),
         (&["init", "--force-it"], &["--force-it"]),
         (&["nonsense"], &["nonsense"]),
+        (&["remove", "--everything"], &["--everything"]),
+        (&["proxy", "reboot", "--slowly"], &["--slowly"]),
+        (&["proxy", "logs", "--since", "yesterday"], &["yesterday"]),
+        (&["setup", "-h", "new.example"], &["new.example"]),
         (&["deploy", "-d", "nowhere"], &["nowhere"]),
         (&["deploy", "--version", "bad tag!"], &["bad tag!"]),
     ];
@@ -119,4 +126,25 @@ fn help_on_any_command_prints_help_and_does_nothing() {
             "dhow {args:?} reached for a host:\n{t}"
         );
     }
+}
+
+#[test]
+fn aliases_from_the_config_become_commands() {
+    let dir = project();
+    // `cfg` = `config`: prints the merged config.
+    let out = dhow(dir.path(), &["cfg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("service = \"app\""), "{}", text(&out));
+    // With the destination flag before the alias, the destination's config is used.
+    let out = dhow(dir.path(), &["-d", "staging", "cfg"]);
+    assert!(text(&out).contains("192.0.2.20"), "{}", text(&out));
+    // Global flags inside the alias and extra words after it both apply: an unknown host
+    // given after the alias is still refused as usage, naming it.
+    let out = dhow(dir.path(), &["web-ver", "-h", "10.1.1.1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("10.1.1.1"), "{}", text(&out));
+    // An unknown word that is no alias stays an unknown command.
+    let out = dhow(dir.path(), &["consle"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("consle"), "{}", text(&out));
 }

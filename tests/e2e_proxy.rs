@@ -102,4 +102,21 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
         let (status, _) = http_get(&sb.http_addr(h), "pxb.test", "/").unwrap();
         assert_eq!(status, 404, "pxb is gone from {h}");
     }
+
+    // `dhow remove`: the app goes; the proxy goes too unless other services still use it.
+    let details = text(&a.dhow_ok(&["proxy", "details"]));
+    let others = details
+        .lines()
+        .filter(|l| l.contains(" -> ") && !l.contains("pxa-web"))
+        .count();
+    let out = text(&a.dhow_ok(&["remove", "-y"]));
+    for h in &hosts {
+        let (status, _) = http_get(&sb.http_addr(h), "pxa.test", "/").unwrap_or((0, String::new()));
+        assert_ne!(status, 200, "pxa still served on {h}");
+    }
+    if others > 0 {
+        assert!(out.contains("proxy kept: it also routes"), "{out}");
+    } else {
+        assert!(out.contains("proxy removed"), "{out}");
+    }
 }

@@ -32,6 +32,9 @@ pub enum AppCommand {
         /// Only lines containing this text.
         #[arg(long)]
         grep: Option<String>,
+        /// Only lines from this long ago on (e.g. 10m, 2h).
+        #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+        since: Option<std::time::Duration>,
     },
     /// Run a command in a new container of the current version (with the app's env), or in
     /// the running container with --reuse.
@@ -91,6 +94,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
         lines,
         follow,
         grep,
+        since,
     } = cmd
     {
         // Every host's running containers at once (with -f, all follow side by side).
@@ -113,7 +117,16 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
             }
         }
         let tasks = streams.iter().map(|(conn, host, name)| {
-            logs(ctx, conn, host, name, *lines, *follow, grep.as_deref())
+            logs(
+                ctx,
+                conn,
+                host,
+                name,
+                *lines,
+                *follow,
+                grep.as_deref(),
+                *since,
+            )
         });
         for r in futures::future::join_all(tasks).await {
             r?;
@@ -159,24 +172,8 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                         ));
                     }
                 }
-                AppCommand::Logs {
-                    lines,
-                    follow,
-                    grep,
-                } => {
-                    for c in &running {
-                        logs(
-                            ctx,
-                            conn,
-                            &host.host,
-                            &c.name,
-                            *lines,
-                            *follow,
-                            grep.as_deref(),
-                        )
-                        .await?;
-                    }
-                }
+                // Handled above, every host at once.
+                AppCommand::Logs { .. } => {}
                 AppCommand::Exec { reuse, cmd } => {
                     let code = if *reuse {
                         let Some(c) = running.first() else {
@@ -348,6 +345,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
     super::deploy::deploy_version(ctx, &args, Mode::Redeploy, &version).await
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn logs(
     ctx: &Ctx,
     conn: &crate::deploy::host::HostConn,
@@ -356,13 +354,20 @@ pub(crate) async fn logs(
     lines: usize,
     follow: bool,
     grep: Option<&str>,
+    since: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
-    let opts = LogsOptionsBuilder::default()
+    let mut opts = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
         .follow(follow)
-        .tail(&lines.to_string())
-        .build();
+        .tail(&lines.to_string());
+    if let Some(ago) = since {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        opts = opts.since(now.saturating_sub(ago.as_secs()) as i32);
+    }
+    let opts = opts.build();
     let mut stream = conn.docker.logs(name, Some(opts));
     let mut cancel = ctx.cancel_signal();
     loop {

@@ -1,6 +1,7 @@
 //! The command line: global flags (as Kamal users know them) and one submodule per command.
 //! Commands are thin: they parse, load what they need and call into the library modules.
 
+mod aliases;
 mod app;
 mod audit;
 mod config;
@@ -125,6 +126,12 @@ pub enum Command {
     },
     /// Show the Docker version and the dhow containers on each server.
     Details,
+    /// Remove the app and its proxy (kept while other services use it) from the hosts.
+    Remove {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
     /// The dhow-proxy container: boot, reboot (upgrade), start, stop, restart, details, logs,
     /// remove.
     Proxy {
@@ -136,10 +143,21 @@ pub enum Command {
 /// Parse the command line. On `--help` or a usage error clap prints and we return the code.
 pub fn parse() -> Result<(Cli, Output), ExitCode> {
     // `dhow help COMMAND` works as in most CLIs; below the top level there is no `help`.
-    let matches = without_short_help(Cli::command())
-        .disable_help_subcommand(false)
-        .try_get_matches();
-    let parsed = matches.and_then(|m| Cli::from_arg_matches(&m));
+    let command = || without_short_help(Cli::command()).disable_help_subcommand(false);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    // An unknown command may be an alias from the config.
+    if let Err(e) = &parsed {
+        if e.kind() == clap::error::ErrorKind::InvalidSubcommand {
+            if let Some(expanded) = aliases::expand(&args) {
+                parsed = command()
+                    .try_get_matches_from(&expanded)
+                    .and_then(|m| Cli::from_arg_matches(&m));
+            }
+        }
+    }
     match parsed {
         Ok(cli) => {
             let out = Output {
@@ -182,5 +200,6 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
         Command::Proxy { cmd } => proxy::run(&ctx(), cmd).await,
+        Command::Remove { yes } => proxy::remove_everything(&ctx(), *yes).await,
     }
 }

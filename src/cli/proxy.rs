@@ -41,6 +41,9 @@ pub enum ProxyCommand {
         /// Only lines containing this text.
         #[arg(long)]
         grep: Option<String>,
+        /// Only lines from this long ago on (e.g. 10m, 2h).
+        #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+        since: Option<std::time::Duration>,
     },
     /// Remove the proxy container (its state volume is kept). Refuses while another service
     /// is routed through it, unless --force.
@@ -70,11 +73,22 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             lines,
             follow,
             grep,
+            since,
         } => {
             let tasks = hosts.iter().map(|h| {
                 let c = conn(h);
                 async move {
-                    super::app::logs(ctx, &c?, h, CONTAINER, *lines, *follow, grep.as_deref()).await
+                    super::app::logs(
+                        ctx,
+                        &c?,
+                        h,
+                        CONTAINER,
+                        *lines,
+                        *follow,
+                        grep.as_deref(),
+                        *since,
+                    )
+                    .await
                 }
             });
             for r in futures::future::join_all(tasks).await {
@@ -207,6 +221,45 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `dhow remove`: the app from the selected hosts, then each host's proxy unless another
+/// service still routes through it (then it stays, and dhow says so).
+pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
+    let plan = ctx.plan("current")?;
+    let hosts = plan.host_names();
+    if !yes
+        && !super::context::confirm(&format!(
+            "Remove {} (containers, images, routes) and the proxy from {}?",
+            plan.service,
+            hosts.join(", ")
+        ))?
+    {
+        return Err(fail(
+            Kind::Usage,
+            "not confirmed; nothing removed (use -y to skip the question)",
+        ));
+    }
+    super::app::run(ctx, &super::app::AppCommand::Remove { yes: true }).await?;
+    let conns = ctx.connect(&hosts).await?;
+    for h in &hosts {
+        let Some(c) = conns.get(h) else { continue };
+        if c.docker.inspect_container(CONTAINER, None).await.is_err() {
+            continue;
+        }
+        let others = routed(c).await.unwrap_or_default();
+        if others.is_empty() {
+            engine::remove(&c.docker, CONTAINER).await?;
+            ctx.out.host_line(h, "stdout", "proxy removed");
+        } else {
+            ctx.out.host_line(
+                h,
+                "stdout",
+                &format!("proxy kept: it also routes {}", others.join(", ")),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The services a host's proxy routes.
