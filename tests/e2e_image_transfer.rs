@@ -97,7 +97,12 @@ fn open_tunnel(env: &HashMap<String, String>, host: &str) -> Tunnel {
 }
 
 async fn remove_image(docker: &Docker, name: &str) {
-    let options = RemoveImageOptionsBuilder::default().force(true).build();
+    // noprune: untagged parent layers may be the build cache of a build running beside this
+    // test (same first steps); pruning them makes that build fail with "unable to find image".
+    let options = RemoveImageOptionsBuilder::default()
+        .force(true)
+        .noprune(true)
+        .build();
     let _ = docker.remove_image(name, Some(options), None).await;
 }
 
