@@ -13,6 +13,23 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use std::collections::HashMap;
 
+/// What `app logs` and `proxy logs` show.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// Lines of history to show per container.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub lines: usize,
+    /// Keep following new output until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines containing this text.
+    #[arg(long)]
+    pub grep: Option<String>,
+    /// Only lines from this long ago on (e.g. 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+    pub since: Option<std::time::Duration>,
+}
+
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum AppCommand {
     /// The running containers of the app on each host.
@@ -22,20 +39,7 @@ pub enum AppCommand {
     /// The app's images on each host.
     Images,
     /// Logs of the running containers.
-    Logs {
-        /// Lines of history to show per container.
-        #[arg(short = 'n', long, default_value_t = 100)]
-        lines: usize,
-        /// Keep following new output until Ctrl-C.
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Only lines containing this text.
-        #[arg(long)]
-        grep: Option<String>,
-        /// Only lines from this long ago on (e.g. 10m, 2h).
-        #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
-        since: Option<std::time::Duration>,
-    },
+    Logs(LogsArgs),
     /// Run a command in a new container of the current version (with the app's env), or in
     /// the running container with --reuse.
     Exec {
@@ -90,13 +94,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     }
     let plan = ctx.plan("current")?;
     let conns = ctx.connect(&plan.host_names()).await?;
-    if let AppCommand::Logs {
-        lines,
-        follow,
-        grep,
-        since,
-    } = cmd
-    {
+    if let AppCommand::Logs(args) = cmd {
         // Every host's running containers at once (with -f, all follow side by side).
         let mut streams = Vec::new();
         for host in &plan.hosts {
@@ -116,18 +114,9 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        let tasks = streams.iter().map(|(conn, host, name)| {
-            logs(
-                ctx,
-                conn,
-                host,
-                name,
-                *lines,
-                *follow,
-                grep.as_deref(),
-                *since,
-            )
-        });
+        let tasks = streams
+            .iter()
+            .map(|(conn, host, name)| logs(ctx, conn, host, name, args));
         for r in futures::future::join_all(tasks).await {
             r?;
         }
@@ -173,7 +162,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                     }
                 }
                 // Handled above, every host at once.
-                AppCommand::Logs { .. } => {}
+                AppCommand::Logs(_) => {}
                 AppCommand::Exec { reuse, cmd } => {
                     let code = if *reuse {
                         let Some(c) = running.first() else {
@@ -345,23 +334,20 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
     super::deploy::deploy_version(ctx, &args, Mode::Redeploy, &version).await
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn logs(
     ctx: &Ctx,
     conn: &crate::deploy::host::HostConn,
     host: &str,
     name: &str,
-    lines: usize,
-    follow: bool,
-    grep: Option<&str>,
-    since: Option<std::time::Duration>,
+    args: &LogsArgs,
 ) -> anyhow::Result<()> {
+    let grep = args.grep.as_deref();
     let mut opts = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
-        .follow(follow)
-        .tail(&lines.to_string());
-    if let Some(ago) = since {
+        .follow(args.follow)
+        .tail(&args.lines.to_string());
+    if let Some(ago) = args.since {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -82,11 +82,7 @@ impl Ctx {
     pub async fn connect(&self, hosts: &[String]) -> anyhow::Result<Conns> {
         let settings = self.settings()?;
         let tasks = hosts.iter().map(|h| {
-            let target = settings
-                .targets
-                .get(h)
-                .cloned()
-                .unwrap_or_else(|| crate::ssh::Target::host(h.clone()));
+            let target = settings.target(h);
             let ssh = settings.ssh.clone();
             let name = h.clone();
             async move {

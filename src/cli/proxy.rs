@@ -31,20 +31,7 @@ pub enum ProxyCommand {
     /// The proxy container and the services it routes, per host.
     Details,
     /// The proxy's logs (one JSON line per request).
-    Logs {
-        /// Lines of history per host.
-        #[arg(short = 'n', long, default_value_t = 100)]
-        lines: usize,
-        /// Keep following until Ctrl-C.
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Only lines containing this text.
-        #[arg(long)]
-        grep: Option<String>,
-        /// Only lines from this long ago on (e.g. 10m, 2h).
-        #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
-        since: Option<std::time::Duration>,
-    },
+    Logs(super::app::LogsArgs),
     /// Remove the proxy container (its state volume is kept). Refuses while another service
     /// is routed through it, unless --force.
     Remove {
@@ -69,27 +56,10 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
     };
     let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
     match cmd {
-        ProxyCommand::Logs {
-            lines,
-            follow,
-            grep,
-            since,
-        } => {
+        ProxyCommand::Logs(args) => {
             let tasks = hosts.iter().map(|h| {
                 let c = conn(h);
-                async move {
-                    super::app::logs(
-                        ctx,
-                        &c?,
-                        h,
-                        CONTAINER,
-                        *lines,
-                        *follow,
-                        grep.as_deref(),
-                        *since,
-                    )
-                    .await
-                }
+                async move { super::app::logs(ctx, &c?, h, CONTAINER, args).await }
             });
             for r in futures::future::join_all(tasks).await {
                 r?;

@@ -44,11 +44,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     hooks.run("pre-connect", &[]).await?;
     let hosts = plan.host_names();
     let tasks = hosts.iter().map(|h| {
-        let target = settings
-            .targets
-            .get(h)
-            .cloned()
-            .unwrap_or_else(|| crate::ssh::Target::host(h.clone()));
+        let target = settings.target(h);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
         async move {
             out.info(format!("{name}: preparing (Docker, the docker group)"));

@@ -96,6 +96,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The SSH target of a host as written in the config (user and port included).
+    pub fn target(&self, host: &str) -> Target {
+        self.targets
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| Target::host(host.to_string()))
+    }
+
     /// `<service>[-<destination>]`: names the lock and the state directory on hosts.
     pub fn lock_key(&self) -> String {
         match &self.destination {
