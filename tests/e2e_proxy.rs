@@ -103,6 +103,27 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
         assert_eq!(status, 404, "pxb is gone from {h}");
     }
 
+    // `dhow prune` removes proxy images of older releases that no container uses.
+    let tagged = sb.docker_exec(
+        &sb.container(1),
+        "docker tag \"$(docker inspect -f '{{.Config.Image}}' dhow-proxy)\" dhow-proxy:0.0.1-old",
+    );
+    assert!(tagged.status.success(), "{}", text(&tagged));
+    let out = text(&a.dhow_ok(&["prune"]));
+    assert!(
+        out.contains("removed old proxy image dhow-proxy:0.0.1-old"),
+        "{out}"
+    );
+    let left = text(&sb.docker_exec(
+        &sb.container(1),
+        "docker images dhow-proxy --format '{{.Tag}}'",
+    ));
+    assert!(!left.contains("0.0.1-old"), "{left}");
+    assert!(
+        !left.trim().is_empty(),
+        "the proxy's own image stays: {left}"
+    );
+
     // `dhow remove`: the app goes; the proxy goes too unless other services still use it.
     let details = text(&a.dhow_ok(&["proxy", "details"]));
     let others = details

@@ -1,5 +1,5 @@
 //! `dhow prune`: remove old stopped containers (keeping `retain_containers` per role) and their
-//! images on every selected host.
+//! images on every selected host, and proxy images of older dhow releases no container uses.
 
 use super::context::Ctx;
 use crate::deploy::boot;
@@ -20,6 +20,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 format!("{}: removed {}", role.role, removed.join(", "))
             };
             ctx.out.host_line(&host.host, "stdout", &msg);
+        }
+        for tag in crate::deploy::proxy::prune_images(conn).await? {
+            ctx.out.host_line(
+                &host.host,
+                "stdout",
+                &format!("removed old proxy image {tag}"),
+            );
         }
     }
     Ok(())

@@ -193,8 +193,18 @@ pub async fn rename(docker: &Docker, name: &str, new_name: &str) -> anyhow::Resu
 
 /// The last `lines` lines of a container's output (stdout and stderr).
 pub async fn logs_tail(docker: &Docker, name: &str, lines: usize) -> String {
+    tail_of(docker, name, lines, true).await
+}
+
+/// The last `lines` lines a container wrote to stderr (the proxy's own messages; its stdout is
+/// the request log).
+pub async fn stderr_tail(docker: &Docker, name: &str, lines: usize) -> String {
+    tail_of(docker, name, lines, false).await
+}
+
+async fn tail_of(docker: &Docker, name: &str, lines: usize, stdout: bool) -> String {
     let opts = LogsOptionsBuilder::default()
-        .stdout(true)
+        .stdout(stdout)
         .stderr(true)
         .tail(&lines.to_string())
         .build();

@@ -162,6 +162,39 @@ fn cert_archive(name: &str, files: &super::settings::TlsFiles) -> std::io::Resul
     tar.into_inner()
 }
 
+/// Remove proxy images no container uses (older releases' proxies); returns their tags.
+pub async fn prune_images(host: &HostConn) -> anyhow::Result<Vec<String>> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("reference", vec!["dhow-proxy".to_string()])]);
+    let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let images = engine::timed(
+        &format!("{}: list proxy images", host.name),
+        host.docker.list_images(Some(opts)),
+    )
+    .await?;
+    let current = image_tag();
+    let mut removed = Vec::new();
+    for img in images {
+        for tag in img.repo_tags.into_iter().filter(|t| *t != current) {
+            // An image a container (running or stopped) still uses is refused: kept.
+            let gone = host
+                .docker
+                .remove_image(
+                    &tag,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
+            if gone.is_ok() {
+                removed.push(tag);
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// The host's `docker` group ID, so the proxy's control socket is usable by a non-root deploy
 /// user in that group (as the Docker socket is).
 async fn docker_gid(host: &HostConn) -> Option<u32> {
@@ -295,7 +328,7 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
             }
         };
         if start.elapsed() > within {
-            let logs = engine::logs_tail(&host.docker, CONTAINER, 20).await;
+            let logs = engine::stderr_tail(&host.docker, CONTAINER, 20).await;
             return Err(fail(
                 Kind::Remote,
                 format!(
