@@ -97,21 +97,12 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     if let AppCommand::Logs(args) = cmd {
         // Every host's running containers at once (with -f, all follow side by side).
         let mut streams = Vec::new();
-        for host in &plan.hosts {
-            let Some(conn) = conns.get(&host.host) else {
+        for (host, _role, list) in super::versions::inventory(&plan, &conns).await? {
+            let Some(conn) = conns.get(&host) else {
                 continue;
             };
-            for role in &host.roles {
-                let list = engine::service_containers(
-                    &conn.docker,
-                    &plan.service,
-                    plan.destination.as_deref(),
-                    Some(&role.role),
-                )
-                .await?;
-                for c in list.into_iter().filter(|c| c.running) {
-                    streams.push((conn.clone(), host.host.clone(), c.name));
-                }
+            for c in list.into_iter().filter(|c| c.running) {
+                streams.push((conn.clone(), host.clone(), c.name));
             }
         }
         let tasks = streams
