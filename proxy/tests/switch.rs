@@ -24,18 +24,11 @@ async fn twenty_switches_under_64_connections_fail_no_request() {
     for i in 0..20 {
         let next = if i % 2 == 0 { &b } else { &a };
         let (ok, out) = proxy
-            .ctl_async(&[
-                "deploy",
+            .deploy_async(
                 "app",
-                "--target",
                 &next.target(),
-                "--host",
-                "app.test",
-                "--health-interval",
-                "50ms",
-                "--drain-timeout",
-                "10s",
-            ])
+                &["--host", "app.test", "--drain-timeout", "10s"],
+            )
             .await;
         assert!(ok, "switch {i} to {} failed: {out}", next.name);
         assert!(
@@ -136,16 +129,7 @@ async fn slow_requests_to_the_old_target_finish_after_the_switch() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     let (ok, out) = proxy
-        .ctl_async(&[
-            "deploy",
-            "app",
-            "--target",
-            &b.target(),
-            "--health-interval",
-            "50ms",
-            "--drain-timeout",
-            "20s",
-        ])
+        .deploy_async("app", &b.target(), &["--drain-timeout", "20s"])
         .await;
     assert!(ok, "{out}");
     // The switch answered only once the old target's slow requests were done.
@@ -186,16 +170,7 @@ async fn upgraded_connections_pass_through_and_close_after_the_drain() {
 
     // The switch waits for the upgraded connection until the drain window ends, then closes it.
     let (ok, out) = proxy
-        .ctl_async(&[
-            "deploy",
-            "app",
-            "--target",
-            &b.target(),
-            "--health-interval",
-            "50ms",
-            "--drain-timeout",
-            "1s",
-        ])
+        .deploy_async("app", &b.target(), &["--drain-timeout", "1s"])
         .await;
     assert!(ok, "{out}");
     assert!(out.contains("\"unfinished_after_drain\":1"), "{out}");

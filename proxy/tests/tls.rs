@@ -72,25 +72,6 @@ async fn connect(
         .await
 }
 
-async fn get_h1(
-    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    host: &str,
-    path: &str,
-) -> (u16, String) {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get(path)
-        .header("host", host)
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sni_picks_each_services_certificate_and_h2_is_offered() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,12 +112,12 @@ async fn sni_picks_each_services_certificate_and_h2_is_offered() {
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], shop_der);
-    assert_eq!(get_h1(tls, "shop.test", "/").await, (200, "shop".into()));
+    assert_eq!(get_over(tls, "shop.test", "/").await, (200, "shop".into()));
     let tls = connect(https, "www.blog.test", &roots, &[b"http/1.1"])
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], blog_der);
-    let (status, echo) = get_h1(tls, "www.blog.test", "/echo").await;
+    let (status, echo) = get_over(tls, "www.blog.test", "/echo").await;
     assert_eq!(status, 200);
     assert!(echo.contains("x-forwarded-proto: https"), "{echo}");
 
@@ -201,7 +182,7 @@ async fn plain_http_is_redirected_except_the_health_path_and_certs_survive_a_res
     let proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
     let https = https_addr(&proxy);
     let tls = connect(https, "shop.test", &[der], &[]).await.unwrap();
-    assert_eq!(get_h1(tls, "shop.test", "/").await, (200, "shop".into()));
+    assert_eq!(get_over(tls, "shop.test", "/").await, (200, "shop".into()));
     let (_, list) = proxy.ctl(&["list"]);
     assert!(list.contains("shop.crt"), "{list}");
 

@@ -247,18 +247,19 @@ impl ProxyProc {
 
     /// `deploy SERVICE --target T` with quick health checks, panicking on failure.
     pub fn deploy(&self, service: &str, target: &str, extra: &[&str]) -> String {
-        let mut args = vec![
-            "deploy",
-            service,
-            "--target",
-            target,
-            "--health-interval",
-            "50ms",
-        ];
-        args.extend_from_slice(extra);
-        let (ok, out) = self.ctl(&args);
+        let (ok, out) = self.ctl(&deploy_args(service, target, extra));
         assert!(ok, "deploy {service} -> {target} failed: {out}");
         out
+    }
+
+    /// The same from async code, returning (success, output) for the caller to judge.
+    pub async fn deploy_async(
+        &self,
+        service: &str,
+        target: &str,
+        extra: &[&str],
+    ) -> (bool, String) {
+        self.ctl_async(&deploy_args(service, target, extra)).await
     }
 
     pub fn kill(&mut self) {
@@ -273,6 +274,20 @@ impl ProxyProc {
     }
 }
 
+/// `deploy SERVICE --target T --health-interval 50ms EXTRA...`
+fn deploy_args<'a>(service: &'a str, target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        service,
+        "--target",
+        target,
+        "--health-interval",
+        "50ms",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 impl Drop for ProxyProc {
     fn drop(&mut self) {
         self.kill();
@@ -281,8 +296,15 @@ impl Drop for ProxyProc {
 
 /// One GET through the proxy on a new connection: (status, body).
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    get_over(TcpStream::connect(addr).await.unwrap(), host, path).await
+}
+
+/// One HTTP/1.1 GET over `io` (a TCP or TLS stream): (status, body).
+pub async fn get_over<S>(io: S, host: &str, path: &str) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .unwrap();
     tokio::spawn(conn);
