@@ -262,12 +262,12 @@ pub async fn handle(
         proxy: proxy.clone(),
         stats: proxy.metrics.unrouted.clone(),
         method: req.method().clone(),
-        host: host.clone(),
-        path: path.clone(),
+        host,
+        path,
         status: StatusCode::OK,
         started,
         target: "-".into(),
-        id: request_id.clone(),
+        id: request_id,
     };
     let checked = match framing {
         Some(why) => Err(Refusal::Ambiguous(why)),
@@ -305,7 +305,7 @@ pub async fn handle(
         let mut changed = proxy.changed.subscribe();
         let table = proxy.table.load_full();
         let paused = table
-            .route(&host, &path)
+            .route(&done.host, &done.path)
             .is_some_and(|s| s.mode == Mode::Paused);
         if !paused {
             break table;
@@ -321,7 +321,7 @@ pub async fn handle(
             return Ok(done.answer(resp));
         }
     };
-    let Some(service) = table.route(&host, &path) else {
+    let Some(service) = table.route(&done.host, &done.path) else {
         let resp = text(
             StatusCode::NOT_FOUND,
             "no service is routed for this host and path",
@@ -331,16 +331,17 @@ pub async fn handle(
     done.stats = service.stats.clone();
     let inflight_stat = service.stats.start();
     if let Mode::Stopped { message } = &service.mode {
-        let resp = if path == service.health.path {
+        let resp = if done.path == service.health.path {
             text(StatusCode::OK, "OK (the service is in maintenance)")
         } else {
             maintenance(message.as_deref())
         };
         return Ok(done.answer(resp));
     }
-    if !tls && service.tls.is_some() && service.tls_redirect && path != service.health.path {
+    if !tls && service.tls.is_some() && service.tls_redirect && done.path != service.health.path {
         if let Some(port) = proxy.https_port.get() {
-            return Ok(done.answer(redirect_to_https(&host, *port, req.uri())));
+            let resp = redirect_to_https(&done.host, *port, req.uri());
+            return Ok(done.answer(resp));
         }
     }
     let target = service.target.clone();
@@ -391,8 +392,8 @@ pub async fn handle(
     forwarded_headers(
         &mut parts.headers,
         peer,
-        &host,
-        &request_id,
+        &done.host,
+        &done.id,
         tls,
         proxy.trust_forwarded,
     );
@@ -459,7 +460,7 @@ pub async fn handle(
             }
             parts.headers.insert(
                 "x-request-id",
-                HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+                HeaderValue::from_str(&done.id).unwrap_or(HeaderValue::from_static("-")),
             );
             done.status = parts.status;
             let body = Guarded {
