@@ -495,22 +495,16 @@ fn non_root_user(sb: &Sandbox) -> Row {
     let p = Project::new(&cfg);
     let (v1, v2) = (stamp("u"), stamp("v"));
     // A proxy booted for root only (as dhow did before the control socket got the docker
-    // group): the deploy says so, with the fix.
-    let image = text(&sb.docker_exec(
-        &sb.container(1),
-        "docker inspect -f '{{.Config.Image}}' dhow-proxy",
+    // group): the deploy says so, with the fix. (Booted first as root, so the host has a
+    // proxy and its image to copy even when this scenario runs alone.)
+    Project::new(&config_with_servers(
+        sb,
+        svc,
+        &format!("servers = [\"{host}\"]"),
+        "",
     ))
-    .trim()
-    .to_string();
-    let root_only = sb.docker_exec(
-        &sb.container(1),
-        &format!(
-            "docker rm -f dhow-proxy >/dev/null && docker run -d --name dhow-proxy --network dhow \
-             --restart unless-stopped -p 80:80 -p 443:443 -v /var/run/dhow-proxy:/run/dhow-proxy \
-             -v dhow-proxy-state:/var/lib/dhow-proxy {image} run --https 0.0.0.0:443"
-        ),
-    );
-    assert!(root_only.status.success(), "{}", text(&root_only));
+    .dhow_ok(&["proxy", "boot"]);
+    support::replace_proxy(sb, 1, "run --https 0.0.0.0:443");
     let out = p.dhow(&["deploy", "--version", &v1]);
     assert!(
         text(&out).contains("may not use it") && text(&out).contains("docker rm -f dhow-proxy"),

@@ -51,20 +51,7 @@ fn a_deploy_with_a_certificate_serves_https_and_h2() {
     // like one an older dhow booted (plain HTTP only): a deploy with a certificate names the
     // problem and the fix.
     p.dhow_ok(&["deploy", "--version", "t0"]);
-    let image = sb.docker_exec(
-        &sb.container(2),
-        "docker inspect -f '{{.Config.Image}}' dhow-proxy",
-    );
-    let image = text(&image).trim().to_string();
-    let boot_plain = sb.docker_exec(
-        &sb.container(2),
-        &format!(
-            "docker rm -f dhow-proxy >/dev/null && docker run -d --name dhow-proxy --network dhow \
-             --restart unless-stopped -p 80:80 -p 443:443 -v /var/run/dhow-proxy:/run/dhow-proxy \
-             -v dhow-proxy-state:/var/lib/dhow-proxy {image} run"
-        ),
-    );
-    assert!(boot_plain.status.success(), "{}", text(&boot_plain));
+    support::replace_proxy(&sb, 2, "run");
     p.write("config/deploy.toml", &tls_cfg);
     let out = p.dhow(&["deploy", "--version", "t0b"]);
     assert!(!out.status.success());

@@ -163,7 +163,8 @@ impl Body for Capped {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                if e.is_parse() || !e.is_incomplete_message() && !e.is_timeout() {
+                // Anything but the client going away or stalling is a body it framed wrongly.
+                if !e.is_incomplete_message() && !e.is_timeout() {
                     self.malformed.store(true, Ordering::SeqCst);
                 }
                 Poll::Ready(Some(Err(Box::new(e))))

@@ -235,3 +235,23 @@ pub fn version_on(sb: &Sandbox, host: &str, service: &str) -> String {
     assert_eq!(status, 200, "GET / on {host} for {service}: {body}");
     body.trim().to_string()
 }
+
+/// Replace host i's proxy with one from the same image started as `dhow-proxy RUN_ARGS`, the
+/// way an older dhow booted it (tests of the messages that tell how to upgrade it).
+pub fn replace_proxy(sb: &Sandbox, i: usize, run_args: &str) {
+    let image = text(&sb.docker_exec(
+        &sb.container(i),
+        "docker inspect -f '{{.Config.Image}}' dhow-proxy",
+    ))
+    .trim()
+    .to_string();
+    let out = sb.docker_exec(
+        &sb.container(i),
+        &format!(
+            "docker rm -f dhow-proxy >/dev/null && docker run -d --name dhow-proxy --network dhow \
+             --restart unless-stopped -p 80:80 -p 443:443 -v /var/run/dhow-proxy:/run/dhow-proxy \
+             -v dhow-proxy-state:/var/lib/dhow-proxy {image} {run_args}"
+        ),
+    );
+    assert!(out.status.success(), "replacing the proxy: {}", text(&out));
+}
