@@ -12,3 +12,8 @@ sandbox-status:
 
 sandbox-images:
 	bash sandbox/sandbox.sh images
+
+# PostgreSQL for accessory tests and demos, from Debian's package on the sandbox base image.
+.PHONY: sandbox-postgres
+sandbox-postgres: sandbox
+	docker build -q -t dhow-sandbox-postgres:15 sandbox/postgres >/dev/null

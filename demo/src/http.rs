@@ -77,6 +77,23 @@ pub fn serve(stream: TcpStream) {
                 std::thread::sleep(Duration::from_millis(ms));
                 (200, format!("demo {version} slept {ms}ms\n"))
             }
+            "/db" => {
+                let sql = std::env::var("DEMO_DB_QUERY")
+                    .unwrap_or_else(|_| "SELECT note FROM notes ORDER BY id".into());
+                match crate::pg::query_from_env(&sql) {
+                    Ok(rows) => (
+                        200,
+                        rows.iter()
+                            .map(|r| {
+                                let cells: Vec<&str> =
+                                    r.iter().map(|c| c.as_deref().unwrap_or("NULL")).collect();
+                                format!("{}\n", cells.join("\t"))
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => (503, format!("database: {e}\n")),
+                }
+            }
             _ => (200, format!("demo {version}\n")),
         };
         let reason = if status == 200 {

@@ -4,11 +4,14 @@
 //! - `GET /`        answers `demo <version>`; the version is `$DHOW_VERSION`, else `$APP_VERSION`.
 //! - `GET /up`      health: 200 `ok` (503 when `DEMO_HEALTHY=false`).
 //! - `GET /slow?ms=N` answers after N milliseconds (for drain tests).
+//! - `GET /db`      the rows of `$DEMO_DB_QUERY` (default `SELECT note FROM notes ORDER BY id`)
+//!   from the PostgreSQL that `DATABASE_*` names (an accessory), one per line; 503 on error.
 //! - Env: `PORT` (3000), `START_DELAY` seconds before listening, `CRASH_ON_START=1` exits 1 at once.
 //!
 //! One log line per request on stdout; SIGTERM exits cleanly.
 
 mod http;
+mod pg;
 mod signals;
 
 use std::net::TcpListener;
