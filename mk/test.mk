@@ -7,7 +7,7 @@ deps:
 test-unit:
 	$(CARGO) test --workspace
 
-test-e2e: sandbox demo-image proxy-static
+test-e2e: sandbox sandbox-postgres demo-image proxy-static
 	$(CARGO) test --features e2e --test 'e2e_*'
 
 test: deps lint test-unit test-e2e

@@ -3,6 +3,7 @@
 //! The binary is thin: parse the command line (cli/), run the command, and turn any
 //! error into a message and a distinct exit code (error.rs).
 
+mod accessory;
 mod cli;
 mod config;
 mod deploy;

@@ -57,6 +57,8 @@ fn cases() -> Vec<Case> {
         case("wrong type", "service = 5\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "5", &["service", "invalid type"]),
         case("bad duration", &with("deploy_timeout = \"30 parsecs\"\n"), "\"30 parsecs\"", &["deploy_timeout", "bad duration"]),
         case("bad duration unit in a nested table", &with("[proxy.healthcheck]\ninterval = \"5y\"\n"), "\"5y\"", &["proxy.healthcheck.interval", "unknown unit"]),
+        case("accessory port", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\nport = \"5432:x\"\n"), "\"5432:x\"", &["accessories.db.port", "bad port"]),
+        case("accessory directory", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"data\"]\n"), "[\"data\"]", &["accessories.db.directories", "HOST_DIR:/path"]),
         case("bad host string", "service = \"app\"\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\", \"root@@x\"]\n", "\"root@@x\"", &["servers[1]", "bad host \"root@@x\""]),
         case("bad port in a role's host", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"web1:99999\"]\n", "\"web1:99999\"", &["servers.web.hosts[0]", "bad host"]),
         case("missing required key", "image = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "", &["missing required key `service`"]),

@@ -365,7 +365,7 @@ pub(crate) async fn logs(
     }
 }
 
-async fn exec_in(
+pub(crate) async fn exec_in(
     ctx: &Ctx,
     conn: &crate::deploy::host::HostConn,
     host: &str,

@@ -56,7 +56,14 @@ impl Ctx {
 
     /// The plan for `version`.
     pub fn plan(&self, version: &str) -> anyhow::Result<Plan> {
-        Ok(self.settings()?.plan(version))
+        let plan = self.settings()?.plan(version);
+        if plan.hosts.is_empty() {
+            return Err(fail(
+                Kind::Usage,
+                "the -h/-r/-p filters select only accessory hosts; the app runs on none of them",
+            ));
+        }
+        Ok(plan)
     }
 
     /// The version to deploy: --version, else the git SHA (with -dirty and a warning).
@@ -172,18 +179,10 @@ impl Ctx {
             let registry = registry.clone();
             Box::pin(async move {
                 if let Some(r) = registry {
-                    if let Some((port, local)) = loopback_registry(&r.server) {
-                        // A registry on the deployer's loopback: reach it through the SSH connection.
-                        host.shell.forward_remote_port(port, &local).await?;
-                    }
-                    let login = crate::image::credentials::Login {
-                        username: r.username.clone(),
-                        password: r.password.clone(),
-                    };
-                    return crate::image::registry::pull(
-                        &host.docker,
+                    return crate::deploy::delivery::pull_from_registry(
+                        &host,
                         &image_ref,
-                        Some(&login),
+                        &r,
                         |l| out.debug(l),
                     )
                     .await;
@@ -302,19 +301,6 @@ impl Ctx {
         );
         hooks
     }
-}
-
-/// For a registry on this machine's loopback (`localhost:5000`, `127.0.0.1:5000`): the port
-/// hosts must forward and the local address it leads to.
-pub fn loopback_registry(server: &str) -> Option<(u16, String)> {
-    let (host, port) = server.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let local = match host {
-        "localhost" => "127.0.0.1".to_string(),
-        h if h.starts_with("127.") => h.to_string(),
-        _ => return None,
-    };
-    Some((port, format!("{local}:{port}")))
 }
 
 /// Now as `2026-11-22T10:00:00Z`.

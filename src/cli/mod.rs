@@ -1,6 +1,7 @@
 //! The command line: global flags (as Kamal users know them) and one submodule per command.
 //! Commands are thin: they parse, load what they need and call into the library modules.
 
+mod accessory;
 mod aliases;
 mod app;
 mod audit;
@@ -126,11 +127,18 @@ pub enum Command {
     },
     /// Show the Docker version and the dhow containers on each server.
     Details,
-    /// Remove the app and its proxy (kept while other services use it) from the hosts.
+    /// Remove the app, its accessories (data kept) and its proxy (kept while other services
+    /// use it) from the hosts.
     Remove {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
+    },
+    /// Accessories (databases, caches next to the app): boot, reboot, start, stop, restart,
+    /// details, logs, exec, remove; NAME or all.
+    Accessory {
+        #[command(subcommand)]
+        cmd: accessory::AccessoryCommand,
     },
     /// The dhow-proxy container: boot, reboot (upgrade), start, stop, restart, details, logs,
     /// remove.
@@ -200,6 +208,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
         Command::Proxy { cmd } => proxy::run(&ctx(), cmd).await,
+        Command::Accessory { cmd } => accessory::run(&ctx(), cmd).await,
         Command::Remove { yes } => proxy::remove_everything(&ctx(), *yes).await,
     }
 }

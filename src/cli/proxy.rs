@@ -193,15 +193,20 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `dhow remove`: the app from the selected hosts, then each host's proxy unless another
+/// `dhow remove`: the app from the selected hosts, its accessories, then each host's proxy unless another
 /// service still routes through it (then it stays, and dhow says so).
 pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
     let plan = ctx.plan("current")?;
     let hosts = plan.host_names();
     if !yes
         && !super::context::confirm(&format!(
-            "Remove {} (containers, images, routes) and the proxy from {}?",
+            "Remove {} (containers, images, routes){} and the proxy from {}?",
             plan.service,
+            if ctx.settings()?.accessories.is_empty() {
+                ""
+            } else {
+                ", its accessories (data directories and volumes are kept)"
+            },
             hosts.join(", ")
         ))?
     {
@@ -211,6 +216,21 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
         ));
     }
     super::app::run(ctx, &super::app::AppCommand::Remove { yes: true }).await?;
+    if ctx
+        .settings()?
+        .accessories
+        .iter()
+        .any(|a| !a.hosts.is_empty())
+    {
+        super::accessory::run(
+            ctx,
+            &super::accessory::AccessoryCommand::Remove {
+                name: "all".into(),
+                yes: true,
+            },
+        )
+        .await?;
+    }
     let conns = ctx.connect(&hosts).await?;
     for h in &hosts {
         let Some(c) = conns.get(h) else { continue };

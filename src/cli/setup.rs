@@ -1,6 +1,6 @@
 //! `dhow setup`: make fresh servers ready (Docker from the distribution, started, the SSH user
 //! in the docker group), run the `docker-setup` hook, then deploy as `dhow deploy` does (which
-//! boots the network and the proxy). Hosts are prepared in parallel over SSH alone (they may
+//! boots the network and the proxy), after booting the accessories. Hosts are prepared in parallel over SSH alone (they may
 //! have no Docker yet); if any host cannot be prepared, nothing is deployed.
 
 use super::context::Ctx;
@@ -42,7 +42,12 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     }
     let hooks = ctx.hooks(&version);
     hooks.run("pre-connect", &[]).await?;
-    let hosts = plan.host_names();
+    let mut hosts = plan.host_names();
+    for h in settings.accessories.iter().flat_map(|a| a.hosts.iter()) {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
     let tasks = hosts.iter().map(|h| {
         let target = settings.target(h);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
@@ -96,5 +101,12 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             .info("setup: every host was ready already; nothing changed on them");
     }
     hooks.run("docker-setup", &[]).await?;
+    if settings.accessories.iter().any(|a| !a.hosts.is_empty()) {
+        super::accessory::run(
+            ctx,
+            &super::accessory::AccessoryCommand::Boot { name: "all".into() },
+        )
+        .await?;
+    }
     super::deploy::deploy(ctx, args, false).await
 }

@@ -1,6 +1,7 @@
 //! The deploy config: schema, loading with destinations, secrets, validation with
 //! `file:line:column` errors, and the mapping to what commands use (selected hosts, settings).
 
+pub mod accessories;
 pub mod load;
 pub mod locate;
 pub mod schema;

@@ -233,8 +233,11 @@ pub struct AccessoryConfig {
     pub env: Option<EnvConfig>,
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// Local file → path in the container (a string), or a table with mode/owner/template.
     #[serde(default)]
-    pub files: BTreeMap<String, String>,
+    pub files: BTreeMap<String, AccessoryFile>,
+    /// `"data:/var/lib/postgresql/data"`: a host directory (relative to the accessory's
+    /// directory on the host, or absolute) mounted at a path in the container.
     #[serde(default)]
     pub directories: Vec<String>,
     #[serde(default)]
@@ -242,6 +245,24 @@ pub struct AccessoryConfig {
     #[serde(default)]
     pub labels: BTreeMap<String, Scalar>,
     pub network: Option<String>,
+}
+
+/// Where an accessory file goes: `"/etc/app.conf"` or
+/// `{ path = "/etc/app.conf", mode = "0600", owner = "999:999", template = true }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum AccessoryFile {
+    Path(String),
+    Full(AccessoryFileTable),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessoryFileTable {
+    pub path: String,
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+    pub template: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

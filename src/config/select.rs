@@ -52,7 +52,7 @@ pub fn primary_role(l: &Loaded) -> String {
         .unwrap_or_else(|| "web".into())
 }
 
-fn expand(p: &str) -> PathBuf {
+pub(super) fn expand(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
         Some(rest) => crate::ssh::home_dir().join(rest),
         None => PathBuf::from(p),
@@ -99,9 +99,17 @@ pub fn ssh_options(l: &Loaded) -> SshOptions {
 /// Apply the global filters to (role, hosts); an unknown role or host is a usage error.
 pub fn selection(l: &Loaded, g: &Global) -> anyhow::Result<Vec<(String, Vec<HostSpec>)>> {
     let all = roles(l);
+    let accessory_hosts: Vec<String> = l
+        .config
+        .accessories
+        .iter()
+        .flat_map(|m| m.values())
+        .flat_map(|a| super::accessories::hosts_of(l, a))
+        .collect();
     let all_hosts: Vec<String> = all
         .iter()
         .flat_map(|(_, h)| h.iter().map(|h| h.to_string()))
+        .chain(accessory_hosts.iter().cloned())
         .collect();
     for r in &g.roles {
         if !all.iter().any(|(name, _)| wildcard(r, name)) {
@@ -147,7 +155,13 @@ pub fn selection(l: &Loaded, g: &Global) -> anyhow::Result<Vec<(String, Vec<Host
             out.push((role, hosts));
         }
     }
-    if out.is_empty() {
+    // `-h` may name only accessory hosts (for `dhow accessory ...`): then no app host is
+    // selected, and app commands say so when they need one.
+    let accessory_selected = !g.hosts.is_empty()
+        && accessory_hosts
+            .iter()
+            .any(|h| g.hosts.iter().any(|p| wildcard(p, h)));
+    if out.is_empty() && !accessory_selected {
         return Err(fail(Kind::Usage, "the -h/-r/-p filters select no host"));
     }
     Ok(out)
@@ -283,6 +297,13 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     let boot = c.boot.clone().unwrap_or_default();
+    for (h, t) in super::accessories::targets(l) {
+        targets.entry(h).or_insert(t);
+    }
+    let lock_key = match &l.destination {
+        Some(d) => format!("{service}-{d}"),
+        None => service.clone(),
+    };
     Ok(Settings {
         service,
         image,
@@ -330,6 +351,12 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
         drain_timeout: c.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
         stop_grace: Duration::from_secs(10),
         hooks_path: PathBuf::from(c.hooks_path.clone().unwrap_or_else(|| "hooks".into())),
+        accessories: super::accessories::resolve(
+            l,
+            &g.hosts,
+            &c.service.clone().unwrap_or_default(),
+            &lock_key,
+        )?,
     })
 }
 

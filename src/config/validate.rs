@@ -208,6 +208,70 @@ pub fn validate(
                 );
             }
         }
+        let at = |k: &str| [key("accessories"), key(name), key(k)];
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            err(
+                &base,
+                format!("accessory name \"{name}\": use letters, digits, - and _"),
+            );
+        }
+        if let Some(p) = &a.port {
+            if crate::accessory::Publish::parse(&p.0).is_none() {
+                err(
+                    &at("port"),
+                    format!(
+                        "bad port \"{}\": expected PORT, HOSTPORT:PORT or ADDRESS:HOSTPORT:PORT (optionally /udp)",
+                        p.0
+                    ),
+                );
+            }
+        }
+        for d in &a.directories {
+            if !d
+                .split_once(':')
+                .is_some_and(|(h, c)| !h.is_empty() && c.starts_with('/'))
+            {
+                err(
+                    &at("directories"),
+                    format!("bad directory \"{d}\": expected HOST_DIR:/path/in/container"),
+                );
+            }
+        }
+        for (local, f) in &a.files {
+            let (path, mode, owner) = match f {
+                super::schema::AccessoryFile::Path(p) => (p, None, None),
+                super::schema::AccessoryFile::Full(t) => {
+                    (&t.path, t.mode.as_ref(), t.owner.as_ref())
+                }
+            };
+            if !path.starts_with('/') {
+                err(
+                    &at("files"),
+                    format!("{local}: the path in the container must be absolute, got \"{path}\""),
+                );
+            }
+            if mode.is_some_and(|m| super::accessories::parse_mode(m).is_none()) {
+                err(
+                    &at("files"),
+                    format!("{local}: mode must be octal like \"0640\""),
+                );
+            }
+            if owner.is_some_and(|o| {
+                !o.split(':')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    || o.split(':').count() > 2
+            }) {
+                err(
+                    &at("files"),
+                    format!(
+                        "{local}: owner must be numeric UID or UID:GID as the container sees it"
+                    ),
+                );
+            }
+        }
     }
 
     // Secrets referenced anywhere must be defined in .dhow/secrets*.

@@ -120,7 +120,7 @@ pub const SUPPORTED_OPTIONS: &[&str] = &[
     "workdir",
 ];
 
-fn apply_option(
+pub(crate) fn apply_option(
     body: &mut ContainerCreateBody,
     host: &mut HostConfig,
     key: &str,

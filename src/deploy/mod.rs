@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod boot;
 pub mod container;
+pub mod delivery;
 pub mod engine;
 pub mod envfile;
 pub mod execute;

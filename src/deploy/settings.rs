@@ -93,6 +93,8 @@ pub struct Settings {
     pub drain_timeout: Duration,
     pub stop_grace: Duration,
     pub hooks_path: PathBuf,
+    /// Every accessory, its hosts narrowed by `-h`.
+    pub accessories: Vec<crate::accessory::AccessorySettings>,
 }
 
 impl Settings {
@@ -253,6 +255,7 @@ pub mod tests {
             drain_timeout: Duration::from_secs(30),
             stop_grace: Duration::from_secs(10),
             hooks_path: "hooks".into(),
+            accessories: vec![],
         }
     }
 

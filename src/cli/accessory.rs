@@ -1,0 +1,301 @@
+//! `dhow accessory ...`: the config's accessories (databases, caches) on their hosts: boot,
+//! reboot, start, stop, restart, details, logs, exec, remove; NAME or `all`. Hosts of one
+//! accessory are handled at once, accessories one after another by name.
+
+use super::context::Ctx;
+use crate::accessory::ops::{self, Booted};
+use crate::accessory::AccessorySettings;
+use crate::deploy::host::HostConn;
+use crate::error::{fail, Kind};
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AccessoryCommand {
+    /// Boot where it is not running yet: image, files, directories, container.
+    Boot { name: String },
+    /// Replace the container with one from the current config (data kept).
+    Reboot { name: String },
+    /// Start the stopped container.
+    Start { name: String },
+    /// Stop the container (data kept).
+    Stop { name: String },
+    /// Restart the container.
+    Restart { name: String },
+    /// Its container, image, port and mounts on each host.
+    Details {
+        #[arg(default_value = "all")]
+        name: String,
+    },
+    /// Its logs.
+    Logs {
+        name: String,
+        #[command(flatten)]
+        args: super::app::LogsArgs,
+    },
+    /// Run a command in the running container, e.g. `dhow accessory exec db psql -c 'select 1'`.
+    Exec {
+        name: String,
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+    },
+    /// Remove the container, its image (when unused) and its uploaded files. Data
+    /// directories and named volumes are kept.
+    Remove {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+}
+
+impl AccessoryCommand {
+    fn name(&self) -> &str {
+        match self {
+            AccessoryCommand::Boot { name }
+            | AccessoryCommand::Reboot { name }
+            | AccessoryCommand::Start { name }
+            | AccessoryCommand::Stop { name }
+            | AccessoryCommand::Restart { name }
+            | AccessoryCommand::Details { name }
+            | AccessoryCommand::Logs { name, .. }
+            | AccessoryCommand::Exec { name, .. }
+            | AccessoryCommand::Remove { name, .. } => name,
+        }
+    }
+}
+
+/// The accessories NAME (or `all`) stands for, those on no selected host left out.
+pub fn chosen(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<AccessorySettings>> {
+    let all = &ctx.settings()?.accessories;
+    if all.is_empty() {
+        return Err(fail(
+            Kind::Usage,
+            "the config has no [accessories.*]; see docs/config.md#accessories",
+        ));
+    }
+    let picked: Vec<AccessorySettings> = if name == "all" {
+        all.clone()
+    } else {
+        let a = all.iter().find(|a| a.name == name).ok_or_else(|| {
+            fail(
+                Kind::Usage,
+                format!(
+                    "no accessory `{name}`; accessories: {} (or all)",
+                    all.iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        vec![a.clone()]
+    };
+    let on_hosts: Vec<AccessorySettings> =
+        picked.into_iter().filter(|a| !a.hosts.is_empty()).collect();
+    if on_hosts.is_empty() {
+        return Err(fail(
+            Kind::Usage,
+            format!("accessory {name} runs on none of the hosts selected with -h"),
+        ));
+    }
+    Ok(on_hosts)
+}
+
+pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
+    let list = chosen(ctx, cmd.name())?;
+    if let AccessoryCommand::Remove { yes: false, .. } = cmd {
+        let what: Vec<String> = list
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.hosts.join(", ")))
+            .collect();
+        if !super::context::confirm(&format!(
+            "Remove accessory {}? Containers and uploaded files go; data directories and volumes stay.",
+            what.join(", ")
+        ))? {
+            return Err(fail(
+                Kind::Usage,
+                "not confirmed; nothing removed (use -y to skip the question)",
+            ));
+        }
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for h in list.iter().flat_map(|a| a.hosts.iter()) {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    let conns = ctx.connect(&hosts).await?;
+    let mut failed = Vec::new();
+    for a in &list {
+        let tasks = a.hosts.iter().map(|h| {
+            let conn = conns.get(h).cloned();
+            async move {
+                let conn =
+                    conn.ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))?;
+                on_host(ctx, cmd, a, &conn).await
+            }
+        });
+        for (h, r) in a.hosts.iter().zip(futures::future::join_all(tasks).await) {
+            if let Err(e) = r {
+                failed.push(format!("{h}: {e:#}"));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(fail(
+            Kind::Remote,
+            format!("failed on:\n  {}", failed.join("\n  ")),
+        ));
+    }
+    Ok(())
+}
+
+async fn on_host(
+    ctx: &Ctx,
+    cmd: &AccessoryCommand,
+    a: &AccessorySettings,
+    conn: &HostConn,
+) -> anyhow::Result<()> {
+    let h = &conn.name;
+    let say = |line: &str| {
+        ctx.out
+            .host_line(h, "stdout", &format!("{}: {line}", a.name))
+    };
+    let registry = ctx.settings()?.registry.clone();
+    let log = |l: &str| ctx.out.debug(format!("{h}: {l}"));
+    let missing = || {
+        fail(
+            Kind::Usage,
+            format!(
+                "{h}: accessory {} is not booted (dhow accessory boot {})",
+                a.name, a.name
+            ),
+        )
+    };
+    match cmd {
+        AccessoryCommand::Boot { .. } => match ops::boot(conn, a, registry.as_ref(), log).await? {
+            Booted::AlreadyRunning => say("already running"),
+            Booted::Started => say("started (the container was there, stopped)"),
+            Booted::Created { delivered, placed } => booted(&say, a, &delivered, &placed),
+        },
+        AccessoryCommand::Reboot { .. } => {
+            let (delivered, placed) = ops::reboot(conn, a, registry.as_ref(), log).await?;
+            booted(&say, a, &delivered, &placed);
+        }
+        AccessoryCommand::Start { .. } => match ops::state(conn, a).await {
+            None => return Err(missing()),
+            Some(true) => say("already running"),
+            Some(false) => {
+                ops::start(conn, a).await?;
+                say("started");
+            }
+        },
+        AccessoryCommand::Stop { .. } => {
+            if ops::state(conn, a).await.is_none() {
+                return Err(missing());
+            }
+            ops::stop(conn, a).await?;
+            say("stopped");
+        }
+        AccessoryCommand::Restart { .. } => {
+            if ops::state(conn, a).await.is_none() {
+                return Err(missing());
+            }
+            ops::stop(conn, a).await?;
+            ops::start(conn, a).await?;
+            say("restarted");
+        }
+        AccessoryCommand::Details { .. } => details(conn, a, &say).await,
+        AccessoryCommand::Logs { args, .. } => {
+            if ops::state(conn, a).await.is_none() {
+                return Err(missing());
+            }
+            super::app::logs(ctx, conn, h, &a.container, args).await?;
+        }
+        AccessoryCommand::Exec { cmd, .. } => {
+            if ops::state(conn, a).await != Some(true) {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "{h}: accessory {} is not running (dhow accessory boot {})",
+                        a.name, a.name
+                    ),
+                ));
+            }
+            let code = super::app::exec_in(ctx, conn, h, &a.container, cmd).await?;
+            if code != 0 {
+                return Err(fail(Kind::Remote, format!("exit status {code}")));
+            }
+        }
+        AccessoryCommand::Remove { .. } => {
+            let kept = ops::remove(conn, a).await?;
+            say("removed (container, unused image, uploaded files)");
+            for d in &kept.directories {
+                say(&format!(
+                    "kept data directory {d} (delete it yourself when sure)"
+                ));
+            }
+            for v in &kept.volumes {
+                say(&format!(
+                    "kept volume {v} (docker volume rm {v} deletes it)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn booted(
+    say: &dyn Fn(&str),
+    a: &AccessorySettings,
+    delivered: &crate::accessory::image::Delivered,
+    placed: &[String],
+) {
+    say(&format!("booted {} ({delivered})", a.container));
+    for p in placed {
+        say(&format!("  placed {p}"));
+    }
+    if let Some(p) = &a.port {
+        say(&format!("  port {p}"));
+    }
+}
+
+async fn details(conn: &HostConn, a: &AccessorySettings, say: &dyn Fn(&str)) {
+    let info = match conn.docker.inspect_container(&a.container, None).await {
+        Ok(i) => i,
+        Err(_) => {
+            say(&format!(
+                "not booted (dhow accessory boot {} boots it)",
+                a.name
+            ));
+            return;
+        }
+    };
+    let state = info.state.unwrap_or_default();
+    let status = state
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let image = info.config.and_then(|c| c.image).unwrap_or_default();
+    say(&format!(
+        "{} {status} ({image}){}",
+        a.container,
+        if image == a.image {
+            String::new()
+        } else {
+            format!(
+                "; the config says {}: `dhow accessory reboot {}`",
+                a.image, a.name
+            )
+        }
+    ));
+    if let Some(p) = &a.port {
+        say(&format!("  port {p}"));
+    }
+    for m in info.mounts.unwrap_or_default() {
+        say(&format!(
+            "  mount {} -> {}",
+            m.name.or(m.source).unwrap_or_default(),
+            m.destination.unwrap_or_default()
+        ));
+    }
+}
