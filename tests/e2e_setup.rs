@@ -89,4 +89,87 @@ fn setup_installs_docker_on_a_fresh_host_deploys_and_is_idempotent() {
     );
     assert!(!t.contains("installed,"), "{t}");
     assert_eq!(version_on(&sb, &fresh, svc), "demo s1");
+
+    // Hardening and the firewall. Before: a second sshd on 2223 and a container published on
+    // 9998 answer on the host's address.
+    let ip = host_ip(&container);
+    let probe = sb.docker_exec(
+        &container,
+        "/usr/sbin/sshd -p 2223 && docker rm -f fw-probe >/dev/null 2>&1; \
+         docker run -d --name fw-probe -p 9998:3000 dhow-test/st:s1",
+    );
+    assert!(probe.status.success(), "{}", text(&probe));
+    wait_open(&format!("{ip}:2223"));
+    wait_open(&format!("{ip}:9998"));
+    let hardened = Project::new(&config_with_servers(
+        &sb,
+        svc,
+        &format!("servers = [\"{fresh}\"]"),
+        "[setup]\nharden = true\nfirewall = true\n",
+    ));
+    let out = hardened.dhow_ok(&["setup", "--version", "s1"]);
+    let t = text(&out);
+    for step in [
+        "SSH password logins turned off",
+        "unattended security upgrades",
+        "fail2ban",
+        "firewall on",
+    ] {
+        assert!(t.contains(step), "missing {step:?}: {t}");
+    }
+    // The session survived and new ones get in (setup confirmed the rules over a new one).
+    assert!(sb
+        .docker_exec(&container, "test -e /run/dhow-firewall-ok")
+        .status
+        .success());
+    hardened.dhow_ok(&["server", "exec", "true"]);
+    // 80 (through the proxy) still serves; the other ports are closed now.
+    assert_eq!(version_on(&sb, &fresh, svc), "demo s1");
+    assert!(!is_open(&format!("{ip}:2223")), "port 2223 still open");
+    assert!(
+        !is_open(&format!("{ip}:9998")),
+        "published port 9998 still open"
+    );
+    let sshd = sb.docker_exec(&container, "sshd -T | grep -i '^passwordauthentication'");
+    assert_eq!(text(&sshd).trim(), "passwordauthentication no");
+    // Once more: nothing to change.
+    let out = hardened.dhow_ok(&["setup", "--version", "s1"]);
+    let t = text(&out);
+    assert!(
+        t.contains("firewall already on") && t.contains("nothing changed"),
+        "{t}"
+    );
+}
+
+/// The host container's address on the sandbox network (the project's own container).
+fn host_ip(container: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            container,
+        ])
+        .output()
+        .expect("docker inspect");
+    text(&out)
+        .split_whitespace()
+        .next()
+        .expect("no address")
+        .to_string()
+}
+
+fn is_open(addr: &str) -> bool {
+    let a: std::net::SocketAddr = addr.parse().expect("address");
+    std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok()
+}
+
+fn wait_open(addr: &str) {
+    for _ in 0..50 {
+        if is_open(addr) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{addr} never opened");
 }

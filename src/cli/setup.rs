@@ -10,30 +10,15 @@ use serde_json::json;
 
 pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     let loaded = super::hosts::load_config(&ctx.global)?;
-    if let Some(s) = &loaded.config.setup {
-        let mut unbuilt = Vec::new();
-        if s.firewall == Some(true) {
-            unbuilt.push("setup.firewall");
-        }
-        if s.harden == Some(true) {
-            unbuilt.push("setup.harden");
-        }
-        if s.docker_install == Some(crate::config::schema::DockerInstall::Script) {
-            unbuilt.push("setup.docker_install = \"script\"");
-        }
-        if !unbuilt.is_empty() {
-            return Err(fail(
-                Kind::Config,
-                format!(
-                    "{} {} not built yet; remove {} to run setup (Docker is installed from the \
-                     distribution's docker.io)",
-                    unbuilt.join(", "),
-                    if unbuilt.len() == 1 { "is" } else { "are" },
-                    if unbuilt.len() == 1 { "it" } else { "them" }
-                ),
-            ));
-        }
+    let options = loaded.config.setup.clone().unwrap_or_default();
+    if options.docker_install == Some(crate::config::schema::DockerInstall::Script) {
+        return Err(fail(
+            Kind::Config,
+            "setup.docker_install = \"script\" is not built yet; remove it to run setup \
+             (Docker is installed from the distribution's docker.io)",
+        ));
     }
+    let (harden, firewall) = (options.harden == Some(true), options.firewall == Some(true));
     let settings = ctx.settings()?;
     let version = ctx.version()?;
     let plan = ctx.plan(&version)?;
@@ -51,13 +36,32 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     let tasks = hosts.iter().map(|h| {
         let target = settings.target(h);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
+        let web_ports: Vec<u16> = settings.proxy.publish.iter().map(|(h, _)| *h).collect();
         async move {
-            out.info(format!("{name}: preparing (Docker, the docker group)"));
+            out.info(format!(
+                "{name}: preparing (Docker, the docker group{}{})",
+                if harden { ", hardening" } else { "" },
+                if firewall { ", firewall" } else { "" }
+            ));
             let result = async {
                 let session = crate::ssh::Session::connect(&target, &ssh).await?;
-                let prepared = crate::setup::prepare(&name, &session).await;
+                let mut prepared = crate::setup::prepare(&name, &session).await?;
+                if harden {
+                    let (steps, changed) = crate::setup::harden::apply(&name, &session).await?;
+                    prepared.steps.extend(steps);
+                    prepared.extra_changed |= changed;
+                }
+                if firewall {
+                    let applied =
+                        crate::setup::firewall::apply(&name, &session, &web_ports).await?;
+                    prepared.steps.extend(applied.steps);
+                    if applied.changed {
+                        prepared.extra_changed = true;
+                        confirm_firewall(&name, &target, &ssh).await?;
+                    }
+                }
                 session.close().await;
-                prepared
+                Ok::<_, anyhow::Error>(prepared)
             }
             .await;
             (name, result)
@@ -72,6 +76,9 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             Ok(p) => {
                 changed |= p.changed();
                 ctx.out.host_line(&host, "stdout", &p.describe());
+                for step in &p.steps {
+                    ctx.out.host_line(&host, "stdout", step);
+                }
                 ctx.out.event(
                     "setup",
                     json!({ "host": host, "os": p.os, "docker": p.docker_version,
@@ -109,4 +116,36 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
         .await?;
     }
     super::deploy::deploy(ctx, args, false).await
+}
+
+/// Prove the new firewall lets SSH in: a new connection confirms it (else the host removes it
+/// by itself after the watchdog's delay).
+async fn confirm_firewall(
+    host: &str,
+    target: &crate::ssh::Target,
+    ssh: &crate::ssh::SshOptions,
+) -> anyhow::Result<()> {
+    let lockout = |e: String| {
+        fail(
+            Kind::Remote,
+            format!(
+                "{host}: after the firewall went on, a new SSH connection failed ({e}); the host \
+                 removes the firewall again by itself within {}s. Check that sshd's port is \
+                 reachable, then run setup again",
+                crate::setup::firewall::WATCHDOG_SECS
+            ),
+        )
+    };
+    let session = crate::ssh::Session::connect(target, ssh)
+        .await
+        .map_err(|e| lockout(format!("{e:#}")))?;
+    let out = session
+        .exec(crate::setup::firewall::CONFIRM)
+        .await
+        .map_err(|e| lockout(format!("{e:#}")))?;
+    session.close().await;
+    if !out.success() {
+        return Err(lockout(out.stderr.trim().to_string()));
+    }
+    Ok(())
 }

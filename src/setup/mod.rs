@@ -5,11 +5,15 @@
 //! its exit status names the problem (unsupported distribution, no sudo, apt locked, install
 //! failed, Docker did not start). Running it again on a prepared host changes nothing.
 
+pub mod firewall;
+pub mod harden;
+
 use crate::error::{fail, Kind};
 use crate::remote::Exec;
 
-/// The script, read by `sh -s` from stdin (nothing secret in it, nothing on a command line).
-const SCRIPT: &str = r#"set -u
+/// What every setup script starts with: the distribution check, root or sudo (`$SUDO`), and
+/// `apt_get` / `apt_install` that turn a locked apt or a failed install into exit codes.
+const PRELUDE: &str = r#"set -u
 LOG=/tmp/dhow-setup-apt.log
 if [ -r /etc/os-release ]; then . /etc/os-release; else ID=unknown; VERSION_ID=; fi
 echo "os=${PRETTY_NAME:-$ID}"
@@ -24,12 +28,18 @@ apt_get() {
   tail -n 5 "$LOG" | sed 's/^/apt: /'
   exit 13
 }
-if command -v dockerd >/dev/null 2>&1; then
+APT_UPDATED=
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then : >"$LOG"; apt_get update -q; APT_UPDATED=1; fi
+  apt_get install -y -q --no-install-recommends "$@"
+}
+"#;
+
+/// Docker: installed when missing, started, the SSH user in its group.
+const DOCKER: &str = r#"if command -v dockerd >/dev/null 2>&1; then
   echo "docker=present"
 else
-  : >"$LOG"
-  apt_get update -q
-  apt_get install -y -q --no-install-recommends docker.io
+  apt_install docker.io
   echo "docker=installed"
 fi
 if ! $SUDO docker info >/dev/null 2>&1; then
@@ -57,12 +67,16 @@ pub struct Prepared {
     pub installed: bool,
     pub started: bool,
     pub group_added: bool,
+    /// What hardening and the firewall reported, one line each.
+    pub steps: Vec<String>,
+    /// Hardening or the firewall changed something.
+    pub extra_changed: bool,
 }
 
 impl Prepared {
     /// Whether this run changed anything on the host.
     pub fn changed(&self) -> bool {
-        self.installed || self.started || self.group_added
+        self.installed || self.started || self.group_added || self.extra_changed
     }
 
     /// One line for the user.
@@ -103,10 +117,18 @@ fn parse(stdout: &str) -> Prepared {
     p
 }
 
-/// Prepare one host; the error names the host and says what to do.
-pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
+/// Run the prelude and then `body` on the host (read by `sh -s` from stdin: nothing on a
+/// command line). Returns stdout when it exits 0; otherwise an error that names the host and
+/// says what to do (`explain_more` gives the meaning of the body's own exit codes).
+pub(crate) async fn run_script(
+    host: &str,
+    shell: &dyn Exec,
+    body: &str,
+    what: &str,
+    explain_more: impl Fn(u32) -> Option<String>,
+) -> anyhow::Result<String> {
     let out = shell
-        .exec("sh -s", Some(SCRIPT.as_bytes().to_vec()))
+        .exec("sh -s", Some(format!("{PRELUDE}{body}").into_bytes()))
         .await?;
     let found = parse(&out.stdout);
     let apt_lines: Vec<&str> = out
@@ -115,7 +137,7 @@ pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
         .filter(|l| l.starts_with("apt: "))
         .collect();
     let why = match out.status {
-        0 => return Ok(found),
+        0 => return Ok(out.stdout),
         10 => format!(
             "unsupported distribution ({}): dhow setup supports Debian and Ubuntu (and \
              distributions like them); install Docker yourself, then run `dhow deploy`",
@@ -132,18 +154,26 @@ pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
                2 minutes: wait for it to finish, then run setup again"
             .to_string(),
         13 => format!(
-            "installing docker.io with apt failed:\n  {}",
+            "{what}: installing with apt failed:\n  {}",
             apt_lines.join("\n  ")
         ),
         14 => "Docker was installed but did not start within 30s: look at \
                `journalctl -u docker` or /var/log/dockerd.log on the host"
             .to_string(),
-        n => format!(
-            "the setup script failed (exit status {n}): {}",
-            out.stderr.trim()
-        ),
+        n => explain_more(n).unwrap_or_else(|| {
+            format!(
+                "{what}: the setup script failed (exit status {n}): {}",
+                out.stderr.trim()
+            )
+        }),
     };
     Err(fail(Kind::Remote, format!("{host}: {why}")))
+}
+
+/// Prepare one host for Docker; the error names the host and says what to do.
+pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
+    let out = run_script(host, shell, DOCKER, "Docker", |_| None).await?;
+    Ok(parse(&out))
 }
 
 #[cfg(test)]
@@ -168,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn the_script_is_valid_sh() {
         let out = std::process::Command::new("sh")
-            .args(["-n", "-c", SCRIPT])
+            .args(["-n", "-c", &format!("{PRELUDE}{DOCKER}")])
             .output()
             .unwrap();
         assert!(
