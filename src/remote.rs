@@ -35,6 +35,17 @@ pub trait Exec: Send + Sync {
         local: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 
+    /// Run `cmd` attached to this terminal (a PTY when there is one); returns its exit status.
+    fn exec_interactive<'a>(&'a self, cmd: &'a str) -> BoxFuture<'a, anyhow::Result<u32>> {
+        let _ = cmd;
+        Box::pin(async {
+            Err(crate::error::fail(
+                crate::error::Kind::Internal,
+                "interactive commands need an SSH connection",
+            ))
+        })
+    }
+
     /// Channels (each at least one network round trip) opened so far, when known.
     fn channels_opened(&self) -> Option<usize> {
         None
@@ -114,6 +125,10 @@ impl Exec for crate::ssh::Session {
 
     fn channels_opened(&self) -> Option<usize> {
         Some(crate::ssh::Session::channels_opened(self))
+    }
+
+    fn exec_interactive<'a>(&'a self, cmd: &'a str) -> BoxFuture<'a, anyhow::Result<u32>> {
+        Box::pin(crate::ssh::Session::exec_interactive(self, cmd))
     }
 
     fn exec<'a>(

@@ -191,7 +191,7 @@ env = {{ clear = {{ DHOW_VERSION = "cache" }} }}
     // The second accessory answers on its host's loopback.
     let cache = sb.docker_exec(
         &c2,
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/16000; printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3'",
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/16000; printf \"GET / HTTP/1.0\\r\\nConnection: close\\r\\n\\r\\n\" >&3; cat <&3'",
     );
     assert!(text(&cache).contains("demo cache"), "{}", text(&cache));
 
@@ -218,6 +218,36 @@ env = {{ clear = {{ DHOW_VERSION = "cache" }} }}
         "-c",
         "INSERT INTO notes (note) VALUES ('kept')",
     ]);
+    // Interactive: a psql session fed from stdin.
+    let mut child = p
+        .cmd(&[
+            "accessory",
+            "exec",
+            "-i",
+            "db",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            "notes",
+            "-tA",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dhow");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"SELECT count(*) FROM notes;\n\\q\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+
     let out = p.dhow_ok(&["accessory", "reboot", "db"]);
     assert!(text(&out).contains("booted acc-db"), "{}", text(&out));
     let (status, body) = db_rows(&sb, &h1);

@@ -9,6 +9,9 @@
 //! - Env: `PORT` (3000), `START_DELAY` seconds before listening, `CRASH_ON_START=1` exits 1 at once.
 //!
 //! One log line per request on stdout; SIGTERM exits cleanly.
+//!
+//! `dhow-demo console` is a stand-in for a console like `rails console`: it says whether its
+//! stdin is a terminal, then answers each line with `= LINE` until `exit` or end of input.
 
 mod http;
 mod pg;
@@ -18,6 +21,10 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("console") {
+        console();
+        return;
+    }
     if std::env::var("CRASH_ON_START").as_deref() == Ok("1") {
         eprintln!("demo: CRASH_ON_START=1, exiting with status 1");
         std::process::exit(1);
@@ -48,5 +55,26 @@ fn main() {
             }
             Err(e) => eprintln!("demo: accept failed: {e}"),
         }
+    }
+}
+
+fn console() {
+    use std::io::{BufRead, Write};
+    // SAFETY: isatty only inspects file descriptor 0.
+    let tty = unsafe { libc::isatty(0) } == 1;
+    println!(
+        "demo console {} (tty: {})",
+        http::version(),
+        if tty { "yes" } else { "no" }
+    );
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim_end_matches('\r');
+        if line == "exit" {
+            break;
+        }
+        println!("= {line}");
+        let _ = std::io::stdout().flush();
     }
 }

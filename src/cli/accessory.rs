@@ -34,6 +34,9 @@ pub enum AccessoryCommand {
     /// Run a command in the running container, e.g. `dhow accessory exec db psql -c 'select 1'`.
     Exec {
         name: String,
+        /// Attached to this terminal (a TTY when there is one), e.g. `exec -i db psql`.
+        #[arg(short = 'i', long)]
+        interactive: bool,
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
     },
@@ -101,7 +104,17 @@ pub fn chosen(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<AccessorySettings>> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
-    let list = chosen(ctx, cmd.name())?;
+    let mut list = chosen(ctx, cmd.name())?;
+    if let AccessoryCommand::Exec {
+        interactive: true, ..
+    } = cmd
+    {
+        // One terminal, one host: the first (pick another with -h).
+        list.truncate(1);
+        if let Some(first) = list.first_mut() {
+            first.hosts.truncate(1);
+        }
+    }
     if let AccessoryCommand::Remove { yes: false, .. } = cmd {
         let what: Vec<String> = list
             .iter()
@@ -211,7 +224,9 @@ async fn on_host(
             }
             super::app::logs(ctx, conn, h, &a.container, args).await?;
         }
-        AccessoryCommand::Exec { cmd, .. } => {
+        AccessoryCommand::Exec {
+            cmd, interactive, ..
+        } => {
             if ops::state(conn, a).await != Some(true) {
                 return Err(fail(
                     Kind::Usage,
@@ -221,7 +236,11 @@ async fn on_host(
                     ),
                 ));
             }
-            let code = super::app::exec_in(ctx, conn, h, &a.container, cmd).await?;
+            let code = if *interactive {
+                super::app::exec_attached(conn, &a.container, cmd).await? as i64
+            } else {
+                super::app::exec_in(ctx, conn, h, &a.container, cmd).await?
+            };
             if code != 0 {
                 return Err(fail(Kind::Remote, format!("exit status {code}")));
             }

@@ -46,6 +46,10 @@ pub enum AppCommand {
         /// Run inside the running container instead of a new one.
         #[arg(long)]
         reuse: bool,
+        /// Interactive: attached to this terminal (a TTY when there is one), on the first
+        /// selected host only.
+        #[arg(short = 'i', long)]
+        interactive: bool,
         /// The command, e.g. "bin/rails db:migrate".
         #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
         cmd: Vec<String>,
@@ -154,7 +158,11 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                 }
                 // Handled above, every host at once.
                 AppCommand::Logs(_) => {}
-                AppCommand::Exec { reuse, cmd } => {
+                AppCommand::Exec {
+                    reuse,
+                    interactive,
+                    cmd,
+                } => {
                     let code = if *reuse {
                         let Some(c) = running.first() else {
                             return Err(fail(
@@ -165,6 +173,10 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                                 ),
                             ));
                         };
+                        if *interactive {
+                            let code = exec_attached(conn, &c.name, cmd).await?;
+                            return exit_status(&host.host, code);
+                        }
                         exec_in(ctx, conn, &host.host, &c.name, cmd).await?
                     } else {
                         let current = running
@@ -185,6 +197,10 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                             .and_then(|h| h.roles.iter().find(|r| r.role == role.role))
                             .map(|r| r.container.clone())
                             .ok_or_else(|| fail(Kind::Internal, "role vanished from the plan"))?;
+                        if *interactive {
+                            let code = exec_new_attached(conn, spec, cmd).await?;
+                            return exit_status(&host.host, code);
+                        }
                         exec_new(ctx, conn, &host.host, spec, cmd).await?
                     };
                     if code != 0 {
@@ -363,6 +379,80 @@ pub(crate) async fn logs(
             _ = cancel.changed() => return Ok(()),
         }
     }
+}
+
+/// An interactive command's exit status as the command's result.
+fn exit_status(host: &str, code: u32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        127 => Err(fail(
+            Kind::Remote,
+            format!("{host}: exit status 127 (is the docker command installed on the host?)"),
+        )),
+        n => Err(fail(Kind::Remote, format!("{host}: exit status {n}"))),
+    }
+}
+
+/// `docker exec -i[t] NAME CMD` on the host, attached to this terminal.
+pub(crate) async fn exec_attached(
+    conn: &crate::deploy::host::HostConn,
+    name: &str,
+    cmd: &[String],
+) -> anyhow::Result<u32> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let words: Vec<String> = cmd.iter().map(|w| crate::shell::quote(w)).collect();
+    let line = format!(
+        "docker exec -i{} {} {}",
+        if tty { "t" } else { "" },
+        crate::shell::quote(name),
+        words.join(" ")
+    );
+    conn.shell.exec_interactive(&line).await
+}
+
+/// A new container of the app's image and env, attached to this terminal, removed after.
+async fn exec_new_attached(
+    conn: &crate::deploy::host::HostConn,
+    mut spec: crate::deploy::container::ContainerSpec,
+    cmd: &[String],
+) -> anyhow::Result<u32> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    spec.name = format!("{}-exec-{}", spec.name, std::process::id());
+    spec.cmd = Some(cmd.to_vec());
+    let mut body = create_body(&spec)?;
+    if let Some(hc) = body.host_config.as_mut() {
+        hc.restart_policy = None;
+    }
+    // One-off containers must not count as app containers.
+    if let Some(labels) = body.labels.as_mut() {
+        labels.remove(LABEL_SERVICE);
+        labels.insert(format!("{LABEL_SERVICE}.exec"), "true".into());
+    }
+    body.tty = Some(tty);
+    body.open_stdin = Some(true);
+    body.stdin_once = Some(true);
+    body.attach_stdin = Some(true);
+    body.attach_stdout = Some(true);
+    body.attach_stderr = Some(true);
+    let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&spec.name)
+        .build();
+    engine::timed(
+        "create exec container",
+        conn.docker.create_container(Some(opts), body),
+    )
+    .await?;
+    let result = conn
+        .shell
+        .exec_interactive(&format!(
+            "docker start -ai {}",
+            crate::shell::quote(&spec.name)
+        ))
+        .await;
+    engine::remove(&conn.docker, &spec.name).await?;
+    result
 }
 
 pub(crate) async fn exec_in(

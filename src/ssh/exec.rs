@@ -64,7 +64,9 @@ impl Lines {
 impl Session {
     /// Open a session channel. sshd frees a finished session slightly after it closes it,
     /// so a refusal right at the MaxSessions limit is retried briefly.
-    async fn open_session_channel(&self) -> anyhow::Result<russh::Channel<russh::client::Msg>> {
+    pub(super) async fn open_session_channel(
+        &self,
+    ) -> anyhow::Result<russh::Channel<russh::client::Msg>> {
         let mut attempt = 0;
         loop {
             self.count_channel();

@@ -15,6 +15,7 @@ mod exec;
 mod files;
 mod forward;
 mod handler;
+mod interactive;
 pub mod known_hosts;
 mod streamlocal;
 

@@ -130,7 +130,15 @@ impl Project {
 
     /// Run `dhow ARGS` and return its output.
     pub fn dhow(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run dhow")
+        let started = std::time::Instant::now();
+        let out = self.cmd(args).output().expect("run dhow");
+        // Shown with the test's output (on failure, or with --nocapture): where time goes.
+        eprintln!(
+            "[{:.1}s] dhow {}",
+            started.elapsed().as_secs_f64(),
+            args.join(" ")
+        );
+        out
     }
 
     /// Run `dhow ARGS` and panic with its output unless it succeeds.
