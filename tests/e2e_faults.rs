@@ -241,14 +241,28 @@ fn proxy_restart(sb: &Sandbox) -> Row {
 fn host_reboot(sb: &Sandbox) -> Row {
     let svc = "fboot";
     let host = sb.hosts()[1].clone();
+    let v1 = stamp("i");
+    // An accessory beside the app (the app's own image, already on the host after the deploy).
     let p = Project::new(&config_with_servers(
         sb,
         svc,
         &format!("servers = [\"{host}\"]"),
-        "",
+        &format!(
+            "[accessories.side]\nimage = \"dhow-test/{svc}:{v1}\"\nhost = \"{host}\"\n\
+             port = \"16100:3000\"\nenv = {{ clear = {{ DHOW_VERSION = \"side\" }} }}\n"
+        ),
     ));
-    let v1 = stamp("i");
     p.dhow_ok(&["deploy", "--version", &v1]);
+    p.dhow_ok(&["accessory", "boot", "side"]);
+    let side_answers = || {
+        let out = sb.docker_exec(
+            &sb.container(2),
+            "bash -c 'exec 3<>/dev/tcp/127.0.0.1/16100; \
+             printf \"GET / HTTP/1.0\\r\\nConnection: close\\r\\n\\r\\n\" >&3; cat <&3'",
+        );
+        text(&out).contains("demo side")
+    };
+    assert!(side_answers(), "the accessory answers before the reboot");
     let t0 = Instant::now();
     let out = std::process::Command::new("docker")
         .args(["restart", "-t", "10", &sb.container(2)])
@@ -262,13 +276,18 @@ fn host_reboot(sb: &Sandbox) -> Row {
         back.is_some(),
         "after a reboot the proxy and the app must come back by themselves"
     );
+    assert!(
+        wait_until(Duration::from_secs(60), side_answers).is_some(),
+        "after a reboot the accessory must come back by itself"
+    );
     // dhow still reaches it afterwards.
     p.dhow_ok(&["app", "version"]);
+    p.dhow_ok(&["accessory", "remove", "side", "-y"]);
     Row {
         scenario: "host rebooted",
         injected: "the VPS container restarted".into(),
         observed: format!(
-            "proxy and app back by themselves after {:.1}s",
+            "proxy, app and accessory back by themselves after {:.1}s",
             t0.elapsed().as_secs_f64()
         ),
         failed: "n/a (host down)".into(),
