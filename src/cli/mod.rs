@@ -92,7 +92,8 @@ pub struct Cli {
 pub enum Command {
     /// Build, deliver and deploy the app to every host with zero downtime.
     Deploy(deploy::DeployArgs),
-    /// Prepare fresh servers (install and start Docker, the docker group), then deploy.
+    /// Prepare fresh servers (Docker, the docker group; optional hardening and firewall), boot
+    /// the accessories, then deploy.
     Setup(deploy::DeployArgs),
     /// Deploy without setting up the network or the proxy (they must exist).
     Redeploy(deploy::DeployArgs),

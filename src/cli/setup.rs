@@ -11,13 +11,15 @@ use serde_json::json;
 pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     let loaded = super::hosts::load_config(&ctx.global)?;
     let options = loaded.config.setup.clone().unwrap_or_default();
-    if options.docker_install == Some(crate::config::schema::DockerInstall::Script) {
-        return Err(fail(
-            Kind::Config,
-            "setup.docker_install = \"script\" is not built yet; remove it to run setup \
-             (Docker is installed from the distribution's docker.io)",
-        ));
-    }
+    let install = match options.docker_install {
+        Some(crate::config::schema::DockerInstall::Script) => crate::setup::Install::Script(
+            options
+                .docker_script_url
+                .clone()
+                .unwrap_or_else(|| "https://get.docker.com".into()),
+        ),
+        _ => crate::setup::Install::Apt,
+    };
     let (harden, firewall) = (options.harden == Some(true), options.firewall == Some(true));
     let settings = ctx.settings()?;
     let version = ctx.version()?;
@@ -36,6 +38,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     let tasks = hosts.iter().map(|h| {
         let target = settings.target(h);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
+        let install = install.clone();
         let web_ports: Vec<u16> = settings.proxy.publish.iter().map(|(h, _)| *h).collect();
         async move {
             out.info(format!(
@@ -45,7 +48,13 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             ));
             let result = async {
                 let session = crate::ssh::Session::connect(&target, &ssh).await?;
-                let mut prepared = crate::setup::prepare(&name, &session).await?;
+                if let crate::setup::Install::Script(url) = &install {
+                    if let Some((port, local)) = loopback_url(url) {
+                        // A script served on this machine's loopback: reach it over SSH.
+                        session.forward_remote_port(port, &local).await?;
+                    }
+                }
+                let mut prepared = crate::setup::prepare(&name, &session, &install).await?;
                 if harden {
                     let (steps, changed) = crate::setup::harden::apply(&name, &session).await?;
                     prepared.steps.extend(steps);
@@ -148,4 +157,11 @@ async fn confirm_firewall(
         return Err(lockout(out.stderr.trim().to_string()));
     }
     Ok(())
+}
+
+/// For an http URL on this machine's loopback: the port and the local address to forward.
+fn loopback_url(url: &str) -> Option<(u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split('/').next()?;
+    crate::deploy::delivery::loopback_address(authority)
 }

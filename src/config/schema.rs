@@ -279,6 +279,8 @@ pub struct SetupConfig {
     pub harden: Option<bool>,
     /// `apt` (default) or `script`.
     pub docker_install: Option<DockerInstall>,
+    /// Where `docker_install = "script"` fetches the install script (https://get.docker.com).
+    pub docker_script_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

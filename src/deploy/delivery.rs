@@ -17,7 +17,7 @@ pub async fn pull_from_registry(
     r: &RegistrySettings,
     log: impl FnMut(&str),
 ) -> anyhow::Result<()> {
-    if let Some((port, local)) = loopback_registry(&r.server) {
+    if let Some((port, local)) = loopback_address(&r.server) {
         // A registry on the deployer's loopback: reach it through the SSH connection.
         host.shell.forward_remote_port(port, &local).await?;
     }
@@ -30,7 +30,7 @@ pub async fn pull_from_registry(
 
 /// For a registry on this machine's loopback (`localhost:5000`, `127.0.0.1:5000`): the port
 /// hosts must forward and the local address it leads to.
-pub fn loopback_registry(server: &str) -> Option<(u16, String)> {
+pub fn loopback_address(server: &str) -> Option<(u16, String)> {
     let (host, port) = server.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     let local = match host {

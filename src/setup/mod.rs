@@ -38,6 +38,14 @@ apt_install() {
 /// Docker: installed when missing, started, the SSH user in its group.
 const DOCKER: &str = r#"if command -v dockerd >/dev/null 2>&1; then
   echo "docker=present"
+elif [ "$DOCKER_INSTALL" = script ]; then
+  if command -v curl >/dev/null 2>&1; then FETCH="curl -fsSL"
+  elif command -v wget >/dev/null 2>&1; then FETCH="wget -qO-"
+  else apt_install curl ca-certificates; FETCH="curl -fsSL"; fi
+  $FETCH "$DOCKER_SCRIPT_URL" >/tmp/dhow-get-docker.sh 2>>"$LOG" || exit 15
+  $SUDO sh /tmp/dhow-get-docker.sh >>"$LOG" 2>&1 || { tail -n 5 "$LOG" | sed 's/^/apt: /'; exit 16; }
+  command -v dockerd >/dev/null 2>&1 || exit 16
+  echo "docker=installed"
 else
   apt_install docker.io
   echo "docker=installed"
@@ -170,9 +178,46 @@ pub(crate) async fn run_script(
     Err(fail(Kind::Remote, format!("{host}: {why}")))
 }
 
+/// How Docker gets installed where it is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Install {
+    /// The distribution's docker.io.
+    Apt,
+    /// Docker's install script (or one like it) from this URL, run with sh.
+    Script(String),
+}
+
 /// Prepare one host for Docker; the error names the host and says what to do.
-pub async fn prepare(host: &str, shell: &dyn Exec) -> anyhow::Result<Prepared> {
-    let out = run_script(host, shell, DOCKER, "Docker", |_| None).await?;
+pub async fn prepare(host: &str, shell: &dyn Exec, install: &Install) -> anyhow::Result<Prepared> {
+    let vars = match install {
+        Install::Apt => "DOCKER_INSTALL=apt\n".to_string(),
+        Install::Script(url) => format!(
+            "DOCKER_INSTALL=script\nDOCKER_SCRIPT_URL={}\n",
+            crate::shell::quote(url)
+        ),
+    };
+    let url = match install {
+        Install::Script(u) => u.clone(),
+        Install::Apt => String::new(),
+    };
+    let out = run_script(
+        host,
+        shell,
+        &format!("{vars}{DOCKER}"),
+        "Docker",
+        |code| match code {
+            15 => Some(format!(
+                "Docker: could not download the install script from {url}: check the URL and \
+                 that the host can reach it"
+            )),
+            16 => Some(format!(
+                "Docker: the install script from {url} failed or left no dockerd; its last \
+                 lines are in /tmp/dhow-setup-apt.log on the host"
+            )),
+            _ => None,
+        },
+    )
+    .await?;
     Ok(parse(&out))
 }
 
@@ -198,7 +243,11 @@ mod tests {
     #[tokio::test]
     async fn the_script_is_valid_sh() {
         let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &format!("{PRELUDE}{DOCKER}")])
+            .args([
+                "-n",
+                "-c",
+                &format!("{PRELUDE}DOCKER_INSTALL=apt\n{DOCKER}"),
+            ])
             .output()
             .unwrap();
         assert!(
