@@ -138,18 +138,10 @@ fn file(
         )
     })?;
     let contents = if template {
-        render(&text, env, secret_env).map_err(|missing| {
+        render(&text, env, secret_env).map_err(|why| {
             fail(
                 Kind::Config,
-                format!(
-                    "accessories.{accessory}.files: {local} uses ${{{missing}}}, which is not in \
-                     the accessory's env (known: {})",
-                    env.iter()
-                        .map(|(k, _)| k.as_str())
-                        .chain(secret_env.iter().map(|(k, _)| k.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("accessories.{accessory}.files: {local} {why}"),
             )
         })?
     } else {
@@ -173,14 +165,14 @@ pub fn parse_mode(s: &str) -> Option<u32> {
     (m <= 0o7777).then_some(m)
 }
 
-/// Replace `${NAME}` with the accessory's env values; `$${` stays a literal `${`. Returns the
-/// first unknown name as the error.
+/// Replace `${NAME}` with the accessory's env values (`$${` stays a literal `${`). The error
+/// names what is wrong.
 pub fn render(
     text: &str,
     env: &[(String, String)],
     secret_env: &[(String, SecretString)],
 ) -> Result<String, String> {
-    let value = |name: &str| -> Option<String> {
+    super::interpolate::interpolate(text, |name| {
         env.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
@@ -190,28 +182,20 @@ pub fn render(
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.expose_secret().to_string())
             })
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        if rest[..i].ends_with('$') {
-            out.push_str(&rest[..i - 1]);
-            out.push_str("${");
-            rest = &rest[i + 2..];
-            continue;
+    })
+    .map_err(|m| match m {
+        super::interpolate::Missing::Unterminated => {
+            "has a ${ without its } (write $${ for a literal ${)".to_string()
         }
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[i..]);
-            return Ok(out);
-        };
-        let name = &after[..end];
-        out.push_str(&value(name).ok_or_else(|| name.to_string())?);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        super::interpolate::Missing::Unknown(n) => format!(
+            "uses ${{{n}}}, which is not in the accessory's env (known: {})",
+            env.iter()
+                .map(|(k, _)| k.as_str())
+                .chain(secret_env.iter().map(|(k, _)| k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -226,8 +210,10 @@ mod tests {
             render("u=${USER} p=${PASSWORD} $${HOME} $5", &env, &secrets).unwrap(),
             "u=app p=s3 ${HOME} $5"
         );
-        assert_eq!(render("${NOPE}", &env, &secrets).unwrap_err(), "NOPE");
-        assert_eq!(render("tail ${", &env, &secrets).unwrap(), "tail ${");
+        assert!(render("${NOPE}", &env, &secrets)
+            .unwrap_err()
+            .contains("${NOPE}, which is not in the accessory's env (known: USER, PASSWORD)"));
+        assert!(render("tail ${", &env, &secrets).is_err());
     }
 
     #[test]

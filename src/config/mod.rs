@@ -2,6 +2,7 @@
 //! `file:line:column` errors, and the mapping to what commands use (selected hosts, settings).
 
 pub mod accessories;
+pub mod interpolate;
 pub mod load;
 pub mod locate;
 pub mod schema;

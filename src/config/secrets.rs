@@ -151,20 +151,12 @@ fn expand(raw: &str) -> Result<String, String> {
             .trim_end_matches(['\n', '\r'])
             .to_string());
     }
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after.find('}').ok_or("unterminated ${")?;
-        let var = &after[..end];
-        let val =
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?;
-        out.push_str(&val);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    super::interpolate::interpolate(raw, |var| std::env::var(var).ok()).map_err(|m| match m {
+        super::interpolate::Missing::Unterminated => "unterminated ${".to_string(),
+        super::interpolate::Missing::Unknown(var) => {
+            format!("environment variable {var} is not set")
+        }
+    })
 }
 
 #[cfg(test)]

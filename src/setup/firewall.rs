@@ -106,14 +106,6 @@ pub const CONFIRM: &str = "if [ \"$(id -u)\" = 0 ]; then touch /run/dhow-firewal
 mod tests {
     #[test]
     fn the_script_is_valid_sh() {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &super::SCRIPT.replace("WEB_PORTS", "80, 443")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::setup::assert_valid_sh(&super::SCRIPT.replace("WEB_PORTS", "80, 443"));
     }
 }

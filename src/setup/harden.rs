@@ -109,15 +109,7 @@ pub fn steps(out: &str) -> Vec<String> {
 mod tests {
     #[test]
     fn the_script_is_valid_sh() {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", super::SCRIPT])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::setup::assert_valid_sh(super::SCRIPT);
     }
 
     #[test]

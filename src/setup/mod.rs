@@ -221,6 +221,20 @@ pub async fn prepare(host: &str, shell: &dyn Exec, install: &Install) -> anyhow:
     Ok(parse(&out))
 }
 
+/// Tests: `sh -n` accepts the script (setup scripts are sent as text, so typos show only there).
+#[cfg(test)]
+pub(crate) fn assert_valid_sh(script: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-n", "-c", script])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,20 +254,8 @@ mod tests {
             .ends_with("Docker 27.1.1 already running; nothing to change"));
     }
 
-    #[tokio::test]
-    async fn the_script_is_valid_sh() {
-        let out = std::process::Command::new("sh")
-            .args([
-                "-n",
-                "-c",
-                &format!("{PRELUDE}DOCKER_INSTALL=apt\n{DOCKER}"),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    #[test]
+    fn the_script_is_valid_sh() {
+        assert_valid_sh(&format!("{PRELUDE}DOCKER_INSTALL=apt\n{DOCKER}"));
     }
 }
