@@ -268,6 +268,8 @@ env = {{ clear = {{ DHOW_VERSION = "cache" }} }}
         "{t}"
     );
     assert!(t.contains("acc-cache running"), "{t}");
+    let out = p.dhow_ok(&["details"]);
+    assert!(text(&out).contains("acc (accessory db)"), "{}", text(&out));
     let out = p.dhow_ok(&["accessory", "logs", "db", "-n", "50"]);
     assert!(
         text(&out).contains("ready to accept connections"),

@@ -75,34 +75,42 @@ async fn fetch(session: &Session) -> anyhow::Result<Details> {
         .version()
         .await
         .map_err(|e| remote("docker version", e))?;
-    let filters = HashMap::from([("label", vec!["dhow.service"])]);
-    let options = ListContainersOptionsBuilder::new()
-        .filters(&filters)
-        .build();
-    let list = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|e| remote("listing containers", e))?;
-    let containers = list
-        .into_iter()
-        .map(|c| {
+    // App containers, then accessories (they carry their own labels, not dhow.service).
+    let mut containers = Vec::new();
+    for label in ["dhow.service", crate::accessory::LABEL_ACCESSORY] {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = ListContainersOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let list = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| remote("listing containers", e))?;
+        containers.extend(list.into_iter().map(|c| {
             let name = c
                 .names
                 .and_then(|n| n.into_iter().next())
                 .map(|n| n.trim_start_matches('/').to_string())
                 .unwrap_or_default();
-            let service = c
-                .labels
-                .and_then(|l| l.get("dhow.service").cloned())
-                .unwrap_or_default();
+            let labels = c.labels.unwrap_or_default();
+            let service = match labels.get(crate::accessory::LABEL_ACCESSORY) {
+                Some(acc) => format!(
+                    "{} (accessory {acc})",
+                    labels
+                        .get(crate::accessory::LABEL_OWNER)
+                        .cloned()
+                        .unwrap_or_default()
+                ),
+                None => labels.get("dhow.service").cloned().unwrap_or_default(),
+            };
             [
                 name,
                 c.image.unwrap_or_default(),
                 c.status.unwrap_or_default(),
                 service,
             ]
-        })
-        .collect();
+        }));
+    }
     Ok(Details {
         engine: version.version.unwrap_or_else(|| "?".into()),
         api: version.api_version.unwrap_or_else(|| "?".into()),
@@ -148,16 +156,26 @@ fn show(out: &Output, host: &str, d: &Details) {
         .max()
         .unwrap_or(0)
         .max(5);
+    let swidth = d
+        .containers
+        .iter()
+        .map(|c| c[3].len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     out.host_line(
         host,
         "stdout",
-        &format!("{:width$}  {:iwidth$}  STATUS", "NAME", "IMAGE"),
+        &format!(
+            "{:width$}  {:iwidth$}  {:swidth$}  STATUS",
+            "NAME", "IMAGE", "SERVICE"
+        ),
     );
-    for [name, image, status, _] in &d.containers {
+    for [name, image, status, service] in &d.containers {
         out.host_line(
             host,
             "stdout",
-            &format!("{name:width$}  {image:iwidth$}  {status}"),
+            &format!("{name:width$}  {image:iwidth$}  {service:swidth$}  {status}"),
         );
     }
 }
