@@ -11,38 +11,58 @@ use crate::error::{fail, Kind};
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum AccessoryCommand {
     /// Boot where it is not running yet: image, files, directories, container.
-    Boot { name: String },
+    Boot {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+    },
     /// Replace the container with one from the current config (data kept).
-    Reboot { name: String },
+    Reboot {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+    },
     /// Start the stopped container.
-    Start { name: String },
+    Start {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+    },
     /// Stop the container (data kept).
-    Stop { name: String },
+    Stop {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+    },
     /// Restart the container.
-    Restart { name: String },
+    Restart {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+    },
     /// Its container, image, port and mounts on each host.
     Details {
+        /// The accessory (a key of [accessories]), or all.
         #[arg(default_value = "all")]
         name: String,
     },
     /// Its logs.
     Logs {
+        /// The accessory (a key of [accessories]).
         name: String,
         #[command(flatten)]
         args: super::app::LogsArgs,
     },
     /// Run a command in the running container, e.g. `dhow accessory exec db psql -c 'select 1'`.
     Exec {
+        /// The accessory (a key of [accessories]).
         name: String,
         /// Attached to this terminal (a TTY when there is one), e.g. `exec -i db psql`.
         #[arg(short = 'i', long)]
         interactive: bool,
+        /// The command and its arguments.
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         cmd: Vec<String>,
     },
     /// Remove the container, its image (when unused) and its uploaded files. Data
     /// directories and named volumes are kept.
     Remove {
+        /// The accessory (a key of [accessories]), or all.
         name: String,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
