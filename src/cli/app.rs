@@ -399,8 +399,7 @@ pub(crate) async fn exec_attached(
     name: &str,
     cmd: &[String],
 ) -> anyhow::Result<u32> {
-    use std::io::IsTerminal;
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = crate::ssh::terminal_attached();
     let words: Vec<String> = cmd.iter().map(|w| crate::shell::quote(w)).collect();
     let line = format!(
         "docker exec -i{} {} {}",
@@ -414,13 +413,35 @@ pub(crate) async fn exec_attached(
 /// A new container of the app's image and env, attached to this terminal, removed after.
 async fn exec_new_attached(
     conn: &crate::deploy::host::HostConn,
-    mut spec: crate::deploy::container::ContainerSpec,
+    spec: crate::deploy::container::ContainerSpec,
     cmd: &[String],
 ) -> anyhow::Result<u32> {
-    use std::io::IsTerminal;
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (name, mut body) = one_off(spec, cmd)?;
+    body.tty = Some(crate::ssh::terminal_attached());
+    body.open_stdin = Some(true);
+    body.stdin_once = Some(true);
+    body.attach_stdin = Some(true);
+    body.attach_stdout = Some(true);
+    body.attach_stderr = Some(true);
+    create_one_off(conn, &name, body).await?;
+    let result = conn
+        .shell
+        .exec_interactive(&format!("docker start -ai {}", crate::shell::quote(&name)))
+        .await;
+    engine::remove(&conn.docker, &name).await?;
+    result
+}
+
+/// A one-off container of the app running `cmd` (for `app exec`): its name and create body,
+/// with no restart policy and not labelled as an app container.
+fn one_off(
+    mut spec: crate::deploy::container::ContainerSpec,
+    cmd: &[String],
+) -> anyhow::Result<(String, bollard::models::ContainerCreateBody)> {
     spec.name = format!("{}-exec-{}", spec.name, std::process::id());
     spec.cmd = Some(cmd.to_vec());
+    spec.labels
+        .insert(format!("{LABEL_SERVICE}.exec"), "true".into());
     let mut body = create_body(&spec)?;
     if let Some(hc) = body.host_config.as_mut() {
         hc.restart_policy = None;
@@ -428,31 +449,24 @@ async fn exec_new_attached(
     // One-off containers must not count as app containers.
     if let Some(labels) = body.labels.as_mut() {
         labels.remove(LABEL_SERVICE);
-        labels.insert(format!("{LABEL_SERVICE}.exec"), "true".into());
     }
-    body.tty = Some(tty);
-    body.open_stdin = Some(true);
-    body.stdin_once = Some(true);
-    body.attach_stdin = Some(true);
-    body.attach_stdout = Some(true);
-    body.attach_stderr = Some(true);
+    Ok((spec.name, body))
+}
+
+async fn create_one_off(
+    conn: &crate::deploy::host::HostConn,
+    name: &str,
+    body: bollard::models::ContainerCreateBody,
+) -> anyhow::Result<()> {
     let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-        .name(&spec.name)
+        .name(name)
         .build();
     engine::timed(
-        "create exec container",
+        &format!("{}: create exec container", conn.name),
         conn.docker.create_container(Some(opts), body),
     )
     .await?;
-    let result = conn
-        .shell
-        .exec_interactive(&format!(
-            "docker start -ai {}",
-            crate::shell::quote(&spec.name)
-        ))
-        .await;
-    engine::remove(&conn.docker, &spec.name).await?;
-    result
+    Ok(())
 }
 
 pub(crate) async fn exec_in(
@@ -504,40 +518,15 @@ async fn exec_new(
     ctx: &Ctx,
     conn: &crate::deploy::host::HostConn,
     host: &str,
-    mut spec: crate::deploy::container::ContainerSpec,
+    spec: crate::deploy::container::ContainerSpec,
     cmd: &[String],
 ) -> anyhow::Result<i64> {
-    spec.name = format!("{}-exec-{}", spec.name, std::process::id());
-    spec.cmd = Some(cmd.to_vec());
-    spec.labels
-        .insert(format!("{LABEL_SERVICE}.exec"), "true".into());
-    let mut body = create_body(&spec)?;
-    if let Some(hc) = body.host_config.as_mut() {
-        hc.restart_policy = None;
-    }
-    // One-off containers must not count as app containers.
-    if let Some(labels) = body.labels.as_mut() {
-        labels.remove(LABEL_SERVICE);
-    }
-    let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-        .name(&spec.name)
-        .build();
-    conn.docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(|e| {
-            fail(
-                Kind::Remote,
-                format!(
-                    "{host}: create exec container: {}",
-                    engine::docker_message(&e)
-                ),
-            )
-        })?;
-    engine::start(&conn.docker, &spec.name).await?;
+    let (name, body) = one_off(spec, cmd)?;
+    create_one_off(conn, &name, body).await?;
+    engine::start(&conn.docker, &name).await?;
     let mut wait = conn
         .docker
-        .wait_container(&spec.name, None::<WaitContainerOptions>);
+        .wait_container(&name, None::<WaitContainerOptions>);
     let code = match wait.next().await {
         Some(Ok(r)) => r.status_code,
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
@@ -549,10 +538,10 @@ async fn exec_new(
         }
         None => -1,
     };
-    let out = engine::logs_tail(&conn.docker, &spec.name, 10_000).await;
+    let out = engine::logs_tail(&conn.docker, &name, 10_000).await;
     for line in out.lines() {
         ctx.out.host_line(host, "stdout", line);
     }
-    engine::remove(&conn.docker, &spec.name).await?;
+    engine::remove(&conn.docker, &name).await?;
     Ok(code)
 }

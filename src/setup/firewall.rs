@@ -93,7 +93,7 @@ pub async fn apply(host: &str, shell: &dyn Exec, web_ports: &[u16]) -> anyhow::R
     })
     .await?;
     Ok(Applied {
-        steps: super::harden::steps(&out),
+        steps: super::steps(&out),
         changed: out.lines().any(|l| l == "changed=1"),
     })
 }

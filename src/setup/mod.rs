@@ -221,6 +221,14 @@ pub async fn prepare(host: &str, shell: &dyn Exec, install: &Install) -> anyhow:
     Ok(parse(&out))
 }
 
+/// The `step=` lines of a script's output.
+pub fn steps(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("step="))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Tests: `sh -n` accepts the script (setup scripts are sent as text, so typos show only there).
 #[cfg(test)]
 pub(crate) fn assert_valid_sh(script: &str) {
@@ -252,6 +260,14 @@ mod tests {
         assert!(q
             .describe()
             .ends_with("Docker 27.1.1 already running; nothing to change"));
+    }
+
+    #[test]
+    fn steps_are_the_step_lines() {
+        assert_eq!(
+            steps("os=Debian\nstep=a\nchanged=1\nstep=b c\n"),
+            vec!["a".to_string(), "b c".to_string()]
+        );
     }
 
     #[test]

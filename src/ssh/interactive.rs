@@ -8,11 +8,16 @@ use russh::ChannelMsg;
 use std::io::{IsTerminal, Read, Write};
 use tokio::sync::mpsc;
 
+/// Are this process's stdin and stdout a terminal (so the remote command gets a PTY)?
+pub fn terminal_attached() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
 impl Session {
     /// Run `cmd` attached to this process's stdin/stdout/stderr; returns its exit status.
     pub async fn exec_interactive(&self, cmd: &str) -> anyhow::Result<u32> {
         let host = self.host().to_string();
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let tty = terminal_attached();
         let channel = self.open_session_channel().await?;
         let (mut read, write) = channel.split();
         if tty {

@@ -20,6 +20,7 @@ pub mod known_hosts;
 mod streamlocal;
 
 pub use connect::Session;
+pub use interactive::terminal_attached;
 // Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
 #[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
