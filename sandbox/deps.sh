@@ -2,7 +2,8 @@
 # Installs the Debian packages dhow's sandbox, tests and benchmarks need (root, apt-get).
 # Safe to run again: apt-get skips what is installed.
 set -euo pipefail
-pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make)
+# pebble: the ACME test CA (and its DNS) that proxy/tests/acme.rs gets certificates from.
+pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

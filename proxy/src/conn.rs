@@ -31,10 +31,11 @@ pub async fn serve(
     let Ok(Ok(tls_stream)) = handshake else {
         return;
     };
-    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        h2(tls_stream, peer, proxy, stop).await
-    } else {
-        http1(tls_stream, peer, true, proxy, stop).await
+    match tls_stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => h2(tls_stream, peer, proxy, stop).await,
+        // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
+        Some(crate::acme::challenges::ACME_TLS_ALPN) => {}
+        _ => http1(tls_stream, peer, true, proxy, stop).await,
     }
 }
 

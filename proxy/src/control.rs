@@ -51,6 +51,9 @@ pub struct DeployRequest {
     /// With a certificate: redirect plain HTTP to HTTPS (default true).
     #[serde(default)]
     pub tls_redirect: Option<bool>,
+    /// Obtain certificates for the hosts automatically (ACME).
+    #[serde(default)]
+    pub acme: bool,
 }
 
 fn default_deploy_timeout() -> u64 {
@@ -117,6 +120,10 @@ impl Control {
                 ))
             }
         };
+        if req.acme {
+            self.acme_fits(&hosts, tls.is_some())
+                .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        }
         let deadline = Duration::from_millis(req.deploy_timeout_ms);
         if let Err(e) =
             health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline).await
@@ -141,7 +148,7 @@ impl Control {
             let previous = old.map(|s| s.target.clone());
             let service = Service {
                 name: name.to_string(),
-                hosts,
+                hosts: hosts.clone(),
                 path_prefix: req
                     .path_prefix
                     .clone()
@@ -154,6 +161,7 @@ impl Control {
                 stats: old.map(|s| s.stats.clone()).unwrap_or_default(),
                 tls_redirect: req.tls_redirect.unwrap_or(true),
                 tls,
+                acme: req.acme,
             };
             self.proxy.publish(table.with(service));
             self.proxy
@@ -164,6 +172,9 @@ impl Control {
                 .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
             previous
         };
+        if req.acme {
+            self.proxy.acme.want_now(&hosts);
+        }
         let mut left = 0;
         if let Some(old) = &previous {
             if old.addr != req.target {
@@ -210,12 +221,35 @@ impl Control {
         Ok(json!({ "service": name, "mode": mode.name() }))
     }
 
+    /// Can a service with `hosts` get ACME certificates here?
+    fn acme_fits(&self, hosts: &[String], has_files: bool) -> Result<(), String> {
+        if has_files {
+            return Err("acme and certificate files exclude each other: give one".into());
+        }
+        if self.proxy.acme.settings.get().is_none() || self.proxy.https_port.get().is_none() {
+            return Err(
+                "this proxy does not obtain certificates: run it with --https (and --acme-* \
+                 settings if not Let's Encrypt)"
+                    .into(),
+            );
+        }
+        if hosts.is_empty() {
+            return Err("acme needs the service's host names (--host)".into());
+        }
+        match hosts.iter().find_map(|h| crate::acme::unfit_host(h)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     pub fn list(&self) -> Value {
         let table = self.proxy.table.load_full();
         json!({ "services": table.services.iter().map(|s| json!({
             "name": s.name, "hosts": s.hosts, "path_prefix": s.path_prefix, "target": s.target.addr,
             "healthy": s.target.is_ready(), "inflight": s.target.inflight(), "mode": s.mode.name(),
             "tls": s.tls.as_ref().map(|t| t.cert_path.clone()),
+            "acme": s.acme.then(|| s.hosts.iter().map(|h| (h.clone(), self.proxy.acme.describe(h)))
+                .collect::<serde_json::Map<_, _>>()),
             "message": match &s.mode { Mode::Stopped { message } => message.clone(), _ => None },
         })).collect::<Vec<_>>() })
     }

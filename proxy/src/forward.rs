@@ -64,6 +64,8 @@ pub struct Proxy {
     /// The HTTPS port clients use (set when the proxy listens for HTTPS); plain-HTTP requests
     /// to a service with a certificate are redirected there.
     pub https_port: std::sync::OnceLock<u16>,
+    /// Automatic certificates: obtained ones and open challenges.
+    pub acme: Arc<crate::acme::Acme>,
     /// Request ids are `<pid>-<counter>` in hex; the pid is read once (getpid is a syscall).
     id_prefix: String,
     next_id: AtomicU64,
@@ -89,6 +91,7 @@ impl Proxy {
             metrics: metrics::Global::default(),
             changed: watch::channel(0).0,
             https_port: std::sync::OnceLock::new(),
+            acme: Arc::default(),
             id_prefix: format!("{:x}", std::process::id()),
             next_id: AtomicU64::new(1),
         })
@@ -299,6 +302,24 @@ pub async fn handle(
         return Ok(done.answer(resp));
     }
 
+    // An ACME server validating a certificate order (HTTP-01) gets its answer before routing.
+    if !tls {
+        if let Some(token) = done.path.strip_prefix(crate::acme::challenges::HTTP_PREFIX) {
+            if let Some(answer) = proxy.acme.challenges.http(token) {
+                let mut resp = Response::new(
+                    Full::new(Bytes::from(answer))
+                        .map_err(|e| match e {})
+                        .boxed(),
+                );
+                resp.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                return Ok(done.answer(resp));
+            }
+        }
+    }
+
     // Route; a paused service holds the request until it is resumed (or the pause times out).
     let deadline = tokio::time::Instant::now() + proxy.limits.pause_timeout;
     let table = loop {
@@ -338,7 +359,8 @@ pub async fn handle(
         };
         return Ok(done.answer(resp));
     }
-    if !tls && service.tls.is_some() && service.tls_redirect && done.path != service.health.path {
+    let has_cert = service.tls.is_some() || (service.acme && proxy.acme.certs.has(&done.host));
+    if !tls && has_cert && service.tls_redirect && done.path != service.health.path {
         if let Some(port) = proxy.https_port.get() {
             let resp = redirect_to_https(&done.host, *port, req.uri());
             return Ok(done.answer(resp));

@@ -3,6 +3,7 @@
 //! after health-checking it, draining the old target's in-flight requests before it answers.
 //! The routing table is immutable and swapped atomically, so requests never take a lock.
 
+pub mod acme;
 pub mod conn;
 pub mod control;
 pub mod dns;

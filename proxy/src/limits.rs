@@ -54,9 +54,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         u => {
             return Err(format!(
-                "bad duration {s:?}: unknown unit {u:?} (ms, s, m, h)"
+                "bad duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)"
             ))
         }
     };
@@ -203,7 +204,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86400)));
+        assert!(parse_duration("3w").is_err());
         assert!(parse_duration("ms").is_err());
     }
 

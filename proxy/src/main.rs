@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dhow_proxy::limits::{parse_duration, Limits};
-use dhow_proxy::{control, forward, server, state};
+use dhow_proxy::{acme, control, forward, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
@@ -74,6 +74,33 @@ struct RunArgs {
     /// Data-plane threads (default: one per CPU core).
     #[arg(long)]
     workers: Option<usize>,
+    #[command(flatten)]
+    acme: AcmeArgs,
+}
+
+/// Automatic certificates for services deployed with --acme (needs --https).
+#[derive(clap::Args)]
+struct AcmeArgs {
+    /// The ACME directory to get certificates from.
+    #[arg(long, default_value = acme::LETS_ENCRYPT)]
+    acme_directory: String,
+    /// Contact e-mail for the ACME account (expiry notices).
+    #[arg(long)]
+    acme_email: Option<String>,
+    /// PEM root certificates to trust for the ACME directory instead of the built-in ones
+    /// (a private or test CA).
+    #[arg(long)]
+    acme_ca_root: Option<PathBuf>,
+    /// How the ACME server checks that a host name is ours: http-01 (port 80) or
+    /// tls-alpn-01 (the HTTPS port).
+    #[arg(long, default_value = "http-01", value_parser = acme::Challenge::parse)]
+    acme_challenge: acme::Challenge,
+    /// Renew a certificate when it has less than this left.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    acme_renew_before: Duration,
+    /// How often certificates are checked for renewal.
+    #[arg(long, default_value = "12h", value_parser = parse_duration)]
+    acme_check_interval: Duration,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +144,10 @@ enum Cmd {
         /// With a certificate, keep serving plain HTTP instead of redirecting it to HTTPS.
         #[arg(long)]
         no_tls_redirect: bool,
+        /// Obtain and renew certificates for the --host names automatically (ACME; the proxy
+        /// must run with --https). Plain HTTP is redirected once a host has its certificate.
+        #[arg(long, conflicts_with = "tls_cert")]
+        acme: bool,
     },
     /// Stop routing SERVICE.
     Remove { service: String },
@@ -171,6 +202,7 @@ async fn main() -> std::process::ExitCode {
             tls_cert,
             tls_key,
             no_tls_redirect,
+            acme,
         } => {
             let body = serde_json::json!({
                 "target": target, "hosts": hosts, "path_prefix": path_prefix,
@@ -183,6 +215,7 @@ async fn main() -> std::process::ExitCode {
                 "deploy_timeout_ms": deploy_timeout.as_millis() as u64,
                 "drain_timeout_ms": drain_timeout.as_millis() as u64,
                 "tls_cert": tls_cert, "tls_key": tls_key, "tls_redirect": !no_tls_redirect,
+                "acme": acme,
             });
             call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await
         }
@@ -245,6 +278,22 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if https.is_some() {
+        let a = &args.acme;
+        let dir = args.state.parent().unwrap_or(Path::new(".")).join("acme");
+        let _ = proxy.acme.settings.set(acme::Settings {
+            directory: a.acme_directory.clone(),
+            email: a.acme_email.clone(),
+            ca_root: a.acme_ca_root.clone(),
+            challenge: a.acme_challenge,
+            renew_before: a.acme_renew_before,
+            check_interval: a.acme_check_interval,
+            dir,
+        });
+        for p in proxy.acme.load_stored(&proxy.table.load()) {
+            log_line("error", &p);
+        }
+    }
     let ports = server::Ports { http, https };
     let server::Workers {
         http: bound,
@@ -301,6 +350,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         })
     );
     tokio::spawn(control::serve(unix, ctl));
+    tokio::spawn(acme::run(proxy.clone()));
     if let Some(m) = metrics {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
     }

@@ -175,6 +175,8 @@ pub struct Service {
     pub tls: Option<Arc<crate::tls::TlsCert>>,
     /// With a certificate: answer plain-HTTP requests with a redirect to HTTPS.
     pub tls_redirect: bool,
+    /// Certificates for the hosts come from ACME (see `acme`).
+    pub acme: bool,
 }
 
 impl Service {
@@ -330,6 +332,7 @@ mod tests {
             stats: crate::metrics::Stats::new(),
             tls: None,
             tls_redirect: false,
+            acme: false,
         }
     }
 

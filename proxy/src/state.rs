@@ -35,6 +35,9 @@ pub struct SavedService {
     pub tls_key: Option<String>,
     #[serde(default = "yes")]
     pub tls_redirect: bool,
+    /// Certificates from ACME (kept in the state directory's acme/).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acme: bool,
 }
 
 fn yes() -> bool {
@@ -87,6 +90,7 @@ impl State {
                     tls_cert: s.tls.as_ref().map(|t| t.cert_path.clone()),
                     tls_key: s.tls.as_ref().map(|t| t.key_path.clone()),
                     tls_redirect: s.tls_redirect,
+                    acme: s.acme,
                 })
                 .collect(),
         }
@@ -124,6 +128,7 @@ impl State {
                         _ => None,
                     },
                     tls_redirect: s.tls_redirect,
+                    acme: s.acme,
                 })
                 .collect(),
         };
@@ -133,12 +138,27 @@ impl State {
 
 /// Write the state atomically.
 pub fn save(path: &Path, state: &State) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    write_atomic(path, &bytes, 0o644)
+}
+
+/// Write a file atomically (temp file with `mode`, fsync, rename, fsync the directory): a
+/// reader sees the old contents or the new, never half of them.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
@@ -202,6 +222,7 @@ mod tests {
                 tls_cert: None,
                 tls_key: None,
                 tls_redirect: true,
+                acme: true,
             }],
         };
         save(&p, &s).unwrap();

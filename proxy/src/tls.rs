@@ -4,6 +4,7 @@
 //! http/1.1. A name no service has a certificate for gets the catch-all service's certificate,
 //! if it has one; otherwise the handshake is refused.
 
+use crate::acme::challenges::ACME_TLS_ALPN;
 use crate::forward::Proxy;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -30,28 +31,37 @@ impl std::fmt::Debug for TlsCert {
 /// Read a PEM certificate chain and private key.
 pub fn load(cert_path: &str, key_path: &str) -> Result<Arc<TlsCert>, String> {
     let read = |p: &str| std::fs::read(Path::new(p)).map_err(|e| format!("cannot read {p}: {e}"));
-    let cert_pem = read(cert_path)?;
-    let key_pem = read(key_path)?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{cert_path}: not a PEM certificate chain: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{cert_path}: no certificate in it"));
-    }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{key_path}: not a PEM private key: {e}"))?
-        .ok_or_else(|| format!("{key_path}: no private key in it"))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("{key_path}: unsupported private key: {e}"))?;
-    let certified = CertifiedKey::new(certs, signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("{key_path} does not belong to {cert_path}: {e}"))?;
+    let key = parse(&read(cert_path)?, &read(key_path)?, cert_path, key_path)?;
     Ok(Arc::new(TlsCert {
         cert_path: cert_path.into(),
         key_path: key_path.into(),
-        key: Arc::new(certified),
+        key: Arc::new(key),
     }))
+}
+
+/// A certificate chain and its private key from PEM; errors name the two by their labels.
+pub fn parse(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_label: &str,
+    key_label: &str,
+) -> Result<CertifiedKey, String> {
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{cert_label}: not a PEM certificate chain: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{cert_label}: no certificate in it"));
+    }
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key_pem[..])
+        .map_err(|e| format!("{key_label}: not a PEM private key: {e}"))?
+        .ok_or_else(|| format!("{key_label}: no private key in it"))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("{key_label}: unsupported private key: {e}"))?;
+    let certified = CertifiedKey::new(certs, signing);
+    certified
+        .keys_match()
+        .map_err(|e| format!("{key_label} does not belong to {cert_label}: {e}"))?;
+    Ok(certified)
 }
 
 /// Picks the certificate for a handshake from the routing table.
@@ -67,14 +77,28 @@ impl std::fmt::Debug for SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().unwrap_or("").to_ascii_lowercase();
+        let acme = &self.proxy.acme;
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))
+        {
+            return acme.challenges.alpn(&name);
+        }
         let table = self.proxy.table.load();
-        let name = hello.server_name().unwrap_or("");
         table
             .services
             .iter()
-            .filter_map(|s| Some((s.host_rank(name)?, s.tls.as_ref()?)))
+            .filter_map(|s| {
+                let rank = s.host_rank(&name)?;
+                match &s.tls {
+                    Some(c) => Some((rank, c.key.clone())),
+                    None if s.acme => Some((rank, acme.certs.get(&name)?.key)),
+                    None => None,
+                }
+            })
             .max_by_key(|(rank, _)| *rank)
-            .map(|(_, c)| c.key.clone())
+            .map(|(_, key)| key)
     }
 }
 
@@ -86,6 +110,7 @@ pub fn server_config(proxy: Arc<Proxy>) -> Result<Arc<rustls::ServerConfig>, rus
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_cert_resolver(Arc::new(SniResolver { proxy }));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // acme-tls/1 only ever meets an ACME server's TLS-ALPN-01 validation (RFC 8737).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
     Ok(Arc::new(config))
 }

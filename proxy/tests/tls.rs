@@ -7,10 +7,8 @@ mod support;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
-use std::net::SocketAddr;
+use rustls::pki_types::CertificateDer;
 use std::path::Path;
-use std::sync::Arc;
 use support::*;
 
 /// A self-signed certificate for `names`, written as PEM files in `dir`; returns the paths and
@@ -22,54 +20,12 @@ fn cert(dir: &Path, label: &str, names: &[&str]) -> (String, String, Certificate
     let cert_path = dir.join(format!("{label}.crt"));
     let key_path = dir.join(format!("{label}.key"));
     std::fs::write(&cert_path, c.cert.pem()).unwrap();
-    std::fs::write(&key_path, c.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&key_path, c.signing_key.serialize_pem()).unwrap();
     (
         cert_path.display().to_string(),
         key_path.display().to_string(),
         c.cert.der().clone(),
     )
-}
-
-fn https_addr(proxy: &ProxyProc) -> SocketAddr {
-    let v: serde_json::Value = serde_json::from_str(
-        proxy
-            .startup
-            .lines()
-            .find(|l| l.contains("listening on"))
-            .unwrap(),
-    )
-    .unwrap();
-    v["https"]
-        .as_str()
-        .expect("https address logged")
-        .parse()
-        .unwrap()
-}
-
-/// TLS to `addr` with SNI `name`, trusting `roots`, offering `alpn`.
-async fn connect(
-    addr: SocketAddr,
-    name: &str,
-    roots: &[CertificateDer<'static>],
-    alpn: &[&[u8]],
-) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store.add(r.clone()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    connector
-        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

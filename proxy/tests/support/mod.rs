@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -172,10 +173,17 @@ impl ProxyProc {
     pub fn start(dir: &Path, extra: &[&str]) -> ProxyProc {
         let control = dir.join("control.sock");
         let state = dir.join("state.json");
+        let http = if extra.contains(&"--http") {
+            &[][..]
+        } else {
+            &["--http", "127.0.0.1:0"][..]
+        };
         let mut child = Command::new(bin())
             .arg("--control")
             .arg(&control)
-            .args(["run", "--http", "127.0.0.1:0", "--quiet", "--state"])
+            .arg("run")
+            .args(http)
+            .args(["--quiet", "--state"])
             .arg(&state)
             .args(extra)
             .stdin(Stdio::null())
@@ -294,6 +302,49 @@ impl Drop for ProxyProc {
     }
 }
 
+/// The HTTPS address a proxy logged at start.
+pub fn https_addr(proxy: &ProxyProc) -> SocketAddr {
+    let v: serde_json::Value = serde_json::from_str(
+        proxy
+            .startup
+            .lines()
+            .find(|l| l.contains("listening on"))
+            .unwrap(),
+    )
+    .unwrap();
+    v["https"]
+        .as_str()
+        .expect("https address logged")
+        .parse()
+        .unwrap()
+}
+
+/// TLS to `addr` with SNI `name`, trusting `roots`, offering `alpn`.
+pub async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    roots: &[CertificateDer<'static>],
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store.add(r.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
+}
+
 /// One GET through the proxy on a new connection: (status, body).
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
     get_over(TcpStream::connect(addr).await.unwrap(), host, path).await
@@ -304,15 +355,32 @@ pub async fn get_over<S>(io: S, host: &str, path: &str) -> (u16, String)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    send_over(io, Request::get(path).header("host", host), Bytes::new()).await
+}
+
+/// One HTTP/1.1 POST of a JSON `body` over `io`: (status, body).
+pub async fn post_over<S>(io: S, path: &str, body: &str) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let req = Request::post(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json");
+    send_over(io, req, Bytes::from(body.to_string())).await
+}
+
+async fn send_over<S>(io: S, req: hyper::http::request::Builder, body: Bytes) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .unwrap();
     tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", host)
-        .body(Full::new(Bytes::new()))
+    let resp = sender
+        .send_request(req.body(Full::new(body)).unwrap())
+        .await
         .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
