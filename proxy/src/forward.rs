@@ -5,12 +5,12 @@
 
 use crate::limits::{self, Capped, Limits, Refusal};
 use crate::metrics::{self, InflightStat, Stats};
-use crate::router::{InflightGuard, Mode, Table};
+use crate::router::{InflightGuard, Mode, Table, Target};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderValue, HOST};
+use hyper::header::{HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -43,11 +43,6 @@ thread_local! {
     /// Each data-plane thread has its own pool of target connections, so a request and the
     /// target connection carrying it are served by the same thread (no cross-thread wake-ups).
     static LOCAL_CLIENT: Client = client();
-}
-
-/// This thread's client for targets.
-pub fn local_client() -> Client {
-    LOCAL_CLIENT.with(Client::clone)
 }
 
 /// Shared state of the data plane.
@@ -103,12 +98,13 @@ impl Proxy {
         self.changed.send_modify(|n| *n += 1);
     }
 
-    fn request_id(&self) -> String {
-        format!(
+    fn request_id(&self) -> HeaderValue {
+        let id = format!(
             "{}-{:x}",
             self.id_prefix,
             self.next_id.fetch_add(1, Ordering::Relaxed)
-        )
+        );
+        HeaderValue::from_maybe_shared(Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"))
     }
 }
 
@@ -193,19 +189,28 @@ pub fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
 }
 
 /// What the request log line and the metrics need, written once the response is done.
+/// Its fields share the request's own buffers (no copies on the request path).
 struct Done {
     proxy: Arc<Proxy>,
     stats: Arc<Stats>,
     method: hyper::Method,
-    host: String,
-    path: String,
+    host: HeaderValue,
+    uri: hyper::Uri,
     status: StatusCode,
     started: Instant,
-    target: String,
-    id: String,
+    target: Option<Arc<Target>>,
+    id: HeaderValue,
 }
 
 impl Done {
+    fn host(&self) -> &str {
+        self.host.to_str().unwrap_or("")
+    }
+
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+
     fn finish(self, bytes: u64) {
         self.stats
             .observe(self.status.as_u16(), self.started.elapsed());
@@ -213,10 +218,11 @@ impl Done {
             return;
         }
         let line = serde_json::json!({
-            "method": self.method.as_str(), "host": self.host, "path": self.path,
+            "method": self.method.as_str(), "host": self.host(), "path": self.path(),
             "status": self.status.as_u16(), "bytes": bytes,
             "duration_ms": self.started.elapsed().as_secs_f64() * 1000.0,
-            "target": self.target, "request_id": self.id,
+            "target": self.target.as_ref().map_or("-", |t| t.addr.as_str()),
+            "request_id": self.id.to_str().unwrap_or("-"),
         });
         println!("{line}");
     }
@@ -248,17 +254,12 @@ pub async fn handle(
     let host = req
         .headers()
         .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))
-        .unwrap_or_default();
-    let path = req.uri().path().to_string();
-    let request_id = match req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(id) if !id.is_empty() && id.len() <= 200 => id.to_string(),
+        .filter(|h| h.to_str().is_ok())
+        .cloned()
+        .or_else(|| req.uri().host().and_then(|h| HeaderValue::from_str(h).ok()))
+        .unwrap_or(HeaderValue::from_static(""));
+    let request_id = match req.headers().get(X_REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= 200 && id.to_str().is_ok() => id.clone(),
         _ => proxy.request_id(),
     };
     let mut done = Done {
@@ -266,10 +267,10 @@ pub async fn handle(
         stats: proxy.metrics.unrouted.clone(),
         method: req.method().clone(),
         host,
-        path,
+        uri: req.uri().clone(),
         status: StatusCode::OK,
         started,
-        target: "-".into(),
+        target: None,
         id: request_id,
     };
     let checked = match framing {
@@ -304,7 +305,10 @@ pub async fn handle(
 
     // An ACME server validating a certificate order (HTTP-01) gets its answer before routing.
     if !tls {
-        if let Some(token) = done.path.strip_prefix(crate::acme::challenges::HTTP_PREFIX) {
+        if let Some(token) = done
+            .path()
+            .strip_prefix(crate::acme::challenges::HTTP_PREFIX)
+        {
             if let Some(answer) = proxy.acme.challenges.http(token) {
                 let mut resp = Response::new(
                     Full::new(Bytes::from(answer))
@@ -326,7 +330,7 @@ pub async fn handle(
         let mut changed = proxy.changed.subscribe();
         let table = proxy.table.load_full();
         let paused = table
-            .route(&done.host, &done.path)
+            .route(done.host(), done.path())
             .is_some_and(|s| s.mode == Mode::Paused);
         if !paused {
             break table;
@@ -342,7 +346,7 @@ pub async fn handle(
             return Ok(done.answer(resp));
         }
     };
-    let Some(service) = table.route(&done.host, &done.path) else {
+    let Some(service) = table.route(done.host(), done.path()) else {
         let resp = text(
             StatusCode::NOT_FOUND,
             "no service is routed for this host and path",
@@ -352,22 +356,22 @@ pub async fn handle(
     done.stats = service.stats.clone();
     let inflight_stat = service.stats.start();
     if let Mode::Stopped { message } = &service.mode {
-        let resp = if done.path == service.health.path {
+        let resp = if done.path() == service.health.path {
             text(StatusCode::OK, "OK (the service is in maintenance)")
         } else {
             maintenance(message.as_deref())
         };
         return Ok(done.answer(resp));
     }
-    let has_cert = service.tls.is_some() || (service.acme && proxy.acme.certs.has(&done.host));
-    if !tls && has_cert && service.tls_redirect && done.path != service.health.path {
+    let has_cert = service.tls.is_some() || (service.acme && proxy.acme.certs.has(done.host()));
+    if !tls && has_cert && service.tls_redirect && done.path() != service.health.path {
         if let Some(port) = proxy.https_port.get() {
-            let resp = redirect_to_https(&done.host, *port, req.uri());
+            let resp = redirect_to_https(done.host(), *port, req.uri());
             return Ok(done.answer(resp));
         }
     }
     let target = service.target.clone();
-    done.target = target.addr.clone();
+    done.target = Some(target.clone());
     if !target.wait_ready(Duration::from_secs(30)).await {
         let resp = text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -378,33 +382,9 @@ pub async fn handle(
     let guard = target.enter();
 
     // Rewrite the URI to the target, stripping the prefix when asked.
-    let mut pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    if service.strip_prefix {
-        if let Some(p) = &service.path_prefix {
-            let p = p.trim_end_matches('/');
-            if let Some(rest) = pq.strip_prefix(p) {
-                pq = if rest.starts_with('/') {
-                    rest.to_string()
-                } else {
-                    format!("/{rest}")
-                };
-            }
-        }
-    }
-    // Only origin-form targets (`/path`) reach a target; `*` and others are refused.
-    if !pq.starts_with('/') {
-        return Ok(done.answer(text(
-            StatusCode::BAD_REQUEST,
-            "bad request: the request target must be a path starting with /",
-        )));
-    }
-    let uri = match format!("http://{}{pq}", target.addr).parse() {
+    let uri = match target_uri(req.uri(), &target, service) {
         Ok(u) => u,
-        Err(_) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, "bad request target"))),
+        Err(why) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, why))),
     };
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -429,7 +409,7 @@ pub async fn handle(
 
     let result = tokio::time::timeout(
         proxy.limits.response_timeout,
-        local_client().request(out_req),
+        LOCAL_CLIENT.with(|c| c.request(out_req)),
     )
     .await;
     let resp = match result {
@@ -480,10 +460,7 @@ pub async fn handle(
             if !upgrade {
                 strip_hop_by_hop(&mut parts.headers);
             }
-            parts.headers.insert(
-                "x-request-id",
-                HeaderValue::from_str(&done.id).unwrap_or(HeaderValue::from_static("-")),
-            );
+            parts.headers.insert(X_REQUEST_ID, done.id.clone());
             done.status = parts.status;
             let body = Guarded {
                 inner: body,
@@ -497,6 +474,39 @@ pub async fn handle(
         }
     };
     Ok(done.answer(resp))
+}
+
+/// `http://<target><path>`, the path's prefix stripped when the service asks; the path and
+/// query are shared with the request, not copied, when nothing is stripped.
+fn target_uri(
+    uri: &hyper::Uri,
+    target: &Target,
+    service: &crate::router::Service,
+) -> Result<hyper::Uri, &'static str> {
+    use hyper::http::uri::{PathAndQuery, Scheme};
+    let mut pq = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or(PathAndQuery::from_static("/"));
+    if let (true, Some(p)) = (service.strip_prefix, &service.path_prefix) {
+        if let Some(rest) = pq.as_str().strip_prefix(p.trim_end_matches('/')) {
+            let stripped = if rest.starts_with('/') {
+                rest.to_string()
+            } else {
+                format!("/{rest}")
+            };
+            pq = stripped.parse().map_err(|_| "bad request target")?;
+        }
+    }
+    // Only origin-form targets (`/path`) reach a target; `*` and others are refused.
+    if !pq.as_str().starts_with('/') {
+        return Err("bad request: the request target must be a path starting with /");
+    }
+    let mut parts = hyper::http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(target.authority.clone().ok_or("bad target address")?);
+    parts.path_and_query = Some(pq);
+    hyper::Uri::from_parts(parts).map_err(|_| "bad request target")
 }
 
 async fn tunnel(
@@ -527,16 +537,22 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
         && req.headers().contains_key(hyper::header::UPGRADE)
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const HOP_BY_HOP: [HeaderName; 7] = [
+    hyper::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    hyper::header::TE,
+    hyper::header::TRAILER,
+    hyper::header::UPGRADE,
+    hyper::header::TRANSFER_ENCODING,
+];
+
 fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-        "transfer-encoding",
-    ] {
+    for name in HOP_BY_HOP {
         h.remove(name);
     }
 }
@@ -544,33 +560,30 @@ fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
 fn forwarded_headers(
     h: &mut hyper::HeaderMap,
     peer: SocketAddr,
-    host: &str,
-    request_id: &str,
+    host: &HeaderValue,
+    request_id: &HeaderValue,
     tls: bool,
     trust: bool,
 ) {
     // Incoming X-Forwarded-* are kept only when the proxy is told it sits behind a trusted
     // balancer; otherwise the proxy is the edge and a client could forge them.
     let ip = peer.ip().to_string();
-    let chain = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let chain = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) if trust && !prev.is_empty() => format!("{prev}, {ip}"),
         _ => ip,
     };
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        h.insert("x-forwarded-for", v);
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(chain)) {
+        h.insert(X_FORWARDED_FOR, v);
     }
-    if !(trust && h.contains_key("x-forwarded-proto")) {
+    if !(trust && h.contains_key(&X_FORWARDED_PROTO)) {
         let proto = if tls { "https" } else { "http" };
-        h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
-    if !(trust && h.contains_key("x-forwarded-host")) {
-        if let Ok(v) = HeaderValue::from_str(host) {
-            h.insert("x-forwarded-host", v);
-        }
+    let keep_incoming = trust && h.contains_key(&X_FORWARDED_HOST);
+    if !keep_incoming && !host.is_empty() {
+        h.insert(X_FORWARDED_HOST, host.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    h.insert(X_REQUEST_ID, request_id.clone());
 }
 
 /// A response body that keeps its target's in-flight count until it is fully sent, counts

@@ -43,6 +43,8 @@ impl Default for HealthSpec {
 #[derive(Debug)]
 pub struct Target {
     pub addr: String,
+    /// `addr` parsed once for request URIs (None: not a valid host:port).
+    pub authority: Option<hyper::http::uri::Authority>,
     inflight: AtomicUsize,
     idle: Notify,
     ready: AtomicBool,
@@ -55,8 +57,10 @@ impl Target {
     pub fn new(addr: impl Into<String>, ready: bool) -> Arc<Target> {
         let (ready_tx, _) = watch::channel(ready);
         let (closing, _) = watch::channel(false);
+        let addr: String = addr.into();
         Arc::new(Target {
-            addr: addr.into(),
+            authority: addr.parse().ok(),
+            addr,
             inflight: AtomicUsize::new(0),
             idle: Notify::new(),
             ready: AtomicBool::new(ready),
