@@ -1,5 +1,6 @@
 //! Serving one accepted client connection: the TLS handshake when it came in on the HTTPS
-//! port (h2 when ALPN chose it, HTTP/1.1 otherwise), and HTTP/1.1 with keep-alive, upgrades,
+//! port (h2 when ALPN chose it, HTTP/1.1 otherwise), h2c on the plain port when the client
+//! opens with the HTTP/2 preface, and HTTP/1.1 with keep-alive, upgrades,
 //! the header read timeout and size limit (431) and the framing observer. Either kind shuts
 //! down gracefully when `stop` flips: in-flight requests finish, idle connections close.
 
@@ -23,7 +24,12 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = tls else {
-        return http1(stream, peer, false, proxy, stop).await;
+        // HTTP/2 without TLS (h2c) with prior knowledge: the client opens with the preface.
+        return if starts_with_h2_preface(&stream, proxy.limits.header_timeout).await {
+            h2(stream, peer, false, proxy, stop).await
+        } else {
+            http1(stream, peer, false, proxy, stop).await
+        };
     };
     // A client gets as long for its TLS handshake as for its request head.
     let handshake =
@@ -32,7 +38,7 @@ pub async fn serve(
         return;
     };
     match tls_stream.get_ref().1.alpn_protocol() {
-        Some(b"h2") => h2(tls_stream, peer, proxy, stop).await,
+        Some(b"h2") => h2(tls_stream, peer, true, proxy, stop).await,
         // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
         Some(crate::acme::challenges::ACME_TLS_ALPN) => {}
         _ => http1(tls_stream, peer, true, proxy, stop).await,
@@ -71,8 +77,38 @@ async fn http1<S>(
     }
 }
 
-async fn h2<S>(stream: S, peer: SocketAddr, proxy: Arc<Proxy>, mut stop: watch::Receiver<bool>)
-where
+/// The first bytes of every HTTP/2 connection (RFC 9113 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Do the connection's first bytes (peeked, not consumed) say HTTP/2? Decided as soon as they
+/// differ from the preface, so HTTP/1 requests are not held up.
+async fn starts_with_h2_preface(stream: &TcpStream, limit: std::time::Duration) -> bool {
+    let mut buf = [0u8; 24];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 || buf[..n] != H2_PREFACE[..n] {
+            return false;
+        }
+        if n == H2_PREFACE.len() {
+            return true;
+        }
+        // Part of the preface so far: wait for more bytes without spinning.
+        let _ = tokio::time::timeout_at(deadline, stream.readable()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+async fn h2<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = proxy.limits.clone();
@@ -80,7 +116,7 @@ where
     // to observe, so every request gets an empty verdict.
     let verdicts = crate::framing::Verdicts::default();
     let svc =
-        service_fn(move |req| forward::handle(proxy.clone(), peer, true, verdicts.clone(), req));
+        service_fn(move |req| forward::handle(proxy.clone(), peer, tls, verdicts.clone(), req));
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes.max(8192) as u32)

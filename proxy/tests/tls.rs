@@ -196,3 +196,53 @@ async fn bad_certificate_files_are_refused_at_deploy() {
         "nothing was routed: {list}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_with_prior_knowledge_on_the_plain_port_beside_http1() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Backend::start("app").await;
+    let proxy = ProxyProc::start(dir.path(), &[]);
+    proxy.deploy("app", &app.target(), &["--host", "app.test"]);
+
+    // Several streams over one cleartext HTTP/2 connection.
+    let tcp = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut streams = Vec::new();
+    for path in ["/", "/echo", "/"] {
+        let req = hyper::Request::get(format!("http://app.test{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        streams.push(sender.send_request(req));
+    }
+    let mut bodies = Vec::new();
+    for s in streams {
+        let resp = s.await.unwrap();
+        assert_eq!(
+            (resp.status().as_u16(), resp.version()),
+            (200, hyper::Version::HTTP_2)
+        );
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        bodies.push(String::from_utf8_lossy(&body).into_owned());
+    }
+    assert_eq!(bodies[0], "app");
+    assert!(
+        bodies[1].contains("x-forwarded-proto: http\n"),
+        "{}",
+        bodies[1]
+    );
+
+    // HTTP/1.1 on the same port is unaffected, including a request that starts like the
+    // preface's first letter.
+    assert_eq!(get(proxy.http, "app.test", "/").await, (200, "app".into()));
+    let answer = raw(
+        proxy.http,
+        b"PUT / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
