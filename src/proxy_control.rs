@@ -39,6 +39,9 @@ pub struct DeployRequest {
     pub tls_cert: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<String>,
+    /// The proxy obtains certificates for the hosts (ACME).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub acme: bool,
 }
 
 /// Send one request over `stream` and return the JSON answer (or a clear error).

@@ -151,3 +151,22 @@ fn aliases_from_the_config_become_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("consle"), "{}", text(&out));
 }
+
+#[test]
+fn ssl_without_certificate_files_plans_automatic_certificates() {
+    let dir = project();
+    let mut config = std::fs::read_to_string(dir.path().join("config/deploy.toml")).unwrap();
+    config.push_str(
+        "\n[proxy]\nhost = \"shop.example.com\"\nssl = true\nacme_email = \"ops@example.com\"\n",
+    );
+    std::fs::write(dir.path().join("config/deploy.toml"), config).unwrap();
+    let out = dhow(dir.path(), &["deploy", "--dry-run", "--version", "v1"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "https: the proxy obtains and renews certificates for shop.example.com (ACME)"
+        ),
+        "{said}"
+    );
+}

@@ -71,7 +71,9 @@ fn cases() -> Vec<Case> {
         case("bad known_hosts policy", &with("[ssh]\nknown_hosts_policy = \"sometimes\"\n"), "\"sometimes\"", &["ssh.known_hosts_policy", "unknown variant"]),
         case("registry without username", &with("[registry]\nserver = \"ghcr.io\"\n"), "[registry]", &["registry", "registry.username is required"]),
         case("app_port out of range", &with("[proxy]\napp_port = 70000\n"), "70000", &["proxy.app_port"]),
-        case("ssl without certificate files", &with("[proxy]\nssl = true\n"), "true", &["proxy.ssl", "needs ssl_certificate and ssl_private_key", "ACME"]),
+        case("automatic certificates without host names", &with("[proxy]\nssl = true\n"), "true", &["proxy.ssl", "ACME", "set proxy.host or proxy.hosts"]),
+        case("automatic certificates for a wildcard", &with("[proxy]\nhosts = [\"*.shop.test\"]\nssl = true\n"), "true", &["proxy.ssl", "*.shop.test", "exact DNS names"]),
+        case("ACME e-mail without automatic certificates", &with("[proxy]\nhost = \"shop.test\"\nacme_email = \"ops@shop.test\"\n"), "\"ops@shop.test\"", &["proxy.acme_email", "set ssl = true"]),
         case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
         Case {

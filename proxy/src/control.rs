@@ -187,6 +187,7 @@ impl Control {
             "target": req.target,
             "previous": previous.as_ref().map(|t| t.addr.clone()),
             "unfinished_after_drain": left,
+            "acme": req.acme.then_some("certificates are being obtained in the background; `list` shows them"),
         }))
     }
 

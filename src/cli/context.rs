@@ -223,11 +223,11 @@ impl Ctx {
         })
     }
 
-    /// Ports the proxy publishes on each host.
-    pub fn proxy_ports(&self) -> Vec<(u16, u16)> {
+    /// How the proxy container is started on each host (ports, ACME settings).
+    pub fn proxy_boot(&self) -> crate::deploy::proxy::BootOptions {
         self.settings()
-            .map(|s| s.proxy.publish.clone())
-            .unwrap_or_else(|_| vec![(80, 80), (443, 443)])
+            .map(|s| s.proxy.boot.clone())
+            .unwrap_or_default()
     }
 
     fn watch_ctrl_c(&self) {

@@ -243,7 +243,7 @@ async fn run_plan(
         progress: &progress,
         deliver_app: &*deliver_app,
         load_proxy: &*load_proxy,
-        proxy_ports: ctx.proxy_ports(),
+        proxy_boot: ctx.proxy_boot(),
         cancel: ctx.cancel_signal(),
     };
     let (rows, result) = exec.run().await;

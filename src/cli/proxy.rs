@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             let hooks = ctx.hooks("current");
             hooks.run("pre-proxy-reboot", &[]).await?;
             let load = ctx.proxy_delivery();
-            let ports = ctx.proxy_ports();
+            let ports = ctx.proxy_boot();
             let reboot_one = |h: String| {
                 let (load, ports) = (&load, &ports);
                 async move {
@@ -159,7 +159,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                     ProxyCommand::Boot => {
                         let load = ctx.proxy_delivery();
                         let c2 = c.clone();
-                        let ensured = px::ensure(&c, &ctx.proxy_ports(), move || load(c2)).await?;
+                        let ensured = px::ensure(&c, &ctx.proxy_boot(), move || load(c2)).await?;
                         say(
                             h,
                             match ensured {
@@ -313,13 +313,39 @@ async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             },
             s["mode"].as_str().unwrap_or("live"),
         ));
+        if let Some(names) = s["acme"].as_object() {
+            for (name, st) in names {
+                say(&format!("    certificate {name}: {}", acme_state(st)));
+            }
+        }
     }
     Ok(())
 }
 
+/// One line for a host name's automatic certificate, from the proxy's `list`.
+fn acme_state(st: &serde_json::Value) -> String {
+    match st["state"].as_str().unwrap_or("?") {
+        "valid" => {
+            let days = st["expires"].as_u64().map(|t| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                t.saturating_sub(now) / 86_400
+            });
+            format!("valid, expires in {} days", days.unwrap_or(0))
+        }
+        "failed" => format!(
+            "failed: {} (retrying in {}s)",
+            st["error"].as_str().unwrap_or("no reason given"),
+            st["retry_in_s"].as_u64().unwrap_or(0)
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// Replace the proxy container on one host with one from this dhow's image; returns the time
 /// from stopping the old one to the new one answering (the window without a proxy).
-async fn reboot<F>(c: &HostConn, ports: &[(u16, u16)], load_image: F) -> anyhow::Result<Duration>
+async fn reboot<F>(c: &HostConn, ports: &px::BootOptions, load_image: F) -> anyhow::Result<Duration>
 where
     F: FnOnce() -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
 {

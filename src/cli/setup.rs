@@ -39,7 +39,13 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
         let target = settings.target(h);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
         let install = install.clone();
-        let web_ports: Vec<u16> = settings.proxy.publish.iter().map(|(h, _)| *h).collect();
+        let web_ports: Vec<u16> = settings
+            .proxy
+            .boot
+            .publish
+            .iter()
+            .map(|(h, _)| *h)
+            .collect();
         async move {
             out.info(format!(
                 "{name}: preparing (Docker, the docker group{}{})",

@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "proxy.path_prefix",
     "proxy.ssl",
     "proxy.ssl_certificate",
+    "proxy.acme_email",
     "proxy.healthcheck.path",
     "proxy.healthcheck.interval",
     "proxy.publish",

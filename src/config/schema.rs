@@ -149,6 +149,10 @@ pub struct ProxyConfig {
     pub ssl_certificate: Option<String>,
     /// PEM private key of `ssl_certificate` (a local file; never printed).
     pub ssl_private_key: Option<String>,
+    /// Contact e-mail of the proxy's ACME account (automatic certificates, `ssl = true`).
+    pub acme_email: Option<String>,
+    /// The ACME directory (default: Let's Encrypt).
+    pub acme_directory: Option<String>,
     pub healthcheck: Option<HealthcheckConfig>,
     pub response_timeout: Option<Dur>,
     pub buffering: Option<BufferingConfig>,

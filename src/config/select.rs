@@ -322,13 +322,18 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
             health_interval: hc.interval.map_or(Duration::from_secs(1), |d| d.0),
             health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
             tls: tls_files(&p)?,
-            publish: p
-                .publish
-                .clone()
-                .unwrap_or_else(|| vec![80, 443])
-                .into_iter()
-                .map(|port| (port, port))
-                .collect(),
+            acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
+            boot: crate::deploy::proxy::BootOptions {
+                publish: p
+                    .publish
+                    .clone()
+                    .unwrap_or_else(|| vec![80, 443])
+                    .into_iter()
+                    .map(|port| (port, port))
+                    .collect(),
+                acme_email: p.acme_email.clone(),
+                acme_directory: p.acme_directory.clone(),
+            },
         },
         registry,
         builder: BuilderSettings {

@@ -163,13 +163,43 @@ pub fn validate(
                 &[key("proxy"), key("ssl_private_key")],
                 "ssl_private_key needs ssl_certificate (the PEM certificate file) beside it".into(),
             ),
-            (None, None) if p.ssl == Some(true) => err(
-                &[key("proxy"), key("ssl")],
-                "ssl = true needs ssl_certificate and ssl_private_key (PEM files): automatic \
-                 certificates (ACME) are not supported yet"
-                    .into(),
-            ),
+            (None, None) if p.ssl == Some(true) => {
+                // Automatic certificates: each host name needs to be an exact DNS name.
+                let mut names: Vec<&String> = p.host.iter().collect();
+                names.extend(p.hosts.iter().flatten());
+                if names.is_empty() {
+                    err(
+                        &[key("proxy"), key("ssl")],
+                        "ssl = true without certificate files gets certificates from Let's \
+                         Encrypt (ACME) and needs the app's host names: set proxy.host or \
+                         proxy.hosts"
+                            .into(),
+                    );
+                }
+                for name in names {
+                    if name.starts_with("*.") || name.parse::<std::net::IpAddr>().is_ok() {
+                        err(
+                            &[key("proxy"), key("ssl")],
+                            format!(
+                                "{name}: automatic certificates (ACME HTTP-01) need exact DNS \
+                                 names; for wildcards or IP addresses give ssl_certificate and \
+                                 ssl_private_key"
+                            ),
+                        );
+                    }
+                }
+            }
             _ => {}
+        }
+        if (p.acme_email.is_some() || p.acme_directory.is_some())
+            && !(p.ssl == Some(true) && p.ssl_certificate.is_none())
+        {
+            err(
+                &[key("proxy"), key("acme_email")],
+                "acme_email / acme_directory are for automatic certificates: set ssl = true \
+                 (without certificate files) or remove them"
+                    .into(),
+            );
         }
         if p.ssl == Some(false) && p.ssl_certificate.is_some() {
             err(

@@ -42,7 +42,7 @@ pub struct Execution<'a> {
     pub progress: &'a Progress,
     pub deliver_app: HostOp<'a>,
     pub load_proxy: HostOp<'a>,
-    pub proxy_ports: Vec<(u16, u16)>,
+    pub proxy_boot: super::proxy::BootOptions,
     pub cancel: watch::Receiver<bool>,
 }
 
@@ -173,7 +173,7 @@ impl Execution<'_> {
                     .step(&host.host, None, "ensuring network and proxy");
                 let load = self.load_proxy;
                 let c = conn.clone();
-                let ensured = proxy::ensure(conn, &self.proxy_ports, move || load(c)).await?;
+                let ensured = proxy::ensure(conn, &self.proxy_boot, move || load(c)).await?;
                 if ensured != proxy::Ensured::AlreadyRunning {
                     self.progress.step(
                         &host.host,

@@ -24,6 +24,7 @@ pub struct Route {
     pub strip_prefix: bool,
     pub health: Health,
     pub tls: Option<super::settings::TlsFiles>,
+    pub acme: bool,
 }
 
 /// One role on one host.
@@ -84,6 +85,7 @@ impl Plan {
             drain_timeout_ms: self.drain_timeout.as_millis() as u64,
             tls_cert: None,
             tls_key: None,
+            acme: route.acme,
         }
     }
 
@@ -186,6 +188,18 @@ impl Plan {
                                 .unwrap_or_default(),
                             self.drain_timeout.as_secs()
                         );
+                        if r.tls.is_some() {
+                            let _ = writeln!(
+                                s,
+                                "    https: the certificate files from proxy.ssl_certificate"
+                            );
+                        } else if r.acme {
+                            let _ = writeln!(
+                                s,
+                                "    https: the proxy obtains and renews certificates for {} (ACME)",
+                                r.hosts.join(", ")
+                            );
+                        }
                     }
                     None => {
                         let _ = writeln!(s, "    not proxied: wait until it runs steadily");

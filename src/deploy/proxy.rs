@@ -49,7 +49,7 @@ pub enum Ensured {
 /// the host does not have it.
 pub async fn ensure(
     host: &HostConn,
-    publish_ports: &[(u16, u16)],
+    options: &BootOptions,
     load_image: impl FnOnce() -> BoxFuture<'static, anyhow::Result<()>>,
 ) -> anyhow::Result<Ensured> {
     network::ensure(&host.docker).await?;
@@ -66,7 +66,7 @@ pub async fn ensure(
             if host.docker.inspect_image(&tag).await.is_err() {
                 load_image().await?;
             }
-            match boot(host, &tag, publish_ports).await {
+            match boot(host, &tag, options).await {
                 Ok(()) => Ensured::Booted,
                 // Another deploy (another service) booted it a moment ago.
                 Err(e) if format!("{e:#}").contains("is already in use") => Ensured::AlreadyRunning,
@@ -202,12 +202,47 @@ async fn docker_gid(host: &HostConn) -> Option<u32> {
     out.stdout.trim().split(':').nth(2)?.parse().ok()
 }
 
+/// How the proxy container is started: the ports it publishes and its ACME account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BootOptions {
+    /// (host port, container port).
+    pub publish: Vec<(u16, u16)>,
+    pub acme_email: Option<String>,
+    pub acme_directory: Option<String>,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        BootOptions {
+            publish: vec![(80, 80), (443, 443)],
+            acme_email: None,
+            acme_directory: None,
+        }
+    }
+}
+
+impl BootOptions {
+    /// The `dhow-proxy run` arguments these options add.
+    fn run_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(e) = &self.acme_email {
+            args.extend(["--acme-email".to_string(), e.clone()]);
+        }
+        if let Some(d) = &self.acme_directory {
+            args.extend(["--acme-directory".to_string(), d.clone()]);
+        }
+        args
+    }
+}
+
 /// Create and start the proxy container.
-pub async fn boot(host: &HostConn, tag: &str, publish_ports: &[(u16, u16)]) -> anyhow::Result<()> {
+pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::Result<()> {
+    let publish_ports = &options.publish;
     let mut cmd: Vec<String> = vec!["run".into(), "--https".into(), "0.0.0.0:443".into()];
     if let Some(gid) = docker_gid(host).await {
         cmd.extend(["--control-gid".into(), gid.to_string()]);
     }
+    cmd.extend(options.run_args());
     let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for (host_port, container_port) in publish_ports {
         ports.insert(
@@ -362,6 +397,18 @@ pub async fn deploy(
         deadline,
     )
     .await?;
+    // A proxy from before automatic certificates ignores `acme`: say so rather than leave
+    // the app without HTTPS.
+    if req.acme && answer.get("acme").is_none_or(|v| v.is_null()) {
+        return Err(fail(
+            Kind::Remote,
+            format!(
+                "{}: the dhow-proxy there is too old to obtain certificates (ssl = true); \
+                 upgrade it with `dhow proxy reboot`, then deploy again",
+                host.name
+            ),
+        ));
+    }
     Ok(answer)
 }
 
@@ -374,4 +421,28 @@ pub async fn control(
 ) -> anyhow::Result<serde_json::Value> {
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
     proxy_control::call(stream, method, path, body, Duration::from_secs(30)).await
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use super::BootOptions;
+
+    #[test]
+    fn acme_settings_become_run_flags() {
+        assert!(BootOptions::default().run_args().is_empty());
+        let o = BootOptions {
+            acme_email: Some("ops@shop.test".into()),
+            acme_directory: Some("https://acme.test/dir".into()),
+            ..BootOptions::default()
+        };
+        assert_eq!(
+            o.run_args(),
+            [
+                "--acme-email",
+                "ops@shop.test",
+                "--acme-directory",
+                "https://acme.test/dir"
+            ]
+        );
+    }
 }

@@ -36,8 +36,10 @@ pub struct ProxySettings {
     pub health_timeout: Duration,
     /// The certificate served on HTTPS for the app's hosts.
     pub tls: Option<TlsFiles>,
-    /// (host port, container port) the proxy publishes.
-    pub publish: Vec<(u16, u16)>,
+    /// Certificates from ACME instead (`ssl = true` without files).
+    pub acme: bool,
+    /// How the proxy container is started (published ports, ACME account settings).
+    pub boot: crate::deploy::proxy::BootOptions,
 }
 
 /// A certificate and its key, read from the deployer's files.
@@ -202,6 +204,7 @@ impl Settings {
                     timeout_ms: p.health_timeout.as_millis() as u64,
                 },
                 tls: p.tls.clone(),
+                acme: p.acme,
             }),
             prefix,
         }
@@ -244,7 +247,8 @@ pub mod tests {
                 health_interval: Duration::from_secs(1),
                 health_timeout: Duration::from_secs(5),
                 tls: None,
-                publish: vec![(80, 80), (443, 443)],
+                acme: false,
+                boot: crate::deploy::proxy::BootOptions::default(),
             },
             registry: None,
             builder: BuilderSettings::default(),
