@@ -154,15 +154,13 @@ impl Pebble {
         assert_eq!(status, 200, "{text}");
     }
 
-    fn acme_flags(&self) -> Vec<String> {
-        vec![
-            "--acme-directory".into(),
-            self.directory.clone(),
-            "--acme-ca-root".into(),
-            self.listener_ca.display().to_string(),
-            "--acme-email".into(),
-            "ops@acme.test".into(),
-        ]
+    /// The real proxy with `flags`, getting its certificates from this Pebble.
+    fn proxy(&self, dir: &Path, flags: &[&str]) -> ProxyProc {
+        let ca = self.listener_ca.display().to_string();
+        let mut all = flags.to_vec();
+        all.extend(["--acme-directory", &self.directory, "--acme-ca-root", &ca]);
+        all.extend(["--acme-email", "ops@acme.test"]);
+        ProxyProc::start(dir, &all)
     }
 }
 
@@ -215,7 +213,7 @@ async fn http01_certificate_is_obtained_served_kept_across_restarts_and_failures
     let root = pebble.issuing_root().await;
     let app = Backend::start("app").await;
     let http = format!("127.0.0.1:{http_port}");
-    let mut flags = vec![
+    let flags = [
         "--http",
         &http,
         "--https",
@@ -223,9 +221,7 @@ async fn http01_certificate_is_obtained_served_kept_across_restarts_and_failures
         "--acme-challenge",
         "http-01",
     ];
-    let acme = pebble.acme_flags();
-    flags.extend(acme.iter().map(String::as_str));
-    let mut proxy = ProxyProc::start(dir.path(), &flags);
+    let mut proxy = pebble.proxy(dir.path(), &flags);
     let https = https_addr(&proxy);
 
     // Before the certificate exists plain HTTP is served, not redirected.
@@ -252,7 +248,7 @@ async fn http01_certificate_is_obtained_served_kept_across_restarts_and_failures
 
     // A restart serves the saved certificate at once; no new order.
     proxy.kill();
-    let proxy = ProxyProc::start(dir.path(), &flags);
+    let proxy = pebble.proxy(dir.path(), &flags);
     let https = https_addr(&proxy);
     let (again, _, _) = served(https, "app.acme.test", &root).await;
     assert_eq!(
@@ -310,7 +306,7 @@ async fn tls_alpn01_certificate_is_obtained_and_renewed_while_serving() {
     let app = Backend::start("app").await;
     let https = format!("127.0.0.1:{tls_port}");
     // Renew whenever checked (every second): Pebble's certificates last years.
-    let mut flags = vec![
+    let flags = [
         "--https",
         &https,
         "--acme-challenge",
@@ -320,9 +316,7 @@ async fn tls_alpn01_certificate_is_obtained_and_renewed_while_serving() {
         "--acme-check-interval",
         "1s",
     ];
-    let acme = pebble.acme_flags();
-    flags.extend(acme.iter().map(String::as_str));
-    let proxy = ProxyProc::start(dir.path(), &flags);
+    let proxy = pebble.proxy(dir.path(), &flags);
     let https = https_addr(&proxy);
     proxy.deploy(
         "app",
