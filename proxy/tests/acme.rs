@@ -12,12 +12,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
+/// A port free on 127.0.0.1 for TCP and UDP, below Linux's ephemeral range (32768+) so the
+/// many client connections of tests running beside this one cannot take it meanwhile.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+    loop {
+        let n = NEXT.fetch_add(7919, Ordering::Relaxed).wrapping_add(seed);
+        let port = 20_000 + (n % 12_000) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
 }
 
 fn binary(name: &str) -> String {
@@ -117,7 +130,9 @@ impl Pebble {
             while std::net::TcpStream::connect(&addr).is_err() {
                 assert!(
                     started.elapsed() < Duration::from_secs(20),
-                    "{addr} never listened"
+                    "{addr} never listened; pebble said: {}{}",
+                    std::fs::read_to_string(dir.join("pebble.err")).unwrap_or_default(),
+                    std::fs::read_to_string(dir.join("challtestsrv.err")).unwrap_or_default()
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
