@@ -48,14 +48,16 @@ impl Certs {
         };
         let key = std::fs::read(&key_path)
             .map_err(|e| format!("cannot read {}: {e}", key_path.display()))?;
-        self.install(host, &cert, &key, &cert_path, &key_path)?;
+        self.insert(host, issued(&cert, &key, &cert_path, &key_path)?);
         Ok(true)
     }
 
     /// Save a new certificate for `host` in `dir` and serve it from the next handshake on.
+    /// Checked, then saved, then served: one that could not be saved is not served (it would
+    /// be gone after a restart while `list` said the order failed).
     pub fn store(&self, dir: &Path, host: &str, cert: &[u8], key: &[u8]) -> Result<Issued, String> {
         let (cert_path, key_path) = paths(dir, host);
-        let issued = self.install(host, cert, key, &cert_path, &key_path)?;
+        let issued = issued(cert, key, &cert_path, &key_path)?;
         crate::state::write_atomic(&key_path, key, 0o600)
             .and_then(|_| crate::state::write_atomic(&cert_path, cert, 0o644))
             .map_err(|e| {
@@ -64,34 +66,27 @@ impl Certs {
                     dir.display()
                 )
             })?;
-        Ok(issued)
-    }
-
-    fn install(
-        &self,
-        host: &str,
-        cert: &[u8],
-        key: &[u8],
-        cert_path: &Path,
-        key_path: &Path,
-    ) -> Result<Issued, String> {
-        let (c, k) = (
-            cert_path.display().to_string(),
-            key_path.display().to_string(),
-        );
-        let certified = crate::tls::parse(cert, key, &c, &k)?;
-        let not_after = certified
-            .cert
-            .first()
-            .and_then(|leaf| super::der::not_after(leaf.as_ref()))
-            .ok_or_else(|| format!("{c}: cannot read the certificate's expiry"))?;
-        let issued = Issued {
-            key: Arc::new(certified),
-            not_after,
-        };
         self.insert(host, issued.clone());
         Ok(issued)
     }
+}
+
+/// Parse a chain and its key (named by their paths in errors) and read the leaf's expiry.
+fn issued(cert: &[u8], key: &[u8], cert_path: &Path, key_path: &Path) -> Result<Issued, String> {
+    let (c, k) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let certified = crate::tls::parse(cert, key, &c, &k)?;
+    let not_after = certified
+        .cert
+        .first()
+        .and_then(|leaf| super::der::not_after(leaf.as_ref()))
+        .ok_or_else(|| format!("{c}: cannot read the certificate's expiry"))?;
+    Ok(Issued {
+        key: Arc::new(certified),
+        not_after,
+    })
 }
 
 fn paths(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
