@@ -45,7 +45,28 @@ pub async fn serve(
     }
 }
 
+/// HTTP/1.1: the fast path first; the general path from the first request it does not carry.
 async fn http1<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match crate::fast::serve(stream, peer, tls, &proxy, &mut stop).await {
+        crate::fast::End::Closed => {}
+        crate::fast::End::General(stream, read) => {
+            let stream = crate::fast::replay::Replay::new(read, stream);
+            general_http1(stream, peer, tls, proxy, stop).await
+        }
+    }
+}
+
+/// HTTP/1.1 through hyper: upgrades, chunked and large bodies, and everything the proxy
+/// answers itself or refuses.
+async fn general_http1<S>(
     stream: S,
     peer: SocketAddr,
     tls: bool,

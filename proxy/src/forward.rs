@@ -99,12 +99,16 @@ impl Proxy {
     }
 
     fn request_id(&self) -> HeaderValue {
-        let id = format!(
-            "{}-{:x}",
-            self.id_prefix,
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        );
+        let mut id = String::new();
+        self.write_request_id(&mut id);
         HeaderValue::from_maybe_shared(Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"))
+    }
+
+    /// Append a new request id (`<pid>-<counter>`, hex) to `into`.
+    pub fn write_request_id(&self, into: &mut String) {
+        use std::fmt::Write;
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _ = write!(into, "{}-{n:x}", self.id_prefix);
     }
 }
 
@@ -188,6 +192,30 @@ pub fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
     last
 }
 
+/// One request's log line.
+pub struct Logged<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub bytes: u64,
+    pub started: Instant,
+    pub target: &'a str,
+    pub id: &'a str,
+}
+
+/// Print one JSON line for a finished request (both HTTP paths log through here).
+pub fn log_request(r: &Logged<'_>) {
+    let line = serde_json::json!({
+        "method": r.method, "host": r.host, "path": r.path,
+        "status": r.status, "bytes": r.bytes,
+        "duration_ms": r.started.elapsed().as_secs_f64() * 1000.0,
+        "target": r.target,
+        "request_id": r.id,
+    });
+    println!("{line}");
+}
+
 /// What the request log line and the metrics need, written once the response is done.
 /// Its fields share the request's own buffers (no copies on the request path).
 struct Done {
@@ -217,14 +245,16 @@ impl Done {
         if !self.proxy.log {
             return;
         }
-        let line = serde_json::json!({
-            "method": self.method.as_str(), "host": self.host(), "path": self.path(),
-            "status": self.status.as_u16(), "bytes": bytes,
-            "duration_ms": self.started.elapsed().as_secs_f64() * 1000.0,
-            "target": self.target.as_ref().map_or("-", |t| t.addr.as_str()),
-            "request_id": self.id.to_str().unwrap_or("-"),
+        log_request(&Logged {
+            method: self.method.as_str(),
+            host: self.host(),
+            path: self.path(),
+            status: self.status.as_u16(),
+            bytes,
+            started: self.started,
+            target: self.target.as_ref().map_or("-", |t| t.addr.as_str()),
+            id: self.id.to_str().unwrap_or("-"),
         });
-        println!("{line}");
     }
 
     /// Finish now with a response the proxy made itself.

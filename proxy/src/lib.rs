@@ -7,6 +7,7 @@ pub mod acme;
 pub mod conn;
 pub mod control;
 pub mod dns;
+pub mod fast;
 pub mod forward;
 pub mod framing;
 pub mod health;

@@ -1,0 +1,385 @@
+//! The HTTP/1.1 fast path: most requests are plain keep-alive requests to a live service, and
+//! for those the proxy does what nginx does — read the head into one buffer, check and route
+//! it, write the target's head (and a small body) in one write on a pooled connection, read
+//! the response head, rewrite it into one buffer with the first body bytes, and pass the rest
+//! of the body through as it arrives. A connection starts here and moves to the general hyper
+//! path (`conn.rs`) at the first request the fast path does not carry (see `request.rs`),
+//! with the bytes read so far, and stays there.
+
+pub mod pool;
+pub mod replay;
+pub mod request;
+pub mod response;
+
+use crate::forward::{Logged, Proxy};
+use request::{Parsed, Plan};
+use response::{Chunks, Framing, Head};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// A target's response head larger than this is refused (502), as hyper's client does.
+const MAX_RESPONSE_HEAD: usize = 400 * 1024;
+/// Read size for response bodies.
+const READ_SIZE: usize = 16 * 1024;
+
+/// How a connection left the fast path.
+pub enum End<S> {
+    /// Closed (or to be closed): the client left, timed out, asked, or the proxy stops.
+    Closed,
+    /// The general path takes over with these bytes already read from the client.
+    General(S, Vec<u8>),
+}
+
+/// Serve requests on `client` until it closes or a request needs the general path.
+pub async fn serve<S>(
+    mut client: S,
+    peer: SocketAddr,
+    tls: bool,
+    proxy: &Arc<Proxy>,
+    stop: &mut watch::Receiver<bool>,
+) -> End<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ip = peer.ip().to_string();
+    let who = request::Client { ip: &ip, tls };
+    let head_limit = proxy.limits.max_header_bytes.max(8192);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut scratch = Scratch {
+        from_target: Vec::with_capacity(READ_SIZE),
+        to_client: Vec::with_capacity(4096),
+    };
+    let mut id = String::new();
+    loop {
+        // A complete request head (the header timeout runs from the wait's start, as on the
+        // general path, so idle keep-alive connections close after it too).
+        let deadline = tokio::time::Instant::now() + proxy.limits.header_timeout;
+        let plan = loop {
+            if !buf.is_empty() {
+                match request::plan(&buf, proxy, &who, &mut out, &mut id) {
+                    Parsed::Fast(plan) => break plan,
+                    Parsed::General => return End::General(client, buf),
+                    // The general path answers 431.
+                    Parsed::Partial if buf.len() >= head_limit => return End::General(client, buf),
+                    Parsed::Partial => {}
+                }
+            }
+            if buf.is_empty() && *stop.borrow() {
+                return End::Closed;
+            }
+            buf.reserve(4096);
+            let read = tokio::select! {
+                r = tokio::time::timeout_at(deadline, client.read_buf(&mut buf)) => r,
+                _ = async { let _ = stop.wait_for(|s| *s).await; }, if buf.is_empty() => {
+                    return End::Closed
+                }
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return End::Closed,
+                Err(_) => {
+                    if !buf.is_empty() {
+                        let _ =
+                            answer(&mut client, 408, "the request head took too long", true).await;
+                    }
+                    return End::Closed;
+                }
+            }
+        };
+        let started = Instant::now();
+
+        // The body, whole (it is small), after the head in the same write.
+        let need = plan.head_len + plan.body_len;
+        while buf.len() < need {
+            buf.reserve(need - buf.len());
+            let read = tokio::time::timeout(proxy.limits.header_timeout, client.read_buf(&mut buf));
+            match read.await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return End::Closed,
+            }
+        }
+        out.extend_from_slice(&buf[plan.head_len..need]);
+
+        let close = plan.close || *stop.borrow();
+        let _inflight = plan.stats.start();
+        let guard = plan.target.enter();
+        let outcome = exchange(&mut client, &plan, &out, &mut scratch, &id, close, proxy).await;
+        drop(guard);
+        let (status, bytes, open) = match outcome {
+            Outcome::Sent { status, bytes } => (status, bytes, !close),
+            Outcome::Aborted { status, bytes } => (status, bytes, false),
+            Outcome::Failed { status, why } => {
+                let sent = answer(&mut client, status, &why, close).await;
+                (status, 0, sent && !close)
+            }
+        };
+        plan.stats.observe(status, started.elapsed());
+        if proxy.log {
+            let text =
+                |r: &std::ops::Range<usize>| std::str::from_utf8(&buf[r.clone()]).unwrap_or("-");
+            crate::forward::log_request(&Logged {
+                method: text(&plan.method),
+                host: text(&plan.host),
+                path: text(&plan.path),
+                status,
+                bytes,
+                started,
+                target: &plan.target.addr,
+                id: &id,
+            });
+        }
+        if !open {
+            let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
+            return End::Closed;
+        }
+        buf.drain(..need);
+    }
+}
+
+/// Buffers reused from request to request.
+struct Scratch {
+    from_target: Vec<u8>,
+    to_client: Vec<u8>,
+}
+
+enum Outcome {
+    /// The response went to the client.
+    Sent { status: u16, bytes: u64 },
+    /// The response started but could not be finished; the client connection must close.
+    Aborted { status: u16, bytes: u64 },
+    /// Nothing went to the client yet; the proxy answers with this.
+    Failed { status: u16, why: String },
+}
+
+/// Why no response head came from a target connection.
+enum NoHead {
+    /// Writing the request failed: the target did not get it.
+    Write(std::io::Error),
+    /// The connection ended before any response byte.
+    Closed(String),
+    /// The target answered with something that is not a usable response.
+    Bad(String),
+}
+
+/// Send the request to the target (a pooled connection when there is one, once more on a new
+/// connection when a reused one turns out closed) and pass its response to the client.
+async fn exchange<S>(
+    client: &mut S,
+    plan: &Plan,
+    out: &[u8],
+    scratch: &mut Scratch,
+    id: &str,
+    close: bool,
+    proxy: &Proxy,
+) -> Outcome
+where
+    S: AsyncWrite + Unpin,
+{
+    let addr = plan.target.addr.as_str();
+    let deadline = tokio::time::Instant::now() + proxy.limits.response_timeout;
+    let timed_out = || Outcome::Failed {
+        status: 504,
+        why: "the target did not answer in time".into(),
+    };
+    let (mut conn, head) = loop {
+        let (mut conn, reused) = match pool::take(addr) {
+            Some(c) => (c, true),
+            None => match tokio::time::timeout_at(deadline, pool::connect(addr)).await {
+                Ok(Ok(c)) => (c, false),
+                Ok(Err(e)) => {
+                    return Outcome::Failed {
+                        status: 502,
+                        why: format!("the target is unreachable: {e}"),
+                    }
+                }
+                Err(_) => return timed_out(),
+            },
+        };
+        let attempt = send_and_read_head(&mut conn, out, scratch, plan.head, id, close);
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Err(_) => return timed_out(),
+            Ok(Ok(head)) => break (conn, head),
+            // A reused connection the target had closed: the request did not reach it (or,
+            // for a request that is safe to repeat, may be sent again).
+            Ok(Err(NoHead::Write(_))) if reused => continue,
+            Ok(Err(NoHead::Closed(_))) if reused && plan.idempotent => continue,
+            Ok(Err(NoHead::Write(e))) => {
+                return Outcome::Failed {
+                    status: 502,
+                    why: format!("the target is unreachable: {e}"),
+                }
+            }
+            Ok(Err(NoHead::Closed(why) | NoHead::Bad(why))) => {
+                return Outcome::Failed { status: 502, why }
+            }
+        }
+    };
+    pass_body(client, &mut conn, head, scratch)
+        .await
+        .map_or_else(
+            |(status, bytes)| Outcome::Aborted { status, bytes },
+            |(status, bytes, reusable)| {
+                if reusable {
+                    pool::put(addr, conn);
+                }
+                Outcome::Sent { status, bytes }
+            },
+        )
+}
+
+/// Write the request and read up to a final response head (informational ones skipped);
+/// the client's head is then in `scratch.to_client`, the bytes after the target's head in
+/// `scratch.from_target`.
+async fn send_and_read_head(
+    conn: &mut TcpStream,
+    out: &[u8],
+    scratch: &mut Scratch,
+    head_request: bool,
+    id: &str,
+    close: bool,
+) -> Result<Head, NoHead> {
+    conn.write_all(out).await.map_err(NoHead::Write)?;
+    let buf = &mut scratch.from_target;
+    buf.clear();
+    let mut got_any = false;
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_SIZE);
+        }
+        let n = conn.read_buf(buf).await.map_err(|e| {
+            if got_any {
+                NoHead::Bad(format!("the target's connection failed mid-response: {e}"))
+            } else {
+                NoHead::Closed(format!("the target's connection failed: {e}"))
+            }
+        })?;
+        if n == 0 {
+            return Err(if got_any {
+                NoHead::Bad(
+                    "the target closed the connection in the middle of a response head".into(),
+                )
+            } else {
+                NoHead::Closed("the target closed the connection without answering".into())
+            });
+        }
+        got_any = true;
+        loop {
+            match response::parse(buf, head_request, id, close, &mut scratch.to_client) {
+                response::Parsed::Final(head) => {
+                    buf.drain(..head.len);
+                    return Ok(head);
+                }
+                response::Parsed::Informational(n) => {
+                    buf.drain(..n);
+                }
+                response::Parsed::Partial if buf.len() > MAX_RESPONSE_HEAD => {
+                    return Err(NoHead::Bad(
+                        "the target's response head is too large".into(),
+                    ))
+                }
+                response::Parsed::Partial => break,
+                response::Parsed::Bad(why) => return Err(NoHead::Bad(why.into())),
+            }
+        }
+    }
+}
+
+/// Send the client its head and the body as it comes. Ok: (status, body bytes, the target
+/// connection can be reused); Err: (status, bytes sent) when either side failed mid-way.
+async fn pass_body<S>(
+    client: &mut S,
+    conn: &mut TcpStream,
+    head: Head,
+    scratch: &mut Scratch,
+) -> Result<(u16, u64, bool), (u16, u64)>
+where
+    S: AsyncWrite + Unpin,
+{
+    let status = head.status;
+    let mut left = match head.framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    let mut chunks = Chunks::default();
+    let mut bytes = 0u64;
+    // Bytes the target sent beyond this response: its connection is not reused.
+    let mut extra = false;
+    let mut first = true;
+    let mut finished = head.framing == Framing::Empty;
+    loop {
+        let got = &scratch.from_target[..];
+        let take = match head.framing {
+            Framing::Empty => 0,
+            Framing::Length(_) => {
+                let n = left.min(got.len() as u64) as usize;
+                left -= n as u64;
+                bytes += n as u64;
+                finished = left == 0;
+                n
+            }
+            Framing::Chunked => match chunks.feed(got) {
+                Ok(Some(end)) => {
+                    finished = true;
+                    end
+                }
+                Ok(None) => got.len(),
+                Err(_) => return Err((status, bytes)),
+            },
+            Framing::UntilClose => {
+                bytes += got.len() as u64;
+                got.len()
+            }
+        };
+        extra |= take < got.len();
+        let sent = if first {
+            // The head and the first body bytes in one write.
+            first = false;
+            scratch.to_client.extend_from_slice(&got[..take]);
+            client.write_all(&scratch.to_client).await
+        } else {
+            client.write_all(&got[..take]).await
+        };
+        if sent.is_err() || client.flush().await.is_err() {
+            return Err((status, bytes));
+        }
+        if finished {
+            break;
+        }
+        scratch.from_target.clear();
+        if scratch.from_target.capacity() < READ_SIZE {
+            scratch.from_target.reserve(READ_SIZE);
+        }
+        match conn.read_buf(&mut scratch.from_target).await {
+            Ok(0) if head.framing == Framing::UntilClose => return Ok((status, bytes, false)),
+            Ok(0) | Err(_) => return Err((status, bytes)),
+            Ok(_) => {}
+        }
+    }
+    if head.framing == Framing::Chunked {
+        bytes = chunks.data;
+    }
+    Ok((status, bytes, head.reusable && !extra))
+}
+
+/// Answer the client with a short text response the proxy made (its errors). False when the
+/// client could not be written to.
+async fn answer<S>(client: &mut S, status: u16, why: &str, close: bool) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let connection = if close { "connection: close\r\n" } else { "" };
+    let msg = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{connection}\r\n{why}\n",
+        why.len() + 1
+    );
+    client.write_all(msg.as_bytes()).await.is_ok() && client.flush().await.is_ok()
+}

@@ -1,0 +1,376 @@
+//! The fast path's response side: parse a target's response head, write the head the client
+//! gets (hop-by-hop headers removed, X-Request-Id set, `connection: close` when this is the
+//! connection's last response), tell how the body is delimited, and follow a chunked body to
+//! its end while its bytes pass through unchanged.
+
+/// Response headers the fast path parses; a target sending more gets a 502.
+const MAX_HEADERS: usize = 100;
+
+/// How a response body ends.
+#[derive(Debug, PartialEq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    /// Passed on as it came, followed by [`Chunks`].
+    Chunked,
+    /// The target closes the connection at its end; so does the proxy toward the client.
+    UntilClose,
+}
+
+/// A final response head.
+#[derive(Debug)]
+pub struct Head {
+    pub status: u16,
+    /// Bytes of the target's head.
+    pub len: usize,
+    pub framing: Framing,
+    /// The target keeps the connection open after this response.
+    pub reusable: bool,
+    /// The client connection closes after this response.
+    pub close_client: bool,
+}
+
+#[derive(Debug)]
+pub enum Parsed {
+    Partial,
+    /// An informational (1xx) head of this many bytes, not passed on (as on the general path).
+    Informational(usize),
+    Final(Head),
+    Bad(&'static str),
+}
+
+/// Parse the target's bytes; for a final head write the client's head into `out`.
+/// `head_request`: the request was HEAD (no body follows whatever the head says); `close`:
+/// the client connection closes after this response.
+pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Vec<u8>) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Bad("the target sent a malformed response head"),
+    };
+    let (Some(status), Some(version)) = (resp.code, resp.version) else {
+        return Parsed::Bad("the target sent a malformed response head");
+    };
+    match status {
+        101 => return Parsed::Bad("the target switched protocols without being asked to"),
+        100..=199 => return Parsed::Informational(len),
+        _ => {}
+    }
+    let mut length: Option<u64> = None;
+    let mut transfer: Option<bool> = None;
+    let mut target_closes = version == 0;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok());
+            match (n, length) {
+                (None, _) => return Parsed::Bad("the target sent an invalid Content-Length"),
+                (Some(n), Some(l)) if n != l => {
+                    return Parsed::Bad("the target sent conflicting Content-Length headers")
+                }
+                (Some(n), _) => length = Some(n),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // The last coding decides (RFC 9112 6.3).
+            let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+            transfer = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    target_closes = true;
+                } else if version == 0 && token.eq_ignore_ascii_case(b"keep-alive") {
+                    target_closes = false;
+                }
+            }
+        }
+    }
+    let framing = if head_request || status == 204 || status == 304 {
+        Framing::Empty
+    } else {
+        match (transfer, length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(0)) => Framing::Empty,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    };
+    let close_client = close || framing == Framing::UntilClose;
+
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if crate::fast::request::is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("x-request-id")
+            || (transfer.is_some() && name.eq_ignore_ascii_case("content-length"))
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if transfer == Some(true) && !head_request {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if close_client {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Parsed::Final(Head {
+        status,
+        len,
+        reusable: !target_closes && framing != Framing::UntilClose,
+        framing,
+        close_client,
+    })
+}
+
+/// Longest chunk-size line (with extensions) and trailer section accepted.
+const MAX_LINE: usize = 4096;
+const MAX_TRAILERS: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Size,
+    Extension,
+    SizeLf,
+    Data(u64),
+    DataCr,
+    DataLf,
+    Trailer,
+    Done,
+}
+
+/// Follows a chunked body (RFC 9112 7.1) to find where it ends; counts its data bytes.
+#[derive(Debug)]
+pub struct Chunks {
+    state: State,
+    size: u64,
+    digits: usize,
+    line: usize,
+    trailers: usize,
+    pub data: u64,
+}
+
+impl Default for Chunks {
+    fn default() -> Self {
+        Chunks {
+            state: State::Size,
+            size: 0,
+            digits: 0,
+            line: 0,
+            trailers: 0,
+            data: 0,
+        }
+    }
+}
+
+impl Chunks {
+    /// Follow `bytes`; `Ok(Some(n))` when the body ended after its first `n` bytes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, &'static str> {
+        const BAD: &str = "the target sent a malformed chunked body";
+        let mut i = 0;
+        while i < bytes.len() {
+            if let State::Data(left) = self.state {
+                let n = left.min((bytes.len() - i) as u64);
+                self.data += n;
+                i += n as usize;
+                self.state = if left == n {
+                    State::DataCr
+                } else {
+                    State::Data(left - n)
+                };
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            self.line += 1;
+            if self.line > MAX_LINE {
+                return Err(BAD);
+            }
+            self.state = match self.state {
+                State::Size => match b {
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                        let d = (b as char).to_digit(16).unwrap_or(0) as u64;
+                        if self.size > u64::MAX >> 4 {
+                            return Err(BAD);
+                        }
+                        self.size = self.size * 16 + d;
+                        self.digits += 1;
+                        State::Size
+                    }
+                    b';' | b' ' | b'\t' if self.digits > 0 => State::Extension,
+                    b'\r' if self.digits > 0 => State::SizeLf,
+                    _ => return Err(BAD),
+                },
+                State::Extension => match b {
+                    b'\r' => State::SizeLf,
+                    b'\n' => return Err(BAD),
+                    _ => State::Extension,
+                },
+                State::SizeLf if b == b'\n' => {
+                    let size = std::mem::take(&mut self.size);
+                    self.digits = 0;
+                    self.line = 0;
+                    if size == 0 {
+                        State::Trailer
+                    } else {
+                        State::Data(size)
+                    }
+                }
+                State::DataCr if b == b'\r' => State::DataLf,
+                State::DataLf if b == b'\n' => {
+                    self.line = 0;
+                    State::Size
+                }
+                State::Trailer => {
+                    self.trailers += 1;
+                    if self.trailers > MAX_TRAILERS {
+                        return Err(BAD);
+                    }
+                    if b == b'\n' {
+                        // An empty line (just CRLF) ends the trailer section and the body;
+                        // `digits` counts a trailer line's characters.
+                        let empty = self.digits == 0;
+                        self.line = 0;
+                        self.digits = 0;
+                        if empty {
+                            self.state = State::Done;
+                            return Ok(Some(i));
+                        }
+                    } else if b != b'\r' {
+                        self.digits += 1;
+                    }
+                    State::Trailer
+                }
+                State::Done => return Ok(Some(i - 1)),
+                _ => return Err(BAD),
+            };
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str, head_request: bool, close: bool) -> (Head, String) {
+        let mut out = Vec::new();
+        match parse(raw.as_bytes(), head_request, "id-1", close, &mut out) {
+            Parsed::Final(h) => (h, String::from_utf8(out).unwrap()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn length_chunked_and_close_delimited_bodies() {
+        let (h, out) = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-Request-Id: theirs\r\n\r\nhello", false, false);
+        assert_eq!(
+            (h.status, h.framing, h.reusable, h.close_client),
+            (200, Framing::Length(5), true, false)
+        );
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nx-request-id: id-1\r\n\r\n"
+        );
+        let (h, out) = head(
+            "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
+            false,
+            true,
+        );
+        assert_eq!((h.framing, h.close_client), (Framing::Chunked, true));
+        assert!(
+            out.contains("transfer-encoding: chunked\r\n") && !out.contains("Content-Length"),
+            "{out}"
+        );
+        assert!(out.ends_with("connection: close\r\n\r\n"), "{out}");
+        let (h, out) = head(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(
+            (h.framing, h.reusable, h.close_client),
+            (Framing::UntilClose, false, true)
+        );
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        let (h, _) = head("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", true, false);
+        assert_eq!((h.framing, h.reusable), (Framing::Empty, true));
+        let (h, _) = head(
+            "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!((h.framing, h.reusable), (Framing::Empty, false));
+    }
+
+    #[test]
+    fn bad_and_informational_heads() {
+        let mut out = Vec::new();
+        let mut p = |raw: &str| parse(raw.as_bytes(), false, "i", false, &mut out);
+        assert!(matches!(
+            p("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Parsed::Bad(_)
+        ));
+        assert!(matches!(
+            p("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+            Parsed::Bad(_)
+        ));
+        assert!(matches!(
+            p("HTTP/1.1 101 Switching\r\n\r\n"),
+            Parsed::Bad(_)
+        ));
+        assert!(
+            matches!(p("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1"), Parsed::Informational(n) if n == 40)
+        );
+        assert!(matches!(
+            p("HTTP/1.1 200 OK\r\nContent-Le"),
+            Parsed::Partial
+        ));
+        assert!(matches!(p("garbage\r\n\r\n"), Parsed::Bad(_)));
+    }
+
+    #[test]
+    fn chunks_end_where_the_body_ends_however_the_bytes_are_split() {
+        let body = b"5;x=y\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer: t\r\n\r\nNEXT";
+        let end = body.len() - 4;
+        let mut c = Chunks::default();
+        assert_eq!(c.feed(body), Ok(Some(end)));
+        assert_eq!(c.data, 21);
+        for split in 1..body.len() {
+            let mut c = Chunks::default();
+            let first = c.feed(&body[..split]).unwrap();
+            let got = match first {
+                Some(n) => n,
+                None => split + c.feed(&body[split..]).unwrap().unwrap(),
+            };
+            assert_eq!(got, end, "split at {split}");
+        }
+        let mut c = Chunks::default();
+        assert_eq!(c.feed(b"0\r\n\r\n"), Ok(Some(5)));
+        let mut c = Chunks::default();
+        assert_eq!(c.feed(b"0\r\na\n\r\n"), Ok(Some(7)));
+        for bad in [&b"zz\r\n"[..], b"5\r\nhelloXX", b"\r\n", b"5\nhello\r\n"] {
+            assert!(
+                Chunks::default().feed(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
