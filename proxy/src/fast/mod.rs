@@ -111,7 +111,11 @@ where
         let outcome = exchange(&mut client, &plan, &out, &mut scratch, &id, close, proxy).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
-            Outcome::Sent { status, bytes } => (status, bytes, !close),
+            Outcome::Sent {
+                status,
+                bytes,
+                close_client,
+            } => (status, bytes, !close && !close_client),
             Outcome::Aborted { status, bytes } => (status, bytes, false),
             Outcome::Failed { status, why } => {
                 let sent = answer(&mut client, status, &why, close).await;
@@ -148,8 +152,12 @@ struct Scratch {
 }
 
 enum Outcome {
-    /// The response went to the client.
-    Sent { status: u16, bytes: u64 },
+    /// The response went to the client (`close_client`: its head said the connection ends).
+    Sent {
+        status: u16,
+        bytes: u64,
+        close_client: bool,
+    },
     /// The response started but could not be finished; the client connection must close.
     Aborted { status: u16, bytes: u64 },
     /// Nothing went to the client yet; the proxy answers with this.
@@ -187,7 +195,7 @@ where
         why: "the target did not answer in time".into(),
     };
     let (mut conn, head) = loop {
-        let (mut conn, reused) = match pool::take(addr) {
+        let (mut conn, reused) = match pool::take(addr, !plan.idempotent) {
             Some(c) => (c, true),
             None => match tokio::time::timeout_at(deadline, pool::connect(addr)).await {
                 Ok(Ok(c)) => (c, false),
@@ -219,17 +227,20 @@ where
             }
         }
     };
-    pass_body(client, &mut conn, head, scratch)
-        .await
-        .map_or_else(
-            |(status, bytes)| Outcome::Aborted { status, bytes },
-            |(status, bytes, reusable)| {
-                if reusable {
-                    pool::put(addr, conn);
-                }
-                Outcome::Sent { status, bytes }
-            },
-        )
+    let close_client = head.close_client;
+    match pass_body(client, &mut conn, head, scratch).await {
+        Ok((status, bytes, reusable)) => {
+            if reusable {
+                pool::put(addr, conn);
+            }
+            Outcome::Sent {
+                status,
+                bytes,
+                close_client,
+            }
+        }
+        Err((status, bytes)) => Outcome::Aborted { status, bytes },
+    }
 }
 
 /// Write the request and read up to a final response head (informational ones skipped);

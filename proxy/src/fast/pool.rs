@@ -36,13 +36,15 @@ thread_local! {
     });
 }
 
-/// An idle, still open connection to `addr`, if the pool has one.
-pub fn take(addr: &str) -> Option<TcpStream> {
+/// An idle, still open connection to `addr`, if the pool has one. `once_only`: the request
+/// cannot be sent again if the connection fails, so the kernel is asked too.
+pub fn take(addr: &str, once_only: bool) -> Option<TcpStream> {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         let idle = p.by_target.get_mut(addr)?;
         while let Some(c) = idle.pop() {
-            if c.since.elapsed() < IDLE_TIMEOUT && still_open(&c.stream) {
+            let open = still_open(&c.stream) && (!once_only || kernel_says_open(&c.stream));
+            if c.since.elapsed() < IDLE_TIMEOUT && open {
                 return Some(c.stream);
             }
         }
@@ -78,6 +80,24 @@ pub fn put(addr: &str, stream: TcpStream) {
 fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Ask the kernel itself whether an idle connection is still open (a system call): for a
+/// request that must not be sent twice, the reactor may not have seen a target's close that
+/// arrived a moment ago.
+pub fn kernel_says_open(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut probe = [0u8; 1];
+    // SAFETY: recv on a file descriptor this stream owns, into a local one-byte buffer.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            probe.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
 
 /// Open a new connection to `addr` (`ip:port` or `name:port`, names resolved without glibc).
