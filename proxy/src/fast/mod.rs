@@ -49,11 +49,8 @@ where
     let who = request::Client { ip: &ip, tls };
     let head_limit = proxy.limits.max_header_bytes.max(8192);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut scratch = Scratch {
-        from_target: Vec::with_capacity(READ_SIZE),
-        to_client: Vec::with_capacity(4096),
-    };
+    // Taken while a request is under way, so idle connections hold only their read buffer.
+    let mut held: Option<Scratch> = None;
     let mut id = String::new();
     loop {
         // A complete request head (the header timeout runs from the wait's start, as on the
@@ -61,7 +58,8 @@ where
         let deadline = tokio::time::Instant::now() + proxy.limits.header_timeout;
         let plan = loop {
             if !buf.is_empty() {
-                match request::plan(&buf, proxy, &who, &mut out, &mut id) {
+                let scratch = held.get_or_insert_with(Scratch::take);
+                match request::plan(&buf, proxy, &who, &mut scratch.out, &mut id) {
                     Parsed::Fast(plan) => break plan,
                     Parsed::General => return End::General(client, buf),
                     // The general path answers 431.
@@ -103,12 +101,14 @@ where
                 _ => return End::Closed,
             }
         }
-        out.extend_from_slice(&buf[plan.head_len..need]);
+        let scratch = held.get_or_insert_with(Scratch::take);
+        scratch.out.extend_from_slice(&buf[plan.head_len..need]);
 
         let close = plan.close || *stop.borrow();
         let _inflight = plan.stats.start();
         let guard = plan.target.enter();
-        let outcome = exchange(&mut client, &plan, &out, &mut scratch, &id, close, proxy).await;
+        let (out, bufs) = (&scratch.out, &mut scratch.bufs);
+        let outcome = exchange(&mut client, &plan, out, bufs, &id, close, proxy).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {
@@ -142,13 +142,71 @@ where
             return End::Closed;
         }
         buf.drain(..need);
+        held = None;
     }
 }
 
-/// Buffers reused from request to request.
-struct Scratch {
+/// The buffers of one response under way.
+struct Buffers {
     from_target: Vec<u8>,
     to_client: Vec<u8>,
+}
+
+/// A request's buffers, from a per-thread stock they go back to when dropped: a thread
+/// serves thousands of connections, few of them with a request under way at once.
+struct Scratch {
+    /// The head (and body) for the target.
+    out: Vec<u8>,
+    bufs: Buffers,
+}
+
+/// Buffers kept in stock per thread, and the largest buffer kept.
+const SPARE_SCRATCH: usize = 64;
+const KEEP_CAPACITY: usize = 128 * 1024;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Scratch>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Scratch {
+    fn take() -> Scratch {
+        SPARE
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| Scratch {
+                out: Vec::with_capacity(4096),
+                bufs: Buffers {
+                    from_target: Vec::with_capacity(READ_SIZE),
+                    to_client: Vec::with_capacity(4096),
+                },
+            })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let vecs = [&self.out, &self.bufs.from_target, &self.bufs.to_client];
+        if vecs
+            .iter()
+            .any(|v| v.capacity() > KEEP_CAPACITY || v.capacity() == 0)
+        {
+            return;
+        }
+        // A full stock (or a thread shutting down): the buffers are freed with `self`.
+        let room = SPARE.try_with(|s| s.borrow().len() < SPARE_SCRATCH);
+        if room != Ok(true) {
+            return;
+        }
+        // The stocked copy's own drop never runs while it is in stock; when it is taken
+        // again it is a Scratch like any other.
+        let kept = Scratch {
+            out: std::mem::take(&mut self.out),
+            bufs: Buffers {
+                from_target: std::mem::take(&mut self.bufs.from_target),
+                to_client: std::mem::take(&mut self.bufs.to_client),
+            },
+        };
+        let _ = SPARE.try_with(|s| s.borrow_mut().push(kept));
+    }
 }
 
 enum Outcome {
@@ -180,7 +238,7 @@ async fn exchange<S>(
     client: &mut S,
     plan: &Plan,
     out: &[u8],
-    scratch: &mut Scratch,
+    scratch: &mut Buffers,
     id: &str,
     close: bool,
     proxy: &Proxy,
@@ -249,7 +307,7 @@ where
 async fn send_and_read_head(
     conn: &mut TcpStream,
     out: &[u8],
-    scratch: &mut Scratch,
+    scratch: &mut Buffers,
     head_request: bool,
     id: &str,
     close: bool,
@@ -306,7 +364,7 @@ async fn pass_body<S>(
     client: &mut S,
     conn: &mut TcpStream,
     head: Head,
-    scratch: &mut Scratch,
+    scratch: &mut Buffers,
 ) -> Result<(u16, u64, bool), (u16, u64)>
 where
     S: AsyncWrite + Unpin,
