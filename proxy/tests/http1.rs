@@ -27,6 +27,8 @@ struct RawTarget {
     addr: SocketAddr,
     release: Arc<Notify>,
     connections: Arc<AtomicU64>,
+    /// `/hang` requests whose client side closed before an answer.
+    hung_up: Arc<AtomicU64>,
 }
 
 impl RawTarget {
@@ -35,17 +37,19 @@ impl RawTarget {
         let addr = listener.local_addr().unwrap();
         let release = Arc::new(Notify::new());
         let connections = Arc::new(AtomicU64::new(0));
-        let (rel, count) = (release.clone(), connections.clone());
+        let hung_up = Arc::new(AtomicU64::new(0));
+        let (rel, count, hung) = (release.clone(), connections.clone(), hung_up.clone());
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_raw(s, rel.clone()));
+                tokio::spawn(serve_raw(s, rel.clone(), hung.clone()));
             }
         });
         RawTarget {
             addr,
             release,
             connections,
+            hung_up,
         }
     }
 
@@ -88,7 +92,7 @@ async fn w(s: &mut TcpStream, b: String) -> bool {
     s.write_all(b.as_bytes()).await.is_ok()
 }
 
-async fn serve_raw(mut s: TcpStream, release: Arc<Notify>) {
+async fn serve_raw(mut s: TcpStream, release: Arc<Notify>, hung_up: Arc<AtomicU64>) {
     let mut buf = Vec::new();
     let mut short_keepalive = false;
     loop {
@@ -183,6 +187,17 @@ async fn serve_raw(mut s: TcpStream, release: Arc<Notify>) {
                 if !w(&mut s, resp.into()).await {
                     return;
                 }
+            }
+            "/hang" => {
+                // Never answer; count the proxy closing the connection.
+                let mut rest = [0u8; 64];
+                while let Ok(n) = s.read(&mut rest).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                hung_up.fetch_add(1, Ordering::SeqCst);
+                return;
             }
             "/short-keepalive" => {
                 short_keepalive = true;
@@ -489,4 +504,26 @@ async fn a_broken_response_head_is_a_502_that_says_why() {
     .await;
     assert_eq!(status_of(&answer), 502, "{answer}");
     assert!(answer.contains("conflicting Content-Length"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_frees_the_target_connection() {
+    let (_d, target, proxy) = setup(&["--response-timeout", "60s"]).await;
+    let mut s = TcpStream::connect(proxy.http).await.unwrap();
+    s.write_all(b"GET /hang HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(target.hung_up.load(Ordering::SeqCst), 0);
+    drop(s);
+    // The proxy drops the target connection at once, not at the 60 s response timeout.
+    let mut waited = Duration::ZERO;
+    while target.hung_up.load(Ordering::SeqCst) == 0 {
+        assert!(
+            waited < WAIT,
+            "the target connection stayed open after the client left"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
 }

@@ -108,7 +108,12 @@ where
         let _inflight = plan.stats.start();
         let guard = plan.target.enter();
         let (out, bufs) = (&scratch.out, &mut scratch.bufs);
-        let outcome = exchange(&mut client, &plan, out, bufs, &id, close, proxy).await;
+        let waiting = Waiting {
+            client: &mut client,
+            read: &mut buf,
+            limit: head_limit,
+        };
+        let outcome = exchange(waiting, &plan, out, bufs, &id, close, proxy).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {
@@ -222,6 +227,28 @@ enum Outcome {
     Failed { status: u16, why: String },
 }
 
+/// The client connection while its request waits for the target: bytes it sends meanwhile
+/// (pipelined requests) are kept in `read`, up to `limit`.
+struct Waiting<'a, S> {
+    client: &'a mut S,
+    read: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+/// Resolves when the client closes its connection (as hyper's server does: no half-close).
+async fn client_gone<S: AsyncRead + Unpin>(client: &mut S, read: &mut Vec<u8>, limit: usize) {
+    loop {
+        if read.len() >= limit {
+            return std::future::pending().await;
+        }
+        read.reserve(4096);
+        match client.read_buf(read).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Why no response head came from a target connection.
 enum NoHead {
     /// Writing the request failed: the target did not get it.
@@ -235,7 +262,7 @@ enum NoHead {
 /// Send the request to the target (a pooled connection when there is one, once more on a new
 /// connection when a reused one turns out closed) and pass its response to the client.
 async fn exchange<S>(
-    client: &mut S,
+    waiting: Waiting<'_, S>,
     plan: &Plan,
     out: &[u8],
     scratch: &mut Buffers,
@@ -244,8 +271,13 @@ async fn exchange<S>(
     proxy: &Proxy,
 ) -> Outcome
 where
-    S: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Waiting {
+        client,
+        read,
+        limit,
+    } = waiting;
     let addr = plan.target.addr.as_str();
     let deadline = tokio::time::Instant::now() + proxy.limits.response_timeout;
     let timed_out = || Outcome::Failed {
@@ -267,7 +299,12 @@ where
             },
         };
         let attempt = send_and_read_head(&mut conn, out, scratch, plan.head, id, close);
-        match tokio::time::timeout_at(deadline, attempt).await {
+        let answered = tokio::select! {
+            r = tokio::time::timeout_at(deadline, attempt) => r,
+            // Nobody is left to answer: the target connection (and its work) is dropped.
+            _ = client_gone(client, read, limit) => return Outcome::Aborted { status: 499, bytes: 0 },
+        };
+        match answered {
             Err(_) => return timed_out(),
             Ok(Ok(head)) => break (conn, head),
             // A reused connection the target had closed: the request did not reach it (or,
