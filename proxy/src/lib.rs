@@ -4,6 +4,7 @@
 //! The routing table is immutable and swapped atomically, so requests never take a lock.
 
 pub mod acme;
+pub mod balance;
 pub mod conn;
 pub mod control;
 pub mod dns;

@@ -1,28 +1,52 @@
 //! Accepting client connections on the HTTP and HTTPS ports, on one data-plane thread per core
-//! (see `spawn_workers`), with graceful shutdown (stop accepting, let in-flight requests
+//! (see `spawn_workers`; connections spread evenly over them, see `balance.rs`), with graceful shutdown (stop accepting, let in-flight requests
 //! finish); and the metrics port. One connection is served by `conn.rs`.
 
+use crate::balance::{Balance, Handoff, Open};
 use crate::forward::Proxy;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 
-/// Serve `listener` (TLS when `tls` is given) until `shutdown` flips, then wait (up to
-/// `grace`) for open connections.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+/// One data-plane thread's share of the work.
+#[derive(Clone)]
+struct Worker {
+    me: usize,
+    balance: Arc<Balance>,
     proxy: Arc<Proxy>,
-    mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let open = Arc::new(AtomicUsize::new(0));
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Serve a connection on this thread.
+    fn spawn(&self, stream: TcpStream, peer: SocketAddr, tls: bool, open: Open) {
+        let (proxy, stop) = (self.proxy.clone(), self.shutdown.clone());
+        let acceptor = if tls { self.tls.clone() } else { None };
+        tokio::spawn(async move {
+            let _open = open;
+            crate::conn::serve(stream, peer, acceptor, proxy, stop).await;
+        });
+    }
+
+    fn stopping(&self) -> impl std::future::Future<Output = ()> {
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        }
+    }
+}
+
+/// Accept on `listener` (the HTTPS port when `tls`) until shutdown, serving each connection
+/// here or on the thread with fewer connections; then wait (up to `grace`) for this thread's
+/// open connections.
+async fn serve(listener: TcpListener, tls: bool, w: Worker, grace: Duration) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -30,20 +54,36 @@ pub async fn serve(
                     Ok(s) => s,
                     Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                 };
-                let (proxy, stop, open, tls) = (proxy.clone(), shutdown.clone(), open.clone(), tls.clone());
-                open.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    crate::conn::serve(stream, peer, tls, proxy, stop).await;
-                    open.fetch_sub(1, Ordering::SeqCst);
-                });
+                let (worker, open) = w.balance.place(w.me);
+                if worker == w.me {
+                    w.spawn(stream, peer, tls, open);
+                } else if let Ok(stream) = stream.into_std() {
+                    // Only fails once that thread stopped taking connections (shutdown).
+                    let _ = w.balance.send(worker, Handoff { stream, peer, tls, open });
+                }
             }
-            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+            _ = w.stopping() => break,
         }
     }
     drop(listener);
     let deadline = tokio::time::Instant::now() + grace;
-    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+    while w.balance.open(w.me) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Serve the connections other threads hand to this one, until shutdown.
+async fn receive(mut inbox: mpsc::UnboundedReceiver<Handoff>, w: Worker) {
+    loop {
+        tokio::select! {
+            handed = inbox.recv() => {
+                let Some(h) = handed else { break };
+                if let Ok(stream) = TcpStream::from_std(h.stream) {
+                    w.spawn(stream, h.peer, h.tls, h.open);
+                }
+            }
+            _ = w.stopping() => break,
+        }
     }
 }
 
@@ -75,9 +115,10 @@ pub fn spawn_workers(
 ) -> std::io::Result<Workers> {
     let mut bound = (ports.http, ports.https.as_ref().map(|(a, _)| *a));
     let mut handles = Vec::new();
-    for i in 0..threads.max(1) {
+    let (balance, inboxes) = Balance::new(threads.max(1));
+    for (i, inbox) in inboxes.into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
+        let (proxy, shutdown, balance) = (proxy.clone(), shutdown.clone(), balance.clone());
         let at = bound;
         let tls = ports
             .https
@@ -116,13 +157,23 @@ pub fn spawn_workers(
                         .local_addr()
                         .and_then(|h| Ok((h, https.as_ref().map(|s| s.local_addr()).transpose()?)));
                     let _ = tx.send(addrs);
-                    let plain = serve(http, None, proxy.clone(), shutdown.clone(), grace);
-                    match (https, tls) {
-                        (Some(l), Some(acceptor)) => {
-                            let secure = serve(l, Some(acceptor), proxy, shutdown, grace);
-                            tokio::join!(plain, secure);
+                    let w = Worker {
+                        me: i,
+                        balance,
+                        proxy,
+                        tls,
+                        shutdown,
+                    };
+                    let handed = receive(inbox, w.clone());
+                    let plain = serve(http, false, w.clone(), grace);
+                    match https {
+                        Some(l) if w.tls.is_some() => {
+                            let secure = serve(l, true, w.clone(), grace);
+                            tokio::join!(handed, plain, secure);
                         }
-                        _ => plain.await,
+                        _ => {
+                            tokio::join!(handed, plain);
+                        }
                     }
                 });
             })?;
