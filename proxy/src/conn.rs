@@ -58,16 +58,16 @@ async fn http1<S>(
     match crate::fast::serve(stream, peer, tls, &proxy, &mut stop).await {
         crate::fast::End::Closed => {}
         crate::fast::End::General(stream, read) => {
-            let stream = crate::fast::replay::Replay::new(read, stream);
-            general_http1(stream, peer, tls, proxy, stop).await
+            general_http1(stream, read, peer, tls, proxy, stop).await
         }
     }
 }
 
 /// HTTP/1.1 through hyper: upgrades, chunked and large bodies, and everything the proxy
-/// answers itself or refuses.
+/// answers itself or refuses. `read`: the bytes the fast path already read.
 async fn general_http1<S>(
     stream: S,
+    read: Vec<u8>,
     peer: SocketAddr,
     tls: bool,
     proxy: Arc<Proxy>,
@@ -77,7 +77,7 @@ async fn general_http1<S>(
 {
     let limits = proxy.limits.clone();
     let verdicts = crate::framing::Verdicts::default();
-    let stream = crate::framing::Observed::new(stream, verdicts.clone());
+    let stream = crate::framing::Observed::after(read, stream, verdicts.clone());
     let svc =
         service_fn(move |req| forward::handle(proxy.clone(), peer, tls, verdicts.clone(), req));
     let conn = http1::Builder::new()

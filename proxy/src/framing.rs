@@ -207,17 +207,23 @@ impl Observer {
     }
 }
 
-/// A stream whose reads are shown to an [`Observer`].
+/// A stream whose reads are shown to an [`Observer`]. Bytes someone already read from the
+/// stream (the fast path, before it handed the connection over) are given back first.
 pub struct Observed<S> {
     inner: S,
     observer: Observer,
+    read: Vec<u8>,
+    at: usize,
 }
 
 impl<S> Observed<S> {
-    pub fn new(inner: S, verdicts: Verdicts) -> Observed<S> {
+    /// `read`: bytes already taken from `inner`, to be read again before it.
+    pub fn after(read: Vec<u8>, inner: S, verdicts: Verdicts) -> Observed<S> {
         Observed {
             inner,
             observer: Observer::new(verdicts),
+            read,
+            at: 0,
         }
     }
 }
@@ -230,7 +236,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Observed<S> {
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let polled = if this.at < this.read.len() {
+            let n = buf.remaining().min(this.read.len() - this.at);
+            buf.put_slice(&this.read[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.read.len() {
+                this.read = Vec::new();
+                this.at = 0;
+            }
+            Poll::Ready(Ok(()))
+        } else {
+            Pin::new(&mut this.inner).poll_read(cx, buf)
+        };
         if let Poll::Ready(Ok(())) = &polled {
             this.observer.feed(&buf.filled()[before..]);
         }

@@ -7,7 +7,6 @@
 //! with the bytes read so far, and stays there.
 
 pub mod pool;
-pub mod replay;
 pub mod request;
 pub mod response;
 

@@ -43,8 +43,10 @@ pub fn take(addr: &str, once_only: bool) -> Option<TcpStream> {
         let mut p = p.borrow_mut();
         let idle = p.by_target.get_mut(addr)?;
         while let Some(c) = idle.pop() {
-            let open = still_open(&c.stream) && (!once_only || kernel_says_open(&c.stream));
-            if c.since.elapsed() < IDLE_TIMEOUT && open {
+            if c.since.elapsed() < IDLE_TIMEOUT
+                && still_open(&c.stream)
+                && (!once_only || kernel_says_open(&c.stream))
+            {
                 return Some(c.stream);
             }
         }
