@@ -2,7 +2,7 @@
 //! the ways real apps do: chunked and streamed bodies with trailers, bodies delimited by
 //! closing, informational responses, keep-alive connections it closes whenever it likes, and
 //! broken response heads. Clients are raw sockets too: pipelined requests, a switch to the
-//! general path in the middle of a connection, hop-by-hop headers.
+//! general path in the middle of a connection, hop-by-hop headers, HTTP/1.0.
 
 mod support;
 
@@ -418,6 +418,63 @@ async fn a_chunked_stream_passes_through_as_it_comes_with_its_trailer() {
     let (status, _, body) = response(&mut s, &mut got, false).await;
     assert_eq!(status, 200);
     assert!(body.starts_with("GET /after "), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_clients_keep_alive_only_when_asked_and_never_get_chunks() {
+    let (_d, target, proxy) = setup(&[]).await;
+    // Keep-alive asked for (as `ab -k` does): said back, and the connection serves again.
+    let mut s = TcpStream::connect(proxy.http).await.unwrap();
+    let mut buf = Vec::new();
+    for path in ["/a", "/b"] {
+        let req =
+            format!("GET {path} HTTP/1.0\r\nHost: app.test\r\nConnection: Keep-Alive\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let (status, head, body) = response(&mut s, &mut buf, false).await;
+        assert_eq!(status, 200, "{head}");
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("connection: keep-alive\r\n"), "{head}");
+        assert!(lower.contains("content-length: "), "{head}");
+        // Sent on as HTTP/1.1, without the client's connection header.
+        assert!(
+            body.starts_with(&format!("GET {path} HTTP/1.1\r\n")),
+            "{body}"
+        );
+        assert!(!body.to_ascii_lowercase().contains("connection:"), "{body}");
+    }
+    // A chunked response: the HTTP/1.0 client gets the data, ended by the connection's end,
+    // and no chunk framing or trailer.
+    target.release.notify_one();
+    s.write_all(b"GET /chunked HTTP/1.0\r\nHost: app.test\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, head, body) = response(&mut s, &mut buf, false).await;
+    assert_eq!(status, 200, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        !lower.contains("transfer-encoding") && !lower.contains("content-length"),
+        "{head}"
+    );
+    assert!(lower.contains("connection: close\r\n"), "{head}");
+    assert_eq!(body, "first\r\nsecond\r\n");
+    // Keep-alive not asked for: one answer, then the proxy closes.
+    let mut s = TcpStream::connect(proxy.http).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(b"GET /c HTTP/1.0\r\nHost: app.test\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, head, body) = response(&mut s, &mut buf, false).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close\r\n"),
+        "{head}"
+    );
+    assert!(body.starts_with("GET /c HTTP/1.1\r\n"), "{body}");
+    assert_eq!(
+        read_more(&mut s, &mut buf).await,
+        0,
+        "the connection stays open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

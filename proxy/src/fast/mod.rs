@@ -122,6 +122,8 @@ where
             } => (status, bytes, !close && !close_client),
             Outcome::Aborted { status, bytes } => (status, bytes, false),
             Outcome::Failed { status, why } => {
+                // An HTTP/1.0 client would take the error as its connection's last answer.
+                let close = close || plan.http10;
                 let sent = answer(&mut client, status, &why, close).await;
                 (status, 0, sent && !close)
             }
@@ -297,7 +299,12 @@ where
                 Err(_) => return timed_out(),
             },
         };
-        let attempt = send_and_read_head(&mut conn, out, scratch, plan.head, id, close);
+        let ask = response::Ask {
+            head_request: plan.head,
+            close,
+            http10: plan.http10,
+        };
+        let attempt = send_and_read_head(&mut conn, out, scratch, ask, id);
         let answered = tokio::select! {
             r = tokio::time::timeout_at(deadline, attempt) => r,
             // Nobody is left to answer: the target connection (and its work) is dropped.
@@ -344,9 +351,8 @@ async fn send_and_read_head(
     conn: &mut TcpStream,
     out: &[u8],
     scratch: &mut Buffers,
-    head_request: bool,
+    ask: response::Ask,
     id: &str,
-    close: bool,
 ) -> Result<Head, NoHead> {
     conn.write_all(out).await.map_err(NoHead::Write)?;
     let buf = &mut scratch.from_target;
@@ -374,7 +380,7 @@ async fn send_and_read_head(
         }
         got_any = true;
         loop {
-            match response::parse(buf, head_request, id, close, &mut scratch.to_client) {
+            match response::parse(buf, ask, id, &mut scratch.to_client) {
                 response::Parsed::Final(head) => {
                     buf.drain(..head.len);
                     return Ok(head);
@@ -417,7 +423,15 @@ where
     let mut first = true;
     let mut finished = head.framing == Framing::Empty;
     loop {
-        let got = &scratch.from_target[..];
+        let Buffers {
+            from_target,
+            to_client,
+        } = &mut *scratch;
+        let got = &from_target[..];
+        // A de-chunked body is gathered in `to_client` (after the head, the first time).
+        if !first {
+            to_client.clear();
+        }
         let take = match head.framing {
             Framing::Empty => 0,
             Framing::Length(_) => {
@@ -427,25 +441,34 @@ where
                 finished = left == 0;
                 n
             }
-            Framing::Chunked => match chunks.feed(got) {
-                Ok(Some(end)) => {
-                    finished = true;
-                    end
+            Framing::Chunked => {
+                let data = head.dechunk.then_some(&mut *to_client);
+                match chunks.follow(got, data) {
+                    Ok(Some(end)) => {
+                        finished = true;
+                        end
+                    }
+                    Ok(None) => got.len(),
+                    Err(_) => return Err((status, bytes)),
                 }
-                Ok(None) => got.len(),
-                Err(_) => return Err((status, bytes)),
-            },
+            }
             Framing::UntilClose => {
                 bytes += got.len() as u64;
                 got.len()
             }
         };
         extra |= take < got.len();
-        let sent = if first {
+        let sent = if head.dechunk {
+            first = false;
+            match to_client.is_empty() {
+                true => Ok(()),
+                false => client.write_all(to_client).await,
+            }
+        } else if first {
             // The head and the first body bytes in one write.
             first = false;
-            scratch.to_client.extend_from_slice(&got[..take]);
-            client.write_all(&scratch.to_client).await
+            to_client.extend_from_slice(&got[..take]);
+            client.write_all(to_client).await
         } else {
             client.write_all(&got[..take]).await
         };

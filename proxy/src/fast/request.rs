@@ -1,6 +1,6 @@
-//! The fast path's request side: read a client's HTTP/1.1 request head, decide whether the
+//! The fast path's request side: read a client's HTTP/1.x request head, decide whether the
 //! fast path may carry it, and write the head that goes to the target. Only plain requests
-//! qualify: HTTP/1.1, an origin-form path of ordinary characters, one Host, no body or one
+//! qualify: HTTP/1.1 or 1.0 (sent on as 1.1, as nginx does), an origin-form path of ordinary characters, one Host, no body or one
 //! Content-Length within the buffered size, no Transfer-Encoding, Upgrade or Expect, routed to
 //! a live service with a ready target and nothing for the proxy to answer itself. Everything
 //! else (and every malformed head) goes to the general hyper path, which decides and answers.
@@ -26,8 +26,11 @@ pub struct Plan {
     pub host: Range<usize>,
     /// The path without the query, for the log.
     pub path: Range<usize>,
-    /// The client asked to close the connection after this request.
+    /// The client asked to close the connection after this request (an HTTP/1.0 client
+    /// that did not ask to keep it).
     pub close: bool,
+    /// An HTTP/1.0 client: keep-alive must be said, and it cannot read a chunked body.
+    pub http10: bool,
     /// A HEAD request: the response has no body whatever it declares.
     pub head: bool,
     /// Safe to send again on a new connection when a reused one turned out closed.
@@ -68,9 +71,11 @@ pub fn plan(
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::General,
     };
-    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+    let (Some(method), Some(target), Some(version @ (0 | 1))) = (req.method, req.path, req.version)
+    else {
         return Parsed::General;
     };
+    let http10 = version == 0;
     if method == "CONNECT" || !plain_path(target) {
         return Parsed::General;
     }
@@ -83,6 +88,7 @@ pub fn plan(
     let mut host: Option<&str> = None;
     let mut body_len: Option<usize> = None;
     let mut close = false;
+    let mut keep_alive = false;
     let mut incoming_id: Option<Option<&str>> = None;
     let mut forwarded_for: Option<&[u8]> = None;
     let (mut has_proto, mut has_fwd_host) = (false, false);
@@ -119,6 +125,8 @@ pub fn plan(
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
                 } else if token.eq_ignore_ascii_case(b"upgrade") {
                     return Parsed::General;
                 }
@@ -234,7 +242,9 @@ pub fn plan(
         method: at(method),
         host: at(host),
         path: at(path),
-        close,
+        // HTTP/1.0 closes after each response unless the client asked otherwise.
+        close: close || (http10 && !keep_alive),
+        http10,
         head: method == "HEAD",
         idempotent: matches!(
             method,

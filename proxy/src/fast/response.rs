@@ -1,7 +1,8 @@
 //! The fast path's response side: parse a target's response head, write the head the client
 //! gets (hop-by-hop headers removed, X-Request-Id set, `connection: close` when this is the
-//! connection's last response), tell how the body is delimited, and follow a chunked body to
-//! its end while its bytes pass through unchanged.
+//! connection's last response, `keep-alive` for an HTTP/1.0 client that keeps it), tell how
+//! the body is delimited, and follow a chunked body to its end while its bytes pass through
+//! unchanged (or, for an HTTP/1.0 client, only its data, the connection's end delimiting it).
 
 /// Response headers the fast path parses; a target sending more gets a 502.
 const MAX_HEADERS: usize = 100;
@@ -28,6 +29,19 @@ pub struct Head {
     pub reusable: bool,
     /// The client connection closes after this response.
     pub close_client: bool,
+    /// A chunked body goes to an HTTP/1.0 client: only its data is passed on.
+    pub dechunk: bool,
+}
+
+/// What the client side asks of a response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask {
+    /// The request was HEAD: no body follows, whatever the head says.
+    pub head_request: bool,
+    /// The client connection closes after this response.
+    pub close: bool,
+    /// The client speaks HTTP/1.0.
+    pub http10: bool,
 }
 
 #[derive(Debug)]
@@ -40,9 +54,12 @@ pub enum Parsed {
 }
 
 /// Parse the target's bytes; for a final head write the client's head into `out`.
-/// `head_request`: the request was HEAD (no body follows whatever the head says); `close`:
-/// the client connection closes after this response.
-pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Vec<u8>) -> Parsed {
+pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
+    let Ask {
+        head_request,
+        close,
+        http10,
+    } = ask;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
@@ -99,7 +116,9 @@ pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Ve
             (None, Some(n)) => Framing::Length(n),
         }
     };
-    let close_client = close || framing == Framing::UntilClose;
+    // An HTTP/1.0 client cannot read chunks: it gets the data, ended by the connection's end.
+    let dechunk = http10 && framing == Framing::Chunked;
+    let close_client = close || framing == Framing::UntilClose || dechunk;
 
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -125,7 +144,7 @@ pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Ve
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
-    if transfer == Some(true) && !head_request {
+    if transfer == Some(true) && !head_request && !dechunk {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     out.extend_from_slice(b"x-request-id: ");
@@ -133,6 +152,8 @@ pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Ve
     out.extend_from_slice(b"\r\n");
     if close_client {
         out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
     Parsed::Final(Head {
@@ -141,6 +162,7 @@ pub fn parse(buf: &[u8], head_request: bool, id: &str, close: bool, out: &mut Ve
         reusable: !target_closes && framing != Framing::UntilClose,
         framing,
         close_client,
+        dechunk,
     })
 }
 
@@ -187,11 +209,23 @@ impl Default for Chunks {
 impl Chunks {
     /// Follow `bytes`; `Ok(Some(n))` when the body ended after its first `n` bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, &'static str> {
+        self.follow(bytes, None)
+    }
+
+    /// As `feed`, also appending the chunks' data (without their framing) to `data`.
+    pub fn follow(
+        &mut self,
+        bytes: &[u8],
+        mut data: Option<&mut Vec<u8>>,
+    ) -> Result<Option<usize>, &'static str> {
         const BAD: &str = "the target sent a malformed chunked body";
         let mut i = 0;
         while i < bytes.len() {
             if let State::Data(left) = self.state {
                 let n = left.min((bytes.len() - i) as u64);
+                if let Some(d) = data.as_deref_mut() {
+                    d.extend_from_slice(&bytes[i..i + n as usize]);
+                }
                 self.data += n;
                 i += n as usize;
                 self.state = if left == n {
@@ -276,7 +310,12 @@ mod tests {
 
     fn head(raw: &str, head_request: bool, close: bool) -> (Head, String) {
         let mut out = Vec::new();
-        match parse(raw.as_bytes(), head_request, "id-1", close, &mut out) {
+        let ask = Ask {
+            head_request,
+            close,
+            http10: false,
+        };
+        match parse(raw.as_bytes(), ask, "id-1", &mut out) {
             Parsed::Final(h) => (h, String::from_utf8(out).unwrap()),
             other => panic!("{other:?}"),
         }
@@ -325,9 +364,46 @@ mod tests {
     }
 
     #[test]
+    fn http10_clients_hear_keep_alive_and_get_chunked_bodies_as_data() {
+        let ask = Ask {
+            http10: true,
+            ..Ask::default()
+        };
+        let mut out = Vec::new();
+        let raw = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let Parsed::Final(h) = parse(raw.as_bytes(), ask, "i", &mut out) else {
+            panic!()
+        };
+        assert!((!h.close_client && !h.dechunk && h.reusable));
+        assert!(String::from_utf8_lossy(&out).ends_with("connection: keep-alive\r\n\r\n"));
+        let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let Parsed::Final(h) = parse(raw.as_bytes(), ask, "i", &mut out) else {
+            panic!()
+        };
+        assert!(h.dechunk && h.close_client && h.reusable, "{h:?}");
+        let head = String::from_utf8_lossy(&out).to_ascii_lowercase();
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(head.ends_with("connection: close\r\n\r\n"), "{head}");
+    }
+
+    #[test]
+    fn chunk_data_is_gathered_however_the_bytes_are_split() {
+        let body = b"5;x=y\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nTrailer: t\r\n\r\nNEXT";
+        for split in 0..body.len() {
+            let (mut c, mut data) = (Chunks::default(), Vec::new());
+            let end = match c.follow(&body[..split], Some(&mut data)).unwrap() {
+                Some(n) => n,
+                None => split + c.follow(&body[split..], Some(&mut data)).unwrap().unwrap(),
+            };
+            assert_eq!(end, body.len() - 4, "split at {split}");
+            assert_eq!(data, b"hello0123456789abcdef", "split at {split}");
+        }
+    }
+
+    #[test]
     fn bad_and_informational_heads() {
         let mut out = Vec::new();
-        let mut p = |raw: &str| parse(raw.as_bytes(), false, "i", false, &mut out);
+        let mut p = |raw: &str| parse(raw.as_bytes(), Ask::default(), "i", &mut out);
         assert!(matches!(
             p("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             Parsed::Bad(_)
