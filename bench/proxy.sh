@@ -5,14 +5,14 @@
 # (VmHWM, summed over its processes) and the ratios to nginx. Everything listens on 127.0.0.1;
 # every process this script starts is stopped by its PID when it ends.
 #
-# Settings (environment): DURATION (10s), CONNECTIONS (64), THREADS (2), ROUNDS (1; the best
-# round of each is reported).
+# Settings (environment): DURATION (5s), CONNECTIONS (64), THREADS (2), ROUNDS (5; rounds are
+# interleaved and medians reported, each round's ratio to nginx taken within that round).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-5s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
-ROUNDS="${ROUNDS:-1}"
+ROUNDS="${ROUNDS:-5}"
 PROXY_BIN="${PROXY_BIN:-./target/release/dhow-proxy}"
 BASE_PORT="${BENCH_BASE_PORT:-18480}"
 BACKEND_PORT=$BASE_PORT
@@ -170,48 +170,68 @@ to_ms() {
     else printf "%s", v }'
 }
 
-declare -A RPS P50 P99 MEM ERR
-run() { # name port pid
-  local best=0 out rps
-  for _ in $(seq 1 "$ROUNDS"); do
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$work/wrk.out" 2>&1
-    out="$(cat "$work/wrk.out")"
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    if awk -v a="$rps" -v b="$best" 'BEGIN {exit !(a > b)}'; then
-      best=$rps
-      RPS[$1]=$rps
-      P50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-      P99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-      ERR[$1]=$( (grep -E "Non-2xx|Socket errors" <<<"$out" || true) | tr '\n' ' ')
-    fi
-  done
-  MEM[$1]=$( [ -n "$3" ] && peak_kb "$3" || echo "-")
-  printf '  %-10s %12s req/s\n' "$1" "${RPS[$1]}" >&2
+# One wrk run; its requests/s, p50 and p99 (ms) and any errors go to $work/res/NAME.ROUND.
+run() { # name port round
+  local out
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$work/wrk.out" 2>&1
+  out="$(cat "$work/wrk.out")"
+  printf '%s %s %s\n' "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
+    "$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")" \
+    "$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")" >"$work/res/$1.$3"
+  (grep -E "Non-2xx|Socket errors" <<<"$out" || true) | tr '\n' ' ' >>"$work/res/$1.err"
 }
 
-echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $cores cores" >&2
-# Warm every path once, then measure.
-for port in $BACKEND_PORT $DHOW_PORT $NGINX_PORT $HAPROXY_PORT $CADDY_PORT; do
+# The median of the numbers on stdin.
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Column $2 (1 req/s, 2 p50, 3 p99) of target $1 in every round.
+column() { for r in $(seq 1 "$ROUNDS"); do awk -v c="$2" '{print $c}' "$work/res/$1.$r"; done; }
+
+# Round by round, column $2 of target $1 divided by nginx's in the same round.
+paired() {
+  for r in $(seq 1 "$ROUNDS"); do
+    awk -v c="$2" 'NR == FNR {a = $c; next} {printf "%.3f\n", a / $c}' "$work/res/$1.$r" "$work/res/nginx.$r"
+  done
+}
+
+names=(direct dhow-proxy nginx haproxy caddy)
+declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
+declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
+mkdir -p "$work/res"
+echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved round(s), $cores cores" >&2
+# Warm every path once, then measure: each round loads every target once, starting one further
+# along the list each time, so that a slow minute of this shared machine falls on all of them.
+for port in "${PORT[@]}"; do
   wrk -t1 -c8 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
 done
-run direct "$BACKEND_PORT" ""
-run dhow-proxy "$DHOW_PORT" "$dhow_pid"
-run nginx "$NGINX_PORT" "$nginx_pid"
-run haproxy "$HAPROXY_PORT" "$haproxy_pid"
-run caddy "$CADDY_PORT" "$caddy_pid"
+for r in $(seq 1 "$ROUNDS"); do
+  line="  round $r:"
+  for i in $(seq 0 $((${#names[@]} - 1))); do
+    n=${names[$(((i + r - 1) % ${#names[@]}))]}
+    run "$n" "${PORT[$n]}" "$r"
+    line="$line $n $(awk '{printf "%.0f", $1}' "$work/res/$n.$r")"
+  done
+  echo "$line" >&2
+done
 
 echo
+echo "Medians over $ROUNDS round(s); the ratios are the medians of each round's ratio to nginx."
 printf '| %-10s | %10s | %8s | %8s | %12s | %13s | %12s |\n' target "req/s" "p50 ms" "p99 ms" "peak mem MB" "req/s vs nginx" "p99 vs nginx"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------ ------------ ---------- ---------- -------------- --------------- --------------
-for n in direct dhow-proxy nginx haproxy caddy; do
+for n in "${names[@]}"; do
   mem="-"
-  [ "${MEM[$n]}" != "-" ] && mem=$(awk -v k="${MEM[$n]}" 'BEGIN {printf "%.1f", k / 1024}')
-  printf '| %-10s | %10.0f | %8s | %8s | %12s | %13.2f | %12.2f |\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "$mem" \
-    "$(awk -v a="${RPS[$n]}" -v b="${RPS[nginx]}" 'BEGIN {print a / b}')" \
-    "$(awk -v a="${P99[$n]}" -v b="${P99[nginx]}" 'BEGIN {print a / b}')"
+  [ -n "${PID[$n]}" ] && mem=$(awk -v k="$(peak_kb "${PID[$n]}")" 'BEGIN {printf "%.1f", k / 1024}')
+  printf '| %-10s | %10.0f | %8.3f | %8.3f | %12s | %13.2f | %12.2f |\n' "$n" \
+    "$(column "$n" 1 | median)" "$(column "$n" 2 | median)" "$(column "$n" 3 | median)" "$mem" \
+    "$(paired "$n" 1 | median)" "$(paired "$n" 3 | median)"
 done
-for n in direct dhow-proxy nginx haproxy caddy; do
-  [ -n "${ERR[$n]}" ] && echo "note: $n: ${ERR[$n]}"
+if [ "$ROUNDS" -gt 1 ]; then
+  echo
+  echo "dhow-proxy / nginx, round by round: req/s $(paired dhow-proxy 1 | tr '\n' ' ')"
+  echo "                                    p99   $(paired dhow-proxy 3 | tr '\n' ' ')"
+fi
+for n in "${names[@]}"; do
+  [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"
 done
 echo
 echo "(ratios > 1 in req/s and < 1 in p99 are better than nginx; direct = no proxy at all)"
