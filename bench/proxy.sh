@@ -5,8 +5,12 @@
 # (VmHWM, summed over its processes) and the ratios to nginx. Everything listens on 127.0.0.1;
 # every process this script starts is stopped by its PID when it ends.
 #
+# Then other shapes of load, dhow-proxy against nginx only: HTTP/1.0 clients (ab, with and
+# without keep-alive), 512 connections, 64 KiB responses, 1 KiB and 256 KiB uploads.
+#
 # Settings (environment): DURATION (5s), CONNECTIONS (64), THREADS (2), ROUNDS (5; rounds are
-# interleaved and medians reported, each round's ratio to nginx taken within that round).
+# interleaved and medians reported, each round's ratio to nginx taken within that round),
+# SHAPES (1; 0 skips the other shapes, which run 3 rounds of 3 s each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-5s}"
@@ -21,7 +25,7 @@ NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
 CADDY_PORT=$((BASE_PORT + 4))
 
-for cmd in wrk nginx haproxy caddy; do
+for cmd in wrk ab nginx haproxy caddy; do
   command -v "$cmd" >/dev/null || { echo "bench-proxy: $cmd is missing (make bench-proxy installs it)" >&2; exit 1; }
 done
 [ -x "$PROXY_BIN" ] || { echo "bench-proxy: $PROXY_BIN missing (cargo build --release -p dhow-proxy)" >&2; exit 1; }
@@ -37,6 +41,10 @@ trap cleanup EXIT
 
 # --- the backend: nginx answering a fixed 13-byte body, one worker, no logs ----------------
 mkdir -p "$work/backend" "$work/nginx" "$work/caddy"
+head -c 65536 /dev/zero | tr '\0' x >"$work/backend/64k"
+# nginx's workers run as nobody: they read the file and write request bodies here.
+chmod 755 "$work" "$work/backend"
+chmod 777 "$work/nginx"
 cat >"$work/backend/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -54,6 +62,7 @@ http {
   server {
     listen 127.0.0.1:$BACKEND_PORT;
     location / { return 200 "hello, bench\n"; }
+    location = /64k { alias $work/backend/64k; }
   }
 }
 EOF
@@ -81,6 +90,7 @@ http {
   fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx;
   scgi_temp_path $work/nginx;
+  client_max_body_size 10m;
   upstream app { server 127.0.0.1:$BACKEND_PORT; keepalive 256; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -235,3 +245,62 @@ for n in "${names[@]}"; do
 done
 echo
 echo "(ratios > 1 in req/s and < 1 in p99 are better than nginx; direct = no proxy at all)"
+
+[ "${SHAPES:-1}" = 0 ] && exit 0
+# --- other shapes of load: dhow-proxy and nginx, 3 interleaved rounds each ----------------
+printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 1024)\n' >"$work/post1k.lua"
+printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 262144)\n' >"$work/post256k.lua"
+shape() { # shape port: prints req/s (and failures)
+  local url="http://127.0.0.1:$2"
+  case $1 in
+    ab-keepalive) ab -q -k -c64 -t3 -n 10000000 "$url/" 2>&1 |
+      awk '/^Requests per second/ {r = $4} /^(Failed|Non-2xx)/ && $NF > 0 {f = f " " $0} END {print r, f}' ;;
+    ab-new-conn) ab -q -c32 -t3 -n 10000000 "$url/" 2>&1 |
+      awk '/^Requests per second/ {r = $4} /^(Failed|Non-2xx)/ && $NF > 0 {f = f " " $0} END {print r, f}' ;;
+    *)
+      local args=(-t2 -c64 -d3s)
+      case $1 in
+        c512) args=(-t2 -c512 -d3s) ;;
+        get-64k) url="$url/64k" ;;
+        post-1k) args+=(-s "$work/post1k.lua") ;;
+        post-256k) args=(-t2 -c16 -d3s -s "$work/post256k.lua") ;;
+      esac
+      wrk "${args[@]}" "$url" 2>&1 |
+        awk '/^Requests\/sec/ {r = $2} /Non-2xx|Socket errors/ {f = f " " $0} END {print r, f}' ;;
+  esac
+}
+echo >&2
+echo "bench-proxy: other shapes of load, dhow-proxy and nginx, 3 interleaved rounds" >&2
+echo
+echo "Other shapes of load (medians of 3 rounds; ratio = median of each round's dhow-proxy / nginx):"
+printf '| %-13s | %-44s | %10s | %10s | %6s |\n' shape load "dhow-proxy" nginx ratio
+printf '|%s|%s|%s|%s|%s|\n' --------------- ---------------------------------------------- ------------ ------------ --------
+declare -A LOAD=(
+  [ab-keepalive]="ab -k -c64: HTTP/1.0 keep-alive"
+  [ab-new-conn]="ab -c32: HTTP/1.0, a connection per request"
+  [c512]="wrk -c512: 512 keep-alive connections"
+  [get-64k]="wrk -c64: 64 KiB responses"
+  [post-1k]="wrk -c64: POST, 1 KiB body"
+  [post-256k]="wrk -c16: POST, 256 KiB body"
+)
+for sh in ab-keepalive ab-new-conn c512 get-64k post-1k post-256k; do
+  : >"$work/shape.d" ; : >"$work/shape.n"; : >"$work/shape.r"; fails=""
+  for r in 1 2 3; do
+    if [ $((r % 2)) = 1 ]; then
+      d=$(shape "$sh" "$DHOW_PORT"); n=$(shape "$sh" "$NGINX_PORT")
+    else
+      n=$(shape "$sh" "$NGINX_PORT"); d=$(shape "$sh" "$DHOW_PORT")
+    fi
+    read -r dr df <<<"$d"; read -r nr nf <<<"$n"
+    [ -n "$df" ] && fails="$fails dhow-proxy:$df"
+    [ -n "$nf" ] && fails="$fails nginx:$nf"
+    echo "$dr" >>"$work/shape.d"; echo "$nr" >>"$work/shape.n"
+    awk -v a="$dr" -v b="$nr" 'BEGIN {printf "%.3f\n", a / b}' >>"$work/shape.r"
+  done
+  printf '| %-13s | %-44s | %10.0f | %10.0f | %6.2f |\n' "$sh" "${LOAD[$sh]}" \
+    "$(median <"$work/shape.d")" "$(median <"$work/shape.n")" "$(median <"$work/shape.r")"
+  echo "  $sh: dhow-proxy / nginx by round: $(tr '\n' ' ' <"$work/shape.r")" >&2
+  [ -n "$fails" ] && echo "note: $sh:$fails"
+done
+echo
+echo "(nginx with its defaults buffers request bodies over 16 KiB to a temporary file)"

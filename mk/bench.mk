@@ -10,9 +10,9 @@ proxy-release:
 bench-deploy: sandbox demo-bin proxy-static dhow-release
 	bash bench/deploy.sh
 
-# nginx, haproxy, caddy and wrk from Debian's packages (none is started as a service).
+# nginx, haproxy, caddy, wrk and ab (apache2-utils) from Debian's packages (none is started as a service).
 bench-proxy-deps:
-	@missing=""; for p in nginx-light haproxy caddy wrk; do \
+	@missing=""; for p in nginx-light haproxy caddy wrk apache2-utils; do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
