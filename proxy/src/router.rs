@@ -77,6 +77,18 @@ impl Target {
         }
     }
 
+    /// As `enter`, for a guard that does not outlive the caller's hold on the target.
+    pub fn enter_here(&self) -> InflightHere<'_> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        InflightHere { target: self }
+    }
+
+    fn leave(&self) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::SeqCst)
     }
@@ -134,9 +146,18 @@ pub struct InflightGuard {
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        if self.target.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.target.idle.notify_waiters();
-        }
+        self.target.leave();
+    }
+}
+
+/// Keeps a request counted on its target (borrowing the target).
+pub struct InflightHere<'a> {
+    target: &'a Target,
+}
+
+impl Drop for InflightHere<'_> {
+    fn drop(&mut self) {
+        self.target.leave();
     }
 }
 
