@@ -6,6 +6,7 @@
 //! path (`conn.rs`) at the first request the fast path does not carry (see `request.rs`),
 //! with the bytes read so far, and stays there.
 
+pub mod header;
 pub mod pool;
 pub mod request;
 pub mod response;
@@ -104,8 +105,8 @@ where
         scratch.out.extend_from_slice(&buf[plan.head_len..need]);
 
         let close = plan.close || *stop.borrow();
-        let _inflight = plan.stats.start();
-        let guard = plan.target.enter();
+        let _inflight = plan.stats.start_here();
+        let guard = plan.target.enter_here();
         let (out, bufs) = (&scratch.out, &mut scratch.bufs);
         let waiting = Waiting {
             client: &mut client,

@@ -4,7 +4,6 @@
 //! target closed it, so the check costs no system call for a healthy connection.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -25,13 +24,14 @@ struct Idle {
 }
 
 struct Pool {
-    by_target: HashMap<String, Vec<Idle>>,
+    /// Per target address (a thread talks to few targets: a list beats hashing the address).
+    by_target: Vec<(String, Vec<Idle>)>,
     swept: Instant,
 }
 
 thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool {
-        by_target: HashMap::new(),
+        by_target: Vec::new(),
         swept: Instant::now(),
     });
 }
@@ -41,7 +41,7 @@ thread_local! {
 pub fn take(addr: &str, once_only: bool) -> Option<TcpStream> {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
-        let idle = p.by_target.get_mut(addr)?;
+        let (_, idle) = p.by_target.iter_mut().find(|(a, _)| a == addr)?;
         while let Some(c) = idle.pop() {
             if c.since.elapsed() < IDLE_TIMEOUT
                 && still_open(&c.stream)
@@ -61,18 +61,17 @@ pub fn put(addr: &str, stream: TcpStream) {
         let now = Instant::now();
         if now.duration_since(p.swept) > SWEEP_EVERY {
             p.swept = now;
-            p.by_target.retain(|_, idle| {
+            p.by_target.retain_mut(|(_, idle)| {
                 idle.retain(|c| now.duration_since(c.since) < IDLE_TIMEOUT);
                 !idle.is_empty()
             });
         }
-        match p.by_target.get_mut(addr) {
-            Some(idle) if idle.len() < MAX_IDLE => idle.push(Idle { stream, since: now }),
+        match p.by_target.iter_mut().find(|(a, _)| a == addr) {
+            Some((_, idle)) if idle.len() < MAX_IDLE => idle.push(Idle { stream, since: now }),
             Some(_) => {}
-            None => {
-                p.by_target
-                    .insert(addr.to_string(), vec![Idle { stream, since: now }]);
-            }
+            None => p
+                .by_target
+                .push((addr.to_string(), vec![Idle { stream, since: now }])),
         }
     })
 }

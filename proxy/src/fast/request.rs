@@ -5,6 +5,7 @@
 //! a live service with a ready target and nothing for the proxy to answer itself. Everything
 //! else (and every malformed head) goes to the general hyper path, which decides and answers.
 
+use super::header::{classify, write_line, Kind};
 use crate::forward::Proxy;
 use crate::router::{Mode, Target};
 use std::ops::Range;
@@ -92,58 +93,62 @@ pub fn plan(
     let mut incoming_id: Option<Option<&str>> = None;
     let mut forwarded_for: Option<&[u8]> = None;
     let (mut has_proto, mut has_fwd_host) = (false, false);
-    for h in req.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("host") {
-            if host.is_some() {
-                return Parsed::General;
-            }
-            host = Some(match std::str::from_utf8(h.value) {
-                Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => s,
-                _ => return Parsed::General,
-            });
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = match std::str::from_utf8(h.value) {
-                Ok(s)
-                    if !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    s.parse::<usize>().ok()
-                }
-                _ => None,
-            };
-            match (body_len, n) {
-                (None, Some(n)) => body_len = Some(n),
-                _ => return Parsed::General,
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || name.eq_ignore_ascii_case("upgrade")
-            || name.eq_ignore_ascii_case("expect")
-        {
-            return Parsed::General;
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
+    let mut kinds = [Kind::Other; MAX_HEADERS];
+    for (h, kind) in req.headers.iter().zip(kinds.iter_mut()) {
+        *kind = classify(h.name);
+        match *kind {
+            Kind::Host => {
+                if host.is_some() {
                     return Parsed::General;
                 }
+                host = Some(match std::str::from_utf8(h.value) {
+                    Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => s,
+                    _ => return Parsed::General,
+                });
             }
-        } else if name.eq_ignore_ascii_case("x-request-id") {
-            // The first one counts, as on the general path.
-            incoming_id.get_or_insert(
-                std::str::from_utf8(h.value)
-                    .ok()
-                    .filter(|v| !v.is_empty() && v.len() <= 200 && valid_value(v.as_bytes())),
-            );
-        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-            forwarded_for.get_or_insert(h.value);
-        } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
-            has_proto = true;
-        } else if name.eq_ignore_ascii_case("x-forwarded-host") {
-            has_fwd_host = true;
+            Kind::ContentLength => {
+                let n = match std::str::from_utf8(h.value) {
+                    Ok(s)
+                        if !s.is_empty()
+                            && s.len() <= 10
+                            && s.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        s.parse::<usize>().ok()
+                    }
+                    _ => None,
+                };
+                match (body_len, n) {
+                    (None, Some(n)) => body_len = Some(n),
+                    _ => return Parsed::General,
+                }
+            }
+            Kind::TransferEncoding | Kind::Upgrade | Kind::Expect => return Parsed::General,
+            Kind::Connection => {
+                for token in h.value.split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        return Parsed::General;
+                    }
+                }
+            }
+            Kind::RequestId => {
+                // The first one counts, as on the general path.
+                incoming_id.get_or_insert(
+                    std::str::from_utf8(h.value)
+                        .ok()
+                        .filter(|v| !v.is_empty() && v.len() <= 200 && valid_value(v.as_bytes())),
+                );
+            }
+            Kind::ForwardedFor => {
+                forwarded_for.get_or_insert(h.value);
+            }
+            Kind::ForwardedProto => has_proto = true,
+            Kind::ForwardedHost => has_fwd_host = true,
+            Kind::OtherHopByHop | Kind::Other => {}
         }
     }
     let Some(host) = host else {
@@ -185,21 +190,16 @@ pub fn plan(
     out.extend_from_slice(sent.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let trust = proxy.trust_forwarded;
-    for h in req.headers.iter() {
-        let name = h.name;
-        if is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case("x-request-id")
-            || name.eq_ignore_ascii_case("x-forwarded-for")
-            || (!trust
-                && (name.eq_ignore_ascii_case("x-forwarded-proto")
-                    || name.eq_ignore_ascii_case("x-forwarded-host")))
-        {
+    for (h, kind) in req.headers.iter().zip(kinds) {
+        let dropped = match kind {
+            Kind::RequestId | Kind::ForwardedFor => true,
+            Kind::ForwardedProto | Kind::ForwardedHost => !trust,
+            k => k.hop_by_hop(),
+        };
+        if dropped {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        write_line(out, h.name.as_bytes(), h.value);
     }
     out.extend_from_slice(b"x-forwarded-for: ");
     match forwarded_for {
@@ -253,21 +253,6 @@ pub fn plan(
         target: service.target.clone(),
         stats: service.stats.clone(),
     })
-}
-
-/// Headers that belong to one connection, not to the request (RFC 9110 7.6.1).
-pub fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-        "transfer-encoding",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// An origin-form request target (`/path?query`) of characters every parser reads alike;

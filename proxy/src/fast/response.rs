@@ -4,6 +4,8 @@
 //! the body is delimited, and follow a chunked body to its end while its bytes pass through
 //! unchanged (or, for an HTTP/1.0 client, only its data, the connection's end delimiting it).
 
+use super::header::{classify, write_line, Kind};
+
 /// Response headers the fast path parses; a target sending more gets a 502.
 const MAX_HEADERS: usize = 100;
 
@@ -78,8 +80,10 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
     let mut length: Option<u64> = None;
     let mut transfer: Option<bool> = None;
     let mut target_closes = version == 0;
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
+    let mut kinds = [Kind::Other; MAX_HEADERS];
+    for (h, kind) in resp.headers.iter().zip(kinds.iter_mut()) {
+        *kind = classify(h.name);
+        if *kind == Kind::ContentLength {
             let n = std::str::from_utf8(h.value)
                 .ok()
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -91,11 +95,11 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
                 }
                 (Some(n), _) => length = Some(n),
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if *kind == Kind::TransferEncoding {
             // The last coding decides (RFC 9112 6.3).
             let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
             transfer = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
+        } else if *kind == Kind::Connection {
             for token in h.value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
@@ -131,18 +135,14 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for h in resp.headers.iter() {
-        let name = h.name;
-        if crate::fast::request::is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case("x-request-id")
-            || (transfer.is_some() && name.eq_ignore_ascii_case("content-length"))
+    for (h, kind) in resp.headers.iter().zip(kinds) {
+        if kind.hop_by_hop()
+            || kind == Kind::RequestId
+            || (transfer.is_some() && kind == Kind::ContentLength)
         {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        write_line(out, h.name.as_bytes(), h.value);
     }
     if transfer == Some(true) && !head_request && !dechunk {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
