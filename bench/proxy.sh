@@ -253,10 +253,11 @@ printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 262144)\n' >"$work/post2
 shape() { # shape port: prints req/s (and failures)
   local url="http://127.0.0.1:$2"
   case $1 in
-    ab-keepalive) ab -q -k -c64 -t3 -n 10000000 "$url/" 2>&1 |
-      awk '/^Requests per second/ {r = $4} /^(Failed|Non-2xx)/ && $NF > 0 {f = f " " $0} END {print r, f}' ;;
-    ab-new-conn) ab -q -c32 -t3 -n 10000000 "$url/" 2>&1 |
-      awk '/^Requests per second/ {r = $4} /^(Failed|Non-2xx)/ && $NF > 0 {f = f " " $0} END {print r, f}' ;;
+    ab-*)
+      local args=(-k -c64)
+      [ "$1" = ab-new-conn ] && args=(-c32)
+      ab -q "${args[@]}" -t3 -n 10000000 "$url/" 2>&1 |
+        awk '/^Requests per second/ {r = $4} /^(Failed|Non-2xx)/ && $NF > 0 {f = f " " $0} END {print r, f}' ;;
     *)
       local args=(-t2 -c64 -d3s)
       case $1 in

@@ -53,6 +53,11 @@ pub fn classify(name: &str) -> Kind {
     }
 }
 
+/// The comma-separated tokens of a header value (`Connection: close, upgrade`), trimmed.
+pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
+}
+
 /// Append `name: value` and its line end to a head being written.
 #[inline]
 pub fn write_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -90,5 +95,7 @@ mod tests {
         for not in ["Trailers", "Content-Type", "X-Request-Id", "Expect", ""] {
             assert!(!classify(not).hop_by_hop(), "{not}");
         }
+        let got: Vec<&[u8]> = tokens(b"close ,  Upgrade,").collect();
+        assert_eq!(got, [&b"close"[..], b"Upgrade", b""]);
     }
 }

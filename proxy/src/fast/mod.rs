@@ -430,7 +430,7 @@ where
         } = &mut *scratch;
         let got = &from_target[..];
         // A de-chunked body is gathered in `to_client` (after the head, the first time).
-        if !first {
+        if head.dechunk && !first {
             to_client.clear();
         }
         let take = match head.framing {

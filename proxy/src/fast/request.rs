@@ -1,11 +1,12 @@
 //! The fast path's request side: read a client's HTTP/1.x request head, decide whether the
 //! fast path may carry it, and write the head that goes to the target. Only plain requests
-//! qualify: HTTP/1.1 or 1.0 (sent on as 1.1, as nginx does), an origin-form path of ordinary characters, one Host, no body or one
-//! Content-Length within the buffered size, no Transfer-Encoding, Upgrade or Expect, routed to
-//! a live service with a ready target and nothing for the proxy to answer itself. Everything
-//! else (and every malformed head) goes to the general hyper path, which decides and answers.
+//! qualify: HTTP/1.1 or 1.0 (sent on as 1.1, as nginx does), an origin-form path of ordinary
+//! characters, one Host, no body or one Content-Length within the buffered size, no
+//! Transfer-Encoding, Upgrade or Expect, routed to a live service with a ready target and
+//! nothing for the proxy to answer itself. Everything else (and every malformed head) goes to
+//! the general hyper path, which decides and answers.
 
-use super::header::{classify, write_line, Kind};
+use super::header::{classify, tokens, write_line, Kind};
 use crate::forward::Proxy;
 use crate::router::{Mode, Target};
 use std::ops::Range;
@@ -124,8 +125,7 @@ pub fn plan(
             }
             Kind::TransferEncoding | Kind::Upgrade | Kind::Expect => return Parsed::General,
             Kind::Connection => {
-                for token in h.value.split(|b| *b == b',') {
-                    let token = token.trim_ascii();
+                for token in tokens(h.value) {
                     if token.eq_ignore_ascii_case(b"close") {
                         close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {

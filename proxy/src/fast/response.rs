@@ -4,7 +4,7 @@
 //! the body is delimited, and follow a chunked body to its end while its bytes pass through
 //! unchanged (or, for an HTTP/1.0 client, only its data, the connection's end delimiting it).
 
-use super::header::{classify, write_line, Kind};
+use super::header::{classify, tokens, write_line, Kind};
 
 /// Response headers the fast path parses; a target sending more gets a 502.
 const MAX_HEADERS: usize = 100;
@@ -100,8 +100,7 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
             let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
             transfer = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if *kind == Kind::Connection {
-            for token in h.value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
+            for token in tokens(h.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     target_closes = true;
                 } else if version == 0 && token.eq_ignore_ascii_case(b"keep-alive") {
