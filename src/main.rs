@@ -10,14 +10,12 @@ mod deploy;
 mod docker;
 mod error;
 mod hooks;
+mod host;
 mod image;
 mod output;
 mod progress;
-mod proxy_control;
-mod remote;
+mod proxy;
 mod setup;
-mod shell;
-mod ssh;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! Engine-to-engine image copy onto a sandbox host's own dockerd (needs `make sandbox`).
 //!
 //! The host's engine is reached through an SSH-forwarded Docker socket. dhow's own SSH
-//! tunnel lives in src/ssh/ + src/docker/; this test uses the OpenSSH client's `-L` as a
+//! tunnel lives in src/host/ (ssh/ + docker_tunnel.rs); this test uses the OpenSSH client's `-L` as a
 //! stand-in for it so that the transfer code is tested against a real remote engine on its
 //! own. Everything created is named `dhow-test/image-transfer*` and removed at the end.
 

@@ -4,10 +4,10 @@
 //! images such as `postgres:16`).
 
 use crate::deploy::delivery::{in_registry, pull_from_registry};
-use crate::deploy::engine::timed;
-use crate::deploy::host::HostConn;
 use crate::deploy::settings::RegistrySettings;
+use crate::docker::engine::timed;
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
 
 /// How the image got there.
 #[derive(Debug, Clone, PartialEq, Eq)]

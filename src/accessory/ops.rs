@@ -6,10 +6,10 @@
 use super::image::{deliver, Delivered};
 use super::{place, AccessorySettings};
 use crate::deploy::container::NETWORK;
-use crate::deploy::engine::{self, timed};
-use crate::deploy::host::HostConn;
 use crate::deploy::settings::RegistrySettings;
+use crate::docker::engine::{self, timed};
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveImageOptionsBuilder};
 use std::time::Duration;
 
@@ -119,7 +119,7 @@ async fn create(
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
     if a.network == NETWORK {
-        crate::deploy::network::ensure(&host.docker).await?;
+        crate::docker::network::ensure(&host.docker).await?;
     }
     let delivered = deliver(host, &a.image, registry, log).await?;
     let home = place::home(host.shell.as_ref()).await?;

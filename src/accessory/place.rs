@@ -5,8 +5,8 @@
 
 use super::AccessorySettings;
 use crate::error::{fail, Kind};
-use crate::remote::Exec;
-use crate::shell::quote;
+use crate::host::remote::Exec;
+use crate::host::shell::quote;
 use secrecy::ExposeSecret;
 
 /// The SSH user's home on the host (bind mounts need absolute paths).
@@ -121,7 +121,7 @@ async fn run(shell: &dyn Exec, cmd: &str, stdin: Option<Vec<u8>>) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::LocalShell;
+    use crate::host::remote::LocalShell;
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]

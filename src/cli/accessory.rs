@@ -5,8 +5,8 @@
 use super::context::Ctx;
 use crate::accessory::ops::{self, Booted};
 use crate::accessory::AccessorySettings;
-use crate::deploy::host::HostConn;
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum AccessoryCommand {

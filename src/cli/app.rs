@@ -3,8 +3,8 @@
 
 use super::context::Ctx;
 use crate::deploy::container::{create_body, LABEL_SERVICE};
-use crate::deploy::engine;
 use crate::deploy::execute::Mode;
+use crate::docker::engine;
 use crate::error::{fail, Kind};
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{
@@ -229,9 +229,9 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                         say(&format!("{}: removed {}", role.role, c.name));
                     }
                     if role.route.is_some() {
-                        let path = crate::proxy_control::service_path(&role.prefix, None);
+                        let path = crate::proxy::control::service_path(&role.prefix, None);
                         if let Err(e) =
-                            crate::deploy::proxy::control(conn, hyper::Method::DELETE, &path, None)
+                            crate::proxy::on_host::control(conn, hyper::Method::DELETE, &path, None)
                                 .await
                         {
                             ctx.out
@@ -251,8 +251,8 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                         ),
                         _ => ("resume", None, "live"),
                     };
-                    let path = crate::proxy_control::service_path(&role.prefix, Some(action));
-                    crate::deploy::proxy::control(conn, hyper::Method::POST, &path, body)
+                    let path = crate::proxy::control::service_path(&role.prefix, Some(action));
+                    crate::proxy::on_host::control(conn, hyper::Method::POST, &path, body)
                         .await
                         .map_err(|e| {
                             fail(
@@ -343,7 +343,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
 
 pub(crate) async fn logs(
     ctx: &Ctx,
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     host: &str,
     name: &str,
     args: &LogsArgs,
@@ -395,16 +395,16 @@ fn exit_status(host: &str, code: u32) -> anyhow::Result<()> {
 
 /// `docker exec -i[t] NAME CMD` on the host, attached to this terminal.
 pub(crate) async fn exec_attached(
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     name: &str,
     cmd: &[String],
 ) -> anyhow::Result<u32> {
-    let tty = crate::ssh::terminal_attached();
-    let words: Vec<String> = cmd.iter().map(|w| crate::shell::quote(w)).collect();
+    let tty = crate::host::ssh::terminal_attached();
+    let words: Vec<String> = cmd.iter().map(|w| crate::host::shell::quote(w)).collect();
     let line = format!(
         "docker exec -i{} {} {}",
         if tty { "t" } else { "" },
-        crate::shell::quote(name),
+        crate::host::shell::quote(name),
         words.join(" ")
     );
     conn.shell.exec_interactive(&line).await
@@ -412,12 +412,12 @@ pub(crate) async fn exec_attached(
 
 /// A new container of the app's image and env, attached to this terminal, removed after.
 async fn exec_new_attached(
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     spec: crate::deploy::container::ContainerSpec,
     cmd: &[String],
 ) -> anyhow::Result<u32> {
     let (name, mut body) = one_off(spec, cmd)?;
-    body.tty = Some(crate::ssh::terminal_attached());
+    body.tty = Some(crate::host::ssh::terminal_attached());
     body.open_stdin = Some(true);
     body.stdin_once = Some(true);
     body.attach_stdin = Some(true);
@@ -426,7 +426,10 @@ async fn exec_new_attached(
     create_one_off(conn, &name, body).await?;
     let result = conn
         .shell
-        .exec_interactive(&format!("docker start -ai {}", crate::shell::quote(&name)))
+        .exec_interactive(&format!(
+            "docker start -ai {}",
+            crate::host::shell::quote(&name)
+        ))
         .await;
     engine::remove(&conn.docker, &name).await?;
     result
@@ -454,7 +457,7 @@ fn one_off(
 }
 
 async fn create_one_off(
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     name: &str,
     body: bollard::models::ContainerCreateBody,
 ) -> anyhow::Result<()> {
@@ -471,7 +474,7 @@ async fn create_one_off(
 
 pub(crate) async fn exec_in(
     ctx: &Ctx,
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     host: &str,
     name: &str,
     cmd: &[String],
@@ -516,7 +519,7 @@ pub(crate) async fn exec_in(
 
 async fn exec_new(
     ctx: &Ctx,
-    conn: &crate::deploy::host::HostConn,
+    conn: &crate::host::conn::HostConn,
     host: &str,
     spec: crate::deploy::container::ContainerSpec,
     cmd: &[String],

@@ -4,11 +4,11 @@
 //! exits at once).
 
 use super::Global;
-use crate::deploy::host::HostConn;
 use crate::deploy::plan::Plan;
 use crate::deploy::settings::Settings;
 use crate::error::{fail, Kind};
 use crate::hooks::Hooks;
+use crate::host::conn::HostConn;
 use crate::image::scratch::Archive;
 use crate::output::Output;
 use futures::future::BoxFuture;
@@ -93,8 +93,8 @@ impl Ctx {
             let ssh = settings.ssh.clone();
             let name = h.clone();
             async move {
-                let session = crate::ssh::Session::connect(&target, &ssh).await?;
-                let docker = crate::docker::connect(&session).await?;
+                let session = crate::host::ssh::Session::connect(&target, &ssh).await?;
+                let docker = crate::host::docker_tunnel::connect(&session).await?;
                 Ok::<_, anyhow::Error>(HostConn {
                     name,
                     shell: Arc::new(session),
@@ -209,11 +209,11 @@ impl Ctx {
         Box::new(move |host: HostConn| {
             let cache = cache.clone();
             Box::pin(async move {
-                let tag = crate::deploy::proxy::image_tag();
+                let tag = crate::proxy::on_host::image_tag();
                 let archive = match cache.get() {
                     Some(a) => a.clone(),
                     None => {
-                        let a = crate::deploy::proxy_image::archive(&tag)?;
+                        let a = crate::proxy::image::archive(&tag)?;
                         cache.get_or_init(|| a).clone()
                     }
                 };
@@ -224,7 +224,7 @@ impl Ctx {
     }
 
     /// How the proxy container is started on each host (ports, ACME settings).
-    pub fn proxy_boot(&self) -> crate::deploy::proxy::BootOptions {
+    pub fn proxy_boot(&self) -> crate::proxy::on_host::BootOptions {
         self.settings()
             .map(|s| s.proxy.boot.clone())
             .unwrap_or_default()

@@ -149,7 +149,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
 async fn locked<F, Fut>(
     ctx: &Ctx,
     plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
     wait: Option<Duration>,
     action: &str,
     message: Option<&str>,
@@ -229,7 +229,7 @@ fn first_line(e: &anyhow::Error) -> String {
 async fn run_plan(
     ctx: &Ctx,
     plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
     mode: Mode,
     skip_push: bool,
 ) -> anyhow::Result<()> {
@@ -257,7 +257,7 @@ async fn run_plan(
 fn report_round_trips(
     ctx: &Ctx,
     plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::deploy::host::HostConn>,
+    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
 ) {
     for host in plan.host_names() {
         let Some(n) = conns.get(&host).and_then(|c| c.shell.channels_opened()) else {

@@ -3,8 +3,8 @@
 
 use super::{hosts, Global};
 use crate::error::{fail, kind_of};
+use crate::host::ssh::Session;
 use crate::output::Output;
-use crate::ssh::Session;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde_json::json;
 use std::collections::HashMap;
@@ -64,7 +64,7 @@ pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
 
 async fn fetch(session: &Session) -> anyhow::Result<Details> {
     let host = session.host().to_string();
-    let docker = crate::docker::connect(session).await?;
+    let docker = crate::host::docker_tunnel::connect(session).await?;
     let remote = |what: &str, e: bollard::errors::Error| {
         fail(
             crate::error::Kind::Remote,

@@ -2,7 +2,7 @@
 //! with the SSH options to reach them.
 
 use super::Global;
-use crate::ssh::{SshOptions, Target};
+use crate::host::ssh::{SshOptions, Target};
 
 /// The selected hosts (each once, in config order) and how to connect to them.
 #[derive(Debug, Clone)]

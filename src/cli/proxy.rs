@@ -5,10 +5,10 @@
 //! requests on that host for about a second: reboot behind a load balancer with `--rolling`.
 
 use super::context::Ctx;
-use crate::deploy::engine;
-use crate::deploy::host::HostConn;
-use crate::deploy::proxy::{self as px, CONTAINER, STATE_VOLUME};
+use crate::docker::engine;
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
+use crate::proxy::on_host::{self as px, CONTAINER, STATE_VOLUME};
 use hyper::Method;
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
             };
             ctx.out.host_line(&host.host, "stdout", &msg);
         }
-        for tag in crate::deploy::proxy::prune_images(conn).await? {
+        for tag in crate::proxy::on_host::prune_images(conn).await? {
             ctx.out.host_line(
                 &host.host,
                 "stdout",

@@ -3,8 +3,8 @@
 
 use super::{hosts, Global};
 use crate::error::{fail, kind_of, Kind};
+use crate::host::ssh::Session;
 use crate::output::Output;
-use crate::ssh::Session;
 use clap::Subcommand;
 use serde_json::json;
 

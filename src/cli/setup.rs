@@ -53,7 +53,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
                 if firewall { ", firewall" } else { "" }
             ));
             let result = async {
-                let session = crate::ssh::Session::connect(&target, &ssh).await?;
+                let session = crate::host::ssh::Session::connect(&target, &ssh).await?;
                 if let crate::setup::Install::Script(url) = &install {
                     if let Some((port, local)) = loopback_url(url) {
                         // A script served on this machine's loopback: reach it over SSH.
@@ -137,8 +137,8 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
 /// by itself after the watchdog's delay).
 async fn confirm_firewall(
     host: &str,
-    target: &crate::ssh::Target,
-    ssh: &crate::ssh::SshOptions,
+    target: &crate::host::ssh::Target,
+    ssh: &crate::host::ssh::SshOptions,
 ) -> anyhow::Result<()> {
     let lockout = |e: String| {
         fail(
@@ -151,7 +151,7 @@ async fn confirm_firewall(
             ),
         )
     };
-    let session = crate::ssh::Session::connect(target, ssh)
+    let session = crate::host::ssh::Session::connect(target, ssh)
         .await
         .map_err(|e| lockout(format!("{e:#}")))?;
     let out = session

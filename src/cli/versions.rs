@@ -2,10 +2,10 @@
 //! choice of the version `dhow rollback` goes back to (it must exist on every host).
 
 use super::context::Ctx;
-use crate::deploy::engine::{self, AppContainer};
-use crate::deploy::host::HostConn;
 use crate::deploy::plan::Plan;
+use crate::docker::engine::{self, AppContainer};
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
 use std::collections::{BTreeSet, HashMap};
 
 /// Containers per (host, role) for the plan's hosts and roles.

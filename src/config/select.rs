@@ -11,7 +11,7 @@ use crate::deploy::settings::{
     BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings,
 };
 use crate::error::{fail, Kind};
-use crate::ssh::{HostKeyPolicy, SshOptions};
+use crate::host::ssh::{HostKeyPolicy, SshOptions};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ pub fn primary_role(l: &Loaded) -> String {
 
 pub(super) fn expand(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
-        Some(rest) => crate::ssh::home_dir().join(rest),
+        Some(rest) => crate::host::ssh::home_dir().join(rest),
         None => PathBuf::from(p),
     }
 }
@@ -280,7 +280,7 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
         .unwrap_or_default();
     targets
         .entry(primary_host.clone())
-        .or_insert_with(|| crate::ssh::Target::host(primary_host.clone()));
+        .or_insert_with(|| crate::host::ssh::Target::host(primary_host.clone()));
     if let Ok(h) = HostSpec::parse(&primary_host) {
         targets.insert(primary_host.clone(), h.target());
     }
@@ -323,7 +323,7 @@ pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
             health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
             tls: tls_files(&p)?,
             acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
-            boot: crate::deploy::proxy::BootOptions {
+            boot: crate::proxy::on_host::BootOptions {
                 publish: p
                     .publish
                     .clone()

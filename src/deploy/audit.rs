@@ -2,8 +2,8 @@
 //! servers (not a laptop) remember who deployed what, when, and where.
 
 use crate::error::{fail, Kind};
-use crate::remote::Exec;
-use crate::shell::quote;
+use crate::host::remote::Exec;
+use crate::host::shell::quote;
 
 /// The audit log file for a service (and destination), relative to the SSH user's home.
 pub fn audit_file(key: &str) -> String {
@@ -95,7 +95,7 @@ pub async fn tail(host: &dyn Exec, key: &str, lines: usize) -> anyhow::Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::LocalShell;
+    use crate::host::remote::LocalShell;
 
     #[tokio::test]
     async fn entries_are_appended_one_per_line() {

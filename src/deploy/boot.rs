@@ -4,11 +4,11 @@
 //! old one keeps serving, the new one is stopped, and the error carries its last log lines.
 
 use super::container::container_name;
-use super::engine::{self, AppContainer};
-use super::host::HostConn;
 use super::plan::{Plan, RolePlan};
-use super::proxy;
+use crate::docker::engine::{self, AppContainer};
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
+use crate::proxy::on_host as proxy;
 use std::time::Duration;
 
 /// How long a container that is not proxied must keep running to count as started.

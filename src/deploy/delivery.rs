@@ -2,8 +2,8 @@
 //! deployer's loopback (the sandbox's, or an SSH-tunnelled one) is reached through the host's
 //! SSH connection. Shared by app deploys and accessories.
 
-use super::host::HostConn;
 use super::settings::RegistrySettings;
+use crate::host::conn::HostConn;
 
 /// Is `image` stored in registry `r` (its name starts with the registry's address)?
 pub fn in_registry(image: &str, r: &RegistrySettings) -> bool {

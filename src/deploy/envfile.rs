@@ -5,8 +5,8 @@
 
 use super::container::ContainerSpec;
 use crate::error::{fail, Kind};
-use crate::remote::Exec;
-use crate::shell::quote;
+use crate::host::remote::Exec;
+use crate::host::shell::quote;
 use secrecy::ExposeSecret;
 
 /// Where a role's env file lives, relative to the SSH user's home.
@@ -59,7 +59,7 @@ pub async fn write(host: &dyn Exec, lock_key: &str, spec: &ContainerSpec) -> any
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::LocalShell;
+    use crate::host::remote::LocalShell;
     use secrecy::SecretString;
     use std::os::unix::fs::PermissionsExt;
 

@@ -8,11 +8,11 @@
 //! that served before, so the old version serves everywhere.
 
 use super::boot::{self, Booted};
-use super::host::HostConn;
 use super::plan::{HostPlan, Plan, RolePlan};
-use super::proxy;
 use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
 use crate::progress::{Progress, Row};
+use crate::proxy::on_host as proxy;
 use futures::future::{join_all, BoxFuture};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ pub struct Execution<'a> {
     pub progress: &'a Progress,
     pub deliver_app: HostOp<'a>,
     pub load_proxy: HostOp<'a>,
-    pub proxy_boot: super::proxy::BootOptions,
+    pub proxy_boot: crate::proxy::on_host::BootOptions,
     pub cancel: watch::Receiver<bool>,
 }
 
@@ -182,7 +182,7 @@ impl Execution<'_> {
                     );
                 }
             } else if self.mode == Mode::Deploy {
-                super::network::ensure(&conn.docker).await?;
+                crate::docker::network::ensure(&conn.docker).await?;
             }
             if !matches!(self.mode, Mode::Rollback(_)) {
                 self.progress.step(&host.host, None, "delivering the image");

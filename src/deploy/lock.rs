@@ -3,8 +3,8 @@
 //! the same lock because it lives on the server.
 
 use crate::error::{fail, Kind};
-use crate::remote::Exec;
-use crate::shell::quote;
+use crate::host::remote::Exec;
+use crate::host::shell::quote;
 use serde::{Deserialize, Serialize};
 
 /// What is recorded in a lock.
@@ -118,7 +118,7 @@ pub fn held_message(key: &str, host: &str, holder: Option<&LockInfo>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::LocalShell;
+    use crate::host::remote::LocalShell;
 
     fn info(who: &str) -> LockInfo {
         LockInfo {

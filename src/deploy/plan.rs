@@ -2,7 +2,7 @@
 //! and role what will run. `dhow deploy --dry-run` prints it; nothing in here touches a host.
 
 use super::container::ContainerSpec;
-use crate::proxy_control::{DeployRequest, Health};
+use crate::proxy::control::{DeployRequest, Health};
 use std::fmt::Write as _;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 
 use super::container::{container_name, role_prefix, ContainerSpec};
 use super::plan::{Delivery, HostPlan, Plan, RolePlan, Route};
-use crate::proxy_control::Health;
-use crate::ssh::{SshOptions, Target};
+use crate::host::ssh::{SshOptions, Target};
+use crate::proxy::control::Health;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub struct ProxySettings {
     /// Certificates from ACME instead (`ssl = true` without files).
     pub acme: bool,
     /// How the proxy container is started (published ports, ACME account settings).
-    pub boot: crate::deploy::proxy::BootOptions,
+    pub boot: crate::proxy::on_host::BootOptions,
 }
 
 /// A certificate and its key, read from the deployer's files.
@@ -248,7 +248,7 @@ pub mod tests {
                 health_timeout: Duration::from_secs(5),
                 tls: None,
                 acme: false,
-                boot: crate::deploy::proxy::BootOptions::default(),
+                boot: crate::proxy::on_host::BootOptions::default(),
             },
             registry: None,
             builder: BuilderSettings::default(),

@@ -1,7 +1,5 @@
-//! The Docker API of a remote host, driven with bollard through the host's SSH connection.
+//! Every Docker Engine call dhow makes on a host: containers, images, networks, logs, exec,
+//! with timeouts and typed errors. Callers hand in a `bollard::Docker` (from host/).
 
-mod tunnel;
-
-// Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
-#[allow(unused_imports)]
-pub use tunnel::{connect, connect_with_timeout, DOCKER_SOCKET};
+pub mod engine;
+pub mod network;

@@ -3,7 +3,7 @@
 //! (the proxy's) without any build at all.
 //!
 //! Everything takes plain values and `bollard::Docker` handles: the local engine comes from
-//! [`engine::connect_local`], a host's engine from the SSH tunnel (src/docker/).
+//! [`engine::connect_local`], a host's engine from the SSH tunnel (src/host/docker_tunnel.rs).
 
 // The deploy flow (wired by the lead) is the caller of this module; until then parts of
 // its API are used only by tests.

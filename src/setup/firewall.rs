@@ -9,7 +9,7 @@
 //! connection. The table is persisted through /etc/nftables.conf's include.
 
 use super::run_script;
-use crate::remote::Exec;
+use crate::host::remote::Exec;
 
 /// How long the host waits for dhow's confirmation before removing the rules again.
 pub const WATCHDOG_SECS: u32 = 60;

@@ -3,7 +3,7 @@
 //! Each step reports what it found or did; a second run changes nothing.
 
 use super::run_script;
-use crate::remote::Exec;
+use crate::host::remote::Exec;
 
 const SCRIPT: &str = r##"changed() { echo "changed=1"; }
 # 1. SSH: keys only. Our file sorts first in sshd_config.d, and sshd takes the first value.

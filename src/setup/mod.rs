@@ -9,7 +9,7 @@ pub mod firewall;
 pub mod harden;
 
 use crate::error::{fail, Kind};
-use crate::remote::Exec;
+use crate::host::remote::Exec;
 
 /// What every setup script starts with: the distribution check, root or sudo (`$SUDO`), and
 /// `apt_get` / `apt_install` that turn a locked apt or a failed install into exit codes.
@@ -193,7 +193,7 @@ pub async fn prepare(host: &str, shell: &dyn Exec, install: &Install) -> anyhow:
         Install::Apt => "DOCKER_INSTALL=apt\n".to_string(),
         Install::Script(url) => format!(
             "DOCKER_INSTALL=script\nDOCKER_SCRIPT_URL={}\n",
-            crate::shell::quote(url)
+            crate::host::shell::quote(url)
         ),
     };
     let url = match install {

@@ -3,7 +3,7 @@
 
 use super::Session;
 use crate::error::{fail, Kind};
-use crate::shell::quote;
+use crate::host::shell::quote;
 
 impl Session {
     /// Write `contents` to `path` on the host with permissions `mode` (e.g. 0o600), atomically:

@@ -4,8 +4,8 @@
 //! oldest network of that name is kept and unused younger duplicates are removed: every racer
 //! converges on the same network.
 
-use super::container::NETWORK;
-use super::engine::timed;
+use crate::deploy::container::NETWORK;
+use crate::docker::engine::timed;
 use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;

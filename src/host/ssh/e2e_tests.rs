@@ -74,7 +74,7 @@ async fn write_file_keeps_content_off_the_command_line_and_sets_the_mode() {
     let path = format!("/tmp/dhow e2e 'env' {}", std::process::id());
     let secret = b"PASSWORD=s3cr3t-value\n";
     session.write_file(&path, secret, 0o600).await.unwrap();
-    let quoted = crate::shell::quote(&path);
+    let quoted = crate::host::shell::quote(&path);
     let out = session
         .exec(&format!(
             "cat {quoted}; stat -c %a {quoted}; rm -f {quoted}"
@@ -129,7 +129,7 @@ async fn one_connection_carries_many_channels_at_once() {
         .unwrap();
     assert_eq!(&body.to_bytes()[..], b"OK");
     // Many Docker API requests at once, each on its own channel of the same connection.
-    let docker = crate::docker::connect(&session).await.unwrap();
+    let docker = crate::host::docker_tunnel::connect(&session).await.unwrap();
     let pings = (0..20).map(|_| docker.ping());
     for ping in futures::future::join_all(pings).await {
         assert_eq!(ping.unwrap(), "OK");

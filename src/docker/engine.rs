@@ -2,7 +2,7 @@
 //! the SSH tunnel): find a role's containers by label, create/start/stop/rename/remove, read
 //! the last log lines, wait until a container is running steadily or healthy.
 
-use super::container::{
+use crate::deploy::container::{
     create_body, ContainerSpec, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, LABEL_VERSION,
 };
 use crate::error::{fail, Kind};

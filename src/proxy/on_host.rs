@@ -2,12 +2,12 @@
 //! (booting it from an image delivered by dhow itself when absent), and ask it to switch a
 //! service to a new target through its control socket.
 
-use super::container::NETWORK;
-use super::engine::{self, docker_message};
-use super::host::HostConn;
-use super::network;
+use crate::deploy::container::NETWORK;
+use crate::docker::engine::{self, docker_message};
+use crate::docker::network;
 use crate::error::{fail, Kind};
-use crate::proxy_control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
+use crate::host::conn::HostConn;
+use crate::proxy::control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
@@ -29,7 +29,7 @@ pub fn image_tag() -> String {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TAG.get_or_init(|| {
         let version = env!("CARGO_PKG_VERSION");
-        match super::proxy_image::binary_digest() {
+        match crate::proxy::image::binary_digest() {
             Some(d) => format!("dhow-proxy:{version}-{}", &d[..12]),
             None => format!("dhow-proxy:{version}"),
         }
@@ -86,7 +86,7 @@ const CERT_DIR: &str = "/var/lib/dhow-proxy/certs";
 pub async fn upload_tls(
     host: &HostConn,
     name: &str,
-    files: &super::settings::TlsFiles,
+    files: &crate::deploy::settings::TlsFiles,
 ) -> anyhow::Result<(String, String)> {
     // A proxy booted by an older dhow listens for plain HTTP only.
     let info = engine::timed(
@@ -126,7 +126,7 @@ pub async fn upload_tls(
 }
 
 /// A tar of `certs/` with `<name>.crt` (0644) and `<name>.key` (0600).
-fn cert_archive(name: &str, files: &super::settings::TlsFiles) -> std::io::Result<Vec<u8>> {
+fn cert_archive(name: &str, files: &crate::deploy::settings::TlsFiles) -> std::io::Result<Vec<u8>> {
     use secrecy::ExposeSecret;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -330,7 +330,7 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
     loop {
         let last = match host.shell.open_unix(HOST_SOCKET).await {
             Ok(stream) => {
-                match proxy_control::call(
+                match control::call(
                     stream,
                     Method::GET,
                     "/v1/health",
@@ -389,10 +389,10 @@ pub async fn deploy(
     let deadline = Duration::from_millis(req.deploy_timeout_ms + req.drain_timeout_ms)
         + Duration::from_secs(30);
     let body = serde_json::to_value(req)?;
-    let answer = proxy_control::call(
+    let answer = control::call(
         stream,
         Method::POST,
-        &proxy_control::service_path(service, Some("deploy")),
+        &control::service_path(service, Some("deploy")),
         Some(body),
         deadline,
     )
@@ -420,7 +420,7 @@ pub async fn control(
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
-    proxy_control::call(stream, method, path, body, Duration::from_secs(30)).await
+    control::call(stream, method, path, body, Duration::from_secs(30)).await
 }
 
 #[cfg(test)]

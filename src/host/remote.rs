@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use crate::ssh::ExecOutput;
+pub use crate::host::ssh::ExecOutput;
 
 /// A byte stream to a unix socket on the host (the proxy's control socket).
 pub trait UnixStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -118,17 +118,17 @@ impl LocalShell {
     }
 }
 
-impl Exec for crate::ssh::Session {
+impl Exec for crate::host::ssh::Session {
     fn label(&self) -> String {
         self.host().to_string()
     }
 
     fn channels_opened(&self) -> Option<usize> {
-        Some(crate::ssh::Session::channels_opened(self))
+        Some(crate::host::ssh::Session::channels_opened(self))
     }
 
     fn exec_interactive<'a>(&'a self, cmd: &'a str) -> BoxFuture<'a, anyhow::Result<u32>> {
-        Box::pin(crate::ssh::Session::exec_interactive(self, cmd))
+        Box::pin(crate::host::ssh::Session::exec_interactive(self, cmd))
     }
 
     fn exec<'a>(
@@ -149,7 +149,7 @@ impl Exec for crate::ssh::Session {
         path: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>> {
         Box::pin(async move {
-            let s = crate::ssh::Session::open_unix(self, path).await?;
+            let s = crate::host::ssh::Session::open_unix(self, path).await?;
             Ok(Box::new(s) as Box<dyn UnixStream>)
         })
     }
@@ -159,6 +159,8 @@ impl Exec for crate::ssh::Session {
         port: u16,
         local: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(crate::ssh::Session::forward_remote_port(self, port, local))
+        Box::pin(crate::host::ssh::Session::forward_remote_port(
+            self, port, local,
+        ))
     }
 }

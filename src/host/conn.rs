@@ -1,7 +1,7 @@
 //! A connected host as deploy steps use it: its shell (for files, lock, audit) and its Docker
 //! engine, both carried by the host's one SSH connection.
 
-use crate::remote::Exec;
+use crate::host::remote::Exec;
 use std::sync::Arc;
 
 /// A host with its shell and engine.

@@ -4,7 +4,7 @@
 //! engine (hosts run anything from API 1.41 up); none is hard-coded.
 
 use crate::error::{fail, Kind};
-use crate::ssh::Session;
+use crate::host::ssh::Session;
 use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 
 /// The Docker socket on every host.

@@ -1,0 +1,7 @@
+//! Everything the CLI says to dhow-proxy: the control client (control.rs), the proxy
+//! container on a host with its boot options and TLS files (on_host.rs), and the proxy image
+//! dhow makes from the static binary (image.rs).
+
+pub mod control;
+pub mod image;
+pub mod on_host;
