@@ -1,0 +1,20 @@
+//! The wire between the dhow CLI and dhow-proxy, written once: the control socket's place,
+//! its endpoints, the JSON bodies each side sends and the defaults the proxy fills in. Plain
+//! serde data, so the CLI (client) and the proxy (server) cannot drift apart.
+
+pub mod paths;
+pub mod request;
+pub mod response;
+
+pub use paths::{
+    service_path, Endpoint, CONTAINER_SOCKET, CONTAINER_SOCKET_DIR, HEALTH_PATH, HOST_SOCKET,
+    HOST_SOCKET_DIR, SERVICES_PATH,
+};
+pub use request::{
+    DeployRequest, HealthSpec, StopRequest, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS,
+    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_TIMEOUT_MS,
+};
+pub use response::{
+    AcmeStatus, DeployAnswer, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer, ServiceEntry,
+    ServiceList,
+};

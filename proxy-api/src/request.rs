@@ -1,0 +1,233 @@
+//! What a client sends the proxy: a deploy (target, routing, health check, timeouts,
+//! certificates) and a stop (maintenance message). The proxy fills in what an older or
+//! terser client leaves out, ignores fields it does not know, and only requires `target`.
+
+use serde::{Deserialize, Serialize};
+
+/// The health path the proxy checks when a deploy names none.
+pub const DEFAULT_HEALTH_PATH: &str = "/up";
+/// How often the proxy checks a new target's health, unless told.
+pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
+/// How long one health check may take, unless told.
+pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 5000;
+/// How long a new target has to become healthy, unless told.
+pub const DEFAULT_DEPLOY_TIMEOUT_MS: u64 = 30_000;
+/// How long in-flight requests to the old target may take to finish, unless told.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 30_000;
+
+/// Health check settings of a service: `GET path` must answer 2xx within `timeout_ms`; it is
+/// tried every `interval_ms`. Also kept in the proxy's state file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthSpec {
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_health_path() -> String {
+    DEFAULT_HEALTH_PATH.into()
+}
+fn default_interval() -> u64 {
+    DEFAULT_HEALTH_INTERVAL_MS
+}
+fn default_timeout() -> u64 {
+    DEFAULT_HEALTH_TIMEOUT_MS
+}
+fn default_deploy_timeout() -> u64 {
+    DEFAULT_DEPLOY_TIMEOUT_MS
+}
+fn default_drain_timeout() -> u64 {
+    DEFAULT_DRAIN_TIMEOUT_MS
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec {
+            path: default_health_path(),
+            interval_ms: default_interval(),
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+/// What `deploy` asks the proxy to do for one service (`POST /v1/services/NAME/deploy`):
+/// health-check `target`, switch the service to it, drain the old one.
+///
+/// On the wire, the optional TLS fields and a false `acme` are left out, so a request without
+/// them is byte for byte what an older dhow sent; `path_prefix` is always written (null when
+/// none).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeployRequest {
+    /// The new target, `HOST:PORT` (the container's name on the app network).
+    pub target: String,
+    /// Host names routed to the service (exact or `*.example.com`); none = every host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Remove the path prefix before forwarding.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    #[serde(default)]
+    pub health: HealthSpec,
+    #[serde(default = "default_deploy_timeout")]
+    pub deploy_timeout_ms: u64,
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_ms: u64,
+    /// Paths, inside the proxy container, of the PEM certificate chain and key for the hosts
+    /// (both or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+    /// With a certificate: redirect plain HTTP to HTTPS (none = yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_redirect: Option<bool>,
+    /// The proxy obtains certificates for the hosts itself (ACME).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acme: bool,
+}
+
+/// The body of `POST /v1/services/NAME/stop`: the message of the maintenance page. An empty
+/// body means no message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StopRequest {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli_request() -> DeployRequest {
+        DeployRequest {
+            target: "demo-web-abc:3000".into(),
+            hosts: vec!["demo.test".into()],
+            path_prefix: None,
+            strip_prefix: false,
+            health: HealthSpec {
+                path: "/health".into(),
+                interval_ms: 500,
+                timeout_ms: 2000,
+            },
+            deploy_timeout_ms: 10_000,
+            drain_timeout_ms: 5_000,
+            tls_cert: None,
+            tls_key: None,
+            tls_redirect: None,
+            acme: false,
+        }
+    }
+
+    #[test]
+    fn a_plain_deploy_request_is_written_as_dhow_always_wrote_it() {
+        let json = serde_json::to_string(&cli_request()).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"target":"demo-web-abc:3000","hosts":["demo.test"],"path_prefix":null,"strip_prefix":false,"health":{"path":"/health","interval_ms":500,"timeout_ms":2000},"deploy_timeout_ms":10000,"drain_timeout_ms":5000}"#
+        );
+    }
+
+    #[test]
+    fn deploy_request_round_trips_with_every_field() {
+        let mut req = cli_request();
+        req.path_prefix = Some("/api".into());
+        req.strip_prefix = true;
+        req.tls_cert = Some("/var/lib/dhow-proxy/certs/web/cert.pem".into());
+        req.tls_key = Some("/var/lib/dhow-proxy/certs/web/key.pem".into());
+        req.tls_redirect = Some(false);
+        req.acme = true;
+        let json = serde_json::to_string(&req).expect("serialize");
+        for field in [
+            "\"tls_cert\"",
+            "\"tls_key\"",
+            "\"tls_redirect\":false",
+            "\"acme\":true",
+        ] {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        let back: DeployRequest = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, req);
+        let plain: DeployRequest =
+            serde_json::from_str(&serde_json::to_string(&cli_request()).expect("serialize"))
+                .expect("parse");
+        assert_eq!(plain, cli_request());
+    }
+
+    #[test]
+    fn only_the_target_is_required_and_the_rest_takes_the_proxy_defaults() {
+        let req: DeployRequest = serde_json::from_str(r#"{"target":"a:1"}"#).expect("parse");
+        assert_eq!(req.target, "a:1");
+        assert!(req.hosts.is_empty());
+        assert_eq!(req.path_prefix, None);
+        assert!(!req.strip_prefix);
+        assert_eq!(req.health, HealthSpec::default());
+        assert_eq!(req.health.path, "/up");
+        assert_eq!(req.health.interval_ms, 1000);
+        assert_eq!(req.health.timeout_ms, 5000);
+        assert_eq!(req.deploy_timeout_ms, 30_000);
+        assert_eq!(req.drain_timeout_ms, 30_000);
+        assert_eq!(
+            (req.tls_cert, req.tls_key, req.tls_redirect),
+            (None, None, None)
+        );
+        assert!(!req.acme);
+        let missing = serde_json::from_str::<DeployRequest>(r#"{"hosts":["a.test"]}"#);
+        assert!(missing.is_err_and(|e| e.to_string().contains("missing field `target`")));
+    }
+
+    #[test]
+    fn an_older_clients_request_still_parses() {
+        // What dhow sent before `acme`, `tls_redirect` and the TLS files existed, with a
+        // field this proxy does not know: defaults fill the gaps, unknown fields are ignored.
+        let old = r#"{"target":"a:1","hosts":[],"path_prefix":null,"strip_prefix":false,
+            "health":{"path":"/up","interval_ms":1000,"timeout_ms":5000},
+            "deploy_timeout_ms":1000,"drain_timeout_ms":2000,"some_future_field":1}"#;
+        let req: DeployRequest = serde_json::from_str(old).expect("parse");
+        assert_eq!(req.deploy_timeout_ms, 1000);
+        assert_eq!(req.drain_timeout_ms, 2000);
+        assert!(!req.acme);
+        assert_eq!(req.tls_redirect, None);
+    }
+
+    #[test]
+    fn a_partial_health_spec_takes_defaults_per_field() {
+        let h: HealthSpec = serde_json::from_str(r#"{"path":"/ping"}"#).expect("parse");
+        assert_eq!(
+            h,
+            HealthSpec {
+                path: "/ping".into(),
+                interval_ms: 1000,
+                timeout_ms: 5000
+            }
+        );
+        let h: HealthSpec = serde_json::from_str("{}").expect("parse");
+        assert_eq!(h, HealthSpec::default());
+        let json = serde_json::to_string(&HealthSpec::default()).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"path":"/up","interval_ms":1000,"timeout_ms":5000}"#
+        );
+    }
+
+    #[test]
+    fn stop_request_round_trips_and_defaults_to_no_message() {
+        let stop = StopRequest {
+            message: Some("back soon".into()),
+        };
+        let json = serde_json::to_string(&stop).expect("serialize");
+        assert_eq!(json, r#"{"message":"back soon"}"#);
+        assert_eq!(
+            serde_json::from_str::<StopRequest>(&json).expect("parse"),
+            stop
+        );
+        let none = serde_json::to_string(&StopRequest::default()).expect("serialize");
+        assert_eq!(none, r#"{"message":null}"#);
+        let empty: StopRequest = serde_json::from_str("{}").expect("parse");
+        assert_eq!(empty, StopRequest::default());
+    }
+}
