@@ -6,15 +6,18 @@
 
 use crate::forward::{Proxy, ProxyBody};
 use crate::health;
-use crate::router::{HealthSpec, Mode, Service, Target};
+use crate::router::{Mode, Service, Target};
 use crate::state::{self, State};
 use bytes::Bytes;
+use dhow_proxy_api::{
+    DeployAnswer, DeployRequest, Endpoint, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer,
+    ServiceEntry, ServiceList, StopRequest,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,41 +29,6 @@ pub struct Control {
     pub proxy: Arc<Proxy>,
     pub state_path: PathBuf,
     writer: Mutex<()>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DeployRequest {
-    pub target: String,
-    #[serde(default)]
-    pub hosts: Vec<String>,
-    #[serde(default)]
-    pub path_prefix: Option<String>,
-    #[serde(default)]
-    pub strip_prefix: bool,
-    #[serde(default)]
-    pub health: HealthSpec,
-    #[serde(default = "default_deploy_timeout")]
-    pub deploy_timeout_ms: u64,
-    #[serde(default = "default_drain_timeout")]
-    pub drain_timeout_ms: u64,
-    /// PEM certificate chain and key for the service's hosts (both or neither).
-    #[serde(default)]
-    pub tls_cert: Option<String>,
-    #[serde(default)]
-    pub tls_key: Option<String>,
-    /// With a certificate: redirect plain HTTP to HTTPS (default true).
-    #[serde(default)]
-    pub tls_redirect: Option<bool>,
-    /// Obtain certificates for the hosts automatically (ACME).
-    #[serde(default)]
-    pub acme: bool,
-}
-
-fn default_deploy_timeout() -> u64 {
-    30_000
-}
-fn default_drain_timeout() -> u64 {
-    30_000
 }
 
 impl Control {
@@ -87,7 +55,7 @@ impl Control {
         &self,
         name: &str,
         req: DeployRequest,
-    ) -> Result<Value, (StatusCode, String)> {
+    ) -> Result<DeployAnswer, (StatusCode, String)> {
         if req.target.is_empty() {
             return Err((
                 StatusCode::BAD_REQUEST,
@@ -182,16 +150,18 @@ impl Control {
                 old.close_upgraded();
             }
         }
-        Ok(json!({
-            "service": name,
-            "target": req.target,
-            "previous": previous.as_ref().map(|t| t.addr.clone()),
-            "unfinished_after_drain": left,
-            "acme": req.acme.then_some("certificates are being obtained in the background; `list` shows them"),
-        }))
+        Ok(DeployAnswer {
+            service: name.to_string(),
+            target: req.target,
+            previous: previous.as_ref().map(|t| t.addr.clone()),
+            unfinished_after_drain: left as u64,
+            acme: req.acme.then(|| {
+                "certificates are being obtained in the background; `list` shows them".into()
+            }),
+        })
     }
 
-    pub async fn remove(&self, name: &str) -> Result<Value, (StatusCode, String)> {
+    pub async fn remove(&self, name: &str) -> Result<RemoveAnswer, (StatusCode, String)> {
         let _w = self.writer.lock().await;
         let table = self.proxy.table.load_full();
         let Some(old) = table
@@ -206,11 +176,18 @@ impl Control {
         self.save()
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
         old.close_upgraded();
-        Ok(json!({ "service": name, "removed": true }))
+        Ok(RemoveAnswer {
+            service: name.to_string(),
+            removed: true,
+        })
     }
 
     /// Put a service in `mode` (pause, stop with a message, resume).
-    pub async fn set_mode(&self, name: &str, mode: Mode) -> Result<Value, (StatusCode, String)> {
+    pub async fn set_mode(
+        &self,
+        name: &str,
+        mode: Mode,
+    ) -> Result<ModeAnswer, (StatusCode, String)> {
         let _w = self.writer.lock().await;
         let table = self.proxy.table.load_full();
         let Some(next) = table.with_mode(name, mode.clone()) else {
@@ -219,7 +196,10 @@ impl Control {
         self.proxy.publish(next);
         self.save()
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
-        Ok(json!({ "service": name, "mode": mode.name() }))
+        Ok(ModeAnswer {
+            service: name.to_string(),
+            mode: mode.name().to_string(),
+        })
     }
 
     /// Can a service with `hosts` get ACME certificates here?
@@ -243,16 +223,31 @@ impl Control {
         }
     }
 
-    pub fn list(&self) -> Value {
+    pub fn list(&self) -> ServiceList {
         let table = self.proxy.table.load_full();
-        json!({ "services": table.services.iter().map(|s| json!({
-            "name": s.name, "hosts": s.hosts, "path_prefix": s.path_prefix, "target": s.target.addr,
-            "healthy": s.target.is_ready(), "inflight": s.target.inflight(), "mode": s.mode.name(),
-            "tls": s.tls.as_ref().map(|t| t.cert_path.clone()),
-            "acme": s.acme.then(|| s.hosts.iter().map(|h| (h.clone(), self.proxy.acme.describe(h)))
-                .collect::<serde_json::Map<_, _>>()),
-            "message": match &s.mode { Mode::Stopped { message } => message.clone(), _ => None },
-        })).collect::<Vec<_>>() })
+        let services = table.services.iter().map(|s| ServiceEntry {
+            name: s.name.clone(),
+            hosts: s.hosts.clone(),
+            path_prefix: s.path_prefix.clone(),
+            target: s.target.addr.clone(),
+            healthy: s.target.is_ready(),
+            inflight: s.target.inflight() as u64,
+            mode: s.mode.name().to_string(),
+            tls: s.tls.as_ref().map(|t| t.cert_path.clone()),
+            acme: s.acme.then(|| {
+                s.hosts
+                    .iter()
+                    .map(|h| (h.clone(), self.proxy.acme.describe(h)))
+                    .collect()
+            }),
+            message: match &s.mode {
+                Mode::Stopped { message } => message.clone(),
+                _ => None,
+            },
+        });
+        ServiceList {
+            services: services.collect(),
+        }
     }
 
     /// Health-check restored targets in the background; they get traffic once healthy.
@@ -279,9 +274,17 @@ impl Control {
     }
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
+/// A JSON answer. The wire types always serialize; should one not, the client gets a 500.
+fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response<ProxyBody> {
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(b) => (status, b),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            br#"{"error":"the proxy could not write its answer"}"#.to_vec(),
+        ),
+    };
     let mut r = Response::new(
-        Full::new(Bytes::from(body.to_string()))
+        Full::new(Bytes::from(bytes))
             .map_err(|e| match e {})
             .boxed(),
     );
@@ -293,68 +296,58 @@ fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
     r
 }
 
+/// A 200 with `body`.
+fn ok<T: Serialize>(body: &T) -> Response<ProxyBody> {
+    reply(StatusCode::OK, body)
+}
+
 async fn route(
     control: Arc<Control>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let result = match (&method, parts.as_slice()) {
-        (&Method::GET, ["v1", "health"]) => Ok(json!({ "ok": true })),
-        (&Method::GET, ["v1", "services"]) => Ok(control.list()),
-        (&Method::POST, ["v1", "services", name, "deploy"]) => {
+    let result = match Endpoint::parse(method.as_str(), &path) {
+        Some(Endpoint::Health) => Ok(ok(&HealthAnswer { ok: true })),
+        Some(Endpoint::List) => Ok(ok(&control.list())),
+        Some(Endpoint::Deploy(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
             match serde_json::from_slice::<DeployRequest>(&body) {
-                Ok(d) => control.deploy(name, d).await,
+                Ok(d) => control.deploy(name, d).await.map(|a| ok(&a)),
                 Err(e) => Err((StatusCode::BAD_REQUEST, format!("bad deploy request: {e}"))),
             }
         }
-        (&Method::DELETE, ["v1", "services", name]) => control.remove(name).await,
-        (&Method::POST, ["v1", "services", name, "pause"]) => {
-            control.set_mode(name, Mode::Paused).await
-        }
-        (&Method::POST, ["v1", "services", name, "resume"]) => {
-            control.set_mode(name, Mode::Live).await
-        }
-        (&Method::POST, ["v1", "services", name, "stop"]) => {
-            #[derive(Deserialize, Default)]
-            struct Stop {
-                #[serde(default)]
-                message: Option<String>,
-            }
+        Some(Endpoint::Remove(name)) => control.remove(name).await.map(|a| ok(&a)),
+        Some(Endpoint::Pause(name)) => control.set_mode(name, Mode::Paused).await.map(|a| ok(&a)),
+        Some(Endpoint::Resume(name)) => control.set_mode(name, Mode::Live).await.map(|a| ok(&a)),
+        Some(Endpoint::Stop(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
-            let stop: Stop = if body.is_empty() {
-                Stop::default()
+            let stop: StopRequest = if body.is_empty() {
+                StopRequest::default()
             } else {
                 match serde_json::from_slice(&body) {
                     Ok(s) => s,
                     Err(e) => {
                         return Ok(reply(
                             StatusCode::BAD_REQUEST,
-                            json!({ "error": format!("bad stop request: {e}") }),
+                            &ErrorBody {
+                                error: format!("bad stop request: {e}"),
+                            },
                         ))
                     }
                 }
             };
-            control
-                .set_mode(
-                    name,
-                    Mode::Stopped {
-                        message: stop.message.filter(|m| !m.is_empty()),
-                    },
-                )
-                .await
+            let mode = Mode::Stopped {
+                message: stop.message.filter(|m| !m.is_empty()),
+            };
+            control.set_mode(name, mode).await.map(|a| ok(&a))
         }
-        _ => Err((
+        None => Err((
             StatusCode::NOT_FOUND,
             format!("no such control endpoint: {method} {path}"),
         )),
     };
-    Ok(match result {
-        Ok(v) => reply(StatusCode::OK, v),
-        Err((status, msg)) => reply(status, json!({ "error": msg })),
-    })
+    Ok(result.unwrap_or_else(|(status, error)| reply(status, &ErrorBody { error })))
 }
 
 /// Serve the control API on `listener` forever.

@@ -2,42 +2,13 @@
 //! immutable once built; changes build a new one that is swapped in atomically, so the request
 //! path only ever loads a pointer.
 
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// Health check settings of a service.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct HealthSpec {
-    #[serde(default = "default_health_path")]
-    pub path: String,
-    #[serde(default = "default_interval")]
-    pub interval_ms: u64,
-    #[serde(default = "default_timeout")]
-    pub timeout_ms: u64,
-}
-
-fn default_health_path() -> String {
-    "/up".into()
-}
-fn default_interval() -> u64 {
-    1000
-}
-fn default_timeout() -> u64 {
-    5000
-}
-
-impl Default for HealthSpec {
-    fn default() -> Self {
-        HealthSpec {
-            path: default_health_path(),
-            interval_ms: default_interval(),
-            timeout_ms: default_timeout(),
-        }
-    }
-}
+/// Health check settings of a service (part of the control wire, so defined there).
+pub use dhow_proxy_api::HealthSpec;
 
 /// A backend (`host:port`) with its in-flight request count.
 #[derive(Debug)]

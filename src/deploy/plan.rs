@@ -85,6 +85,7 @@ impl Plan {
             drain_timeout_ms: self.drain_timeout.as_millis() as u64,
             tls_cert: None,
             tls_key: None,
+            tls_redirect: None,
             acme: route.acme,
         }
     }

@@ -7,42 +7,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Where the proxy's control socket is on every host (bind-mounted into the proxy container).
-pub const HOST_SOCKET_DIR: &str = "/var/run/dhow-proxy";
-pub const HOST_SOCKET: &str = "/var/run/dhow-proxy/control.sock";
-
-/// Health check settings for a deploy.
-#[derive(Debug, Clone, Serialize)]
-pub struct Health {
-    pub path: String,
-    pub interval_ms: u64,
-    pub timeout_ms: u64,
-}
-
-/// What `deploy` asks the proxy to do for one service.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeployRequest {
-    pub target: String,
-    pub hosts: Vec<String>,
-    pub path_prefix: Option<String>,
-    pub strip_prefix: bool,
-    pub health: Health,
-    pub deploy_timeout_ms: u64,
-    pub drain_timeout_ms: u64,
-    /// Paths, inside the proxy container, of the certificate and key for the hosts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_cert: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_key: Option<String>,
-    /// The proxy obtains certificates for the hosts (ACME).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub acme: bool,
-}
+// The wire itself (bodies, socket and endpoint paths, defaults) is dhow-proxy-api's, shared
+// with the proxy; these are the names the CLI has always used for it.
+/// The health check settings of a deploy (the proxy's `HealthSpec`).
+pub use dhow_proxy_api::HealthSpec as Health;
+pub use dhow_proxy_api::{service_path, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 
 /// Send one request over `stream` and return the JSON answer (or a clear error).
 pub async fn call<S>(
@@ -118,27 +91,5 @@ where
                 deadline.as_secs()
             ),
         )),
-    }
-}
-
-/// Path of a service's endpoint in the control API.
-pub fn service_path(service: &str, action: Option<&str>) -> String {
-    match action {
-        Some(a) => format!("/v1/services/{service}/{a}"),
-        None => format!("/v1/services/{service}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            service_path("demo", Some("deploy")),
-            "/v1/services/demo/deploy"
-        );
-        assert_eq!(service_path("demo", None), "/v1/services/demo");
     }
 }

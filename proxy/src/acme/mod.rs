@@ -11,7 +11,8 @@ pub mod order;
 pub mod store;
 
 use crate::router::Table;
-use serde_json::{json, Value};
+use dhow_proxy_api::AcmeStatus;
+use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -111,7 +112,7 @@ impl Acme {
     }
 
     /// What `list` shows for `host`.
-    pub fn describe(&self, host: &str) -> Value {
+    pub fn describe(&self, host: &str) -> AcmeStatus {
         let st = self
             .status
             .lock()
@@ -120,17 +121,19 @@ impl Acme {
             .unwrap_or_default();
         let cert = self.certs.get(host);
         let state = match (&cert, st.obtaining, &st.error) {
-            (_, true, _) => "obtaining",
-            (Some(_), _, None) => "valid",
-            (_, _, Some(_)) => "failed",
-            (None, _, None) => "pending",
+            (_, true, _) => AcmeStatus::OBTAINING,
+            (Some(_), _, None) => AcmeStatus::VALID,
+            (_, _, Some(_)) => AcmeStatus::FAILED,
+            (None, _, None) => AcmeStatus::PENDING,
         };
-        json!({
-            "state": state,
-            "expires": cert.map(|c| unix(c.not_after)),
-            "error": st.error,
-            "retry_in_s": st.retry_at.map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
-        })
+        AcmeStatus {
+            state: state.into(),
+            expires: cert.map(|c| unix(c.not_after)),
+            error: st.error,
+            retry_in_s: st
+                .retry_at
+                .map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
+        }
     }
 
     fn due(&self, host: &str, renew_before: Duration) -> bool {
