@@ -1,9 +1,10 @@
 //! Accessories: long-lived containers next to the app (a database, a cache) that deploys do
 //! not touch. This module holds what an accessory is once the config is resolved, its
 //! container's name, labels and Docker create body, and where its files live on a host (pure;
-//! no I/O). `place` puts files and directories on a host, `image` gets the image there, `ops`
-//! runs the lifecycle on one host.
+//! no I/O). `from_config` resolves them from the config, `place` puts files and directories on
+//! a host, `image` gets the image there, `ops` runs the lifecycle on one host.
 
+pub mod from_config;
 pub mod image;
 pub mod ops;
 pub mod place;

@@ -3,6 +3,7 @@
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{AccessoryConfig, AccessoryFile, Config};
+use super::super::types::Publish;
 use super::Errors;
 
 /// `roles`: the roles of `servers`, as `servers::check` found them.
@@ -45,7 +46,7 @@ fn check_one(name: &str, a: &AccessoryConfig, roles: &[String], e: &mut Errors) 
         );
     }
     if let Some(p) = &a.port {
-        if crate::config::types::Publish::parse(&p.0).is_none() {
+        if Publish::parse(&p.0).is_none() {
             e.add(
                 &at("port"),
                 format!(
