@@ -1,9 +1,10 @@
 //! Accessories: long-lived containers next to the app (a database, a cache) that deploys do
 //! not touch. This module holds what an accessory is once the config is resolved, its
 //! container's name, labels and Docker create body, and where its files live on a host (pure;
-//! no I/O). `place` puts files and directories on a host, `image` gets the image there, `ops`
-//! runs the lifecycle on one host.
+//! no I/O). `from_config` resolves them from the config, `place` puts files and directories on
+//! a host, `image` gets the image there, `ops` runs the lifecycle on one host.
 
+pub mod from_config;
 pub mod image;
 pub mod ops;
 pub mod place;
@@ -20,61 +21,8 @@ pub const LABEL_ACCESSORY: &str = "dhow.accessory";
 /// Label naming the app (and destination) the accessory belongs to (`demo-staging`).
 pub const LABEL_OWNER: &str = "dhow.accessory-of";
 
-/// A port published on the host: `127.0.0.1:5432 -> 5432/tcp`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    pub ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub proto: String,
-}
-
-impl Publish {
-    /// `"5432"`, `"15432:5432"`, `"0.0.0.0:5432:5432"`, `"5353/udp"`; 127.0.0.1 unless an
-    /// address is given, so a database is not on the internet by accident.
-    pub fn parse(s: &str) -> Option<Publish> {
-        let (spec, proto) = s.split_once('/').unwrap_or((s, "tcp"));
-        if proto != "tcp" && proto != "udp" {
-            return None;
-        }
-        // The address may be IPv6 in brackets: [::1]:5432:5432.
-        let (ip, rest) = match spec.strip_prefix('[') {
-            Some(r) => {
-                let (ip, rest) = r.split_once("]:")?;
-                (ip.to_string(), rest)
-            }
-            None => match spec.matches(':').count() {
-                2 => {
-                    let (ip, rest) = spec.split_once(':')?;
-                    (ip.to_string(), rest)
-                }
-                _ => ("127.0.0.1".to_string(), spec),
-            },
-        };
-        let (hp, cp) = rest.split_once(':').unwrap_or((rest, rest));
-        Some(Publish {
-            ip,
-            host_port: hp.parse().ok().filter(|p| *p > 0)?,
-            container_port: cp.parse().ok().filter(|p| *p > 0)?,
-            proto: proto.to_string(),
-        })
-    }
-
-    pub fn container_key(&self) -> String {
-        format!("{}/{}", self.container_port, self.proto)
-    }
-}
-
-impl std::fmt::Display for Publish {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ip = if self.ip.contains(':') {
-            format!("[{}]", self.ip)
-        } else {
-            self.ip.clone()
-        };
-        write!(f, "{ip}:{} -> {}", self.host_port, self.container_key())
-    }
-}
+/// A port published on the host (parsed with the config, which checks it).
+pub use crate::config::types::Publish;
 
 /// A file uploaded to the host and mounted into the container.
 #[derive(Clone)]
@@ -259,24 +207,6 @@ mod tests {
             options: BTreeMap::from([("memory".into(), vec!["256m".into()])]),
             labels: BTreeMap::new(),
             network: default_network(),
-        }
-    }
-
-    #[test]
-    fn ports_default_to_loopback() {
-        let p = Publish::parse("5432").unwrap();
-        assert_eq!(p.to_string(), "127.0.0.1:5432 -> 5432/tcp");
-        assert_eq!(
-            Publish::parse("15432:5432").unwrap().to_string(),
-            "127.0.0.1:15432 -> 5432/tcp"
-        );
-        assert_eq!(
-            Publish::parse("0.0.0.0:5432:5432").unwrap().ip,
-            "0.0.0.0".to_string()
-        );
-        assert_eq!(Publish::parse("[::1]:53:53/udp").unwrap().ip, "::1");
-        for bad in ["", "x", "0", "1:2:3:4", "5432/sctp", "70000"] {
-            assert!(Publish::parse(bad).is_none(), "{bad}");
         }
     }
 

@@ -50,7 +50,7 @@ impl Ctx {
             return Ok(s);
         }
         let config = super::hosts::load_config(&self.global)?;
-        let loaded = crate::config::select::settings(&config, &self.global)?;
+        let loaded = crate::deploy::from_config::settings(&config, &self.global.selection())?;
         Ok(self.settings.get_or_init(|| loaded))
     }
 

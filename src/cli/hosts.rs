@@ -15,7 +15,7 @@ pub struct Hosts {
 pub fn load(global: &Global) -> anyhow::Result<Hosts> {
     let loaded = load_config(global)?;
     let mut targets: Vec<Target> = Vec::new();
-    for (_, hosts) in crate::config::select::selection(&loaded, global)? {
+    for (_, hosts) in crate::config::select::selection(&loaded, &global.selection())? {
         for h in hosts {
             let t = h.target();
             if !targets.contains(&t) {

@@ -77,6 +77,17 @@ pub struct Global {
     help: Option<bool>,
 }
 
+impl Global {
+    /// The `-h`/`-r`/`-p` filters as the config layer takes them.
+    pub fn selection(&self) -> crate::config::Selection {
+        crate::config::Selection {
+            hosts: self.hosts.clone(),
+            roles: self.roles.clone(),
+            primary: self.primary,
+        }
+    }
+}
+
 /// dhow deploys Docker apps to plain Linux servers with zero downtime.
 #[derive(Debug, Parser)]
 #[command(name = "dhow", disable_help_flag = true, disable_version_flag = true)]

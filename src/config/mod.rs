@@ -1,5 +1,7 @@
-//! The deploy config: schema, loading with destinations, secrets, validation with
-//! `file:line:column` errors, and the mapping to what commands use (selected hosts, settings).
+//! The deploy config: schema, loading with destinations, secrets, validation per section with
+//! `file:line:column` errors, and which hosts a [`Selection`] picks. A floor: it uses no CLI,
+//! deploy or accessory types (those read the config: `deploy::from_config`,
+//! `accessory::from_config`); only `host::ssh` for the SSH target and options types.
 
 pub mod accessories;
 pub mod interpolate;
@@ -12,6 +14,7 @@ pub mod types;
 pub mod validate;
 
 pub use load::{load, Loaded};
+pub use select::Selection;
 
 #[cfg(test)]
 mod fuzz_tests;

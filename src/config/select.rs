@@ -1,21 +1,25 @@
-//! From a loaded config and the global flags (`-h` hosts, `-r` roles, `-p` primary, with `*`
-//! wildcards) to the deploy [`Settings`]: the selected roles and hosts with their merged env
-//! and resolved secrets, SSH options, proxy, registry and builder settings, with defaults.
+//! Which roles and hosts a command runs on: the roles of the config in order, the primary role,
+//! and a [`Selection`] (the `-h` hosts, `-r` roles and `-p` primary filters, with `*`
+//! wildcards) applied to them; also the SSH options of `[ssh]`. The CLI builds the
+//! `Selection`; this module knows nothing of command-line types.
 
 use super::schema::{KnownHostsPolicy, Servers};
 use super::types::HostSpec;
-use super::validate::secret_ref;
 use super::Loaded;
-use crate::cli::Global;
-use crate::deploy::settings::{
-    BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings,
-};
 use crate::error::{fail, Kind};
 use crate::host::ssh::{HostKeyPolicy, SshOptions};
-use secrecy::SecretString;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+
+/// Which hosts a command is for: empty lists select everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Host names or `*` patterns (`-h`); may name accessory hosts.
+    pub hosts: Vec<String>,
+    /// Role names or `*` patterns (`-r`).
+    pub roles: Vec<String>,
+    /// Only the primary host (`-p`): the first host of the primary role.
+    pub primary: bool,
+}
 
 /// `*` matches any run of characters.
 pub fn wildcard(pattern: &str, name: &str) -> bool {
@@ -52,7 +56,8 @@ pub fn primary_role(l: &Loaded) -> String {
         .unwrap_or_else(|| "web".into())
 }
 
-pub(super) fn expand(p: &str) -> PathBuf {
+/// A path from the config, with a leading `~/` meaning the home directory.
+pub fn expand(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
         Some(rest) => crate::host::ssh::home_dir().join(rest),
         None => PathBuf::from(p),
@@ -96,8 +101,8 @@ pub fn ssh_options(l: &Loaded) -> SshOptions {
     o
 }
 
-/// Apply the global filters to (role, hosts); an unknown role or host is a usage error.
-pub fn selection(l: &Loaded, g: &Global) -> anyhow::Result<Vec<(String, Vec<HostSpec>)>> {
+/// Apply the filters to (role, hosts); an unknown role or host is a usage error.
+pub fn selection(l: &Loaded, g: &Selection) -> anyhow::Result<Vec<(String, Vec<HostSpec>)>> {
     let all = roles(l);
     let accessory_hosts: Vec<String> = l
         .config
@@ -167,207 +172,9 @@ pub fn selection(l: &Loaded, g: &Global) -> anyhow::Result<Vec<(String, Vec<Host
     Ok(out)
 }
 
-/// Clear variables, and variables whose values come from secrets.
-type RoleEnv = (Vec<(String, String)>, Vec<(String, SecretString)>);
-
-fn env_for(l: &Loaded, role: Option<&super::schema::EnvConfig>) -> RoleEnv {
-    let mut clear = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for env in [l.config.env.as_ref(), role].into_iter().flatten() {
-        for (k, v) in &env.clear {
-            clear.insert(k.clone(), v.0.clone());
-        }
-        for s in &env.secret {
-            let (name, from) = secret_ref(s);
-            if let Some(v) = l.secrets.get(from) {
-                secret.insert(name.to_string(), v.clone());
-            }
-        }
-    }
-    (clear.into_iter().collect(), secret.into_iter().collect())
-}
-
-/// The certificate and key files of `[proxy]`, read now so a missing file stops the command
-/// before any host is touched.
-fn tls_files(
-    p: &super::schema::ProxyConfig,
-) -> anyhow::Result<Option<crate::deploy::settings::TlsFiles>> {
-    let (Some(cert), Some(key)) = (&p.ssl_certificate, &p.ssl_private_key) else {
-        return Ok(None);
-    };
-    let read = |name: &str, path: &str| {
-        std::fs::read_to_string(expand(path)).map_err(|e| {
-            fail(
-                Kind::Config,
-                format!("proxy.{name}: cannot read {path}: {e}"),
-            )
-        })
-    };
-    let cert_pem = read("ssl_certificate", cert)?;
-    let key_pem = read("ssl_private_key", key)?;
-    if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(fail(
-            Kind::Config,
-            format!("proxy.ssl_certificate: {cert} is not a PEM certificate"),
-        ));
-    }
-    if !key_pem.contains("PRIVATE KEY-----") {
-        return Err(fail(
-            Kind::Config,
-            format!("proxy.ssl_private_key: {key} is not a PEM private key"),
-        ));
-    }
-    Ok(Some(crate::deploy::settings::TlsFiles {
-        cert_pem,
-        key_pem: SecretString::from(key_pem),
-    }))
-}
-
-/// The deploy settings for the selected hosts.
-pub fn settings(l: &Loaded, g: &Global) -> anyhow::Result<Settings> {
-    let c = &l.config;
-    let selected = selection(l, g)?;
-    let service = c.service.clone().unwrap_or_default();
-    let registry = c.registry.as_ref().map(|r| RegistrySettings {
-        server: r.server.clone().unwrap_or_default(),
-        username: r.username.clone().unwrap_or_default(),
-        password: r.password.as_ref().and_then(|p| l.secrets.get(p).cloned()),
-    });
-    let mut image = c.image.clone().unwrap_or_default();
-    if let Some(r) = &registry {
-        if !image.starts_with(&format!("{}/", r.server)) {
-            image = format!("{}/{image}", r.server);
-        }
-    }
-    let role_cfg = |name: &str| match &c.servers {
-        Some(Servers::Roles(r)) => r.get(name).cloned(),
-        _ => None,
-    };
-    let mut targets = BTreeMap::new();
-    let mut roles = Vec::new();
-    for (name, hosts) in &selected {
-        let rc = role_cfg(name).unwrap_or_default();
-        let (env, secret_env) = env_for(l, rc.env.as_ref());
-        for h in hosts {
-            targets.insert(h.to_string(), h.target());
-        }
-        roles.push(RoleSettings {
-            name: name.clone(),
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            cmd: rc.cmd.map(|c| c.0),
-            env,
-            secret_env,
-            labels: rc
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.0.clone()))
-                .collect(),
-            options: rc
-                .options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.0.clone()))
-                .collect(),
-            proxied: rc
-                .proxy
-                .unwrap_or(name == "web" || name == &primary_role(l)),
-        });
-    }
-    let primary = primary_role(l);
-    let primary_host = super::select::roles(l)
-        .into_iter()
-        .find(|(r, _)| *r == primary)
-        .and_then(|(_, h)| h.first().map(|h| h.to_string()))
-        .unwrap_or_default();
-    targets
-        .entry(primary_host.clone())
-        .or_insert_with(|| crate::host::ssh::Target::host(primary_host.clone()));
-    if let Ok(h) = HostSpec::parse(&primary_host) {
-        targets.insert(primary_host.clone(), h.target());
-    }
-    let p = c.proxy.clone().unwrap_or_default();
-    let hc = p.healthcheck.clone().unwrap_or_default();
-    let mut proxy_hosts = p.hosts.clone().unwrap_or_default();
-    if let Some(h) = &p.host {
-        proxy_hosts.insert(0, h.clone());
-    }
-    let b = c.builder.clone().unwrap_or_default();
-    let host_count = roles
-        .iter()
-        .flat_map(|r| r.hosts.iter())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let boot = c.boot.clone().unwrap_or_default();
-    for (h, t) in super::accessories::targets(l) {
-        targets.entry(h).or_insert(t);
-    }
-    let lock_key = match &l.destination {
-        Some(d) => format!("{service}-{d}"),
-        None => service.clone(),
-    };
-    Ok(Settings {
-        service,
-        image,
-        destination: l.destination.clone(),
-        primary_role: primary,
-        roles,
-        primary_host,
-        targets,
-        ssh: ssh_options(l),
-        proxy: ProxySettings {
-            hosts: proxy_hosts,
-            app_port: p.app_port.unwrap_or(80),
-            path_prefix: p.path_prefix.clone(),
-            strip_prefix: p.strip_path_prefix.unwrap_or(false),
-            health_path: hc.path.unwrap_or_else(|| "/up".into()),
-            health_interval: hc.interval.map_or(Duration::from_secs(1), |d| d.0),
-            health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
-            tls: tls_files(&p)?,
-            acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
-            boot: crate::proxy::on_host::BootOptions {
-                publish: p
-                    .publish
-                    .clone()
-                    .unwrap_or_else(|| vec![80, 443])
-                    .into_iter()
-                    .map(|port| (port, port))
-                    .collect(),
-                acme_email: p.acme_email.clone(),
-                acme_directory: p.acme_directory.clone(),
-            },
-        },
-        registry,
-        builder: BuilderSettings {
-            context: PathBuf::from(b.context.unwrap_or_else(|| ".".into())),
-            dockerfile: b.dockerfile.unwrap_or_else(|| "Dockerfile".into()),
-            target: b.target,
-            args: b.args.into_iter().map(|(k, v)| (k, v.0)).collect(),
-            secret_values: b
-                .secrets
-                .iter()
-                .filter_map(|n| l.secrets.get(n).map(|v| (n.clone(), v.clone())))
-                .collect(),
-            secrets: b.secrets,
-            arch: b.arch,
-        },
-        boot_limit: boot.limit.map_or(host_count.max(1), |l| l.of(host_count)),
-        boot_wait: boot.wait.map_or(Duration::ZERO, |d| d.0),
-        retain: c.retain_containers.unwrap_or(5) as usize,
-        deploy_timeout: c.deploy_timeout.map_or(Duration::from_secs(30), |d| d.0),
-        drain_timeout: c.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
-        stop_grace: Duration::from_secs(10),
-        hooks_path: PathBuf::from(c.hooks_path.clone().unwrap_or_else(|| "hooks".into())),
-        accessories: super::accessories::resolve(
-            l,
-            &g.hosts,
-            &c.service.clone().unwrap_or_default(),
-            &lock_key,
-        )?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::wildcard;
+    use super::{selection, wildcard, Selection};
 
     #[test]
     fn wildcards() {
@@ -375,5 +182,69 @@ mod tests {
         assert!(wildcard("*.12", "127.0.0.12"));
         assert!(wildcard("*", "anything"));
         assert!(!wildcard("web", "web1"));
+    }
+
+    fn loaded() -> super::Loaded {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("deploy.toml");
+        std::fs::write(
+            &file,
+            "service = \"app\"\nimage = \"org/app\"\n\
+             [servers]\nweb = [\"w1\", \"w2\"]\nworker = [\"j1\"]\n\
+             [accessories.db]\nimage = \"pg\"\nhost = \"d1\"\n",
+        )
+        .unwrap();
+        crate::config::load(&file, None, &dir.path().join(".dhow")).unwrap()
+    }
+
+    fn names(l: &super::Loaded, s: &Selection) -> Vec<String> {
+        selection(l, s)
+            .unwrap()
+            .into_iter()
+            .map(|(role, hosts)| {
+                let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+                format!("{role}:{}", hosts.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filters_select_roles_and_hosts() {
+        let l = loaded();
+        let all = Selection::default();
+        assert_eq!(names(&l, &all), ["web:w1,w2", "worker:j1"]);
+        let roles = Selection {
+            roles: vec!["work*".into()],
+            ..all.clone()
+        };
+        assert_eq!(names(&l, &roles), ["worker:j1"]);
+        let hosts = Selection {
+            hosts: vec!["w2".into(), "j*".into()],
+            ..all.clone()
+        };
+        assert_eq!(names(&l, &hosts), ["web:w2", "worker:j1"]);
+        let primary = Selection {
+            primary: true,
+            ..all.clone()
+        };
+        assert_eq!(names(&l, &primary), ["web:w1"]);
+        // Only an accessory host: no app host, and no error.
+        let accessory = Selection {
+            hosts: vec!["d1".into()],
+            ..all.clone()
+        };
+        assert!(names(&l, &accessory).is_empty());
+        for bad in [
+            Selection {
+                roles: vec!["nope".into()],
+                ..all.clone()
+            },
+            Selection {
+                hosts: vec!["x*".into()],
+                ..all.clone()
+            },
+        ] {
+            assert!(selection(&l, &bad).is_err(), "{bad:?}");
+        }
     }
 }

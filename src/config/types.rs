@@ -1,5 +1,6 @@
 //! Value types of the config with their own syntax: durations (`"30s"`, `"2m"`, `"500ms"`),
-//! hosts (`[user@]host[:port]`), boot limits (`3` or `"25%"`) and scalars that become strings.
+//! hosts (`[user@]host[:port]`), published ports (`[ADDRESS:]HOSTPORT:PORT[/udp]`), boot
+//! limits (`3` or `"25%"`) and scalars that become strings.
 //! Each parses while the file is read, so a bad value is reported at its line and column.
 
 use serde::de::{self, Deserializer, Visitor};
@@ -254,6 +255,62 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// A port published on the host: `127.0.0.1:5432 -> 5432/tcp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: String,
+}
+
+impl Publish {
+    /// `"5432"`, `"15432:5432"`, `"0.0.0.0:5432:5432"`, `"5353/udp"`; 127.0.0.1 unless an
+    /// address is given, so a database is not on the internet by accident.
+    pub fn parse(s: &str) -> Option<Publish> {
+        let (spec, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+        if proto != "tcp" && proto != "udp" {
+            return None;
+        }
+        // The address may be IPv6 in brackets: [::1]:5432:5432.
+        let (ip, rest) = match spec.strip_prefix('[') {
+            Some(r) => {
+                let (ip, rest) = r.split_once("]:")?;
+                (ip.to_string(), rest)
+            }
+            None => match spec.matches(':').count() {
+                2 => {
+                    let (ip, rest) = spec.split_once(':')?;
+                    (ip.to_string(), rest)
+                }
+                _ => ("127.0.0.1".to_string(), spec),
+            },
+        };
+        let (hp, cp) = rest.split_once(':').unwrap_or((rest, rest));
+        Some(Publish {
+            ip,
+            host_port: hp.parse().ok().filter(|p| *p > 0)?,
+            container_port: cp.parse().ok().filter(|p| *p > 0)?,
+            proto: proto.to_string(),
+        })
+    }
+
+    pub fn container_key(&self) -> String {
+        format!("{}/{}", self.container_port, self.proto)
+    }
+}
+
+impl std::fmt::Display for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ip = if self.ip.contains(':') {
+            format!("[{}]", self.ip)
+        } else {
+            self.ip.clone()
+        };
+        write!(f, "{ip}:{} -> {}", self.host_port, self.container_key())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +344,23 @@ mod tests {
         assert_eq!(Limit::Percent(25).of(10), 3);
         assert_eq!(Limit::Percent(1).of(3), 1);
         assert_eq!(Limit::Hosts(2).of(10), 2);
+    }
+
+    #[test]
+    fn ports_default_to_loopback() {
+        let p = Publish::parse("5432").unwrap();
+        assert_eq!(p.to_string(), "127.0.0.1:5432 -> 5432/tcp");
+        assert_eq!(
+            Publish::parse("15432:5432").unwrap().to_string(),
+            "127.0.0.1:15432 -> 5432/tcp"
+        );
+        assert_eq!(
+            Publish::parse("0.0.0.0:5432:5432").unwrap().ip,
+            "0.0.0.0".to_string()
+        );
+        assert_eq!(Publish::parse("[::1]:53:53/udp").unwrap().ip, "::1");
+        for bad in ["", "x", "0", "1:2:3:4", "5432/sctp", "70000"] {
+            assert!(Publish::parse(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod container;
 pub mod delivery;
 pub mod envfile;
 pub mod execute;
+pub mod from_config;
 pub mod lock;
 pub mod plan;
 pub mod settings;

@@ -1,0 +1,90 @@
+//! `[proxy]`: the app port, path prefix and health check path are well-formed, and the TLS
+//! keys agree with each other (certificate files as a pair, or automatic certificates for
+//! exact DNS names, ACME settings only with those).
+
+use super::super::locate::key;
+use super::super::schema::{Config, ProxyConfig};
+use super::Errors;
+
+pub(super) fn check(c: &Config, e: &mut Errors) {
+    let Some(p) = &c.proxy else {
+        return;
+    };
+    if p.app_port == Some(0) {
+        e.add(&[key("proxy"), key("app_port")], "app_port must be 1-65535");
+    }
+    if let Some(prefix) = &p.path_prefix {
+        if !prefix.starts_with('/') {
+            e.add(
+                &[key("proxy"), key("path_prefix")],
+                format!("path_prefix \"{prefix}\" must start with /"),
+            );
+        }
+    }
+    check_tls(p, e);
+    if let Some(path) = p.healthcheck.as_ref().and_then(|h| h.path.as_ref()) {
+        if !path.starts_with('/') {
+            e.add(
+                &[key("proxy"), key("healthcheck"), key("path")],
+                format!("health check path \"{path}\" must start with /"),
+            );
+        }
+    }
+}
+
+/// `ssl`, `ssl_certificate`, `ssl_private_key`, `acme_email`, `acme_directory`.
+fn check_tls(p: &ProxyConfig, e: &mut Errors) {
+    match (&p.ssl_certificate, &p.ssl_private_key) {
+        (Some(_), None) => e.add(
+            &[key("proxy"), key("ssl_certificate")],
+            "ssl_certificate needs ssl_private_key (the PEM key file) beside it",
+        ),
+        (None, Some(_)) => e.add(
+            &[key("proxy"), key("ssl_private_key")],
+            "ssl_private_key needs ssl_certificate (the PEM certificate file) beside it",
+        ),
+        (None, None) if p.ssl == Some(true) => check_acme_names(p, e),
+        _ => {}
+    }
+    if (p.acme_email.is_some() || p.acme_directory.is_some())
+        && !(p.ssl == Some(true) && p.ssl_certificate.is_none())
+    {
+        e.add(
+            &[key("proxy"), key("acme_email")],
+            "acme_email / acme_directory are for automatic certificates: set ssl = true \
+             (without certificate files) or remove them",
+        );
+    }
+    if p.ssl == Some(false) && p.ssl_certificate.is_some() {
+        e.add(
+            &[key("proxy"), key("ssl")],
+            "ssl = false contradicts ssl_certificate: remove one of them",
+        );
+    }
+}
+
+/// Automatic certificates: each host name needs to be an exact DNS name.
+fn check_acme_names(p: &ProxyConfig, e: &mut Errors) {
+    let mut names: Vec<&String> = p.host.iter().collect();
+    names.extend(p.hosts.iter().flatten());
+    if names.is_empty() {
+        e.add(
+            &[key("proxy"), key("ssl")],
+            "ssl = true without certificate files gets certificates from Let's \
+             Encrypt (ACME) and needs the app's host names: set proxy.host or \
+             proxy.hosts",
+        );
+    }
+    for name in names {
+        if name.starts_with("*.") || name.parse::<std::net::IpAddr>().is_ok() {
+            e.add(
+                &[key("proxy"), key("ssl")],
+                format!(
+                    "{name}: automatic certificates (ACME HTTP-01) need exact DNS \
+                     names; for wildcards or IP addresses give ssl_certificate and \
+                     ssl_private_key"
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Secret references from every section (`env.secret` at the top, in roles and accessories,
+//! `registry.password`, `builder.secrets`): each a good name, defined in `.dhow/secrets*`.
+
+use super::super::locate::{key, Seg};
+use super::super::schema::{Config, EnvConfig, Servers};
+use super::{secret_ref, Errors};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Check every reference; returns the names of the secrets the config references.
+pub(super) fn check(
+    c: &Config,
+    destination: Option<&str>,
+    defined: &BTreeMap<String, (String, String)>,
+    e: &mut Errors,
+) -> BTreeSet<String> {
+    let mut needed = BTreeSet::new();
+    for (path, name) in references(c) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        {
+            e.add(&path, format!("bad secret name \"{name}\": use NAME or NAME:SECRET_NAME with letters, digits and _"));
+        } else if !defined.contains_key(&name) {
+            let files = super::super::secrets::files(std::path::Path::new(".dhow"), destination)
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            e.add(
+                &path,
+                format!("secret {name} is referenced but not defined in {files}"),
+            );
+        } else {
+            needed.insert(name);
+        }
+    }
+    needed
+}
+
+/// Every secret reference with the key path it is written at, in config order.
+fn references(c: &Config) -> Vec<(Vec<Seg>, String)> {
+    let mut refs: Vec<(Vec<Seg>, String)> = Vec::new();
+    let env_refs = |env: &Option<EnvConfig>, base: Vec<Seg>, refs: &mut Vec<(Vec<Seg>, String)>| {
+        if let Some(e) = env {
+            for (i, s) in e.secret.iter().enumerate() {
+                let mut p = base.clone();
+                p.extend([key("env"), key("secret"), Seg::Index(i)]);
+                refs.push((p, secret_ref(s).1.to_string()));
+            }
+        }
+    };
+    env_refs(&c.env, vec![], &mut refs);
+    if let Some(Servers::Roles(r)) = &c.servers {
+        for (name, role) in r {
+            env_refs(&role.env, vec![key("servers"), key(name)], &mut refs);
+        }
+    }
+    for (name, a) in c.accessories.iter().flatten() {
+        env_refs(&a.env, vec![key("accessories"), key(name)], &mut refs);
+    }
+    if let Some(p) = c.registry.as_ref().and_then(|r| r.password.clone()) {
+        refs.push((vec![key("registry"), key("password")], p));
+    }
+    for (i, s) in c.builder.iter().flat_map(|b| b.secrets.iter()).enumerate() {
+        refs.push((
+            vec![key("builder"), key("secrets"), Seg::Index(i)],
+            s.clone(),
+        ));
+    }
+    refs
+}

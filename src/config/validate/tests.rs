@@ -1,0 +1,100 @@
+//! Validation as a whole: a config with a problem in every section gets every error, each at
+//! its file, line and column with its key path, in section order (the order users saw before
+//! the checks were split per section).
+
+use super::validate;
+use crate::config::locate::Located;
+use crate::config::schema::Config;
+use std::collections::BTreeMap;
+
+fn errors(text: &str) -> Vec<String> {
+    let c: Config = toml::from_str(text).expect("parses");
+    let files = [Located::new("config/deploy.toml", text)];
+    validate(&c, None, &files, &BTreeMap::new())
+        .expect_err("invalid")
+        .to_string()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_section_reports_in_order() {
+    let text = r#"service = "my app"
+image = "a b"
+primary_role = "db"
+require_destination = true
+servers = { web = [], "bad role" = ["h1"] }
+
+[registry]
+password = "REG_PW"
+
+[proxy]
+app_port = 0
+path_prefix = "api"
+ssl = true
+hosts = ["*.example.com", "10.0.0.1"]
+acme_email = "a@b.c"
+healthcheck = { path = "up" }
+
+[builder]
+secrets = ["bad-name"]
+
+[env]
+secret = ["TOKEN"]
+
+[accessories.db]
+port = "x"
+roles = ["nope"]
+directories = ["data"]
+files = { "init.sql" = { path = "rel", mode = "999", owner = "root" } }
+"#;
+    let expected = [
+        r#"config/deploy.toml:1:11: service: bad service name "my app": use letters, digits, - and _"#,
+        r#"config/deploy.toml:2:9: image: bad image name "a b""#,
+        r#"config/deploy.toml:5:36: servers.bad role: bad role name "bad role": use letters, digits, - and _"#,
+        r#"config/deploy.toml:5:19: servers.web: role web has no hosts: add hosts = ["..."]"#,
+        r#"config/deploy.toml:3:16: primary_role: primary role "db" is not a role in servers (roles: bad role, web)"#,
+        r#"config/deploy.toml:4:23: require_destination: this config requires a destination: pass -d DESTINATION"#,
+        r#"config/deploy.toml:7:1: registry: registry.server is required when [registry] is set (e.g. "ghcr.io")"#,
+        r#"config/deploy.toml:7:1: registry: registry.username is required when [registry] is set"#,
+        r#"config/deploy.toml:11:12: proxy.app_port: app_port must be 1-65535"#,
+        r#"config/deploy.toml:12:15: proxy.path_prefix: path_prefix "api" must start with /"#,
+        r#"config/deploy.toml:13:7: proxy.ssl: *.example.com: automatic certificates (ACME HTTP-01) need exact DNS names; for wildcards or IP addresses give ssl_certificate and ssl_private_key"#,
+        r#"config/deploy.toml:13:7: proxy.ssl: 10.0.0.1: automatic certificates (ACME HTTP-01) need exact DNS names; for wildcards or IP addresses give ssl_certificate and ssl_private_key"#,
+        r#"config/deploy.toml:16:24: proxy.healthcheck.path: health check path "up" must start with /"#,
+        r#"config/deploy.toml:24:1: accessories.db: accessory db needs an image"#,
+        r#"config/deploy.toml:26:9: accessories.db.roles: role "nope" is not a role in servers"#,
+        r#"config/deploy.toml:25:8: accessories.db.port: bad port "x": expected PORT, HOSTPORT:PORT or ADDRESS:HOSTPORT:PORT (optionally /udp)"#,
+        r#"config/deploy.toml:27:15: accessories.db.directories: bad directory "data": expected HOST_DIR:/path/in/container"#,
+        r#"config/deploy.toml:28:9: accessories.db.files: init.sql: the path in the container must be absolute, got "rel""#,
+        r#"config/deploy.toml:28:9: accessories.db.files: init.sql: mode must be octal like "0640""#,
+        r#"config/deploy.toml:28:9: accessories.db.files: init.sql: owner must be numeric UID or UID:GID as the container sees it"#,
+        r#"config/deploy.toml:22:11: env.secret[0]: secret TOKEN is referenced but not defined in .dhow/secrets-common, .dhow/secrets"#,
+        r#"config/deploy.toml:8:12: registry.password: secret REG_PW is referenced but not defined in .dhow/secrets-common, .dhow/secrets"#,
+        r#"config/deploy.toml:19:12: builder.secrets[0]: bad secret name "bad-name": use NAME or NAME:SECRET_NAME with letters, digits and _"#,
+    ];
+    assert_eq!(errors(text), expected);
+}
+
+#[test]
+fn tls_keys_must_agree() {
+    let text = "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\"]\n\n[proxy]\nssl = false\nssl_certificate = \"c.pem\"\nacme_directory = \"https://acme.test/dir\"\n\n[accessories.cache]\nimage = \"redis\"\n";
+    let expected = [
+        r#"config/deploy.toml:7:19: proxy.ssl_certificate: ssl_certificate needs ssl_private_key (the PEM key file) beside it"#,
+        r#"config/deploy.toml:1:1: proxy.acme_email: acme_email / acme_directory are for automatic certificates: set ssl = true (without certificate files) or remove them"#,
+        r#"config/deploy.toml:6:7: proxy.ssl: ssl = false contradicts ssl_certificate: remove one of them"#,
+        r#"config/deploy.toml:10:1: accessories.cache: accessory cache needs host, hosts or roles"#,
+    ];
+    assert_eq!(errors(text), expected);
+}
+
+#[test]
+fn required_keys_are_named() {
+    let expected = [
+        r#"config/deploy.toml:1:1: missing required key `service` (the app's name, e.g. service = "myapp")"#,
+        r#"config/deploy.toml:1:1: missing required key `image` (e.g. image = "myorg/myapp")"#,
+        r#"config/deploy.toml:1:1: missing required key `servers` (e.g. servers = ["192.0.2.10"])"#,
+    ];
+    assert_eq!(errors(""), expected);
+}

@@ -1,0 +1,225 @@
+//! From a loaded config and a [`Selection`] to the deploy [`Settings`]: the selected roles and
+//! hosts with their merged env and resolved secrets, SSH options, proxy, registry and builder
+//! settings, with defaults. Certificate files are read here, so a missing file stops the
+//! command before any host is touched. The only place the deploy side reads the config.
+
+use super::settings::{
+    BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings, TlsFiles,
+};
+use crate::config::schema::{BuilderConfig, EnvConfig, ProxyConfig, Servers};
+use crate::config::select::{expand, primary_role, roles, selection, ssh_options, Selection};
+use crate::config::types::HostSpec;
+use crate::config::validate::secret_ref;
+use crate::config::Loaded;
+use crate::error::{fail, Kind};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The deploy settings for the selected hosts.
+pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
+    let c = &l.config;
+    let selected = selection(l, sel)?;
+    let service = c.service.clone().unwrap_or_default();
+    let registry = c.registry.as_ref().map(|r| RegistrySettings {
+        server: r.server.clone().unwrap_or_default(),
+        username: r.username.clone().unwrap_or_default(),
+        password: r.password.as_ref().and_then(|p| l.secrets.get(p).cloned()),
+    });
+    let mut image = c.image.clone().unwrap_or_default();
+    if let Some(r) = &registry {
+        if !image.starts_with(&format!("{}/", r.server)) {
+            image = format!("{}/{image}", r.server);
+        }
+    }
+    let mut targets = BTreeMap::new();
+    let mut role_settings = Vec::new();
+    for (name, hosts) in &selected {
+        for h in hosts {
+            targets.insert(h.to_string(), h.target());
+        }
+        role_settings.push(role(l, name, hosts));
+    }
+    let primary = primary_role(l);
+    let primary_host = roles(l)
+        .into_iter()
+        .find(|(r, _)| *r == primary)
+        .and_then(|(_, h)| h.first().map(|h| h.to_string()))
+        .unwrap_or_default();
+    targets
+        .entry(primary_host.clone())
+        .or_insert_with(|| crate::host::ssh::Target::host(primary_host.clone()));
+    if let Ok(h) = HostSpec::parse(&primary_host) {
+        targets.insert(primary_host.clone(), h.target());
+    }
+    let host_count = role_settings
+        .iter()
+        .flat_map(|r| r.hosts.iter())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let boot = c.boot.clone().unwrap_or_default();
+    for (h, t) in crate::config::accessories::targets(l) {
+        targets.entry(h).or_insert(t);
+    }
+    let lock_key = match &l.destination {
+        Some(d) => format!("{service}-{d}"),
+        None => service.clone(),
+    };
+    Ok(Settings {
+        service,
+        image,
+        destination: l.destination.clone(),
+        primary_role: primary,
+        roles: role_settings,
+        primary_host,
+        targets,
+        ssh: ssh_options(l),
+        proxy: proxy(&c.proxy.clone().unwrap_or_default())?,
+        registry,
+        builder: builder(l, c.builder.clone().unwrap_or_default()),
+        boot_limit: boot.limit.map_or(host_count.max(1), |l| l.of(host_count)),
+        boot_wait: boot.wait.map_or(Duration::ZERO, |d| d.0),
+        retain: c.retain_containers.unwrap_or(5) as usize,
+        deploy_timeout: c.deploy_timeout.map_or(Duration::from_secs(30), |d| d.0),
+        drain_timeout: c.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
+        stop_grace: Duration::from_secs(10),
+        hooks_path: PathBuf::from(c.hooks_path.clone().unwrap_or_else(|| "hooks".into())),
+        accessories: crate::accessory::from_config::resolve(
+            l,
+            &sel.hosts,
+            &c.service.clone().unwrap_or_default(),
+            &lock_key,
+        )?,
+    })
+}
+
+/// One selected role: its hosts, command, env (base and role merged), labels and options.
+fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
+    let rc = match &l.config.servers {
+        Some(Servers::Roles(r)) => r.get(name).cloned(),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let (env, secret_env) = env_for(l, rc.env.as_ref());
+    RoleSettings {
+        name: name.to_string(),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        cmd: rc.cmd.map(|c| c.0),
+        env,
+        secret_env,
+        labels: rc
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+        options: rc
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+        proxied: rc.proxy.unwrap_or(name == "web" || name == primary_role(l)),
+    }
+}
+
+/// Clear variables, and variables whose values come from secrets.
+type RoleEnv = (Vec<(String, String)>, Vec<(String, SecretString)>);
+
+fn env_for(l: &Loaded, role: Option<&EnvConfig>) -> RoleEnv {
+    let mut clear = BTreeMap::new();
+    let mut secret = BTreeMap::new();
+    for env in [l.config.env.as_ref(), role].into_iter().flatten() {
+        for (k, v) in &env.clear {
+            clear.insert(k.clone(), v.0.clone());
+        }
+        for s in &env.secret {
+            let (name, from) = secret_ref(s);
+            if let Some(v) = l.secrets.get(from) {
+                secret.insert(name.to_string(), v.clone());
+            }
+        }
+    }
+    (clear.into_iter().collect(), secret.into_iter().collect())
+}
+
+/// `[proxy]` with its defaults, the certificate files read.
+fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
+    let hc = p.healthcheck.clone().unwrap_or_default();
+    let mut hosts = p.hosts.clone().unwrap_or_default();
+    if let Some(h) = &p.host {
+        hosts.insert(0, h.clone());
+    }
+    Ok(ProxySettings {
+        hosts,
+        app_port: p.app_port.unwrap_or(80),
+        path_prefix: p.path_prefix.clone(),
+        strip_prefix: p.strip_path_prefix.unwrap_or(false),
+        health_path: hc.path.unwrap_or_else(|| "/up".into()),
+        health_interval: hc.interval.map_or(Duration::from_secs(1), |d| d.0),
+        health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
+        tls: tls_files(p)?,
+        acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
+        boot: crate::proxy::on_host::BootOptions {
+            publish: p
+                .publish
+                .clone()
+                .unwrap_or_else(|| vec![80, 443])
+                .into_iter()
+                .map(|port| (port, port))
+                .collect(),
+            acme_email: p.acme_email.clone(),
+            acme_directory: p.acme_directory.clone(),
+        },
+    })
+}
+
+/// The certificate and key files of `[proxy]`, read now so a missing file stops the command
+/// before any host is touched.
+fn tls_files(p: &ProxyConfig) -> anyhow::Result<Option<TlsFiles>> {
+    let (Some(cert), Some(key)) = (&p.ssl_certificate, &p.ssl_private_key) else {
+        return Ok(None);
+    };
+    let read = |name: &str, path: &str| {
+        std::fs::read_to_string(expand(path)).map_err(|e| {
+            fail(
+                Kind::Config,
+                format!("proxy.{name}: cannot read {path}: {e}"),
+            )
+        })
+    };
+    let cert_pem = read("ssl_certificate", cert)?;
+    let key_pem = read("ssl_private_key", key)?;
+    if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(fail(
+            Kind::Config,
+            format!("proxy.ssl_certificate: {cert} is not a PEM certificate"),
+        ));
+    }
+    if !key_pem.contains("PRIVATE KEY-----") {
+        return Err(fail(
+            Kind::Config,
+            format!("proxy.ssl_private_key: {key} is not a PEM private key"),
+        ));
+    }
+    Ok(Some(TlsFiles {
+        cert_pem,
+        key_pem: SecretString::from(key_pem),
+    }))
+}
+
+/// `[builder]` with its defaults, the build secrets resolved.
+fn builder(l: &Loaded, b: BuilderConfig) -> BuilderSettings {
+    BuilderSettings {
+        context: PathBuf::from(b.context.unwrap_or_else(|| ".".into())),
+        dockerfile: b.dockerfile.unwrap_or_else(|| "Dockerfile".into()),
+        target: b.target,
+        args: b.args.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        secret_values: b
+            .secrets
+            .iter()
+            .filter_map(|n| l.secrets.get(n).map(|v| (n.clone(), v.clone())))
+            .collect(),
+        secrets: b.secrets,
+        arch: b.arch,
+    }
+}
