@@ -62,7 +62,9 @@ impl Plan {
             Movement::Deploy => format!("Deploy {service} version {version}{dest} ({image})"),
             Movement::Redeploy => format!("Redeploy {service} version {version}{dest} ({image})"),
             Movement::Rollback => {
-                format!("Roll back {service}{dest} to version {version} ({image})")
+                let on = self.destination.as_deref().map(|d| format!(" on {d}"));
+                let on = on.unwrap_or_default();
+                format!("Roll back {service}{on} to version {version} ({image})")
             }
         };
         let image_line = match (&self.delivery, self.build) {
@@ -252,7 +254,10 @@ h2:
             "{redeploy}"
         );
         let rollback = sample().plan("v1", Movement::Rollback, false).describe();
-        assert!(rollback.starts_with("Roll back demo to staging to version v1"));
+        assert!(
+            rollback.starts_with("Roll back demo on staging to version v1"),
+            "{rollback}"
+        );
         assert!(!rollback.contains("ensure network"), "{rollback}");
         assert!(!rollback.contains("env:"), "{rollback}");
         assert!(
