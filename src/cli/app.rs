@@ -3,7 +3,7 @@
 
 use super::context::Ctx;
 use crate::deploy::container::{create_body, LABEL_SERVICE};
-use crate::deploy::execute::Mode;
+use crate::deploy::plan::Movement;
 use crate::docker::engine;
 use crate::error::{fail, Kind};
 use bollard::exec::{CreateExecOptions, StartExecResults};
@@ -96,7 +96,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
             ));
         }
     }
-    let plan = ctx.plan("current")?;
+    let plan = ctx.targets()?;
     let conns = ctx.connect(&plan.host_names()).await?;
     if let AppCommand::Logs(args) = cmd {
         // Every host's running containers at once (with -f, all follow side by side).
@@ -189,7 +189,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
                                 format!("{}: nothing deployed; pass --version", host.host),
                             ));
                         };
-                        let vplan = ctx.plan(&version)?;
+                        let vplan = ctx.plan(&version, Movement::Deploy, true)?;
                         let spec = vplan
                             .hosts
                             .iter()
@@ -271,13 +271,8 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
             }
         }
         if matches!(cmd, AppCommand::Images | AppCommand::Remove { .. }) {
-            let filters: HashMap<&str, Vec<String>> = HashMap::from([(
-                "reference",
-                vec![plan
-                    .image_ref
-                    .rsplit_once(':')
-                    .map_or(plan.image_ref.clone(), |(r, _)| r.to_string())],
-            )]);
+            let filters: HashMap<&str, Vec<String>> =
+                HashMap::from([("reference", vec![plan.image.clone()])]);
             let opts = ListImagesOptionsBuilder::default()
                 .filters(&filters)
                 .build();
@@ -318,7 +313,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
     let version = match ctx.explicit_version() {
         Some(v) => v,
         None => {
-            let probe = ctx.plan("current")?;
+            let probe = ctx.targets()?;
             let conns = ctx.connect(&probe.host_names()).await?;
             let inv = super::versions::inventory(&probe, &conns).await?;
             inv.iter()
@@ -338,7 +333,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
         lock_wait: None,
         message: Some(format!("app boot {version}")),
     };
-    super::deploy::deploy_version(ctx, &args, Mode::Redeploy, &version).await
+    super::deploy::deploy_version(ctx, &args, Movement::Redeploy, &version).await
 }
 
 pub(crate) async fn logs(

@@ -11,7 +11,7 @@ pub struct AuditArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
-    let plan = ctx.plan("audit")?;
+    let plan = ctx.targets()?;
     let conns = ctx.connect(&plan.host_names()).await?;
     for host in plan.host_names() {
         if let Some(conn) = conns.get(&host) {

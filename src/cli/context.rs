@@ -1,16 +1,17 @@
-//! What every host-touching command shares: the loaded config, the selected hosts and roles,
-//! the plan for a version, SSH connections to the hosts (one per host), hooks, the performer's
-//! name, and Ctrl-C handling (first Ctrl-C asks running work to stop cleanly; a second one
-//! exits at once).
+//! What every host-touching command shares: the loaded config, the selected hosts and roles
+//! (with no version: [`Targets`]), the plan for a version, SSH connections to the hosts (one
+//! per host), hooks with the facts of the one plan, the proxy image, the performer's name, and
+//! Ctrl-C handling (first Ctrl-C asks running work to stop cleanly; a second one exits at once).
 
 use super::Global;
-use crate::deploy::plan::Plan;
+use crate::deploy::plan::{Movement, Plan};
 use crate::deploy::settings::Settings;
+use crate::deploy::targets::Targets;
 use crate::error::{fail, Kind};
 use crate::hooks::Hooks;
 use crate::host::conn::HostConn;
-use crate::image::scratch::Archive;
 use crate::output::Output;
+use crate::proxy::image::ProxyImage;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -18,7 +19,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A host operation handed to the executor (deliver the app image, load the proxy image).
+/// Loading the proxy image into a host, for `dhow proxy` commands that ensure the proxy
+/// themselves (deploys pass the [`ProxyImage`] to the executor as data).
 pub type BoxedHostOp =
     Box<dyn Fn(HostConn) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
@@ -27,7 +29,7 @@ pub struct Ctx {
     pub global: Global,
     cancel_tx: watch::Sender<bool>,
     settings: OnceLock<Settings>,
-    proxy_archive: Arc<OnceLock<Archive>>,
+    proxy_image: ProxyImage,
 }
 
 impl Ctx {
@@ -38,7 +40,7 @@ impl Ctx {
             global,
             cancel_tx,
             settings: OnceLock::new(),
-            proxy_archive: Arc::new(OnceLock::new()),
+            proxy_image: ProxyImage::default(),
         };
         ctx.watch_ctrl_c();
         ctx
@@ -54,16 +56,22 @@ impl Ctx {
         Ok(self.settings.get_or_init(|| loaded))
     }
 
-    /// The plan for `version`.
-    pub fn plan(&self, version: &str) -> anyhow::Result<Plan> {
-        let plan = self.settings()?.plan(version);
+    /// The plan for `movement` to `version` (`skip_push`: the image is not built here).
+    pub fn plan(&self, version: &str, movement: Movement, skip_push: bool) -> anyhow::Result<Plan> {
+        let plan = self.settings()?.plan(version, movement, skip_push);
         if plan.hosts.is_empty() {
-            return Err(fail(
-                Kind::Usage,
-                "the -h/-r/-p filters select only accessory hosts; the app runs on none of them",
-            ));
+            return Err(no_app_hosts());
         }
         Ok(plan)
+    }
+
+    /// The selected hosts and roles, for commands that act on what is deployed (no version).
+    pub fn targets(&self) -> anyhow::Result<Targets> {
+        let targets = self.settings()?.targets();
+        if targets.hosts.is_empty() {
+            return Err(no_app_hosts());
+        }
+        Ok(targets)
     }
 
     /// The version to deploy: --version, else the git SHA (with -dirty and a warning).
@@ -76,12 +84,51 @@ impl Ctx {
         Ok(v.tag)
     }
 
-    /// Hooks for a version, from the config's hooks_path.
-    pub fn hooks(&self, version: &str) -> Hooks {
-        match self.settings() {
-            Ok(s) => self.hooks_with(&s.hooks_path, &s.plan(version)),
-            Err(_) => Hooks::new("hooks", true),
-        }
+    /// Hooks with the facts of `plan` (its version included), from the config's hooks_path.
+    pub fn hooks(&self, plan: &Plan) -> Hooks {
+        let mut hooks = self.hooks_for(
+            &plan.service,
+            plan.destination.as_deref(),
+            &plan.host_names(),
+            &plan.role_names(),
+        );
+        hooks.set("VERSION", plan.version.clone());
+        hooks.set(
+            "SERVICE_VERSION",
+            format!("{}@{}", plan.service, plan.version),
+        );
+        hooks
+    }
+
+    /// Hooks for commands that move no version (`dhow proxy reboot`): no `DHOW_VERSION`.
+    pub fn hooks_without_version(&self, targets: &Targets) -> Hooks {
+        self.hooks_for(
+            &targets.service,
+            targets.destination.as_deref(),
+            &targets.host_names(),
+            &targets.role_names(),
+        )
+    }
+
+    fn hooks_for(
+        &self,
+        service: &str,
+        destination: Option<&str>,
+        hosts: &[String],
+        roles: &[String],
+    ) -> Hooks {
+        let Ok(settings) = self.settings() else {
+            return Hooks::new("hooks", true);
+        };
+        let mut hooks =
+            Hooks::new(&settings.hooks_path, self.global.skip_hooks).with_output(self.out);
+        hooks.set("SERVICE", service);
+        hooks.set("DESTINATION", destination.unwrap_or_default());
+        hooks.set("HOSTS", hosts.join(","));
+        hooks.set("ROLES", roles.join(","));
+        hooks.set("PERFORMER", self.performer());
+        hooks.set("RECORDED_AT", now_rfc3339());
+        hooks
     }
 
     /// Connect to `hosts` (in parallel, one SSH connection each, Docker over it). Every host
@@ -168,58 +215,17 @@ impl Ctx {
         Ok(())
     }
 
-    /// How the app image reaches a host: pulled from the registry, or streamed from the
-    /// local engine over the host's SSH connection (skipped when the host has it already).
-    pub fn app_delivery(&self, plan: &Plan, skip_push: bool) -> BoxedHostOp {
-        let image_ref = plan.image_ref.clone();
-        let registry = self.settings().ok().and_then(|s| s.registry.clone());
-        let out = self.out;
-        Box::new(move |host: HostConn| {
-            let image_ref = image_ref.clone();
-            let registry = registry.clone();
-            Box::pin(async move {
-                if let Some(r) = registry {
-                    return crate::deploy::delivery::pull_from_registry(
-                        &host,
-                        &image_ref,
-                        &r,
-                        |l| out.debug(l),
-                    )
-                    .await;
-                }
-                if skip_push {
-                    return match host.docker.inspect_image(&image_ref).await {
-                        Ok(_) => Ok(()),
-                        Err(_) => Err(fail(
-                            Kind::Usage,
-                            format!("{}: image {image_ref} is not on the host; deploy without --skip-push to deliver it", host.name),
-                        )),
-                    };
-                }
-                let local = crate::image::engine::connect_local().await?;
-                crate::image::transfer::copy(&local, &host.docker, &image_ref, |_| {}).await?;
-                Ok(())
-            })
-        })
+    /// The proxy image for hosts that lack it (its archive made once per run).
+    pub fn proxy_image(&self) -> &ProxyImage {
+        &self.proxy_image
     }
 
-    /// How the proxy image reaches a host: made from the static dhow-proxy binary, once.
+    /// Loading the proxy image into a host, as a callback for `proxy::on_host::ensure`.
     pub fn proxy_delivery(&self) -> BoxedHostOp {
-        let cache = self.proxy_archive.clone();
+        let image = self.proxy_image.clone();
         Box::new(move |host: HostConn| {
-            let cache = cache.clone();
-            Box::pin(async move {
-                let tag = crate::proxy::on_host::image_tag();
-                let archive = match cache.get() {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = crate::proxy::image::archive(&tag)?;
-                        cache.get_or_init(|| a).clone()
-                    }
-                };
-                crate::image::scratch::load(&host.docker, &archive, &tag).await?;
-                Ok(())
-            })
+            let image = image.clone();
+            Box::pin(async move { image.load(&host.docker).await })
         })
     }
 
@@ -277,30 +283,13 @@ impl Ctx {
     pub fn explicit_version(&self) -> Option<String> {
         self.global.version.clone()
     }
+}
 
-    /// Hooks with the deploy's facts set.
-    pub fn hooks_with(&self, dir: &std::path::Path, plan: &Plan) -> Hooks {
-        let mut hooks = Hooks::new(dir, self.global.skip_hooks).with_output(self.out);
-        hooks.set("SERVICE", plan.service.clone());
-        hooks.set("VERSION", plan.version.clone());
-        hooks.set("DESTINATION", plan.destination.clone().unwrap_or_default());
-        hooks.set("HOSTS", plan.host_names().join(","));
-        let mut roles: Vec<String> = plan
-            .hosts
-            .iter()
-            .flat_map(|h| h.roles.iter().map(|r| r.role.clone()))
-            .collect();
-        roles.sort();
-        roles.dedup();
-        hooks.set("ROLES", roles.join(","));
-        hooks.set("PERFORMER", self.performer());
-        hooks.set("RECORDED_AT", now_rfc3339());
-        hooks.set(
-            "SERVICE_VERSION",
-            format!("{}@{}", plan.service, plan.version),
-        );
-        hooks
-    }
+fn no_app_hosts() -> anyhow::Error {
+    fail(
+        Kind::Usage,
+        "the -h/-r/-p filters select only accessory hosts; the app runs on none of them",
+    )
 }
 
 /// Now as `2026-11-22T10:00:00Z`.

@@ -1,12 +1,14 @@
 //! `dhow deploy`, `dhow redeploy` and `dhow rollback`: the commands that move traffic.
-//! Flow: connect to every host (all must answer, else nothing changes), take the lock (so a
-//! held lock fails before a long build), build and deliver, execute the plan, release the lock
-//! (also on failure and Ctrl-C), audit, post-deploy hook, summary.
+//! Flow: build the one plan (its movement and delivery decide what runs; `--dry-run` prints
+//! it and stops), connect to every host (all must answer, else nothing changes), take the lock
+//! (so a held lock fails before a long build), build when the plan says so, execute the plan,
+//! release the lock (also on failure and Ctrl-C), audit, post-deploy hook, summary.
 
-use super::context::Ctx;
-use crate::deploy::execute::{Execution, Mode};
+use super::context::{Conns, Ctx};
+use crate::deploy::execute::Execution;
 use crate::deploy::lock::{self, LockInfo};
-use crate::deploy::{audit, plan::Plan};
+use crate::deploy::plan::{Movement, Plan};
+use crate::deploy::{audit, rollback};
 use crate::error::{fail, Kind};
 use crate::progress::{summary, Progress};
 use std::time::{Duration, Instant};
@@ -39,24 +41,23 @@ pub struct RollbackArgs {
 pub async fn deploy(ctx: &Ctx, args: &DeployArgs, redeploy: bool) -> anyhow::Result<()> {
     ctx.settings()?;
     let version = ctx.version()?;
-    let mode = if redeploy {
-        Mode::Redeploy
+    let movement = if redeploy {
+        Movement::Redeploy
     } else {
-        Mode::Deploy
+        Movement::Deploy
     };
-    deploy_version(ctx, args, mode, &version).await
+    deploy_version(ctx, args, movement, &version).await
 }
 
 /// Deploy (or redeploy, or boot) a given version.
 pub async fn deploy_version(
     ctx: &Ctx,
     args: &DeployArgs,
-    mode: Mode,
+    movement: Movement,
     version: &str,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let version = version.to_string();
-    let plan = ctx.plan(&version)?;
+    let plan = ctx.plan(version, movement, args.skip_push)?;
     if args.dry_run {
         if ctx.out.json {
             ctx.out
@@ -66,29 +67,24 @@ pub async fn deploy_version(
         }
         return Ok(());
     }
-    let hooks = ctx.hooks(&version);
+    let hooks = ctx.hooks(&plan);
     hooks.run("pre-connect", &[]).await?;
     let conns = ctx.connect(&plan.host_names()).await?;
-    let what = if mode == Mode::Deploy {
-        "deploy"
-    } else {
-        "redeploy"
-    };
+    let what = plan.movement.as_str();
     locked(
         ctx,
         &plan,
         &conns,
         args.lock_wait,
-        what,
         args.message.as_deref(),
         || async {
-            if !args.skip_push {
+            if plan.build {
                 hooks.run("pre-build", &[]).await?;
                 ctx.build_and_push(&plan).await?;
             }
             hooks.run("pre-deploy", &[]).await?;
             hooks.run("pre-app-boot", &[]).await?;
-            run_plan(ctx, &plan, &conns, mode, args.skip_push).await?;
+            run_plan(ctx, &plan, &conns).await?;
             hooks.run("post-app-boot", &[]).await.map(|_| ())
         },
     )
@@ -111,27 +107,19 @@ pub async fn deploy_version(
 
 pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let probe = ctx.plan("rollback")?;
-    let conns = ctx.connect(&probe.host_names()).await?;
-    let version =
-        super::versions::rollback_target(ctx, &probe, &conns, args.version.as_deref()).await?;
-    let plan = ctx.plan(&version)?;
-    let hooks = ctx.hooks(&version);
+    let targets = ctx.targets()?;
+    let conns = ctx.connect(&targets.host_names()).await?;
+    let inventory = super::versions::inventory(&targets, &conns).await?;
+    let version = rollback::choose(&inventory, &targets.primary_host, args.version.as_deref())?;
+    let plan = ctx.plan(&version, Movement::Rollback, true)?;
+    let hooks = ctx.hooks(&plan);
     hooks.run("pre-connect", &[]).await?;
-    locked(
-        ctx,
-        &plan,
-        &conns,
-        args.lock_wait,
-        "rollback",
-        None,
-        || async {
-            hooks.run("pre-deploy", &[]).await?;
-            hooks.run("pre-app-boot", &[]).await?;
-            run_plan(ctx, &plan, &conns, Mode::Rollback(version.clone()), true).await?;
-            hooks.run("post-app-boot", &[]).await.map(|_| ())
-        },
-    )
+    locked(ctx, &plan, &conns, args.lock_wait, None, || async {
+        hooks.run("pre-deploy", &[]).await?;
+        hooks.run("pre-app-boot", &[]).await?;
+        run_plan(ctx, &plan, &conns).await?;
+        hooks.run("post-app-boot", &[]).await.map(|_| ())
+    })
     .await?;
     hooks
         .run(
@@ -149,9 +137,8 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
 async fn locked<F, Fut>(
     ctx: &Ctx,
     plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
+    conns: &Conns,
     wait: Option<Duration>,
-    action: &str,
     message: Option<&str>,
     work: F,
 ) -> anyhow::Result<()>
@@ -159,6 +146,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let action = plan.movement.as_str();
     let primary = conns
         .get(&plan.primary_host)
         .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
@@ -226,26 +214,16 @@ fn first_line(e: &anyhow::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or("").to_string()
 }
 
-async fn run_plan(
-    ctx: &Ctx,
-    plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
-    mode: Mode,
-    skip_push: bool,
-) -> anyhow::Result<()> {
+async fn run_plan(ctx: &Ctx, plan: &Plan, conns: &Conns) -> anyhow::Result<()> {
     let progress = Progress::new(ctx.out, &plan.host_names());
-    let deliver_app = ctx.app_delivery(plan, skip_push);
-    let load_proxy = ctx.proxy_delivery();
-    let exec = Execution {
+    let exec = Execution::new(
         plan,
-        mode,
-        hosts: conns,
-        progress: &progress,
-        deliver_app: &*deliver_app,
-        load_proxy: &*load_proxy,
-        proxy_boot: ctx.proxy_boot(),
-        cancel: ctx.cancel_signal(),
-    };
+        conns,
+        &progress,
+        ctx.proxy_image(),
+        ctx.out,
+        ctx.cancel_signal(),
+    );
     let (rows, result) = exec.run().await;
     drop(progress);
     summary(&ctx.out, &rows);
@@ -254,11 +232,7 @@ async fn run_plan(
 }
 
 /// With `-v`: how much SSH work each host took (one connection; channels = round trips).
-fn report_round_trips(
-    ctx: &Ctx,
-    plan: &Plan,
-    conns: &std::collections::HashMap<String, crate::host::conn::HostConn>,
-) {
+fn report_round_trips(ctx: &Ctx, plan: &Plan, conns: &Conns) {
     for host in plan.host_names() {
         let Some(n) = conns.get(&host).and_then(|c| c.shell.channels_opened()) else {
             continue;

@@ -20,7 +20,7 @@ pub enum LockCommand {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &LockCommand) -> anyhow::Result<()> {
-    let plan = ctx.plan("lock")?;
+    let plan = ctx.targets()?;
     let conns = ctx
         .connect(std::slice::from_ref(&plan.primary_host))
         .await?;

@@ -45,7 +45,7 @@ pub enum ProxyCommand {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
-    let plan = ctx.plan("current")?;
+    let plan = ctx.targets()?;
     let hosts = plan.host_names();
     let conns = ctx.connect(&hosts).await?;
     let conn = |h: &str| {
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ProxyCommand::Reboot { rolling } => {
-            let hooks = ctx.hooks("current");
+            let hooks = ctx.hooks_without_version(&plan);
             hooks.run("pre-proxy-reboot", &[]).await?;
             let load = ctx.proxy_delivery();
             let ports = ctx.proxy_boot();
@@ -196,7 +196,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
 /// `dhow remove`: the app from the selected hosts, its accessories, then each host's proxy unless another
 /// service still routes through it (then it stays, and dhow says so).
 pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
-    let plan = ctx.plan("current")?;
+    let plan = ctx.targets()?;
     let hosts = plan.host_names();
     if !yes
         && !super::context::confirm(&format!(

@@ -6,14 +6,21 @@ use crate::deploy::boot;
 use crate::error::{fail, Kind};
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
-    let plan = ctx.plan("prune")?;
+    let plan = ctx.targets()?;
     let conns = ctx.connect(&plan.host_names()).await?;
     for host in &plan.hosts {
         let conn = conns
             .get(&host.host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
         for role in &host.roles {
-            let removed = boot::prune_role(conn, &plan, &role.role).await?;
+            let removed = boot::prune_role(
+                conn,
+                &plan.service,
+                plan.destination.as_deref(),
+                &role.role,
+                plan.retain,
+            )
+            .await?;
             let msg = if removed.is_empty() {
                 format!("{}: nothing to prune (keeping {})", role.role, plan.retain)
             } else {

@@ -23,11 +23,15 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
     let (harden, firewall) = (options.harden == Some(true), options.firewall == Some(true));
     let settings = ctx.settings()?;
     let version = ctx.version()?;
-    let plan = ctx.plan(&version)?;
+    let plan = ctx.plan(
+        &version,
+        crate::deploy::plan::Movement::Deploy,
+        args.skip_push,
+    )?;
     if args.dry_run {
         return super::deploy::deploy(ctx, args, false).await;
     }
-    let hooks = ctx.hooks(&version);
+    let hooks = ctx.hooks(&plan);
     hooks.run("pre-connect", &[]).await?;
     let mut hosts = plan.host_names();
     for h in settings.accessories.iter().flat_map(|a| a.hosts.iter()) {

@@ -1,14 +1,14 @@
-//! Booting one role on one host with zero downtime: start the new container next to the old
-//! one, let the proxy health-check it and switch traffic (or, for roles that are not proxied,
-//! wait until it runs steadily), then stop the old one. If the new one never gets healthy the
-//! old one keeps serving, the new one is stopped, and the error carries its last log lines.
+//! Booting one role on one host with zero downtime, one function per role step of
+//! `steps.rs`: start the new container next to the old one (or the kept one, for a rollback),
+//! let the proxy health-check it and switch traffic (or, for roles that are not proxied, wait
+//! until it runs steadily), then stop the old one. If the new one never gets healthy the old
+//! one keeps serving, the new one is stopped, and the error carries its last log lines.
 
 use super::container::container_name;
+use super::host_ops::HostOps;
 use super::plan::{Plan, RolePlan};
-use crate::docker::engine::{self, AppContainer};
+use crate::docker::engine::AppContainer;
 use crate::error::{fail, Kind};
-use crate::host::conn::HostConn;
-use crate::proxy::on_host as proxy;
 use std::time::Duration;
 
 /// How long a container that is not proxied must keep running to count as started.
@@ -24,60 +24,68 @@ pub struct Booted {
 /// Progress callback: a short description of the current step.
 pub type Step<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
-/// Deploy the plan's version of `role` on `host`.
-pub async fn boot_new(
-    host: &HostConn,
+/// A role's containers while it boots: the one taking over and the ones serving before.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    pub new_name: String,
+    pub old: Vec<AppContainer>,
+    /// Stop the new one when it does not take over (not when it was running already).
+    stop_new_on_failure: bool,
+}
+
+/// [`super::steps::RoleStep::StartNew`]: write the env file and start the plan's container
+/// (a running container of that name is the one to replace: it moves aside first).
+pub async fn start_new(
+    host: &dyn HostOps,
     plan: &Plan,
     role: &RolePlan,
     step: Step<'_>,
-) -> anyhow::Result<Booted> {
+) -> anyhow::Result<Takeover> {
     let spec = &role.container;
-    let existing = engine::service_containers(
-        &host.docker,
-        &plan.service,
-        plan.destination.as_deref(),
-        Some(&role.role),
-    )
-    .await?;
+    host.write_env(&plan.lock_key, spec).await?;
+    let existing = host
+        .containers(&plan.service, plan.destination.as_deref(), &role.role)
+        .await?;
     let mut running: Vec<AppContainer> = existing.iter().filter(|c| c.running).cloned().collect();
     if let Some(same) = existing.iter().find(|c| c.name == spec.name) {
         if same.running {
             // Redeploying the running version: move it aside, it is the one to replace.
             let aside = format!("{}_replaced_{}", spec.name, unix_time());
             step(&format!("renaming running {} to {aside}", spec.name));
-            engine::rename(&host.docker, &spec.name, &aside).await?;
+            host.rename(&spec.name, &aside).await?;
             for c in running.iter_mut().filter(|c| c.name == spec.name) {
                 c.name = aside.clone();
             }
         } else {
-            engine::remove(&host.docker, &spec.name).await?;
+            host.remove(&spec.name).await?;
         }
     }
     step(&format!("starting {}", spec.name));
-    engine::create_and_start(&host.docker, spec).await?;
-    switch(host, plan, role, &spec.name, &running, true, step).await
+    host.create_and_start(spec).await?;
+    Ok(Takeover {
+        new_name: spec.name.clone(),
+        old: running,
+        stop_new_on_failure: true,
+    })
 }
 
-/// Switch `role` on `host` back to an existing (stopped) container of `version`.
-pub async fn boot_existing(
-    host: &HostConn,
+/// [`super::steps::RoleStep::StartKept`]: start the container the host kept for `version`
+/// (the plan's for a rollback; the one that served before when undoing).
+pub async fn start_kept(
+    host: &dyn HostOps,
     plan: &Plan,
     role: &RolePlan,
     version: &str,
     step: Step<'_>,
-) -> anyhow::Result<Booted> {
+) -> anyhow::Result<Takeover> {
     let name = container_name(&role.prefix, version);
-    let existing = engine::service_containers(
-        &host.docker,
-        &plan.service,
-        plan.destination.as_deref(),
-        Some(&role.role),
-    )
-    .await?;
+    let existing = host
+        .containers(&plan.service, plan.destination.as_deref(), &role.role)
+        .await?;
     let Some(target) = existing.iter().find(|c| c.name == name) else {
         return Err(fail(
             Kind::Usage,
-            format!("{}: no container {name} to roll back to", host.name),
+            format!("{}: no container {name} to roll back to", host.name()),
         ));
     };
     let running: Vec<AppContainer> = existing
@@ -87,115 +95,162 @@ pub async fn boot_existing(
         .collect();
     if !target.running {
         step(&format!("starting {name}"));
-        engine::start(&host.docker, &name).await?;
+        host.start(&name).await?;
     }
-    switch(host, plan, role, &name, &running, !target.running, step).await
-}
-
-/// Route traffic to `new_name` (proxy health gate, or steady wait), then stop `old`.
-async fn switch(
-    host: &HostConn,
-    plan: &Plan,
-    role: &RolePlan,
-    new_name: &str,
-    old: &[AppContainer],
-    stop_new_on_failure: bool,
-    step: Step<'_>,
-) -> anyhow::Result<Booted> {
-    let check = match &role.route {
-        Some(route) => {
-            step(&format!("health check of {new_name} through the proxy"));
-            let mut req = plan.proxy_request(role, route);
-            req.target = format!("{new_name}:{}", route.app_port);
-            match &route.tls {
-                Some(files) => match proxy::upload_tls(host, &role.prefix, files).await {
-                    Ok((cert, key)) => {
-                        req.tls_cert = Some(cert);
-                        req.tls_key = Some(key);
-                        proxy::deploy(host, &role.prefix, &req).await.map(|_| ())
-                    }
-                    Err(e) => Err(e),
-                },
-                None => proxy::deploy(host, &role.prefix, &req).await.map(|_| ()),
-            }
-        }
-        None => {
-            step(&format!("waiting for {new_name} to run steadily"));
-            engine::wait_steady(&host.docker, new_name, SETTLE, plan.deploy_timeout).await
-        }
-    };
-    if let Err(e) = check {
-        let reason = engine::not_running_reason(&host.docker, new_name)
-            .await
-            .ok()
-            .flatten();
-        let logs = engine::logs_tail(&host.docker, new_name, 20).await;
-        if stop_new_on_failure {
-            let _ = engine::stop(&host.docker, new_name, plan.stop_grace).await;
-        }
-        let mut msg = format!(
-            "{}: role {}: {new_name} did not take over: {e:#}",
-            host.name, role.role
-        );
-        if let Some(r) = reason {
-            msg.push_str(&format!("\n  {r}"));
-        }
-        if !old.is_empty() {
-            msg.push_str(&format!(
-                "\n  the previous container ({}) keeps serving",
-                old.iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if logs.trim().is_empty() {
-            msg.push_str("\n  (the container printed nothing)");
-        } else {
-            msg.push_str(&format!(
-                "\n  last log lines of {new_name}:\n{}",
-                indent(logs.trim_end())
-            ));
-        }
-        return Err(fail(Kind::Deploy, msg));
-    }
-    for c in old {
-        step(&format!("stopping {}", c.name));
-        engine::stop(&host.docker, &c.name, plan.stop_grace).await?;
-    }
-    Ok(Booted {
-        previous_version: old.first().map(|c| c.version.clone()),
+    Ok(Takeover {
+        new_name: name,
+        old: running,
+        stop_new_on_failure: !target.running,
     })
 }
 
-/// Remove all but the newest `retain` stopped containers of the role, and their images when
-/// nothing else uses them. Returns the names removed.
-pub async fn prune_role(host: &HostConn, plan: &Plan, role: &str) -> anyhow::Result<Vec<String>> {
-    let all = engine::service_containers(
-        &host.docker,
-        &plan.service,
-        plan.destination.as_deref(),
-        Some(role),
-    )
-    .await?;
+/// [`super::steps::RoleStep::ProxySwitch`]: the certificate files first when the route has
+/// them, then the proxy's health-gated switch to the new container.
+pub async fn proxy_switch(
+    host: &dyn HostOps,
+    plan: &Plan,
+    role: &RolePlan,
+    t: &Takeover,
+    step: Step<'_>,
+) -> anyhow::Result<()> {
+    step(&format!("health check of {} through the proxy", t.new_name));
+    let switched = async {
+        let tls = match role.route.as_ref().and_then(|r| r.tls.as_ref()) {
+            Some(files) => Some(host.upload_tls(&role.prefix, files).await?),
+            None => None,
+        };
+        let req = plan.proxy_request(role, &t.new_name, tls).ok_or_else(|| {
+            fail(
+                Kind::Internal,
+                format!("role {} has no route through the proxy", role.role),
+            )
+        })?;
+        host.proxy_deploy(&role.prefix, &req).await
+    }
+    .await;
+    match switched {
+        Ok(()) => Ok(()),
+        Err(e) => Err(did_not_take_over(host, plan, role, t, e).await),
+    }
+}
+
+/// [`super::steps::RoleStep::WaitSteady`]: a role that is not proxied counts as started once
+/// its container runs steadily (or is healthy).
+pub async fn wait_steady(
+    host: &dyn HostOps,
+    plan: &Plan,
+    role: &RolePlan,
+    t: &Takeover,
+    step: Step<'_>,
+) -> anyhow::Result<()> {
+    step(&format!("waiting for {} to run steadily", t.new_name));
+    match host
+        .wait_steady(&t.new_name, SETTLE, plan.deploy_timeout)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) => Err(did_not_take_over(host, plan, role, t, e).await),
+    }
+}
+
+/// [`super::steps::RoleStep::StopPrevious`]: stop what served before.
+pub async fn stop_previous(
+    host: &dyn HostOps,
+    plan: &Plan,
+    t: &Takeover,
+    step: Step<'_>,
+) -> anyhow::Result<Booted> {
+    for c in &t.old {
+        step(&format!("stopping {}", c.name));
+        host.stop(&c.name, plan.stop_grace).await?;
+    }
+    Ok(Booted {
+        previous_version: t.old.first().map(|c| c.version.clone()),
+    })
+}
+
+/// Switch `role` back to its kept container of `version` (undoing after Ctrl-C): the same
+/// steps as a rollback's.
+pub async fn boot_kept(
+    host: &dyn HostOps,
+    plan: &Plan,
+    role: &RolePlan,
+    version: &str,
+    step: Step<'_>,
+) -> anyhow::Result<Booted> {
+    let t = start_kept(host, plan, role, version, step).await?;
+    match role.route {
+        Some(_) => proxy_switch(host, plan, role, &t, step).await?,
+        None => wait_steady(host, plan, role, &t, step).await?,
+    }
+    stop_previous(host, plan, &t, step).await
+}
+
+/// The new container did not take over: the old keeps serving; stop the new one (unless it
+/// ran before) and say why, with its last log lines.
+async fn did_not_take_over(
+    host: &dyn HostOps,
+    plan: &Plan,
+    role: &RolePlan,
+    t: &Takeover,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    let new_name = &t.new_name;
+    let reason = host.not_running_reason(new_name).await.ok().flatten();
+    let logs = host.logs_tail(new_name, 20).await;
+    if t.stop_new_on_failure {
+        let _ = host.stop(new_name, plan.stop_grace).await;
+    }
+    let mut msg = format!(
+        "{}: role {}: {new_name} did not take over: {e:#}",
+        host.name(),
+        role.role
+    );
+    if let Some(r) = reason {
+        msg.push_str(&format!("\n  {r}"));
+    }
+    if !t.old.is_empty() {
+        msg.push_str(&format!(
+            "\n  the previous container ({}) keeps serving",
+            t.old
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if logs.trim().is_empty() {
+        msg.push_str("\n  (the container printed nothing)");
+    } else {
+        msg.push_str(&format!(
+            "\n  last log lines of {new_name}:\n{}",
+            indent(logs.trim_end())
+        ));
+    }
+    fail(Kind::Deploy, msg)
+}
+
+/// [`super::steps::RoleStep::Prune`]: remove all but the newest `keep` stopped containers of
+/// the role, and their images when nothing else uses them. Returns the names removed.
+pub async fn prune_role(
+    host: &dyn HostOps,
+    service: &str,
+    destination: Option<&str>,
+    role: &str,
+    keep: usize,
+) -> anyhow::Result<Vec<String>> {
+    let all = host.containers(service, destination, role).await?;
     let stopped: Vec<&AppContainer> = all.iter().filter(|c| !c.running).collect();
     let mut removed = Vec::new();
-    for c in stopped.iter().skip(plan.retain) {
-        engine::remove(&host.docker, &c.name).await?;
+    for c in stopped.iter().skip(keep) {
+        host.remove(&c.name).await?;
         removed.push(c.name.clone());
         let still_used = all
             .iter()
             .any(|o| o.image == c.image && !removed.contains(&o.name));
         if !still_used && !c.image.is_empty() {
             // Best effort: another service may use the image; Docker refuses then, which is fine.
-            let _ = host
-                .docker
-                .remove_image(
-                    &c.image,
-                    None::<bollard::query_parameters::RemoveImageOptions>,
-                    None,
-                )
-                .await;
+            host.remove_image(&c.image).await;
         }
     }
     Ok(removed)

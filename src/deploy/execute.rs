@@ -1,49 +1,37 @@
-//! Executing a plan across hosts: prepare every host (network, proxy, image) before anything
-//! switches, then boot the primary role and afterwards the other roles, `boot.limit` hosts at
-//! a time with `boot.wait` between groups, then prune and audit.
+//! Executing a plan across hosts by walking [`Plan::steps`], the list `--dry-run` prints:
+//! prepare every host (its host steps: network, proxy, image) before anything switches, then
+//! boot the primary role and afterwards the other roles (their role steps), `boot.limit` hosts
+//! at a time with `boot.wait` between groups, then prune. Every step run is journaled.
 //!
 //! Failure policy: a host that fails stops the run after its group finishes; hosts already
 //! switched keep the new version (running the command again converges them), all others keep
 //! the old one. On Ctrl-C, roles switched during this run are switched back to the container
 //! that served before, so the old version serves everywhere.
 
-use super::boot::{self, Booted};
-use super::plan::{HostPlan, Plan, RolePlan};
+use super::boot::{self, Booted, Takeover};
+use super::host_ops::HostOps;
+use super::plan::{Delivery, HostPlan, Plan};
+use super::steps::{At, HostStep, HostSteps, RoleStep, RoleSteps};
 use crate::error::{fail, Kind};
-use crate::host::conn::HostConn;
 use crate::progress::{Progress, Row};
-use crate::proxy::on_host as proxy;
-use futures::future::{join_all, BoxFuture};
+use crate::proxy::image::ProxyImage;
+use crate::proxy::on_host::Ensured;
+use futures::future::join_all;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// What is being executed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Mode {
-    /// Build-delivered new version, with network/proxy setup.
-    Deploy,
-    /// Like Deploy, without network/proxy setup.
-    Redeploy,
-    /// Switch back to a retained version's containers.
-    Rollback(String),
-}
-
-/// Host-level operation supplied by the caller (image and proxy delivery).
-pub type HostOp<'a> =
-    &'a (dyn Fn(HostConn) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync);
-
-/// Everything execution needs.
-pub struct Execution<'a> {
-    pub plan: &'a Plan,
-    pub mode: Mode,
-    pub hosts: &'a HashMap<String, HostConn>,
-    pub progress: &'a Progress,
-    pub deliver_app: HostOp<'a>,
-    pub load_proxy: HostOp<'a>,
-    pub proxy_boot: crate::proxy::on_host::BootOptions,
-    pub cancel: watch::Receiver<bool>,
+/// Everything execution needs besides the plan: plain data, no callbacks.
+pub struct Execution<'a, H: HostOps> {
+    plan: &'a Plan,
+    hosts: &'a HashMap<String, H>,
+    progress: &'a Progress,
+    proxy_image: &'a ProxyImage,
+    /// Where detail lines of image pulls go (`-v`).
+    out: crate::output::Output,
+    cancel: watch::Receiver<bool>,
+    journal: Mutex<Vec<At>>,
 }
 
 /// A role switched during this run (for rollback on Ctrl-C).
@@ -54,8 +42,48 @@ struct Switched {
     previous: Option<String>,
 }
 
-impl Execution<'_> {
-    fn conn(&self, host: &str) -> anyhow::Result<&HostConn> {
+/// What the run collects while it goes.
+#[derive(Default)]
+struct Tally {
+    rows: Mutex<Vec<Row>>,
+    switched: Mutex<Vec<Switched>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<'a, H: HostOps> Execution<'a, H> {
+    pub fn new(
+        plan: &'a Plan,
+        hosts: &'a HashMap<String, H>,
+        progress: &'a Progress,
+        proxy_image: &'a ProxyImage,
+        out: crate::output::Output,
+        cancel: watch::Receiver<bool>,
+    ) -> Self {
+        Execution {
+            plan,
+            hosts,
+            progress,
+            proxy_image,
+            out,
+            cancel,
+            journal: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The steps run so far, in the order they started.
+    #[cfg(test)]
+    pub fn journal(&self) -> Vec<At> {
+        locked(&self.journal).clone()
+    }
+
+    fn record(&self, at: At) {
+        locked(&self.journal).push(at);
+    }
+
+    fn conn(&self, host: &str) -> anyhow::Result<&H> {
         self.hosts
             .get(host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {host}")))
@@ -67,12 +95,12 @@ impl Execution<'_> {
 
     /// Run the plan. Returns the summary rows and the overall result.
     pub async fn run(&self) -> (Vec<Row>, anyhow::Result<()>) {
-        let rows = Mutex::new(Vec::new());
-        let switched = Mutex::new(Vec::new());
-        let result = self.phases(&rows, &switched).await;
+        let tally = Tally::default();
+        let steps = self.plan.steps();
+        let result = self.phases(&steps, &tally).await;
         // Interrupted: whatever finished meanwhile goes back to what served before.
         let result = if self.cancelled() {
-            let to_undo = switched.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let to_undo = locked(&tally.switched).clone();
             let undone = self.undo(&to_undo).await;
             let cause = result.err().map(|e| format!(": {e:#}")).unwrap_or_default();
             Err(fail(
@@ -82,22 +110,14 @@ impl Execution<'_> {
         } else {
             result
         };
-        let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
+        let rows = tally.rows.into_inner().unwrap_or_else(|p| p.into_inner());
         (rows, result)
     }
 
-    async fn phases(
-        &self,
-        rows: &Mutex<Vec<Row>>,
-        switched: &Mutex<Vec<Switched>>,
-    ) -> anyhow::Result<()> {
+    async fn phases(&self, steps: &[HostSteps<'_>], tally: &Tally) -> anyhow::Result<()> {
         // Phase 0: every host ready before anything switches.
-        let prepared = join_all(self.plan.hosts.iter().map(|h| self.prepare(h))).await;
-        let failures: Vec<String> = prepared
-            .into_iter()
-            .filter_map(|r| r.err())
-            .map(|e| format!("{e:#}"))
-            .collect();
+        let prepared = join_all(steps.iter().map(|h| self.prepare(h))).await;
+        let failures = errors(prepared);
         if !failures.is_empty() {
             return Err(fail(
                 Kind::Deploy,
@@ -109,14 +129,14 @@ impl Execution<'_> {
         }
         // Phase 1: the primary role; phase 2: the others.
         for primary in [true, false] {
-            for (i, group) in self.plan.groups().into_iter().enumerate() {
+            for (i, group) in steps.chunks(self.plan.boot_limit.max(1)).enumerate() {
                 let work: Vec<_> = group
                     .iter()
                     .flat_map(|h| {
                         h.roles
                             .iter()
-                            .filter(|r| r.primary == primary)
-                            .map(move |r| (*h, r))
+                            .filter(|r| r.role.primary == primary)
+                            .map(move |r| (h.host, r))
                     })
                     .collect();
                 if work.is_empty() {
@@ -131,62 +151,39 @@ impl Execution<'_> {
                         "interrupted (Ctrl-C) before all hosts were switched",
                     ));
                 }
-                let results = join_all(
-                    work.iter()
-                        .map(|(h, r)| self.boot_role(h, r, rows, switched)),
-                )
-                .await;
-                let failures: Vec<String> = results
-                    .into_iter()
-                    .filter_map(|r| r.err())
-                    .map(|e| format!("{e:#}"))
-                    .collect();
+                let results = join_all(work.iter().map(|(h, r)| self.boot_role(h, r, tally))).await;
+                let failures = errors(results);
                 if !failures.is_empty() {
                     return Err(fail(Kind::Deploy, failures.join("\n")));
                 }
             }
         }
         // Phase 3: prune old containers (best effort, reported).
-        let pruned = join_all(self.plan.hosts.iter().map(|h| self.prune(h))).await;
-        for (h, r) in self.plan.hosts.iter().zip(pruned) {
+        let pruned = join_all(steps.iter().map(|h| self.prune(h))).await;
+        for (h, r) in steps.iter().zip(pruned) {
+            let host = &h.host.host;
             match r {
                 Ok(removed) if !removed.is_empty() => {
                     self.progress
-                        .step(&h.host, None, &format!("pruned {}", removed.join(", ")))
+                        .step(host, None, &format!("pruned {}", removed.join(", ")))
                 }
                 Ok(_) => {}
                 Err(e) => self.progress.println(&format!(
-                    "warning: {}: pruning old containers failed: {e:#}",
-                    h.host
+                    "warning: {host}: pruning old containers failed: {e:#}"
                 )),
             }
-            self.progress.finish(&h.host, true, &self.plan.version);
+            self.progress.finish(host, true, &self.plan.version);
         }
         Ok(())
     }
 
-    async fn prepare(&self, host: &HostPlan) -> anyhow::Result<()> {
+    async fn prepare(&self, steps: &HostSteps<'_>) -> anyhow::Result<()> {
+        let host = steps.host;
         let conn = self.conn(&host.host)?;
         let result = async {
-            if self.mode == Mode::Deploy && host.needs_proxy() {
-                self.progress
-                    .step(&host.host, None, "ensuring network and proxy");
-                let load = self.load_proxy;
-                let c = conn.clone();
-                let ensured = proxy::ensure(conn, &self.proxy_boot, move || load(c)).await?;
-                if ensured != proxy::Ensured::AlreadyRunning {
-                    self.progress.step(
-                        &host.host,
-                        None,
-                        &format!("proxy {ensured:?}").to_lowercase(),
-                    );
-                }
-            } else if self.mode == Mode::Deploy {
-                crate::docker::network::ensure(&conn.docker).await?;
-            }
-            if !matches!(self.mode, Mode::Rollback(_)) {
-                self.progress.step(&host.host, None, "delivering the image");
-                (self.deliver_app)(conn.clone()).await?;
+            for step in &steps.prepare {
+                self.record(At::host(host, *step));
+                self.host_step(conn, host, *step).await?;
             }
             Ok::<_, anyhow::Error>(())
         }
@@ -198,66 +195,126 @@ impl Execution<'_> {
         Ok(())
     }
 
+    async fn host_step(&self, conn: &H, host: &HostPlan, step: HostStep) -> anyhow::Result<()> {
+        let plan = self.plan;
+        match step {
+            HostStep::EnsureNetworkAndProxy => {
+                self.progress
+                    .step(&host.host, None, "ensuring network and proxy");
+                let ensured = conn
+                    .ensure_proxy(&plan.proxy_boot, self.proxy_image)
+                    .await?;
+                if ensured != Ensured::AlreadyRunning {
+                    let msg = format!("proxy {ensured:?}").to_lowercase();
+                    self.progress.step(&host.host, None, &msg);
+                }
+            }
+            HostStep::EnsureNetwork => conn.ensure_network().await?,
+            HostStep::Deliver => {
+                self.progress.step(&host.host, None, "delivering the image");
+                let image = &plan.image_ref;
+                match &plan.delivery {
+                    Delivery::Registry(r) => {
+                        let out = self.out;
+                        conn.pull(image, r, &move |l: &str| out.debug(l)).await?
+                    }
+                    Delivery::Ssh => conn.receive(image).await?,
+                    Delivery::OnHosts => {
+                        if !conn.has_image(image).await {
+                            return Err(fail(
+                                Kind::Usage,
+                                format!("{}: image {image} is not on the host; deploy without --skip-push to deliver it", host.host),
+                            ));
+                        }
+                    }
+                    Delivery::Nothing => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn boot_role(
         &self,
         host: &HostPlan,
-        role: &RolePlan,
-        rows: &Mutex<Vec<Row>>,
-        switched: &Mutex<Vec<Switched>>,
+        role: &RoleSteps<'_>,
+        tally: &Tally,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
-        let conn = self.conn(&host.host)?;
-        let step = |msg: &str| {
-            self.progress.step(
-                &host.host,
-                Some(&role.role),
-                &format!("{}: {msg}", role.role),
-            )
-        };
-        let result: anyhow::Result<Booted> = async {
-            if !matches!(self.mode, Mode::Rollback(_)) {
-                super::envfile::write(conn.shell.as_ref(), &self.plan.lock_key, &role.container)
-                    .await?;
-            }
-            match &self.mode {
-                Mode::Rollback(v) => boot::boot_existing(conn, self.plan, role, v, &step).await,
-                _ => boot::boot_new(conn, self.plan, role, &step).await,
-            }
-        }
-        .await;
+        let result = self.role_steps(host, role).await;
         let ok = result.is_ok();
-        rows.lock().unwrap_or_else(|p| p.into_inner()).push(Row {
+        locked(&tally.rows).push(Row {
             host: host.host.clone(),
-            role: role.role.clone(),
+            role: role.role.role.clone(),
             version: self.plan.version.clone(),
             result: if ok { "ok".into() } else { "failed".into() },
             seconds: started.elapsed().as_secs_f64(),
         });
         match result {
             Ok(b) => {
-                switched
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(Switched {
-                        host: host.host.clone(),
-                        role: role.role.clone(),
-                        previous: b.previous_version,
-                    });
+                locked(&tally.switched).push(Switched {
+                    host: host.host.clone(),
+                    role: role.role.role.clone(),
+                    previous: b.previous_version,
+                });
                 Ok(())
             }
             Err(e) => {
-                self.progress
-                    .finish(&host.host, false, &format!("{} failed", role.role));
+                let msg = format!("{} failed", role.role.role);
+                self.progress.finish(&host.host, false, &msg);
                 Err(e)
             }
         }
     }
 
-    async fn prune(&self, host: &HostPlan) -> anyhow::Result<Vec<String>> {
+    /// Walk the role's boot steps on its host.
+    async fn role_steps(&self, host: &HostPlan, role: &RoleSteps<'_>) -> anyhow::Result<Booted> {
+        let (plan, r) = (self.plan, role.role);
         let conn = self.conn(&host.host)?;
+        let step = |msg: &str| {
+            let msg = format!("{}: {msg}", r.role);
+            self.progress.step(&host.host, Some(&r.role), &msg)
+        };
+        let mut takeover: Option<Takeover> = None;
+        let mut booted = Booted::default();
+        for s in role.boot() {
+            self.record(At::role(host, r, s));
+            let started = || {
+                takeover
+                    .as_ref()
+                    .ok_or_else(|| fail(Kind::Internal, format!("{s:?} before a start step")))
+            };
+            match s {
+                RoleStep::StartNew => takeover = Some(boot::start_new(conn, plan, r, &step).await?),
+                RoleStep::StartKept => {
+                    let v = &plan.version;
+                    takeover = Some(boot::start_kept(conn, plan, r, v, &step).await?)
+                }
+                RoleStep::ProxySwitch => {
+                    boot::proxy_switch(conn, plan, r, started()?, &step).await?
+                }
+                RoleStep::WaitSteady => boot::wait_steady(conn, plan, r, started()?, &step).await?,
+                RoleStep::StopPrevious => {
+                    booted = boot::stop_previous(conn, plan, started()?, &step).await?
+                }
+                RoleStep::Prune { .. } => {}
+            }
+        }
+        Ok(booted)
+    }
+
+    async fn prune(&self, steps: &HostSteps<'_>) -> anyhow::Result<Vec<String>> {
+        let host = steps.host;
+        let conn = self.conn(&host.host)?;
+        let (service, dest) = (&self.plan.service, self.plan.destination.as_deref());
         let mut removed = Vec::new();
-        for role in &host.roles {
-            removed.extend(boot::prune_role(conn, self.plan, &role.role).await?);
+        for role in &steps.roles {
+            let Some(keep) = role.prune_keep() else {
+                continue;
+            };
+            self.record(At::role(host, role.role, RoleStep::Prune { keep }));
+            let r = &role.role.role;
+            removed.extend(boot::prune_role(conn, service, dest, r, keep).await?);
         }
         Ok(removed)
     }
@@ -286,7 +343,7 @@ impl Execution<'_> {
                 self.progress
                     .step(&s.host, Some(&s.role), &format!("undo: {msg}"))
             };
-            match boot::boot_existing(conn, self.plan, role, prev, &step).await {
+            match boot::boot_kept(conn, self.plan, role, prev, &step).await {
                 Ok(_) => notes.push(format!("{} {}: back on {prev}", s.host, s.role)),
                 Err(e) => notes.push(format!(
                     "{} {}: could not go back to {prev}: {e:#}",
@@ -300,4 +357,12 @@ impl Execution<'_> {
             format!("interrupted; switched back: {}", notes.join("; "))
         }
     }
+}
+
+fn errors<T>(results: Vec<anyhow::Result<T>>) -> Vec<String> {
+    results
+        .into_iter()
+        .filter_map(|r| r.err())
+        .map(|e| format!("{e:#}"))
+        .collect()
 }

@@ -1,13 +1,24 @@
-//! Deploying: plan what runs where, then execute it per host (boot, health-gated switch
-//! through the proxy, stop and prune the old), under the deploy lock, with an audit trail.
+//! Deploying: plan what runs where (plain data with typed steps), then execute those steps per
+//! host (boot, health-gated switch through the proxy, stop and prune the old), under the deploy
+//! lock, with an audit trail.
 
 pub mod audit;
 pub mod boot;
 pub mod container;
 pub mod delivery;
+pub mod describe;
 pub mod envfile;
 pub mod execute;
 pub mod from_config;
+pub mod host_ops;
 pub mod lock;
 pub mod plan;
+pub mod rollback;
 pub mod settings;
+pub mod steps;
+pub mod targets;
+
+#[cfg(test)]
+mod execute_tests;
+#[cfg(test)]
+mod fake_host;

@@ -1,18 +1,53 @@
-//! The deploy plan: plain data computed from the config and the command line, saying per host
-//! and role what will run. `dhow deploy --dry-run` prints it; nothing in here touches a host.
+//! The deploy plan: plain data computed from the config and the command line, saying what
+//! moves (deploy, redeploy, rollback), how the image reaches the hosts, and per host and role
+//! what will run. It is the one value both `dhow deploy --dry-run` (see `describe.rs`) and the
+//! executor (see `execute.rs`) work from, through the typed steps of `steps.rs`. Nothing in
+//! here touches a host.
 
 use super::container::ContainerSpec;
+use super::settings::{RegistrySettings, TlsFiles};
 use crate::proxy::control::{DeployRequest, Health};
-use std::fmt::Write as _;
+use crate::proxy::on_host::BootOptions;
 use std::time::Duration;
 
+/// What a plan moves traffic to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// A new version: network and proxy ensured on every host, the image delivered, then the
+    /// health-gated switch.
+    Deploy,
+    /// A version again (`dhow redeploy`, `dhow app boot`): the image delivered and the switch,
+    /// without ensuring network and proxy.
+    Redeploy,
+    /// Back to a version whose stopped containers the hosts kept: nothing is built, delivered
+    /// or written; the kept containers start and take over.
+    Rollback,
+}
+
+impl Movement {
+    /// The word for the lock, the audit log and messages: `deploy`, `redeploy`, `rollback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Movement::Deploy => "deploy",
+            Movement::Redeploy => "redeploy",
+            Movement::Rollback => "rollback",
+        }
+    }
+}
+
 /// How the app image reaches the hosts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Delivery {
-    /// Push to this registry; hosts pull from it.
-    Registry { server: String, username: String },
-    /// Stream the image from the local engine to each host over its SSH connection.
+    /// Every host pulls it from this registry (the build pushed it there, or with
+    /// `--skip-push` it is there already).
+    Registry(RegistrySettings),
+    /// Streamed from the local engine to each host over its SSH connection (not sent again to
+    /// a host that has it).
     Ssh,
+    /// `--skip-push` without a registry: it must be on every host already; checked, not sent.
+    OnHosts,
+    /// Nothing reaches the hosts (rollback: they start the containers they kept).
+    Nothing,
 }
 
 /// A role's route through the proxy.
@@ -23,7 +58,7 @@ pub struct Route {
     pub path_prefix: Option<String>,
     pub strip_prefix: bool,
     pub health: Health,
-    pub tls: Option<super::settings::TlsFiles>,
+    pub tls: Option<TlsFiles>,
     pub acme: bool,
 }
 
@@ -34,6 +69,7 @@ pub struct RolePlan {
     pub primary: bool,
     /// `<service>-<role>[-<dest>]`: container name prefix and proxy service name.
     pub prefix: String,
+    /// The container of the plan's version (new, or the one kept for a rollback).
     pub container: ContainerSpec,
     /// `None` for roles that are not proxied (workers).
     pub route: Option<Route>,
@@ -52,42 +88,67 @@ impl HostPlan {
     }
 }
 
-/// The whole deploy.
+/// Where the proxy finds a certificate dhow uploaded for a service (paths in its container).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsPaths {
+    pub cert: String,
+    pub key: String,
+}
+
+/// The whole deploy, redeploy or rollback.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    pub movement: Movement,
     pub service: String,
     pub destination: Option<String>,
     pub version: String,
     /// Image reference with tag: `<image>:<version>`.
     pub image_ref: String,
+    /// Build the image here first (and push it, when the delivery is through a registry).
+    pub build: bool,
+    pub delivery: Delivery,
     pub lock_key: String,
     pub primary_host: String,
     pub hosts: Vec<HostPlan>,
     pub boot_limit: usize,
     pub boot_wait: Duration,
     pub retain: usize,
-    pub delivery: Delivery,
+    /// How the proxy container is started on a host that lacks it (ports, ACME settings).
+    pub proxy_boot: BootOptions,
     pub deploy_timeout: Duration,
     pub drain_timeout: Duration,
     pub stop_grace: Duration,
 }
 
 impl Plan {
-    /// The proxy deploy request for a role's new container.
-    pub fn proxy_request(&self, role: &RolePlan, route: &Route) -> DeployRequest {
-        DeployRequest {
-            target: format!("{}:{}", role.container.name, route.app_port),
+    /// The request that asks the proxy to health-check `container` and switch `role` to it:
+    /// the plan's own container, or (undoing after Ctrl-C) one that served before. `tls` are
+    /// the paths the certificate upload returned, for a route with certificate files. `None`
+    /// for a role that is not proxied.
+    pub fn proxy_request(
+        &self,
+        role: &RolePlan,
+        container: &str,
+        tls: Option<TlsPaths>,
+    ) -> Option<DeployRequest> {
+        let route = role.route.as_ref()?;
+        let (tls_cert, tls_key) = match tls {
+            Some(p) => (Some(p.cert), Some(p.key)),
+            None => (None, None),
+        };
+        Some(DeployRequest {
+            target: format!("{container}:{}", route.app_port),
             hosts: route.hosts.clone(),
             path_prefix: route.path_prefix.clone(),
             strip_prefix: route.strip_prefix,
             health: route.health.clone(),
             deploy_timeout_ms: self.deploy_timeout.as_millis() as u64,
             drain_timeout_ms: self.drain_timeout.as_millis() as u64,
-            tls_cert: None,
-            tls_key: None,
+            tls_cert,
+            tls_key,
             tls_redirect: None,
             acme: route.acme,
-        }
+        })
     }
 
     /// The hosts in plan order.
@@ -95,124 +156,44 @@ impl Plan {
         self.hosts.iter().map(|h| h.host.clone()).collect()
     }
 
-    /// Host groups in boot order, each at most `boot_limit` hosts.
-    pub fn groups(&self) -> Vec<Vec<&HostPlan>> {
-        let limit = self.boot_limit.max(1);
-        self.hosts
+    /// Every role of the plan, sorted, once.
+    pub fn role_names(&self) -> Vec<String> {
+        let mut roles: Vec<String> = self
+            .hosts
             .iter()
-            .collect::<Vec<_>>()
-            .chunks(limit)
-            .map(|c| c.to_vec())
-            .collect()
+            .flat_map(|h| h.roles.iter().map(|r| r.role.clone()))
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
     }
+}
 
-    /// Human description for `--dry-run`. Secret values never appear: only their names.
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "Deploy {} version {}{} ({})",
-            self.service,
-            self.version,
-            self.destination
-                .as_deref()
-                .map(|d| format!(" to {d}"))
-                .unwrap_or_default(),
-            self.image_ref
-        );
-        match &self.delivery {
-            Delivery::Registry { server, username } => {
-                let _ = writeln!(
-                    s,
-                    "  build locally, push to {server} as {username}; hosts pull"
-                );
-            }
-            Delivery::Ssh => {
-                let _ = writeln!(s, "  build locally, stream the image to each host over SSH");
-            }
-        }
-        let _ = writeln!(
-            s,
-            "  lock {} on {}; boot {}{}",
-            self.lock_key,
-            self.primary_host,
-            if self.boot_limit >= self.hosts.len() {
-                "all hosts at once".to_string()
-            } else {
-                format!("{} host(s) at a time", self.boot_limit)
-            },
-            if self.boot_wait.is_zero() {
-                String::new()
-            } else {
-                format!(", waiting {}s between groups", self.boot_wait.as_secs())
-            }
-        );
-        for host in &self.hosts {
-            let _ = writeln!(s, "{}:", host.host);
-            if host.needs_proxy() {
-                let _ = writeln!(s, "  ensure network dhow and the dhow-proxy container");
-            }
-            for role in &host.roles {
-                let c = &role.container;
-                let _ = writeln!(
-                    s,
-                    "  {}{}: start {} from {}",
-                    role.role,
-                    if role.primary { " (primary)" } else { "" },
-                    c.name,
-                    c.image
-                );
-                if let Some(cmd) = &c.cmd {
-                    let _ = writeln!(s, "    cmd: {}", cmd.join(" "));
-                }
-                let mut env: Vec<String> = c.env.iter().map(|(k, _)| k.clone()).collect();
-                env.extend(c.secret_env.iter().map(|(k, _)| format!("{k} (secret)")));
-                if !env.is_empty() {
-                    let _ = writeln!(s, "    env: {}", env.join(", "));
-                }
-                match &role.route {
-                    Some(r) => {
-                        let _ = writeln!(
-                            s,
-                            "    proxy: health-check {}:{}{} then switch {} traffic{}; drain up to {}s",
-                            c.name,
-                            r.app_port,
-                            r.health.path,
-                            if r.hosts.is_empty() {
-                                "all".to_string()
-                            } else {
-                                r.hosts.join(", ")
-                            },
-                            r.path_prefix
-                                .as_deref()
-                                .map(|p| format!(" under {p}"))
-                                .unwrap_or_default(),
-                            self.drain_timeout.as_secs()
-                        );
-                        if r.tls.is_some() {
-                            let _ = writeln!(
-                                s,
-                                "    https: the certificate files from proxy.ssl_certificate"
-                            );
-                        } else if r.acme {
-                            let _ = writeln!(
-                                s,
-                                "    https: the proxy obtains and renews certificates for {} (ACME)",
-                                r.hosts.join(", ")
-                            );
-                        }
-                    }
-                    None => {
-                        let _ = writeln!(s, "    not proxied: wait until it runs steadily");
-                    }
-                }
-                let _ = writeln!(
-                    s,
-                    "    then stop the previous {} container, keep {} old ones",
-                    role.prefix, self.retain
-                );
-            }
-        }
-        s
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::settings::tests::sample;
+
+    #[test]
+    fn proxy_request_is_final_for_the_plan_container_and_a_kept_one() {
+        let plan = sample().plan("v2", Movement::Deploy, false);
+        let web = &plan.hosts[0].roles[0];
+        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        assert_eq!(req.target, "demo-web-staging-v2:3000");
+        assert_eq!((req.tls_cert, req.tls_key), (None, None));
+        let paths = TlsPaths {
+            cert: "/c.crt".into(),
+            key: "/c.key".into(),
+        };
+        let req = plan
+            .proxy_request(web, "demo-web-staging-v1", Some(paths))
+            .unwrap();
+        assert_eq!(req.target, "demo-web-staging-v1:3000");
+        assert_eq!(req.tls_cert.as_deref(), Some("/c.crt"));
+        assert_eq!(req.tls_key.as_deref(), Some("/c.key"));
+        let worker = &plan.hosts[1].roles[1];
+        assert!(plan
+            .proxy_request(worker, &worker.container.name, None)
+            .is_none());
     }
 }

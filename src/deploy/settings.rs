@@ -3,7 +3,8 @@
 //! config module produces [`Settings`]; everything after works from these types alone.
 
 use super::container::{container_name, role_prefix, ContainerSpec};
-use super::plan::{Delivery, HostPlan, Plan, RolePlan, Route};
+use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
+use super::targets::{HostTargets, RoleTarget, Targets};
 use crate::host::ssh::{SshOptions, Target};
 use crate::proxy::control::Health;
 use secrecy::SecretString;
@@ -134,8 +135,40 @@ impl Settings {
         seen
     }
 
-    /// The plan for deploying `version`.
-    pub fn plan(&self, version: &str) -> Plan {
+    /// The selected hosts and roles, for commands that need no version.
+    pub fn targets(&self) -> Targets {
+        let hosts = self
+            .host_names()
+            .into_iter()
+            .map(|host| HostTargets {
+                roles: self
+                    .roles
+                    .iter()
+                    .filter(|r| r.hosts.contains(&host))
+                    .map(|r| RoleTarget {
+                        role: r.name.clone(),
+                        prefix: self.prefix(r),
+                        route: self.route(r),
+                    })
+                    .collect(),
+                host,
+            })
+            .collect();
+        Targets {
+            service: self.service.clone(),
+            image: self.image.clone(),
+            destination: self.destination.clone(),
+            lock_key: self.lock_key(),
+            primary_host: self.primary_host.clone(),
+            hosts,
+            retain: self.retain,
+            stop_grace: self.stop_grace,
+        }
+    }
+
+    /// The plan for `movement` to `version`; `skip_push` means the image is not built here
+    /// (it is in the registry, or on the hosts, already).
+    pub fn plan(&self, version: &str, movement: Movement, skip_push: bool) -> Plan {
         let image_ref = self.image_ref(version);
         let hosts = self
             .host_names()
@@ -150,33 +183,57 @@ impl Settings {
                 host,
             })
             .collect();
+        let rollback = movement == Movement::Rollback;
+        let delivery = match (&self.registry, rollback, skip_push) {
+            (_, true, _) => Delivery::Nothing,
+            (Some(r), false, _) => Delivery::Registry(r.clone()),
+            (None, false, false) => Delivery::Ssh,
+            (None, false, true) => Delivery::OnHosts,
+        };
         Plan {
+            movement,
             service: self.service.clone(),
             destination: self.destination.clone(),
             version: version.to_string(),
             image_ref,
+            build: !rollback && !skip_push,
+            delivery,
             lock_key: self.lock_key(),
             primary_host: self.primary_host.clone(),
             hosts,
             boot_limit: self.boot_limit,
             boot_wait: self.boot_wait,
             retain: self.retain,
-            delivery: match &self.registry {
-                Some(r) => Delivery::Registry {
-                    server: r.server.clone(),
-                    username: r.username.clone(),
-                },
-                None => Delivery::Ssh,
-            },
+            proxy_boot: self.proxy.boot.clone(),
             deploy_timeout: self.deploy_timeout,
             drain_timeout: self.drain_timeout,
             stop_grace: self.stop_grace,
         }
     }
 
-    fn role_plan(&self, role: &RoleSettings, version: &str, image_ref: &str) -> RolePlan {
-        let prefix = role_prefix(&self.service, &role.name, self.destination.as_deref());
+    fn prefix(&self, role: &RoleSettings) -> String {
+        role_prefix(&self.service, &role.name, self.destination.as_deref())
+    }
+
+    fn route(&self, role: &RoleSettings) -> Option<Route> {
         let p = &self.proxy;
+        role.proxied.then(|| Route {
+            app_port: p.app_port,
+            hosts: p.hosts.clone(),
+            path_prefix: p.path_prefix.clone(),
+            strip_prefix: p.strip_prefix,
+            health: Health {
+                path: p.health_path.clone(),
+                interval_ms: p.health_interval.as_millis() as u64,
+                timeout_ms: p.health_timeout.as_millis() as u64,
+            },
+            tls: p.tls.clone(),
+            acme: p.acme,
+        })
+    }
+
+    fn role_plan(&self, role: &RoleSettings, version: &str, image_ref: &str) -> RolePlan {
+        let prefix = self.prefix(role);
         RolePlan {
             role: role.name.clone(),
             primary: role.name == self.primary_role,
@@ -193,19 +250,7 @@ impl Settings {
                 labels: role.labels.clone(),
                 options: role.options.clone(),
             },
-            route: role.proxied.then(|| Route {
-                app_port: p.app_port,
-                hosts: p.hosts.clone(),
-                path_prefix: p.path_prefix.clone(),
-                strip_prefix: p.strip_prefix,
-                health: Health {
-                    path: p.health_path.clone(),
-                    interval_ms: p.health_interval.as_millis() as u64,
-                    timeout_ms: p.health_timeout.as_millis() as u64,
-                },
-                tls: p.tls.clone(),
-                acme: p.acme,
-            }),
+            route: self.route(role),
             prefix,
         }
     }
@@ -265,7 +310,7 @@ pub mod tests {
 
     #[test]
     fn plan_places_roles_on_their_hosts() {
-        let plan = sample().plan("v1");
+        let plan = sample().plan("v1", Movement::Deploy, false);
         assert_eq!(plan.lock_key, "demo-staging");
         assert_eq!(plan.image_ref, "dhow/demo:v1");
         assert_eq!(plan.host_names(), vec!["h1", "h2"]);
@@ -275,18 +320,55 @@ pub mod tests {
         assert!(h2.roles[0].primary && h2.roles[0].route.is_some());
         assert_eq!(h2.roles[1].container.name, "demo-worker-staging-v1");
         assert!(h2.roles[1].route.is_none());
-        let req = plan.proxy_request(&h2.roles[0], h2.roles[0].route.as_ref().unwrap());
+        let req = plan
+            .proxy_request(&h2.roles[0], &h2.roles[0].container.name, None)
+            .unwrap();
         assert_eq!(req.target, "demo-web-staging-v1:3000");
     }
 
     #[test]
     fn dry_run_shows_secret_names_never_values() {
-        let text = sample().plan("v1").describe();
+        let text = sample().plan("v1", Movement::Deploy, false).describe();
         assert!(text.contains("TOKEN (secret)"), "{text}");
         assert!(!text.contains("s3cret-value"), "{text}");
         assert!(
             text.contains("h2:") && text.contains("not proxied"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn targets_are_the_plan_without_a_version() {
+        let s = sample();
+        let targets = s.targets();
+        let plan = s.plan("v1", Movement::Deploy, false);
+        assert_eq!(targets.host_names(), plan.host_names());
+        assert_eq!(targets.role_names(), plan.role_names());
+        assert_eq!(targets.lock_key, plan.lock_key);
+        assert_eq!(targets.image, "dhow/demo");
+        let h2 = &targets.hosts[1];
+        assert_eq!(h2.roles[0].prefix, plan.hosts[1].roles[0].prefix);
+        assert!(h2.roles[0].route.is_some() && h2.roles[1].route.is_none());
+    }
+
+    #[test]
+    fn delivery_follows_registry_movement_and_skip_push() {
+        let mut s = sample();
+        let p = s.plan("v1", Movement::Deploy, false);
+        assert!(p.build && matches!(p.delivery, Delivery::Ssh));
+        let p = s.plan("v1", Movement::Redeploy, true);
+        assert!(!p.build && matches!(p.delivery, Delivery::OnHosts));
+        let p = s.plan("v1", Movement::Rollback, false);
+        assert!(!p.build && matches!(p.delivery, Delivery::Nothing));
+        s.registry = Some(RegistrySettings {
+            server: "registry:5000".into(),
+            username: "ci".into(),
+            password: None,
+        });
+        let p = s.plan("v1", Movement::Deploy, true);
+        assert!(!p.build && matches!(p.delivery, Delivery::Registry(_)));
+        assert!(p
+            .describe()
+            .contains("pull dhow/demo:v1 from registry:5000"));
     }
 }

@@ -109,6 +109,29 @@ pub fn archive(tag: &str) -> anyhow::Result<Archive> {
     Err(fail(Kind::Usage, msg))
 }
 
+/// The proxy image for hosts that lack it: its archive is made once per run (on the first
+/// host that needs it) and loaded into each such host's engine over that host's connection.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyImage {
+    archive: std::sync::Arc<std::sync::OnceLock<Archive>>,
+}
+
+impl ProxyImage {
+    /// Load the image (tagged `on_host::image_tag()`) into `docker`.
+    pub async fn load(&self, docker: &bollard::Docker) -> anyhow::Result<()> {
+        let tag = crate::proxy::on_host::image_tag();
+        let archive = match self.archive.get() {
+            Some(a) => a.clone(),
+            None => {
+                let a = archive(&tag)?;
+                self.archive.get_or_init(|| a).clone()
+            }
+        };
+        scratch::load(docker, &archive, &tag).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

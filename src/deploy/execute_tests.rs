@@ -1,0 +1,204 @@
+//! Unit tests of the executor and boot against `FakeHost`: the dry run's lines and the
+//! executor's journal come from the same plan value; a deploy switches only after the health
+//! check; an unhealthy new container is stopped with its logs while the old keeps serving;
+//! redeploy skips what it skips; rollback picks and starts the right kept version.
+
+use super::execute::Execution;
+use super::fake_host::FakeHost;
+use super::host_ops::HostOps;
+use super::plan::{Movement, Plan};
+use super::settings::tests::sample;
+use super::steps::{flatten, At, Step};
+use crate::output::Output;
+use crate::progress::Progress;
+use crate::proxy::image::ProxyImage;
+use std::collections::{BTreeMap, HashMap};
+
+const WEB: &str = "demo-web-staging";
+const WORKER: &str = "demo-worker-staging";
+
+/// h1 runs web, h2 runs web and worker; each keeps `old` stopped and runs `current`.
+fn hosts(old: &str, current: &str) -> HashMap<String, FakeHost> {
+    let h1 = FakeHost::new("h1")
+        .with(WEB, "web", old, false)
+        .with(WEB, "web", current, true);
+    let h2 = FakeHost::new("h2")
+        .with(WEB, "web", old, false)
+        .with(WEB, "web", current, true)
+        .with(WORKER, "worker", old, false)
+        .with(WORKER, "worker", current, true);
+    HashMap::from([("h1".to_string(), h1), ("h2".to_string(), h2)])
+}
+
+/// Run `plan` on `hosts`; the journal of steps run and the result.
+async fn execute(plan: &Plan, hosts: &HashMap<String, FakeHost>) -> (Vec<At>, anyhow::Result<()>) {
+    let out = Output {
+        quiet: true,
+        ..Output::default()
+    };
+    let progress = Progress::new(out, &plan.host_names());
+    let image = ProxyImage::default();
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    let exec = Execution::new(plan, hosts, &progress, &image, out, cancelled);
+    let (_rows, result) = exec.run().await;
+    (exec.journal(), result)
+}
+
+/// Steps per (host, role), in the order they ran there.
+fn by_place(steps: impl IntoIterator<Item = At>) -> BTreeMap<(String, Option<String>), Vec<Step>> {
+    let mut map: BTreeMap<_, Vec<Step>> = BTreeMap::new();
+    for at in steps {
+        map.entry((at.host, at.role)).or_default().push(at.step);
+    }
+    map
+}
+
+fn position(calls: &[String], prefix: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call {prefix} in {calls:?}"))
+}
+
+#[tokio::test]
+async fn dry_run_lines_and_executed_steps_come_from_the_same_plan() {
+    for movement in [Movement::Deploy, Movement::Redeploy, Movement::Rollback] {
+        let version = if movement == Movement::Rollback {
+            "v1"
+        } else {
+            "v3"
+        };
+        let plan = sample().plan(version, movement, false);
+        let printed: Vec<At> = plan.lines().into_iter().flat_map(|l| l.steps).collect();
+        assert_eq!(printed, flatten(&plan.steps()), "{movement:?}");
+        let hosts = hosts("v1", "v2");
+        let (journal, result) = execute(&plan, &hosts).await;
+        result.unwrap_or_else(|e| panic!("{movement:?}: {e:#}"));
+        assert_eq!(by_place(journal), by_place(printed), "{movement:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_switches_after_the_health_check_then_stops_the_old() {
+    let plan = sample().plan("v3", Movement::Deploy, false);
+    let hosts = hosts("v1", "v2");
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let h2 = &hosts["h2"];
+    let calls = h2.calls();
+    assert!(position(&calls, "ensure_proxy") < position(&calls, "receive dhow/demo:v3"));
+    let started = position(&calls, &format!("create_and_start {WEB}-v3"));
+    let switched = position(&calls, &format!("proxy_deploy {WEB} {WEB}-v3:3000"));
+    let stopped = position(&calls, &format!("stop {WEB}-v2"));
+    assert!(started < switched && switched < stopped, "{calls:?}");
+    assert_eq!(h2.route(WEB).as_deref(), Some("demo-web-staging-v3:3000"));
+    assert!(
+        position(&calls, &format!("wait_steady {WORKER}-v3"))
+            < position(&calls, &format!("stop {WORKER}-v2"))
+    );
+    assert_eq!(h2.running(), [format!("{WEB}-v3"), format!("{WORKER}-v3")]);
+    assert!(calls.contains(&"write_env web".to_string()), "{calls:?}");
+}
+
+#[tokio::test]
+async fn an_unhealthy_new_container_is_stopped_with_its_logs_and_the_old_keeps_serving() {
+    let plan = sample().plan("v3", Movement::Deploy, false);
+    let mut hosts = hosts("v1", "v2");
+    if let Some(h1) = hosts.get_mut("h1") {
+        h1.unhealthy = true;
+        h1.logs = "boom: DATABASE_URL is not set\n".into();
+    }
+    let (journal, result) = execute(&plan, &hosts).await;
+    let msg = format!("{:#}", result.unwrap_err());
+    assert!(
+        msg.contains("h1: role web: demo-web-staging-v3 did not take over"),
+        "{msg}"
+    );
+    assert!(msg.contains("failed its health check"), "{msg}");
+    assert!(
+        msg.contains("the previous container (demo-web-staging-v2) keeps serving"),
+        "{msg}"
+    );
+    assert!(msg.contains("| boom: DATABASE_URL is not set"), "{msg}");
+    let h1 = &hosts["h1"];
+    assert_eq!(h1.running(), [format!("{WEB}-v2")]);
+    assert_eq!(h1.route(WEB), None);
+    let calls = h1.calls();
+    assert!(calls.contains(&format!("stop {WEB}-v3")), "{calls:?}");
+    assert!(!calls.contains(&format!("stop {WEB}-v2")), "{calls:?}");
+    // The failed group stops the run: no worker boots, nothing is pruned.
+    assert!(!journal.iter().any(|a| a.role.as_deref() == Some("worker")));
+}
+
+#[tokio::test]
+async fn redeploy_skips_network_and_proxy_and_replaces_the_running_version() {
+    let plan = sample().plan("v2", Movement::Redeploy, false);
+    let hosts = hosts("v1", "v2");
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    for h in hosts.values() {
+        let calls = h.calls();
+        assert!(!calls.iter().any(|c| c.starts_with("ensure_")), "{calls:?}");
+        assert!(
+            calls.contains(&"receive dhow/demo:v2".to_string()),
+            "{calls:?}"
+        );
+        let aside = position(&calls, &format!("rename {WEB}-v2 {WEB}-v2_replaced_"));
+        assert!(aside < position(&calls, &format!("create_and_start {WEB}-v2")));
+        assert_eq!(h.route(WEB).as_deref(), Some("demo-web-staging-v2:3000"));
+    }
+    assert!(!plan.describe().contains("ensure network"));
+}
+
+#[tokio::test]
+async fn rollback_picks_the_previous_kept_version_and_starts_it_without_delivering() {
+    let hosts = hosts("v1", "v2");
+    // The inventory as `dhow versions` lists it: each host's containers per role.
+    let mut inventory = Vec::new();
+    for (h, role) in [("h1", "web"), ("h2", "web"), ("h2", "worker")] {
+        let list = hosts[h]
+            .containers("demo", Some("staging"), role)
+            .await
+            .unwrap();
+        inventory.push((h.to_string(), role.to_string(), list));
+    }
+    let version = super::rollback::choose(&inventory, "h1", None).unwrap();
+    assert_eq!(version, "v1");
+    let plan = sample().plan(&version, Movement::Rollback, false);
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let h2 = &hosts["h2"];
+    let calls = h2.calls();
+    for skipped in [
+        "write_env",
+        "receive",
+        "pull",
+        "create_and_start",
+        "ensure_",
+    ] {
+        assert!(
+            !calls.iter().any(|c| c.starts_with(skipped)),
+            "{skipped}: {calls:?}"
+        );
+    }
+    assert!(
+        position(&calls, &format!("start {WEB}-v1")) < position(&calls, &format!("stop {WEB}-v2"))
+    );
+    assert_eq!(h2.route(WEB).as_deref(), Some("demo-web-staging-v1:3000"));
+    assert_eq!(h2.running(), [format!("{WEB}-v1"), format!("{WORKER}-v1")]);
+}
+
+#[tokio::test]
+async fn certificate_files_are_uploaded_before_the_switch() {
+    let mut settings = sample();
+    settings.proxy.tls = Some(super::settings::TlsFiles {
+        cert_pem: "CERT".into(),
+        key_pem: secrecy::SecretString::from("KEY"),
+    });
+    let plan = settings.plan("v3", Movement::Deploy, false);
+    let hosts = hosts("v1", "v2");
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let calls = hosts["h1"].calls();
+    assert!(position(&calls, &format!("upload_tls {WEB}")) < position(&calls, "proxy_deploy"));
+}
