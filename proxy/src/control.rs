@@ -4,10 +4,13 @@
 //! maintenance page, `resume` makes it live again; `list` shows the table; `health` says the
 //! proxy is up. Every change is saved to the state file before the answer.
 
-use crate::forward::{Proxy, ProxyBody};
+use crate::body::ProxyBody;
 use crate::health;
-use crate::router::{HealthSpec, Mode, Service, Target};
+use crate::proxy::Proxy;
+// Local names kept while the wire types move to proxy-api (issue 14): ServiceMode, Upstream.
+use crate::router::{HealthSpec, Service, ServiceMode as Mode};
 use crate::state::{self, State};
+use crate::upstream::Upstream as Target;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -110,7 +113,7 @@ impl Control {
         }
         let tls = match (&req.tls_cert, &req.tls_key) {
             (Some(c), Some(k)) => {
-                Some(crate::tls::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
+                Some(crate::tls::cert::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
             }
             (None, None) => None,
             _ => {

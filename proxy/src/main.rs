@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dhow_proxy::limits::{parse_duration, Limits};
-use dhow_proxy::{acme, control, forward, server, state};
+use dhow_proxy::{acme, control, proxy, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
@@ -252,7 +252,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         response_timeout: args.response_timeout,
         pause_timeout: args.pause_timeout,
     };
-    let proxy = forward::Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
+    let proxy = proxy::Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
     let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
     let http: std::net::SocketAddr = args.http.parse().with_context(|| {
@@ -272,7 +272,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
             let addr: std::net::SocketAddr = a.parse().with_context(|| {
                 format!("--https {a}: expected an address and port, like 0.0.0.0:443")
             })?;
-            let config = dhow_proxy::tls::server_config(proxy.clone())
+            let config = dhow_proxy::tls::sni::server_config(proxy.clone())
                 .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
             Some((addr, config))
         }
@@ -290,7 +290,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
             check_interval: a.acme_check_interval,
             dir,
         });
-        for p in proxy.acme.load_stored(&proxy.table.load()) {
+        for p in proxy.acme.load_stored(&proxy.table.load().acme_hosts()) {
             log_line("error", &p);
         }
     }
@@ -350,7 +350,10 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         })
     );
     tokio::spawn(control::serve(unix, ctl));
-    tokio::spawn(acme::run(proxy.clone()));
+    let routes = proxy.clone();
+    tokio::spawn(acme::run(proxy.acme.clone(), move || {
+        routes.table.load().acme_hosts()
+    }));
     if let Some(m) = metrics {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
     }
