@@ -4,7 +4,8 @@
 //! the header read timeout and size limit (431) and the framing observer. Either kind shuts
 //! down gracefully when `stop` flips: in-flight requests finish, idle connections close.
 
-use crate::forward::{self, Proxy};
+use crate::forward;
+use crate::proxy::Proxy;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

@@ -4,10 +4,12 @@
 //! maintenance page, `resume` makes it live again; `list` shows the table; `health` says the
 //! proxy is up. Every change is saved to the state file before the answer.
 
-use crate::forward::{Proxy, ProxyBody};
+use crate::body::ProxyBody;
 use crate::health;
-use crate::router::{Mode, Service, Target};
+use crate::proxy::Proxy;
+use crate::router::{Service, ServiceMode};
 use crate::state::{self, State};
+use crate::upstream::Upstream;
 use bytes::Bytes;
 use dhow_proxy_api::{
     DeployAnswer, DeployRequest, Endpoint, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer,
@@ -78,7 +80,7 @@ impl Control {
         }
         let tls = match (&req.tls_cert, &req.tls_key) {
             (Some(c), Some(k)) => {
-                Some(crate::tls::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
+                Some(crate::tls::cert::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
             }
             (None, None) => None,
             _ => {
@@ -105,7 +107,7 @@ impl Control {
                 format!("{e}; the previous target keeps serving"),
             ));
         }
-        let new_target = Target::new(req.target.clone(), true);
+        let new_target = Upstream::new(req.target.clone(), true);
         let previous = {
             let _w = self.writer.lock().await;
             let table = self.proxy.table.load_full();
@@ -186,7 +188,7 @@ impl Control {
     pub async fn set_mode(
         &self,
         name: &str,
-        mode: Mode,
+        mode: ServiceMode,
     ) -> Result<ModeAnswer, (StatusCode, String)> {
         let _w = self.writer.lock().await;
         let table = self.proxy.table.load_full();
@@ -241,7 +243,7 @@ impl Control {
                     .collect()
             }),
             message: match &s.mode {
-                Mode::Stopped { message } => message.clone(),
+                ServiceMode::Stopped { message } => message.clone(),
                 _ => None,
             },
         });
@@ -318,8 +320,8 @@ async fn route(
             }
         }
         Some(Endpoint::Remove(name)) => control.remove(name).await.map(|a| ok(&a)),
-        Some(Endpoint::Pause(name)) => control.set_mode(name, Mode::Paused).await.map(|a| ok(&a)),
-        Some(Endpoint::Resume(name)) => control.set_mode(name, Mode::Live).await.map(|a| ok(&a)),
+        Some(Endpoint::Pause(name)) => control.set_mode(name, ServiceMode::Paused).await.map(|a| ok(&a)),
+        Some(Endpoint::Resume(name)) => control.set_mode(name, ServiceMode::Live).await.map(|a| ok(&a)),
         Some(Endpoint::Stop(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
             let stop: StopRequest = if body.is_empty() {
@@ -337,7 +339,7 @@ async fn route(
                     }
                 }
             };
-            let mode = Mode::Stopped {
+            let mode = ServiceMode::Stopped {
                 message: stop.message.filter(|m| !m.is_empty()),
             };
             control.set_mode(name, mode).await.map(|a| ok(&a))

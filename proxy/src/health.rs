@@ -1,13 +1,17 @@
 //! Health checks: GET the target's health path until it answers 2xx or a deadline passes.
 
-use crate::forward::Client;
 use crate::router::HealthSpec;
+use crate::upstream_client::{connect_reason, UpstreamClient};
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use std::time::Duration;
 
 /// One check: Ok on 2xx, else a short reason.
-pub async fn check_once(client: &Client, addr: &str, spec: &HealthSpec) -> Result<(), String> {
+pub async fn check_once(
+    client: &UpstreamClient,
+    addr: &str,
+    spec: &HealthSpec,
+) -> Result<(), String> {
     let uri = format!("http://{addr}{}", spec.path);
     let req = Request::get(&uri)
         .header("user-agent", "dhow-proxy health check")
@@ -17,11 +21,7 @@ pub async fn check_once(client: &Client, addr: &str, spec: &HealthSpec) -> Resul
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
         Ok(Ok(resp)) => Err(format!("GET {} answered {}", spec.path, resp.status())),
-        Ok(Err(e)) => Err(format!(
-            "GET {}: {}",
-            spec.path,
-            crate::forward::connect_reason(&e)
-        )),
+        Ok(Err(e)) => Err(format!("GET {}: {}", spec.path, connect_reason(&e))),
         Err(_) => Err(format!(
             "GET {} took longer than {}ms",
             spec.path, spec.timeout_ms
@@ -31,7 +31,7 @@ pub async fn check_once(client: &Client, addr: &str, spec: &HealthSpec) -> Resul
 
 /// Check every `interval` until healthy or `deadline`; the error carries the last reason.
 pub async fn wait_healthy(
-    client: &Client,
+    client: &UpstreamClient,
     addr: &str,
     spec: &HealthSpec,
     deadline: Duration,

@@ -3,8 +3,11 @@
 //! after health-checking it, draining the old target's in-flight requests before it answers.
 //! The routing table is immutable and swapped atomically, so requests never take a lock.
 
+pub mod access_log;
 pub mod acme;
+pub mod atomic_file;
 pub mod balance;
+pub mod body;
 pub mod conn;
 pub mod control;
 pub mod dns;
@@ -14,7 +17,12 @@ pub mod framing;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod policy;
+pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod tls;
+pub mod upstream;
+pub mod upstream_client;

@@ -5,10 +5,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dhow_proxy::limits::{parse_duration, Limits};
-use dhow_proxy::{acme, control, forward, server, state};
+use dhow_proxy::proxy::Proxy;
+use dhow_proxy::{acme, control, server, state};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -236,7 +238,8 @@ fn log_line(level: &str, message: &str) {
     );
 }
 
-async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
+/// The routes saved in the state file (problems logged), and the shared state serving them.
+fn restore(args: &RunArgs) -> (state::State, Arc<Proxy>) {
     let (saved, problem) = state::load(&args.state);
     if let Some(p) = problem {
         log_line("error", &p);
@@ -252,7 +255,43 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         response_timeout: args.response_timeout,
         pause_timeout: args.pause_timeout,
     };
-    let proxy = forward::Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
+    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
+    (saved, proxy)
+}
+
+/// The HTTPS address and TLS config when `--https` is given; ACME set up and its stored
+/// certificates loaded for it.
+fn https_setup(
+    args: &RunArgs,
+    proxy: &Arc<Proxy>,
+) -> anyhow::Result<Option<(std::net::SocketAddr, Arc<rustls::ServerConfig>)>> {
+    let Some(a) = &args.https else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = a
+        .parse()
+        .with_context(|| format!("--https {a}: expected an address and port, like 0.0.0.0:443"))?;
+    let config = dhow_proxy::tls::sni::server_config(proxy.clone())
+        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
+    let a = &args.acme;
+    let dir = args.state.parent().unwrap_or(Path::new(".")).join("acme");
+    let _ = proxy.acme.settings.set(acme::Settings {
+        directory: a.acme_directory.clone(),
+        email: a.acme_email.clone(),
+        ca_root: a.acme_ca_root.clone(),
+        challenge: a.acme_challenge,
+        renew_before: a.acme_renew_before,
+        check_interval: a.acme_check_interval,
+        dir,
+    });
+    for p in proxy.acme.load_stored(&proxy.table.load().acme_hosts()) {
+        log_line("error", &p);
+    }
+    Ok(Some((addr, config)))
+}
+
+async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
+    let (saved, proxy) = restore(&args);
     let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
     let http: std::net::SocketAddr = args.http.parse().with_context(|| {
@@ -267,33 +306,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let https = match &args.https {
-        Some(a) => {
-            let addr: std::net::SocketAddr = a.parse().with_context(|| {
-                format!("--https {a}: expected an address and port, like 0.0.0.0:443")
-            })?;
-            let config = dhow_proxy::tls::server_config(proxy.clone())
-                .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
-            Some((addr, config))
-        }
-        None => None,
-    };
-    if https.is_some() {
-        let a = &args.acme;
-        let dir = args.state.parent().unwrap_or(Path::new(".")).join("acme");
-        let _ = proxy.acme.settings.set(acme::Settings {
-            directory: a.acme_directory.clone(),
-            email: a.acme_email.clone(),
-            ca_root: a.acme_ca_root.clone(),
-            challenge: a.acme_challenge,
-            renew_before: a.acme_renew_before,
-            check_interval: a.acme_check_interval,
-            dir,
-        });
-        for p in proxy.acme.load_stored(&proxy.table.load()) {
-            log_line("error", &p);
-        }
-    }
+    let https = https_setup(&args, &proxy)?;
     let ports = server::Ports { http, https };
     let server::Workers {
         http: bound,
@@ -350,7 +363,10 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         })
     );
     tokio::spawn(control::serve(unix, ctl));
-    tokio::spawn(acme::run(proxy.clone()));
+    let routes = proxy.clone();
+    tokio::spawn(acme::run(proxy.acme.clone(), move || {
+        routes.table.load().acme_hosts()
+    }));
     if let Some(m) = metrics {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
     }

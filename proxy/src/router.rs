@@ -2,140 +2,21 @@
 //! immutable once built; changes build a new one that is swapped in atomically, so the request
 //! path only ever loads a pointer.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::acme::store::Certs;
+use crate::stats::Stats;
+use crate::tls::cert::TlsCert;
+use crate::upstream::Upstream;
+use rustls::sign::CertifiedKey;
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{watch, Notify};
 
 /// Health check settings of a service (part of the control wire, so defined there).
 pub use dhow_proxy_api::HealthSpec;
 
-/// A backend (`host:port`) with its in-flight request count.
-#[derive(Debug)]
-pub struct Target {
-    pub addr: String,
-    /// `addr` parsed once for request URIs (None: not a valid host:port).
-    pub authority: Option<hyper::http::uri::Authority>,
-    inflight: AtomicUsize,
-    idle: Notify,
-    ready: AtomicBool,
-    ready_tx: watch::Sender<bool>,
-    /// Flips to true when upgraded connections (WebSockets) to this target must close.
-    closing: watch::Sender<bool>,
-}
-
-impl Target {
-    pub fn new(addr: impl Into<String>, ready: bool) -> Arc<Target> {
-        let (ready_tx, _) = watch::channel(ready);
-        let (closing, _) = watch::channel(false);
-        let addr: String = addr.into();
-        Arc::new(Target {
-            authority: addr.parse().ok(),
-            addr,
-            inflight: AtomicUsize::new(0),
-            idle: Notify::new(),
-            ready: AtomicBool::new(ready),
-            ready_tx,
-            closing,
-        })
-    }
-
-    /// Count a request (or upgraded connection) until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> InflightGuard {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
-        InflightGuard {
-            target: self.clone(),
-        }
-    }
-
-    /// As `enter`, for a guard that does not outlive the caller's hold on the target.
-    pub fn enter_here(&self) -> InflightHere<'_> {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
-        InflightHere { target: self }
-    }
-
-    fn leave(&self) {
-        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
-    pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::SeqCst)
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    pub fn mark_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-        let _ = self.ready_tx.send(true);
-    }
-
-    /// Wait until the target is ready (restored targets are health-checked first).
-    pub async fn wait_ready(&self, limit: Duration) -> bool {
-        if self.is_ready() {
-            return true;
-        }
-        let mut rx = self.ready_tx.subscribe();
-        let ok = tokio::time::timeout(limit, rx.wait_for(|r| *r))
-            .await
-            .is_ok();
-        ok
-    }
-
-    /// Wait until no request is in flight, or `limit` passes. Returns the count left.
-    pub async fn drain(&self, limit: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let notified = self.idle.notified();
-            if self.inflight() == 0 {
-                return 0;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.inflight();
-            }
-        }
-    }
-
-    /// Ask upgraded connections to this target to close.
-    pub fn close_upgraded(&self) {
-        let _ = self.closing.send(true);
-    }
-
-    pub fn closing(&self) -> watch::Receiver<bool> {
-        self.closing.subscribe()
-    }
-}
-
-/// Decrements the target's in-flight count when dropped.
-#[derive(Debug)]
-pub struct InflightGuard {
-    target: Arc<Target>,
-}
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.target.leave();
-    }
-}
-
-/// Keeps a request counted on its target (borrowing the target).
-pub struct InflightHere<'a> {
-    target: &'a Target,
-}
-
-impl Drop for InflightHere<'_> {
-    fn drop(&mut self) {
-        self.target.leave();
-    }
-}
-
 /// What a service does with requests: forward them, hold them until resumed, or answer with
 /// a maintenance page (while its health path still answers 200 for outer load balancers).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub enum Mode {
+pub enum ServiceMode {
     #[default]
     Live,
     Paused,
@@ -144,12 +25,12 @@ pub enum Mode {
     },
 }
 
-impl Mode {
+impl ServiceMode {
     pub fn name(&self) -> &'static str {
         match self {
-            Mode::Live => "live",
-            Mode::Paused => "paused",
-            Mode::Stopped { .. } => "stopped",
+            ServiceMode::Live => "live",
+            ServiceMode::Paused => "paused",
+            ServiceMode::Stopped { .. } => "stopped",
         }
     }
 }
@@ -163,12 +44,12 @@ pub struct Service {
     pub path_prefix: Option<String>,
     pub strip_prefix: bool,
     pub health: HealthSpec,
-    pub target: Arc<Target>,
-    pub mode: Mode,
+    pub target: Arc<Upstream>,
+    pub mode: ServiceMode,
     /// Request counters, carried over when the service is replaced.
-    pub stats: Arc<crate::metrics::Stats>,
+    pub stats: Arc<Stats>,
     /// The certificate for this service's hosts (TLS on the HTTPS port).
-    pub tls: Option<Arc<crate::tls::TlsCert>>,
+    pub tls: Option<Arc<TlsCert>>,
     /// With a certificate: answer plain-HTTP requests with a redirect to HTTPS.
     pub tls_redirect: bool,
     /// Certificates for the hosts come from ACME (see `acme`).
@@ -224,18 +105,38 @@ pub struct Table {
 impl Table {
     /// The service for a request: the most specific host match, then the longest prefix.
     pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
-        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
+        let host = crate::policy::routing_host(host);
         self.services
             .iter()
             .filter_map(|s| Some(((s.host_rank(host)?, s.prefix_len(path)?), s)))
             .max_by_key(|(rank, _)| *rank)
             .map(|(_, s)| s)
+    }
+
+    /// The certificate for a TLS handshake naming `name` (lower case): the best-matching
+    /// service's files, or its ACME certificate from `acme`.
+    pub fn certificate_for(&self, name: &str, acme: &Certs) -> Option<Arc<CertifiedKey>> {
+        self.services
+            .iter()
+            .filter_map(|s| {
+                let rank = s.host_rank(name)?;
+                match &s.tls {
+                    Some(c) => Some((rank, c.key.clone())),
+                    None if s.acme => Some((rank, acme.get(name)?.key)),
+                    None => None,
+                }
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, key)| key)
+    }
+
+    /// The host names that want an ACME certificate.
+    pub fn acme_hosts(&self) -> BTreeSet<String> {
+        self.services
+            .iter()
+            .filter(|s| s.acme)
+            .flat_map(|s| s.hosts.iter().cloned())
+            .collect()
     }
 
     /// A copy with `service` added or replacing the one of the same name.
@@ -251,7 +152,7 @@ impl Table {
     }
 
     /// A copy with the named service in `mode`; None when there is no such service.
-    pub fn with_mode(&self, name: &str, mode: Mode) -> Option<Table> {
+    pub fn with_mode(&self, name: &str, mode: ServiceMode) -> Option<Table> {
         let mut service = self.services.iter().find(|s| s.name == name)?.clone();
         service.mode = mode;
         Some(self.with(service))
@@ -323,9 +224,9 @@ mod tests {
             path_prefix: prefix.map(str::to_string),
             strip_prefix: false,
             health: HealthSpec::default(),
-            target: Target::new(format!("{name}:80"), true),
-            mode: Mode::Live,
-            stats: crate::metrics::Stats::new(),
+            target: Upstream::new(format!("{name}:80"), true),
+            mode: ServiceMode::Live,
+            stats: Stats::new(),
             tls: None,
             tls_redirect: false,
             acme: false,
@@ -365,19 +266,5 @@ mod tests {
             "a service may redeploy itself"
         );
         assert!(t.conflict("c", &[], None).is_some());
-    }
-
-    #[tokio::test]
-    async fn drain_waits_for_inflight() {
-        let t = Target::new("x:1", true);
-        let g = t.enter();
-        assert_eq!(t.drain(Duration::from_millis(50)).await, 1);
-        let t2 = t.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            drop(g);
-            drop(t2);
-        });
-        assert_eq!(t.drain(Duration::from_secs(5)).await, 0);
     }
 }

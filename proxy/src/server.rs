@@ -3,7 +3,7 @@
 //! finish); and the metrics port. One connection is served by `conn.rs`.
 
 use crate::balance::{Balance, Handoff, Open};
-use crate::forward::Proxy;
+use crate::proxy::Proxy;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -1,10 +1,10 @@
-//! The proxy's state file: the routes, written atomically (temp file, fsync, rename, fsync of
-//! the folder) after every change and read at start. A corrupt file is reported and set aside,
-//! never a reason not to start.
+//! The proxy's state file: the routes, written atomically (see `atomic_file`) after every
+//! change and read at start. A corrupt file is reported and set aside, never a reason not to
+//! start.
 
-use crate::router::{HealthSpec, Mode, Service, Table, Target};
+use crate::router::{HealthSpec, Service, ServiceMode, Table};
+use crate::upstream::Upstream;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Serialize, Deserialize, Default)]
@@ -54,11 +54,11 @@ pub enum SavedMode {
 }
 
 impl SavedService {
-    fn mode(&self) -> Mode {
+    fn mode(&self) -> ServiceMode {
         match self.mode {
-            SavedMode::Live => Mode::Live,
-            SavedMode::Paused => Mode::Paused,
-            SavedMode::Stopped => Mode::Stopped {
+            SavedMode::Live => ServiceMode::Live,
+            SavedMode::Paused => ServiceMode::Paused,
+            SavedMode::Stopped => ServiceMode::Stopped {
                 message: self.message.clone(),
             },
         }
@@ -79,12 +79,12 @@ impl State {
                     health: s.health.clone(),
                     target: s.target.addr.clone(),
                     mode: match s.mode {
-                        Mode::Live => SavedMode::Live,
-                        Mode::Paused => SavedMode::Paused,
-                        Mode::Stopped { .. } => SavedMode::Stopped,
+                        ServiceMode::Live => SavedMode::Live,
+                        ServiceMode::Paused => SavedMode::Paused,
+                        ServiceMode::Stopped { .. } => SavedMode::Stopped,
                     },
                     message: match &s.mode {
-                        Mode::Stopped { message } => message.clone(),
+                        ServiceMode::Stopped { message } => message.clone(),
                         _ => None,
                     },
                     tls_cert: s.tls.as_ref().map(|t| t.cert_path.clone()),
@@ -111,11 +111,11 @@ impl State {
                     path_prefix: s.path_prefix.clone(),
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
-                    target: Target::new(s.target.clone(), false),
+                    target: Upstream::new(s.target.clone(), false),
                     mode: s.mode(),
-                    stats: crate::metrics::Stats::new(),
+                    stats: crate::stats::Stats::new(),
                     tls: match (&s.tls_cert, &s.tls_key) {
-                        (Some(c), Some(k)) => match crate::tls::load(c, k) {
+                        (Some(c), Some(k)) => match crate::tls::cert::load(c, k) {
                             Ok(t) => Some(t),
                             Err(e) => {
                                 problems.push(format!(
@@ -139,33 +139,7 @@ impl State {
 /// Write the state atomically.
 pub fn save(path: &Path, state: &State) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes, 0o644)
-}
-
-/// Write a file atomically (temp file with `mode`, fsync, rename, fsync the directory): a
-/// reader sees the old contents or the new, never half of them.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::atomic_file::write(path, &bytes, 0o644)
 }
 
 /// Read the state. Missing: empty. Unreadable or corrupt: empty, the file renamed aside and
@@ -231,7 +205,7 @@ mod tests {
         assert_eq!(back.services[0].target, "a-1:80");
         assert_eq!(
             back.services[0].mode(),
-            Mode::Stopped {
+            ServiceMode::Stopped {
                 message: Some("back soon".into())
             }
         );

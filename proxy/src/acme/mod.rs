@@ -8,34 +8,19 @@ pub mod challenges;
 mod der;
 mod http;
 pub mod order;
+pub mod settings;
 pub mod store;
 
-use crate::router::Table;
 use dhow_proxy_api::AcmeStatus;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use order::Challenge;
+pub use settings::{Challenge, Settings};
 
 /// Let's Encrypt's production directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-
-/// How the proxy obtains certificates (`dhow-proxy run --acme-*`).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub directory: String,
-    pub email: Option<String>,
-    /// PEM roots to trust for the directory instead of the built-in ones.
-    pub ca_root: Option<PathBuf>,
-    pub challenge: Challenge,
-    pub renew_before: Duration,
-    pub check_interval: Duration,
-    /// Where the account and certificates are kept (`<state dir>/acme`).
-    pub dir: PathBuf,
-}
 
 /// A host's certificate status, shown by `list`.
 #[derive(Debug, Clone, Default)]
@@ -54,16 +39,6 @@ pub struct Acme {
     status: Mutex<HashMap<String, HostStatus>>,
     wake: tokio::sync::Notify,
     pub settings: OnceLock<Settings>,
-}
-
-/// The host names that want an ACME certificate in `table`.
-pub fn wanted(table: &Table) -> BTreeSet<String> {
-    table
-        .services
-        .iter()
-        .filter(|s| s.acme)
-        .flat_map(|s| s.hosts.iter().cloned())
-        .collect()
 }
 
 /// Why `host` cannot have an ACME certificate, if it cannot.
@@ -87,13 +62,13 @@ pub fn unfit_host(host: &str) -> Option<String> {
 }
 
 impl Acme {
-    /// Load the saved certificates of every wanted host (before traffic starts). Returns
+    /// Load the saved certificates of the `wanted` hosts (before traffic starts). Returns
     /// problems for the log.
-    pub fn load_stored(&self, table: &Table) -> Vec<String> {
+    pub fn load_stored(&self, wanted: &BTreeSet<String>) -> Vec<String> {
         let Some(settings) = self.settings.get() else {
             return Vec::new();
         };
-        wanted(table)
+        wanted
             .iter()
             .filter_map(|h| self.certs.load(&settings.dir, h).err())
             .collect()
@@ -184,84 +159,23 @@ fn log(level: &str, host: &str, message: &str) {
     );
 }
 
-/// The manager: obtains missing certificates and renews due ones, one host at a time, when a
-/// deploy asks, at every check interval, and when a failed host's back-off ends.
-pub async fn run(proxy: std::sync::Arc<crate::forward::Proxy>) {
-    let acme = proxy.acme.clone();
+/// The manager: obtains missing certificates and renews due ones for the hosts `wanted`
+/// returns (the current routes' ACME hosts), one host at a time, when a deploy asks, at every
+/// check interval, and when a failed host's back-off ends.
+pub async fn run(acme: Arc<Acme>, wanted: impl Fn() -> BTreeSet<String>) {
     let Some(settings) = acme.settings.get().cloned() else {
         return;
     };
     let mut account = None;
     loop {
-        let table = proxy.table.load_full();
-        for host in wanted(&table) {
+        for host in wanted() {
             if !acme.certs.has(&host) {
                 if let Err(e) = acme.certs.load(&settings.dir, &host) {
                     log("error", &host, &e);
                 }
             }
-            if !acme.due(&host, settings.renew_before) {
-                continue;
-            }
-            acme.set_status(&host, |s| s.obtaining = true);
-            let renewing = acme.certs.has(&host);
-            log(
-                "info",
-                &host,
-                &format!(
-                    "{} a certificate for {host} from {} ({})",
-                    if renewing { "renewing" } else { "obtaining" },
-                    settings.directory,
-                    settings.challenge.name()
-                ),
-            );
-            let work = async {
-                if account.is_none() {
-                    account = Some(order::account(&settings).await?);
-                }
-                let Some(acct) = account.as_ref() else {
-                    return Err("no ACME account".to_string());
-                };
-                let (chain, key) =
-                    order::obtain(acct, settings.challenge, &acme.challenges, &host).await?;
-                acme.certs
-                    .store(&settings.dir, &host, chain.as_bytes(), key.as_bytes())
-            };
-            let result = match tokio::time::timeout(Duration::from_secs(300), work).await {
-                Ok(r) => r,
-                Err(_) => Err("the ACME exchange took over 5 minutes".into()),
-            };
-            match result {
-                Ok(issued) => {
-                    acme.set_status(&host, |s| *s = HostStatus::default());
-                    log(
-                        "info",
-                        &host,
-                        &format!(
-                            "certificate for {host} obtained, valid until {} (unix time)",
-                            unix(issued.not_after)
-                        ),
-                    );
-                }
-                Err(e) => {
-                    let mut wait = Duration::ZERO;
-                    acme.set_status(&host, |s| {
-                        s.obtaining = false;
-                        s.failures += 1;
-                        wait = backoff(s.failures);
-                        s.retry_at = Some(Instant::now() + wait);
-                        s.error = Some(e.clone());
-                    });
-                    log(
-                        "error",
-                        &host,
-                        &format!(
-                            "no certificate for {host}: {e}; check that {host} resolves to \
-                             this server and that ports 80/443 reach the proxy; retrying in {}s",
-                            wait.as_secs()
-                        ),
-                    );
-                }
+            if acme.due(&host, settings.renew_before) {
+                acme.obtain(&settings, &mut account, &host).await;
             }
         }
         let mut next = settings.check_interval;
@@ -271,6 +185,78 @@ pub async fn run(proxy: std::sync::Arc<crate::forward::Proxy>) {
         tokio::select! {
             _ = tokio::time::sleep(next.max(Duration::from_millis(100))) => {}
             _ = acme.wake.notified() => {}
+        }
+    }
+}
+
+impl Acme {
+    /// Obtain (or renew) `host`'s certificate, the account made first if there is none yet;
+    /// a failure is logged and backs the host off.
+    async fn obtain(
+        &self,
+        settings: &Settings,
+        account: &mut Option<instant_acme::Account>,
+        host: &str,
+    ) {
+        self.set_status(host, |s| s.obtaining = true);
+        let renewing = self.certs.has(host);
+        log(
+            "info",
+            host,
+            &format!(
+                "{} a certificate for {host} from {} ({})",
+                if renewing { "renewing" } else { "obtaining" },
+                settings.directory,
+                settings.challenge.name()
+            ),
+        );
+        let work = async {
+            if account.is_none() {
+                *account = Some(order::account(settings).await?);
+            }
+            let Some(acct) = account.as_ref() else {
+                return Err("no ACME account".to_string());
+            };
+            let (chain, key) =
+                order::obtain(acct, settings.challenge, &self.challenges, host).await?;
+            self.certs
+                .store(&settings.dir, host, chain.as_bytes(), key.as_bytes())
+        };
+        let result = match tokio::time::timeout(Duration::from_secs(300), work).await {
+            Ok(r) => r,
+            Err(_) => Err("the ACME exchange took over 5 minutes".into()),
+        };
+        match result {
+            Ok(issued) => {
+                self.set_status(host, |s| *s = HostStatus::default());
+                log(
+                    "info",
+                    host,
+                    &format!(
+                        "certificate for {host} obtained, valid until {} (unix time)",
+                        unix(issued.not_after)
+                    ),
+                );
+            }
+            Err(e) => {
+                let mut wait = Duration::ZERO;
+                self.set_status(host, |s| {
+                    s.obtaining = false;
+                    s.failures += 1;
+                    wait = backoff(s.failures);
+                    s.retry_at = Some(Instant::now() + wait);
+                    s.error = Some(e.clone());
+                });
+                log(
+                    "error",
+                    host,
+                    &format!(
+                        "no certificate for {host}: {e}; check that {host} resolves to \
+                         this server and that ports 80/443 reach the proxy; retrying in {}s",
+                        wait.as_secs()
+                    ),
+                );
+            }
         }
     }
 }

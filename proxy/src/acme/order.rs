@@ -4,7 +4,7 @@
 
 use super::challenges::Challenges;
 use super::http::AcmeHttp;
-use super::Settings;
+use super::settings::{Challenge, Settings};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,
@@ -15,41 +15,18 @@ use std::time::Duration;
 /// Each request to the ACME server must answer within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Which challenge this proxy answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Challenge {
-    Http01,
-    TlsAlpn01,
-}
-
-impl Challenge {
-    pub fn parse(s: &str) -> Result<Challenge, String> {
-        match s {
-            "http-01" => Ok(Challenge::Http01),
-            "tls-alpn-01" => Ok(Challenge::TlsAlpn01),
-            _ => Err(format!("{s:?}: expected http-01 or tls-alpn-01")),
-        }
-    }
-
-    fn acme_type(self) -> ChallengeType {
-        match self {
-            Challenge::Http01 => ChallengeType::Http01,
-            Challenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Challenge::Http01 => "http-01",
-            Challenge::TlsAlpn01 => "tls-alpn-01",
-        }
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 struct SavedAccount {
     directory: String,
     credentials: AccountCredentials,
+}
+
+/// The protocol client's name for a challenge.
+fn acme_type(kind: Challenge) -> ChallengeType {
+    match kind {
+        Challenge::Http01 => ChallengeType::Http01,
+        Challenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
+    }
 }
 
 fn http(settings: &Settings) -> Result<Box<AcmeHttp>, String> {
@@ -101,7 +78,7 @@ pub async fn account(settings: &Settings) -> Result<Account, String> {
         credentials,
     };
     let bytes = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
-    crate::state::write_atomic(&path, &bytes, 0o600)
+    crate::atomic_file::write(&path, &bytes, 0o600)
         .map_err(|e| format!("cannot save the ACME account in {}: {e}", path.display()))?;
     Ok(account)
 }
@@ -129,7 +106,7 @@ pub async fn obtain(
                 other => return Err(format!("the authorization is {other:?}")),
             }
             let mut challenge = authz
-                .challenge(kind.acme_type())
+                .challenge(acme_type(kind))
                 .ok_or_else(|| format!("the ACME server offers no {} challenge", kind.name()))?;
             let key_auth = challenge.key_authorization();
             match kind {

@@ -58,8 +58,8 @@ impl Certs {
     pub fn store(&self, dir: &Path, host: &str, cert: &[u8], key: &[u8]) -> Result<Issued, String> {
         let (cert_path, key_path) = paths(dir, host);
         let issued = issued(cert, key, &cert_path, &key_path)?;
-        crate::state::write_atomic(&key_path, key, 0o600)
-            .and_then(|_| crate::state::write_atomic(&cert_path, cert, 0o644))
+        crate::atomic_file::write(&key_path, key, 0o600)
+            .and_then(|_| crate::atomic_file::write(&cert_path, cert, 0o644))
             .map_err(|e| {
                 format!(
                     "cannot save the certificate of {host} in {}: {e}",
@@ -77,7 +77,7 @@ fn issued(cert: &[u8], key: &[u8], cert_path: &Path, key_path: &Path) -> Result<
         cert_path.display().to_string(),
         key_path.display().to_string(),
     );
-    let certified = crate::tls::parse(cert, key, &c, &k)?;
+    let certified = crate::tls::cert::parse(cert, key, &c, &k)?;
     let not_after = certified
         .cert
         .first()

@@ -4,11 +4,14 @@
 //! characters, one Host, no body or one Content-Length within the buffered size, no
 //! Transfer-Encoding, Upgrade or Expect, routed to a live service with a ready target and
 //! nothing for the proxy to answer itself. Everything else (and every malformed head) goes to
-//! the general hyper path, which decides and answers.
+//! the general hyper path, which decides and answers. What is rewritten follows `policy`.
 
-use super::header::{classify, tokens, write_line, Kind};
-use crate::forward::Proxy;
-use crate::router::{Mode, Target};
+use super::header::{tokens, write_line};
+use crate::policy::{self, HeaderClass};
+use crate::proxy::Proxy;
+use crate::router::{Service, ServiceMode};
+use crate::stats::Stats;
+use crate::upstream::Upstream;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 
 /// A request the fast path carries. Ranges point into the client buffer.
-pub struct Plan {
+pub struct FastPlan {
     /// Bytes of the request head.
     pub head_len: usize,
     /// Bytes of the body (Content-Length).
@@ -37,8 +40,8 @@ pub struct Plan {
     pub head: bool,
     /// Safe to send again on a new connection when a reused one turned out closed.
     pub idempotent: bool,
-    pub target: Arc<Target>,
-    pub stats: Arc<crate::metrics::Stats>,
+    pub target: Arc<Upstream>,
+    pub stats: Arc<Stats>,
 }
 
 /// What a client's buffered bytes are.
@@ -46,15 +49,28 @@ pub enum Parsed {
     /// The head is not complete yet.
     Partial,
     /// Carried by the fast path; the head for the target is in `out`.
-    Fast(Plan),
+    Fast(FastPlan),
     /// For the general path.
     General,
 }
 
 /// Per-connection facts the outgoing head needs.
-pub struct Client<'a> {
+pub struct ClientSide<'a> {
     pub ip: &'a str,
     pub tls: bool,
+}
+
+/// What the headers that decide say: framing, host, connection options, ids.
+struct Facts<'a> {
+    host: &'a str,
+    body_len: usize,
+    close: bool,
+    keep_alive: bool,
+    /// The first X-Request-Id: Some(None) when `policy` does not accept it.
+    incoming_id: Option<Option<&'a str>>,
+    forwarded_for: Option<&'a [u8]>,
+    has_proto: bool,
+    has_fwd_host: bool,
 }
 
 /// Parse `buf` and, for a fast-path request, write the target's head into `out` and the
@@ -62,7 +78,7 @@ pub struct Client<'a> {
 pub fn plan(
     buf: &[u8],
     proxy: &Proxy,
-    client: &Client<'_>,
+    client: &ClientSide<'_>,
     out: &mut Vec<u8>,
     id: &mut String,
 ) -> Parsed {
@@ -85,29 +101,82 @@ pub fn plan(
     if !client.tls && path.starts_with(crate::acme::challenges::HTTP_PREFIX) {
         return Parsed::General;
     }
+    let mut classes = [HeaderClass::Other; MAX_HEADERS];
+    let Some(facts) = read_headers(req.headers, &mut classes) else {
+        return Parsed::General;
+    };
+    let max = proxy.limits.max_body_bytes;
+    if facts.body_len > MAX_BODY || (max > 0 && facts.body_len as u64 > max) {
+        return Parsed::General;
+    }
+    let table = proxy.table.load();
+    let Some(service) = route(&table, &facts, path, client) else {
+        return Parsed::General;
+    };
+    let client_head = ClientHead {
+        method,
+        target,
+        headers: req.headers,
+        classes: &classes,
+    };
+    write_head(out, client_head, &facts, service, client, proxy, id);
 
-    // The headers that decide: framing, host, connection options, ids.
+    let at = |s: &str| {
+        let start = s.as_ptr() as usize - buf.as_ptr() as usize;
+        start..start + s.len()
+    };
+    Parsed::Fast(FastPlan {
+        head_len,
+        body_len: facts.body_len,
+        method: at(method),
+        host: at(facts.host),
+        path: at(path),
+        // HTTP/1.0 closes after each response unless the client asked otherwise.
+        close: facts.close || (http10 && !facts.keep_alive),
+        http10,
+        head: method == "HEAD",
+        idempotent: matches!(
+            method,
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        ),
+        target: service.target.clone(),
+        stats: service.stats.clone(),
+    })
+}
+
+/// Classify every header (into `classes`) and read the ones that decide; None: the request
+/// is for the general path (no Host or two, a bad or second Content-Length, a
+/// Transfer-Encoding, Upgrade or Expect).
+#[inline]
+fn read_headers<'a>(
+    headers: &[httparse::Header<'a>],
+    classes: &mut [HeaderClass; MAX_HEADERS],
+) -> Option<Facts<'a>> {
     let mut host: Option<&str> = None;
     let mut body_len: Option<usize> = None;
-    let mut close = false;
-    let mut keep_alive = false;
-    let mut incoming_id: Option<Option<&str>> = None;
-    let mut forwarded_for: Option<&[u8]> = None;
-    let (mut has_proto, mut has_fwd_host) = (false, false);
-    let mut kinds = [Kind::Other; MAX_HEADERS];
-    for (h, kind) in req.headers.iter().zip(kinds.iter_mut()) {
-        *kind = classify(h.name);
-        match *kind {
-            Kind::Host => {
+    let mut facts = Facts {
+        host: "",
+        body_len: 0,
+        close: false,
+        keep_alive: false,
+        incoming_id: None,
+        forwarded_for: None,
+        has_proto: false,
+        has_fwd_host: false,
+    };
+    for (h, class) in headers.iter().zip(classes.iter_mut()) {
+        *class = policy::classify(h.name);
+        match *class {
+            HeaderClass::Host => {
                 if host.is_some() {
-                    return Parsed::General;
+                    return None;
                 }
                 host = Some(match std::str::from_utf8(h.value) {
                     Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => s,
-                    _ => return Parsed::General,
+                    _ => return None,
                 });
             }
-            Kind::ContentLength => {
+            HeaderClass::ContentLength => {
                 let n = match std::str::from_utf8(h.value) {
                     Ok(s)
                         if !s.is_empty()
@@ -120,139 +189,118 @@ pub fn plan(
                 };
                 match (body_len, n) {
                     (None, Some(n)) => body_len = Some(n),
-                    _ => return Parsed::General,
+                    _ => return None,
                 }
             }
-            Kind::TransferEncoding | Kind::Upgrade | Kind::Expect => return Parsed::General,
-            Kind::Connection => {
+            HeaderClass::TransferEncoding | HeaderClass::Upgrade | HeaderClass::Expect => {
+                return None
+            }
+            HeaderClass::Connection => {
                 for token in tokens(h.value) {
                     if token.eq_ignore_ascii_case(b"close") {
-                        close = true;
+                        facts.close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        keep_alive = true;
+                        facts.keep_alive = true;
                     } else if token.eq_ignore_ascii_case(b"upgrade") {
-                        return Parsed::General;
+                        return None;
                     }
                 }
             }
-            Kind::RequestId => {
+            HeaderClass::RequestId => {
                 // The first one counts, as on the general path.
-                incoming_id.get_or_insert(
+                facts.incoming_id.get_or_insert(
                     std::str::from_utf8(h.value)
                         .ok()
-                        .filter(|v| !v.is_empty() && v.len() <= 200 && valid_value(v.as_bytes())),
+                        .filter(|v| policy::accept_request_id(v.as_bytes())),
                 );
             }
-            Kind::ForwardedFor => {
-                forwarded_for.get_or_insert(h.value);
+            HeaderClass::ForwardedFor => {
+                facts.forwarded_for.get_or_insert(h.value);
             }
-            Kind::ForwardedProto => has_proto = true,
-            Kind::ForwardedHost => has_fwd_host = true,
-            Kind::OtherHopByHop | Kind::Other => {}
+            HeaderClass::ForwardedProto => facts.has_proto = true,
+            HeaderClass::ForwardedHost => facts.has_fwd_host = true,
+            HeaderClass::OtherHopByHop | HeaderClass::Other => {}
         }
     }
-    let Some(host) = host else {
-        return Parsed::General;
-    };
-    let body_len = body_len.unwrap_or(0);
-    let max = proxy.limits.max_body_bytes;
-    if body_len > MAX_BODY || (max > 0 && body_len as u64 > max) {
-        return Parsed::General;
-    }
+    facts.host = host?;
+    facts.body_len = body_len.unwrap_or(0);
+    Some(facts)
+}
 
-    // Route: only a live service with a ready target and no redirect to HTTPS.
-    let table = proxy.table.load();
-    let Some(service) = table.route(host, path) else {
-        return Parsed::General;
-    };
+/// The service, when it is live with a ready target and no redirect to HTTPS to answer.
+#[inline]
+fn route<'t>(
+    table: &'t crate::router::Table,
+    facts: &Facts<'_>,
+    path: &str,
+    client: &ClientSide<'_>,
+) -> Option<&'t Service> {
+    let service = table.route(facts.host, path)?;
     let may_redirect = service.tls_redirect && (service.tls.is_some() || service.acme);
-    if service.mode != Mode::Live || !service.target.is_ready() || (!client.tls && may_redirect) {
-        return Parsed::General;
+    if service.mode != ServiceMode::Live
+        || !service.target.is_ready()
+        || (!client.tls && may_redirect)
+    {
+        return None;
     }
+    Some(service)
+}
 
-    // The target's head: request line (prefix stripped when asked), the client's headers
-    // without hop-by-hop ones, then X-Forwarded-* and X-Request-Id.
+/// The client's request head as parsed: its request line and header fields, classified.
+#[derive(Clone, Copy)]
+struct ClientHead<'h, 'a> {
+    method: &'a str,
+    /// The request target (path and query).
+    target: &'a str,
+    headers: &'h [httparse::Header<'a>],
+    classes: &'h [HeaderClass; MAX_HEADERS],
+}
+
+/// The target's head: request line (prefix stripped when asked), the client's headers
+/// without the ones the proxy replaces, then X-Forwarded-* and X-Request-Id.
+#[inline]
+fn write_head(
+    out: &mut Vec<u8>,
+    head: ClientHead<'_, '_>,
+    facts: &Facts<'_>,
+    service: &Service,
+    client: &ClientSide<'_>,
+    proxy: &Proxy,
+    id: &mut String,
+) {
     out.clear();
-    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
-    let mut sent = target;
-    let stripped;
-    if let (true, Some(p)) = (service.strip_prefix, &service.path_prefix) {
-        if let Some(rest) = target.strip_prefix(p.trim_end_matches('/')) {
-            if rest.starts_with('/') {
-                sent = rest;
-            } else {
-                stripped = format!("/{rest}");
-                sent = &stripped;
-            }
-        }
+    let prefix = service.path_prefix.as_deref();
+    match policy::strip_prefix(head.target, prefix, service.strip_prefix) {
+        Some(stripped) => stripped.write(out),
+        None => out.extend_from_slice(head.target.as_bytes()),
     }
-    out.extend_from_slice(sent.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let trust = proxy.trust_forwarded;
-    for (h, kind) in req.headers.iter().zip(kinds) {
-        let dropped = match kind {
-            Kind::RequestId | Kind::ForwardedFor => true,
-            Kind::ForwardedProto | Kind::ForwardedHost => !trust,
-            k => k.hop_by_hop(),
-        };
-        if dropped {
-            continue;
+    for (h, class) in head.headers.iter().zip(head.classes) {
+        if !policy::replaced_in_request(*class, trust) {
+            write_line(out, h.name.as_bytes(), h.value);
         }
-        write_line(out, h.name.as_bytes(), h.value);
     }
     out.extend_from_slice(b"x-forwarded-for: ");
-    match forwarded_for {
-        Some(prev) if trust && !prev.is_empty() => {
-            out.extend_from_slice(prev);
-            out.extend_from_slice(b", ");
-        }
-        _ => {}
-    }
-    out.extend_from_slice(client.ip.as_bytes());
+    policy::forwarded_for(trust, facts.forwarded_for, client.ip, out);
     out.extend_from_slice(b"\r\n");
-    if !(trust && has_proto) {
-        out.extend_from_slice(if client.tls {
-            b"x-forwarded-proto: https\r\n"
-        } else {
-            b"x-forwarded-proto: http\r\n"
-        });
+    if !policy::keep_incoming_forwarded(trust, facts.has_proto) {
+        let proto = policy::forwarded_proto(client.tls);
+        write_line(out, b"x-forwarded-proto", proto.as_bytes());
     }
-    if !(trust && has_fwd_host) {
-        out.extend_from_slice(b"x-forwarded-host: ");
-        out.extend_from_slice(host.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    if policy::write_forwarded_host(trust, facts.has_fwd_host, facts.host.as_bytes()) {
+        write_line(out, b"x-forwarded-host", facts.host.as_bytes());
     }
     id.clear();
-    match incoming_id.flatten() {
+    match facts.incoming_id.flatten() {
         Some(v) => id.push_str(v),
         None => proxy.write_request_id(id),
     }
     out.extend_from_slice(b"x-request-id: ");
     out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
-
-    let at = |s: &str| {
-        let start = s.as_ptr() as usize - buf.as_ptr() as usize;
-        start..start + s.len()
-    };
-    Parsed::Fast(Plan {
-        head_len,
-        body_len,
-        method: at(method),
-        host: at(host),
-        path: at(path),
-        // HTTP/1.0 closes after each response unless the client asked otherwise.
-        close: close || (http10 && !keep_alive),
-        http10,
-        head: method == "HEAD",
-        idempotent: matches!(
-            method,
-            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
-        ),
-        target: service.target.clone(),
-        stats: service.stats.clone(),
-    })
 }
 
 /// An origin-form request target (`/path?query`) of characters every parser reads alike;
@@ -266,10 +314,4 @@ fn plain_path(target: &str) -> bool {
                     b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' | b'#'
                 )
         })
-}
-
-/// Visible ASCII and spaces (what a header value that is also a valid string holds).
-fn valid_value(v: &[u8]) -> bool {
-    v.iter()
-        .all(|b| *b == b' ' || *b == b'\t' || b.is_ascii_graphic())
 }

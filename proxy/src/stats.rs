@@ -1,0 +1,146 @@
+//! Request counters: per service (and for unrouted requests) requests by status class, a
+//! duration histogram and requests in flight, plus the proxy-wide deploy counters. Counters
+//! are atomics held by each service (carried across table swaps), so counting takes no lock on
+//! the request path; each data-plane thread counts in its own cache line (a shard), so threads
+//! do not contend for the counters. `metrics` renders them.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upper bounds of the duration histogram, in seconds.
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// The status classes counted, in `by_class` order.
+pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Shards per service; threads beyond this many share them.
+const SHARDS: usize = 8;
+
+/// One thread's counters: requests per duration bucket (not cumulative; the last one is
+/// beyond the largest bound), on a cache line of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    by_class: [AtomicU64; 5],
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    inflight: AtomicI64,
+}
+
+/// One service's (or the unrouted requests') counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    shards: [Shard; SHARDS],
+}
+
+/// This thread's shard number.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.try_with(|i| *i).unwrap_or(0)
+}
+
+impl Stats {
+    pub fn new() -> Arc<Stats> {
+        Arc::new(Stats::default())
+    }
+
+    /// Count a finished request.
+    pub fn observe(&self, status: u16, took: Duration) {
+        let shard = &self.shards[shard_index()];
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        shard.by_class[class].fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .unwrap_or(BUCKETS.len());
+        shard.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        shard
+            .sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Count a request in flight until the guard drops.
+    pub fn start(self: &Arc<Self>) -> InflightStat {
+        let shard = self.enter();
+        InflightStat(self.clone(), shard)
+    }
+
+    /// As `start`, for a guard that does not outlive the caller's hold on these counters.
+    pub fn start_here(&self) -> InflightStatRef<'_> {
+        let shard = self.enter();
+        InflightStatRef(self, shard)
+    }
+
+    fn enter(&self) -> usize {
+        let shard = shard_index();
+        self.shards[shard].inflight.fetch_add(1, Ordering::Relaxed);
+        shard
+    }
+
+    fn leave(&self, shard: usize) {
+        self.shards[shard].inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Requests of status class `i` (an index into `CLASSES`).
+    pub fn class(&self, i: usize) -> u64 {
+        self.sum(|sh| &sh.by_class[i])
+    }
+
+    /// Requests in duration bucket `i` (not cumulative; `BUCKETS.len()`: beyond the largest).
+    pub fn bucket(&self, i: usize) -> u64 {
+        self.sum(|sh| &sh.buckets[i])
+    }
+
+    /// The durations' sum, in microseconds.
+    pub fn sum_micros(&self) -> u64 {
+        self.sum(|sh| &sh.sum_micros)
+    }
+
+    fn sum(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| field(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn inflight(&self) -> i64 {
+        let n: i64 = self
+            .shards
+            .iter()
+            .map(|s| s.inflight.load(Ordering::Relaxed))
+            .sum();
+        n.max(0)
+    }
+}
+
+/// Keeps a request counted as in flight.
+pub struct InflightStat(Arc<Stats>, usize);
+
+impl Drop for InflightStat {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
+    }
+}
+
+/// Keeps a request counted as in flight (borrowing the counters).
+pub struct InflightStatRef<'a>(&'a Stats, usize);
+
+impl Drop for InflightStatRef<'_> {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
+    }
+}
+
+/// Proxy-wide counters.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    /// Requests no service was routed for.
+    pub unrouted: Arc<Stats>,
+    pub deploys_ok: AtomicU64,
+    pub deploys_failed: AtomicU64,
+}

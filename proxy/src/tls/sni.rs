@@ -1,0 +1,58 @@
+//! Choosing a certificate per TLS handshake by SNI. The choice is asked of a
+//! [`CertificateSource`] (the proxy's current routing table and its ACME certificates), so a
+//! deploy that changes a certificate takes effect for the next handshake without a restart.
+//! ALPN offers h2 and http/1.1; a handshake offering `acme-tls/1` gets the open TLS-ALPN-01
+//! challenge's certificate. A name no service has a certificate for gets the catch-all
+//! service's certificate, if it has one; otherwise the handshake is refused.
+
+use crate::acme::challenges::ACME_TLS_ALPN;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::sync::Arc;
+
+/// Where the resolver finds certificates, asked at each handshake (names in lower case).
+pub trait CertificateSource: Send + Sync {
+    /// The TLS-ALPN-01 validation certificate for `name`, while an order waits for it.
+    fn challenge(&self, name: &str) -> Option<Arc<CertifiedKey>>;
+    /// The certificate of the service that serves `name`.
+    fn certificate(&self, name: &str) -> Option<Arc<CertifiedKey>>;
+}
+
+/// Picks the certificate for a handshake from a [`CertificateSource`].
+pub struct SniResolver {
+    source: Arc<dyn CertificateSource>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SniResolver")
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().unwrap_or("").to_ascii_lowercase();
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))
+        {
+            return self.source.challenge(&name);
+        }
+        self.source.certificate(&name)
+    }
+}
+
+/// The server config: certificates by SNI, ALPN h2 then http/1.1.
+pub fn server_config(
+    source: Arc<dyn CertificateSource>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_cert_resolver(Arc::new(SniResolver { source }));
+    // acme-tls/1 only ever meets an ACME server's TLS-ALPN-01 validation (RFC 8737).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+    Ok(Arc::new(config))
+}
