@@ -8,6 +8,10 @@
 #[path = "../src/error.rs"]
 #[allow(dead_code)]
 mod error;
+// image/ calls the engine through docker/ (which uses only error.rs).
+#[path = "../src/docker/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod docker;
 #[path = "../src/image/mod.rs"]
 mod image;
 

@@ -5,7 +5,7 @@
 //! requests on that host for about a second: reboot behind a load balancer with `--rolling`.
 
 use super::context::Ctx;
-use crate::docker::engine;
+use crate::docker::{containers, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::proxy::on_host::{self as px, CONTAINER, STATE_VOLUME};
@@ -144,7 +144,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                 ));
             }
             for h in &hosts {
-                engine::remove(&conn(h)?.docker, CONTAINER).await?;
+                containers::remove(&conn(h)?.docker, CONTAINER).await?;
                 say(
                     h,
                     &format!("proxy removed (its routes stay in the {STATE_VOLUME} volume)"),
@@ -170,17 +170,17 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                         );
                     }
                     ProxyCommand::Start => {
-                        engine::start(&c.docker, CONTAINER).await?;
+                        containers::start(&c.docker, CONTAINER).await?;
                         px::wait_ready(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy started");
                     }
                     ProxyCommand::Stop => {
-                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
                         say(h, "proxy stopped");
                     }
                     ProxyCommand::Restart => {
-                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
-                        engine::start(&c.docker, CONTAINER).await?;
+                        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        containers::start(&c.docker, CONTAINER).await?;
                         px::wait_ready(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy restarted");
                     }
@@ -234,12 +234,12 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
     let conns = ctx.connect(&hosts).await?;
     for h in &hosts {
         let Some(c) = conns.get(h) else { continue };
-        if c.docker.inspect_container(CONTAINER, None).await.is_err() {
+        if !matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
             continue;
         }
         let others = routed(c).await.unwrap_or_default();
         if others.is_empty() {
-            engine::remove(&c.docker, CONTAINER).await?;
+            containers::remove(&c.docker, CONTAINER).await?;
             ctx.out.host_line(h, "stdout", "proxy removed");
         } else {
             ctx.out.host_line(
@@ -267,9 +267,9 @@ async fn routed(c: &HostConn) -> anyhow::Result<Vec<String>> {
 
 async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
     let say = |line: &str| ctx.out.host_line(h, "stdout", line);
-    let info = match c.docker.inspect_container(CONTAINER, None).await {
-        Ok(i) => i,
-        Err(_) => {
+    let info = match containers::inspect(&c.docker, CONTAINER).await {
+        Ok(Some(i)) => i,
+        Ok(None) | Err(_) => {
             say("proxy: not booted (dhow deploy or dhow proxy boot boots it)");
             return Ok(());
         }
@@ -350,14 +350,14 @@ where
     F: FnOnce() -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
 {
     let tag = px::image_tag();
-    if c.docker.inspect_image(&tag).await.is_err() {
+    if !images::present(&c.docker, &tag).await {
         load_image().await?;
     }
     let started = std::time::Instant::now();
-    if c.docker.inspect_container(CONTAINER, None).await.is_ok() {
+    if matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
         // SIGTERM: the old proxy stops accepting and finishes its in-flight requests.
-        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
-        engine::remove(&c.docker, CONTAINER).await?;
+        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+        containers::remove(&c.docker, CONTAINER).await?;
     }
     px::boot(c, &tag, ports).await?;
     px::wait_ready(c, Duration::from_secs(30)).await?;

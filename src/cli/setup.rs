@@ -169,5 +169,5 @@ async fn confirm_firewall(
 fn loopback_url(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
     let authority = rest.split('/').next()?;
-    crate::deploy::delivery::loopback_address(authority)
+    crate::image::pull::loopback_address(authority)
 }
