@@ -137,7 +137,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
 /// by itself after the watchdog's delay).
 async fn confirm_firewall(
     host: &str,
-    target: &crate::host::ssh::Target,
+    target: &crate::host::ssh::SshTarget,
     ssh: &crate::host::ssh::SshOptions,
 ) -> anyhow::Result<()> {
     let lockout = |e: String| {
