@@ -90,11 +90,18 @@ pub async fn upload_tls(
     files: &crate::deploy::settings::TlsFiles,
 ) -> anyhow::Result<(String, String)> {
     // A proxy booted by an older dhow listens for plain HTTP only.
-    let info = crate::docker::errors::timed(
-        &format!("{}: inspect the proxy", host.name),
-        host.docker.inspect_container(CONTAINER, None),
-    )
-    .await?;
+    let info = containers::inspect(&host.docker, CONTAINER)
+        .await
+        .map_err(|e| fail(Kind::Remote, format!("{}: {e:#}", host.name)))?
+        .ok_or_else(|| {
+            fail(
+                Kind::Remote,
+                format!(
+                    "{}: no {CONTAINER} container to give the certificate to",
+                    host.name
+                ),
+            )
+        })?;
     let cmd = info.config.and_then(|c| c.cmd).unwrap_or_default();
     if !cmd.iter().any(|a| a == "--https") {
         return Err(fail(
