@@ -65,8 +65,7 @@ pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
 async fn fetch(session: &Session) -> anyhow::Result<Details> {
     let host = session.host().to_string();
     let docker = crate::host::docker_tunnel::connect(session).await?;
-    let remote =
-        |e: anyhow::Error| fail(crate::error::Kind::Remote, format!("{host}: {e:#} failed"));
+    let remote = |e: anyhow::Error| fail(crate::error::Kind::Remote, format!("{host}: {e:#}"));
     let (engine, api) = system::version(&docker).await.map_err(remote)?;
     // App containers, then accessories (they carry their own labels, not dhow.service).
     let mut listed = Vec::new();

@@ -7,7 +7,7 @@ mod logs;
 use super::context::Ctx;
 use crate::deploy::execute::Mode;
 use crate::deploy::plan::{Plan, RolePlan};
-use crate::docker::engine::AppContainer;
+use crate::docker::containers::AppContainer;
 use crate::docker::{containers, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
