@@ -7,11 +7,15 @@
 //! `cargo test --features e2e --test image_local`. Everything created is named
 //! `dhow-test/...` / `dhow-image-helper-test...` and removed at the end of each test.
 
-// The `dhow` crate is a binary; its image module (and the error module it uses) are
+// The `dhow` crate is a binary; its image module (and the error and docker modules it uses) are
 // compiled into this test directly.
 #[path = "../src/error.rs"]
 #[allow(dead_code)]
 mod error;
+// image/ calls the engine through docker/ (which uses only error.rs).
+#[path = "../src/docker/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod docker;
 #[path = "../src/image/mod.rs"]
 mod image;
 
@@ -30,7 +34,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 async fn local() -> Docker {
-    image::engine::connect_local()
+    docker::connect_local()
         .await
         .expect("the local Docker engine must be running")
 }

@@ -8,6 +8,10 @@
 #[path = "../src/error.rs"]
 #[allow(dead_code)]
 mod error;
+// image/ calls the engine through docker/ (which uses only error.rs).
+#[path = "../src/docker/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod docker;
 #[path = "../src/image/mod.rs"]
 mod image;
 
@@ -130,7 +134,7 @@ async fn remote_engine() -> (Tunnel, Docker) {
 #[tokio::test]
 async fn an_image_streams_to_a_hosts_engine_once() {
     let (tunnel, remote) = remote_engine().await;
-    let local = image::engine::connect_local().await.unwrap();
+    let local = docker::connect_local().await.unwrap();
 
     // A unique image of a few MB, so the host cannot have it and several chunks flow.
     let reference = "dhow-test/image-transfer:v1";

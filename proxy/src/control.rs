@@ -320,8 +320,14 @@ async fn route(
             }
         }
         Some(Endpoint::Remove(name)) => control.remove(name).await.map(|a| ok(&a)),
-        Some(Endpoint::Pause(name)) => control.set_mode(name, ServiceMode::Paused).await.map(|a| ok(&a)),
-        Some(Endpoint::Resume(name)) => control.set_mode(name, ServiceMode::Live).await.map(|a| ok(&a)),
+        Some(Endpoint::Pause(name)) => control
+            .set_mode(name, ServiceMode::Paused)
+            .await
+            .map(|a| ok(&a)),
+        Some(Endpoint::Resume(name)) => control
+            .set_mode(name, ServiceMode::Live)
+            .await
+            .map(|a| ok(&a)),
         Some(Endpoint::Stop(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
             let stop: StopRequest = if body.is_empty() {

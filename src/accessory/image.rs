@@ -3,11 +3,10 @@
 //! over SSH like an app image, no registry needed); else the host pulls it by name (public
 //! images such as `postgres:16`).
 
-use crate::deploy::delivery::{in_registry, pull_from_registry};
-use crate::deploy::settings::RegistrySettings;
-use crate::docker::engine::timed;
+use crate::docker::{self, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
+use crate::image::pull::{pull_on_host, RegistryAccess};
 
 /// How the image got there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,24 +32,20 @@ impl std::fmt::Display for Delivered {
 pub async fn deliver(
     host: &HostConn,
     image: &str,
-    registry: Option<&RegistrySettings>,
+    registry: Option<&RegistryAccess>,
     mut log: impl FnMut(&str),
 ) -> anyhow::Result<Delivered> {
-    if timed("inspect image", host.docker.inspect_image(image))
-        .await
-        .is_ok()
-    {
+    if images::present(&host.docker, image).await {
         return Ok(Delivered::AlreadyThere);
     }
-    if let Some(r) = registry.filter(|r| in_registry(image, r)) {
-        pull_from_registry(host, image, r, log).await?;
+    if let Some(r) = registry.filter(|r| r.holds(image)) {
+        let forward =
+            |port, local: String| async move { host.shell.forward_remote_port(port, &local).await };
+        pull_on_host(&host.docker, image, r, forward, log).await?;
         return Ok(Delivered::Pulled);
     }
-    if let Ok(local) = crate::image::engine::connect_local().await {
-        if timed("inspect local image", local.inspect_image(image))
-            .await
-            .is_ok()
-        {
+    if let Ok(local) = docker::connect_local().await {
+        if images::present(&local, image).await {
             let sent = crate::image::transfer::copy(&local, &host.docker, image, |_| {}).await?;
             return Ok(Delivered::Sent(sent));
         }

@@ -9,17 +9,15 @@ pub mod image;
 pub mod ops;
 pub mod place;
 
-use crate::deploy::container::{apply_option, NETWORK};
+use crate::docker::network::NETWORK;
+use crate::docker::spec::apply_option;
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
 
-/// Label naming the accessory (`db`).
-pub const LABEL_ACCESSORY: &str = "dhow.accessory";
-/// Label naming the app (and destination) the accessory belongs to (`demo-staging`).
-pub const LABEL_OWNER: &str = "dhow.accessory-of";
+pub use crate::docker::labels::{LABEL_ACCESSORY, LABEL_OWNER};
 
 /// A port published on the host (parsed with the config, which checks it).
 pub use crate::config::types::Publish;
@@ -229,7 +227,7 @@ mod tests {
         let labels = b.labels.unwrap();
         assert_eq!(labels[LABEL_ACCESSORY], "db");
         assert!(
-            !labels.contains_key(crate::deploy::container::LABEL_SERVICE),
+            !labels.contains_key(crate::docker::labels::LABEL_SERVICE),
             "an accessory must never look like an app container"
         );
         assert!(b

@@ -5,12 +5,11 @@
 
 use super::image::{deliver, Delivered};
 use super::{place, AccessorySettings};
-use crate::deploy::container::NETWORK;
-use crate::deploy::settings::RegistrySettings;
-use crate::docker::engine::{self, timed};
+use crate::docker::network::{self, NETWORK};
+use crate::docker::{containers, images, logs};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveImageOptionsBuilder};
+use crate::image::pull::RegistryAccess;
 use std::time::Duration;
 
 /// How long an accessory gets to exit after SIGTERM (databases flush on the way out).
@@ -34,20 +33,14 @@ pub enum Booted {
 
 /// Is the accessory's container there, and running?
 pub async fn state(host: &HostConn, a: &AccessorySettings) -> Option<bool> {
-    let info = timed(
-        "inspect container",
-        host.docker.inspect_container(&a.container, None),
-    )
-    .await
-    .ok()?;
-    Some(info.state.and_then(|s| s.running) == Some(true))
+    containers::running(&host.docker, &a.container).await
 }
 
 /// Boot the accessory unless it runs already.
 pub async fn boot(
     host: &HostConn,
     a: &AccessorySettings,
-    registry: Option<&RegistrySettings>,
+    registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<Booted> {
     match state(host, a).await {
@@ -67,23 +60,23 @@ pub async fn boot(
 pub async fn reboot(
     host: &HostConn,
     a: &AccessorySettings,
-    registry: Option<&RegistrySettings>,
+    registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
-    engine::stop(&host.docker, &a.container, STOP_GRACE).await?;
-    engine::remove(&host.docker, &a.container).await?;
+    containers::stop(&host.docker, &a.container, STOP_GRACE).await?;
+    containers::remove(&host.docker, &a.container).await?;
     create(host, a, registry, log).await
 }
 
 /// Start the stopped container and wait until it stays up.
 pub async fn start(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
-    engine::start(&host.docker, &a.container).await?;
+    containers::start(&host.docker, &a.container).await?;
     settle(host, a).await
 }
 
 /// Stop the container (it stays, with its data, until `start`).
 pub async fn stop(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
-    engine::stop(&host.docker, &a.container, STOP_GRACE).await
+    containers::stop(&host.docker, &a.container, STOP_GRACE).await
 }
 
 /// What `remove` kept.
@@ -95,15 +88,10 @@ pub struct Kept {
 
 /// Remove the container, its image when nothing else uses it, and the uploaded files.
 pub async fn remove(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<Kept> {
-    engine::stop(&host.docker, &a.container, STOP_GRACE).await?;
-    engine::remove(&host.docker, &a.container).await?;
+    containers::stop(&host.docker, &a.container, STOP_GRACE).await?;
+    containers::remove(&host.docker, &a.container).await?;
     // Refused (and left alone) while another container uses the image.
-    let opts = RemoveImageOptionsBuilder::default().build();
-    let _ = timed(
-        "remove image",
-        host.docker.remove_image(&a.image, Some(opts), None),
-    )
-    .await;
+    let _ = images::remove(&host.docker, &a.image).await;
     let home = place::home(host.shell.as_ref()).await?;
     let directories = place::remove_files(host.shell.as_ref(), a, &home).await?;
     Ok(Kept {
@@ -115,22 +103,21 @@ pub async fn remove(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<Ke
 async fn create(
     host: &HostConn,
     a: &AccessorySettings,
-    registry: Option<&RegistrySettings>,
+    registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
     if a.network == NETWORK {
-        crate::docker::network::ensure(&host.docker).await?;
+        network::ensure(&host.docker).await?;
     }
     let delivered = deliver(host, &a.image, registry, log).await?;
     let home = place::home(host.shell.as_ref()).await?;
     let placed = place::put(host.shell.as_ref(), a, &home).await?;
     let body = a.create_body(&home)?;
-    let opts = CreateContainerOptionsBuilder::default()
-        .name(&a.container)
-        .build();
-    timed(
+    containers::create(
+        &host.docker,
+        &a.container,
+        body,
         &format!("create container {}", a.container),
-        host.docker.create_container(Some(opts), body),
     )
     .await?;
     start(host, a).await?;
@@ -139,8 +126,8 @@ async fn create(
 
 /// Wait until the container stays up; if it does not, say why with its last log lines.
 async fn settle(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
-    if let Err(e) = engine::wait_steady(&host.docker, &a.container, SETTLE, DEADLINE).await {
-        let logs = engine::logs_tail(&host.docker, &a.container, 20).await;
+    if let Err(e) = containers::wait_steady(&host.docker, &a.container, SETTLE, DEADLINE).await {
+        let logs = logs::logs_tail(&host.docker, &a.container, 20).await;
         let logs = logs.trim_end();
         return Err(fail(
             Kind::Remote,

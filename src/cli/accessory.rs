@@ -193,7 +193,11 @@ async fn on_host(
         ctx.out
             .host_line(h, "stdout", &format!("{}: {line}", a.name))
     };
-    let registry = ctx.settings()?.registry.clone();
+    let registry = ctx
+        .settings()?
+        .registry
+        .as_ref()
+        .map(crate::image::pull::RegistryAccess::from);
     let log = |l: &str| ctx.out.debug(format!("{h}: {l}"));
     let missing = || {
         fail(
@@ -299,9 +303,9 @@ fn booted(
 }
 
 async fn details(conn: &HostConn, a: &AccessorySettings, say: &dyn Fn(&str)) {
-    let info = match conn.docker.inspect_container(&a.container, None).await {
-        Ok(i) => i,
-        Err(_) => {
+    let info = match crate::docker::containers::inspect(&conn.docker, &a.container).await {
+        Ok(Some(i)) => i,
+        Ok(None) | Err(_) => {
             say(&format!(
                 "not booted (dhow accessory boot {} boots it)",
                 a.name

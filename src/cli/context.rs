@@ -13,9 +13,8 @@ use crate::host::conn::HostConn;
 use crate::output::Output;
 use crate::proxy::image::ProxyImage;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -135,51 +134,17 @@ impl Ctx {
     /// must answer: otherwise nothing is done and the error names each failing host.
     pub async fn connect(&self, hosts: &[String]) -> anyhow::Result<Conns> {
         let settings = self.settings()?;
-        let tasks = hosts.iter().map(|h| {
-            let target = settings.target(h);
-            let ssh = settings.ssh.clone();
-            let name = h.clone();
-            async move {
-                let session = crate::host::ssh::Session::connect(&target, &ssh).await?;
-                let docker = crate::host::docker_tunnel::connect(&session).await?;
-                Ok::<_, anyhow::Error>(HostConn {
-                    name,
-                    shell: Arc::new(session),
-                    docker,
-                })
-            }
-        });
-        let results = futures::future::join_all(tasks).await;
-        let mut conns = HashMap::new();
-        let mut failures = Vec::new();
-        let mut kind = Kind::Connection;
-        for (host, r) in hosts.iter().zip(results) {
-            match r {
-                Ok(c) => {
-                    conns.insert(host.clone(), c);
-                }
-                Err(e) => {
-                    kind = crate::error::kind_of(&e);
-                    failures.push(format!("{e:#}"));
-                }
-            }
-        }
-        if !failures.is_empty() {
-            return Err(fail(
-                kind,
-                format!(
-                    "cannot reach every host, so nothing was changed:\n  {}\n(use -h to leave a host out)",
-                    failures.join("\n  ")
-                ),
-            ));
-        }
-        Ok(conns)
+        let targets: Vec<_> = hosts
+            .iter()
+            .map(|h| (h.clone(), settings.target(h)))
+            .collect();
+        crate::host::connect_all(&targets, &settings.ssh).await
     }
 
     /// Build the image locally (and push it when a registry is configured).
     pub async fn build_and_push(&self, plan: &Plan) -> anyhow::Result<()> {
         let s = self.settings()?;
-        let local = crate::image::engine::connect_local().await?;
+        let local = crate::docker::connect_local().await?;
         let spec = crate::image::build::BuildSpec {
             context_dir: s.builder.context.clone(),
             dockerfile: s.builder.dockerfile.clone(),
@@ -332,4 +297,4 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
 }
 
 /// Map of connections keyed by host name.
-pub type Conns = HashMap<String, HostConn>;
+pub type Conns = crate::host::HostConns;

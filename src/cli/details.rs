@@ -2,12 +2,12 @@
 //! running there (label `dhow.service`), read through the Docker API over SSH.
 
 use super::{hosts, Global};
+use crate::docker::labels::{LABEL_ACCESSORY, LABEL_OWNER, LABEL_SERVICE};
+use crate::docker::{containers, system};
 use crate::error::{fail, kind_of};
 use crate::host::ssh::Session;
 use crate::output::Output;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde_json::json;
-use std::collections::HashMap;
 
 /// One host's answer.
 struct Details {
@@ -65,43 +65,23 @@ pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
 async fn fetch(session: &Session) -> anyhow::Result<Details> {
     let host = session.host().to_string();
     let docker = crate::host::docker_tunnel::connect(session).await?;
-    let remote = |what: &str, e: bollard::errors::Error| {
-        fail(
-            crate::error::Kind::Remote,
-            format!("{host}: {what} failed: {e}"),
-        )
-    };
-    let version = docker
-        .version()
-        .await
-        .map_err(|e| remote("docker version", e))?;
+    let remote = |e: anyhow::Error| fail(crate::error::Kind::Remote, format!("{host}: {e:#}"));
+    let (engine, api) = system::version(&docker).await.map_err(remote)?;
     // App containers, then accessories (they carry their own labels, not dhow.service).
-    let mut containers = Vec::new();
-    for label in ["dhow.service", crate::accessory::LABEL_ACCESSORY] {
-        let filters = HashMap::from([("label", vec![label])]);
-        let options = ListContainersOptionsBuilder::new()
-            .filters(&filters)
-            .build();
-        let list = docker
-            .list_containers(Some(options))
+    let mut listed = Vec::new();
+    for label in [LABEL_SERVICE, LABEL_ACCESSORY] {
+        let list = containers::running_with_label(&docker, label)
             .await
-            .map_err(|e| remote("listing containers", e))?;
-        containers.extend(list.into_iter().map(|c| {
-            let name = c
-                .names
-                .and_then(|n| n.into_iter().next())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default();
+            .map_err(remote)?;
+        listed.extend(list.into_iter().map(|c| {
+            let name = containers::first_name(&c);
             let labels = c.labels.unwrap_or_default();
-            let service = match labels.get(crate::accessory::LABEL_ACCESSORY) {
+            let service = match labels.get(LABEL_ACCESSORY) {
                 Some(acc) => format!(
                     "{} (accessory {acc})",
-                    labels
-                        .get(crate::accessory::LABEL_OWNER)
-                        .cloned()
-                        .unwrap_or_default()
+                    labels.get(LABEL_OWNER).cloned().unwrap_or_default()
                 ),
-                None => labels.get("dhow.service").cloned().unwrap_or_default(),
+                None => labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
             };
             [
                 name,
@@ -112,9 +92,9 @@ async fn fetch(session: &Session) -> anyhow::Result<Details> {
         }));
     }
     Ok(Details {
-        engine: version.version.unwrap_or_else(|| "?".into()),
-        api: version.api_version.unwrap_or_else(|| "?".into()),
-        containers,
+        engine,
+        api,
+        containers: listed,
     })
 }
 

@@ -2,19 +2,19 @@
 //! with the SSH options to reach them.
 
 use super::Global;
-use crate::host::ssh::{SshOptions, Target};
+use crate::host::ssh::{SshOptions, SshTarget};
 
 /// The selected hosts (each once, in config order) and how to connect to them.
 #[derive(Debug, Clone)]
 pub struct Hosts {
-    pub targets: Vec<Target>,
+    pub targets: Vec<SshTarget>,
     pub ssh: SshOptions,
 }
 
 /// Load the config and select hosts with the global filters.
 pub fn load(global: &Global) -> anyhow::Result<Hosts> {
     let loaded = load_config(global)?;
-    let mut targets: Vec<Target> = Vec::new();
+    let mut targets: Vec<SshTarget> = Vec::new();
     for (_, hosts) in crate::config::select::selection(&loaded, &global.selection())? {
         for h in hosts {
             let t = h.target();

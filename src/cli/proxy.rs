@@ -5,9 +5,11 @@
 //! requests on that host for about a second: reboot behind a load balancer with `--rolling`.
 
 use super::context::Ctx;
-use crate::docker::engine;
+use crate::deploy::targets::Targets;
+use crate::docker::{containers, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
+use crate::host::HostConns;
 use crate::proxy::on_host::{self as px, CONTAINER, STATE_VOLUME};
 use hyper::Method;
 use std::time::Duration;
@@ -48,12 +50,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
     let plan = ctx.targets()?;
     let hosts = plan.host_names();
     let conns = ctx.connect(&hosts).await?;
-    let conn = |h: &str| {
-        conns
-            .get(h)
-            .cloned()
-            .ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))
-    };
+    let conn = |h: &str| conn_of(&conns, h);
     let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
     match cmd {
         ProxyCommand::Logs(args) => {
@@ -66,91 +63,9 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ProxyCommand::Reboot { rolling } => {
-            let hooks = ctx.hooks_without_version(&plan);
-            hooks.run("pre-proxy-reboot", &[]).await?;
-            let load = ctx.proxy_delivery();
-            let ports = ctx.proxy_boot();
-            let reboot_one = |h: String| {
-                let (load, ports) = (&load, &ports);
-                async move {
-                    let c = conn(&h)?;
-                    let took = reboot(&c, ports, || load(c.clone())).await?;
-                    say(
-                        &h,
-                        &format!(
-                            "proxy rebooted; serving again after {:.1}s",
-                            took.as_secs_f64()
-                        ),
-                    );
-                    Ok::<_, anyhow::Error>(())
-                }
-            };
-            if *rolling {
-                for h in &hosts {
-                    reboot_one(h.clone()).await?;
-                }
-            } else {
-                let results =
-                    futures::future::join_all(hosts.iter().cloned().map(reboot_one)).await;
-                let failed: Vec<String> = results
-                    .into_iter()
-                    .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-                    .collect();
-                if !failed.is_empty() {
-                    return Err(fail(
-                        Kind::Remote,
-                        format!("proxy reboot failed:\n  {}", failed.join("\n  ")),
-                    ));
-                }
-            }
-            hooks.run("post-proxy-reboot", &[]).await?;
-            Ok(())
-        }
+        ProxyCommand::Reboot { rolling } => reboot_all(ctx, &plan, &hosts, &conns, *rolling).await,
         ProxyCommand::Remove { force, yes } => {
-            for h in &hosts {
-                let c = conn(h)?;
-                let others: Vec<String> = routed(&c)
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|s| {
-                        !plan
-                            .hosts
-                            .iter()
-                            .any(|hp| hp.roles.iter().any(|r| &r.prefix == s))
-                    })
-                    .collect();
-                if !others.is_empty() && !force {
-                    return Err(fail(
-                        Kind::Usage,
-                        format!(
-                            "{h}: the proxy also routes {}; removing it would take them down. \
-                             Use --force to remove it anyway",
-                            others.join(", ")
-                        ),
-                    ));
-                }
-            }
-            if !yes
-                && !super::context::confirm(&format!(
-                    "Remove the dhow-proxy container from {}? Their HTTP traffic stops.",
-                    hosts.join(", ")
-                ))?
-            {
-                return Err(fail(
-                    Kind::Usage,
-                    "not confirmed; nothing removed (use -y to skip the question)",
-                ));
-            }
-            for h in &hosts {
-                engine::remove(&conn(h)?.docker, CONTAINER).await?;
-                say(
-                    h,
-                    &format!("proxy removed (its routes stay in the {STATE_VOLUME} volume)"),
-                );
-            }
-            Ok(())
+            remove(ctx, &plan, &hosts, &conns, *force, *yes).await
         }
         _ => {
             for h in &hosts {
@@ -170,17 +85,17 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                         );
                     }
                     ProxyCommand::Start => {
-                        engine::start(&c.docker, CONTAINER).await?;
+                        containers::start(&c.docker, CONTAINER).await?;
                         px::wait_ready(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy started");
                     }
                     ProxyCommand::Stop => {
-                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
                         say(h, "proxy stopped");
                     }
                     ProxyCommand::Restart => {
-                        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
-                        engine::start(&c.docker, CONTAINER).await?;
+                        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        containers::start(&c.docker, CONTAINER).await?;
                         px::wait_ready(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy restarted");
                     }
@@ -191,6 +106,120 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A connection from `conns`, or an internal error (every selected host was connected).
+fn conn_of(conns: &HostConns, h: &str) -> anyhow::Result<HostConn> {
+    conns
+        .get(h)
+        .cloned()
+        .ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))
+}
+
+/// `proxy reboot`: every host at once, or one after the other with --rolling.
+async fn reboot_all(
+    ctx: &Ctx,
+    plan: &Targets,
+    hosts: &[String],
+    conns: &HostConns,
+    rolling: bool,
+) -> anyhow::Result<()> {
+    let conn = |h: &str| conn_of(conns, h);
+    let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
+    let hooks = ctx.hooks_without_version(plan);
+    hooks.run("pre-proxy-reboot", &[]).await?;
+    let load = ctx.proxy_delivery();
+    let ports = ctx.proxy_boot();
+    let reboot_one = |h: String| {
+        let (load, ports) = (&load, &ports);
+        async move {
+            let c = conn(&h)?;
+            let took = reboot(&c, ports, || load(c.clone())).await?;
+            say(
+                &h,
+                &format!(
+                    "proxy rebooted; serving again after {:.1}s",
+                    took.as_secs_f64()
+                ),
+            );
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    if rolling {
+        for h in hosts {
+            reboot_one(h.clone()).await?;
+        }
+    } else {
+        let results = futures::future::join_all(hosts.iter().cloned().map(reboot_one)).await;
+        let failed: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        if !failed.is_empty() {
+            return Err(fail(
+                Kind::Remote,
+                format!("proxy reboot failed:\n  {}", failed.join("\n  ")),
+            ));
+        }
+    }
+    hooks.run("post-proxy-reboot", &[]).await?;
+    Ok(())
+}
+
+/// `proxy remove`: refuses while a host's proxy routes another service, unless --force.
+async fn remove(
+    ctx: &Ctx,
+    plan: &Targets,
+    hosts: &[String],
+    conns: &HostConns,
+    force: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let conn = |h: &str| conn_of(conns, h);
+    let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
+    for h in hosts {
+        let c = conn(h)?;
+        let others: Vec<String> = routed(&c)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| {
+                !plan
+                    .hosts
+                    .iter()
+                    .any(|hp| hp.roles.iter().any(|r| &r.prefix == s))
+            })
+            .collect();
+        if !others.is_empty() && !force {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{h}: the proxy also routes {}; removing it would take them down. \
+                     Use --force to remove it anyway",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    if !yes
+        && !super::context::confirm(&format!(
+            "Remove the dhow-proxy container from {}? Their HTTP traffic stops.",
+            hosts.join(", ")
+        ))?
+    {
+        return Err(fail(
+            Kind::Usage,
+            "not confirmed; nothing removed (use -y to skip the question)",
+        ));
+    }
+    for h in hosts {
+        containers::remove(&conn(h)?.docker, CONTAINER).await?;
+        say(
+            h,
+            &format!("proxy removed (its routes stay in the {STATE_VOLUME} volume)"),
+        );
+    }
+    Ok(())
 }
 
 /// `dhow remove`: the app from the selected hosts, its accessories, then each host's proxy unless another
@@ -234,12 +263,12 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
     let conns = ctx.connect(&hosts).await?;
     for h in &hosts {
         let Some(c) = conns.get(h) else { continue };
-        if c.docker.inspect_container(CONTAINER, None).await.is_err() {
+        if !matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
             continue;
         }
         let others = routed(c).await.unwrap_or_default();
         if others.is_empty() {
-            engine::remove(&c.docker, CONTAINER).await?;
+            containers::remove(&c.docker, CONTAINER).await?;
             ctx.out.host_line(h, "stdout", "proxy removed");
         } else {
             ctx.out.host_line(
@@ -267,9 +296,9 @@ async fn routed(c: &HostConn) -> anyhow::Result<Vec<String>> {
 
 async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
     let say = |line: &str| ctx.out.host_line(h, "stdout", line);
-    let info = match c.docker.inspect_container(CONTAINER, None).await {
-        Ok(i) => i,
-        Err(_) => {
+    let info = match containers::inspect(&c.docker, CONTAINER).await {
+        Ok(Some(i)) => i,
+        Ok(None) | Err(_) => {
             say("proxy: not booted (dhow deploy or dhow proxy boot boots it)");
             return Ok(());
         }
@@ -350,14 +379,14 @@ where
     F: FnOnce() -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
 {
     let tag = px::image_tag();
-    if c.docker.inspect_image(&tag).await.is_err() {
+    if !images::present(&c.docker, &tag).await {
         load_image().await?;
     }
     let started = std::time::Instant::now();
-    if c.docker.inspect_container(CONTAINER, None).await.is_ok() {
+    if matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
         // SIGTERM: the old proxy stops accepting and finishes its in-flight requests.
-        engine::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
-        engine::remove(&c.docker, CONTAINER).await?;
+        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+        containers::remove(&c.docker, CONTAINER).await?;
     }
     px::boot(c, &tag, ports).await?;
     px::wait_ready(c, Duration::from_secs(30)).await?;

@@ -141,7 +141,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
 /// by itself after the watchdog's delay).
 async fn confirm_firewall(
     host: &str,
-    target: &crate::host::ssh::Target,
+    target: &crate::host::ssh::SshTarget,
     ssh: &crate::host::ssh::SshOptions,
 ) -> anyhow::Result<()> {
     let lockout = |e: String| {
@@ -173,5 +173,5 @@ async fn confirm_firewall(
 fn loopback_url(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
     let authority = rest.split('/').next()?;
-    crate::deploy::delivery::loopback_address(authority)
+    crate::image::pull::loopback_address(authority)
 }

@@ -3,7 +3,7 @@
 
 use super::context::Ctx;
 use crate::deploy::targets::Targets;
-use crate::docker::engine::{self, AppContainer};
+use crate::docker::containers::{self, AppContainer};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ pub async fn inventory(
             .get(&host.host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
         for role in &host.roles {
-            let list = engine::service_containers(
+            let list = containers::service_containers(
                 &conn.docker,
                 &plan.service,
                 plan.destination.as_deref(),

@@ -30,7 +30,7 @@ pub fn hosts_of(l: &Loaded, a: &AccessoryConfig) -> Vec<String> {
 }
 
 /// Every accessory host with its SSH target (for connecting).
-pub fn targets(l: &Loaded) -> BTreeMap<String, crate::host::ssh::Target> {
+pub fn targets(l: &Loaded) -> BTreeMap<String, crate::host::ssh::SshTarget> {
     let mut t = BTreeMap::new();
     for a in l.config.accessories.iter().flat_map(|m| m.values()) {
         for h in a.host.iter().chain(a.hosts.iter().flatten()) {

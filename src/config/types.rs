@@ -80,7 +80,7 @@ pub struct HostSpec {
 impl HostSpec {
     pub fn parse(s: &str) -> Result<HostSpec, String> {
         let bad = || format!("bad host \"{s}\": expected [user@]host[:port]");
-        let t = crate::host::ssh::Target::parse(s).ok_or_else(bad)?;
+        let t = crate::host::ssh::SshTarget::parse(s).ok_or_else(bad)?;
         let valid_host = t
             .host
             .chars()
@@ -100,8 +100,8 @@ impl HostSpec {
         })
     }
 
-    pub fn target(&self) -> crate::host::ssh::Target {
-        crate::host::ssh::Target {
+    pub fn target(&self) -> crate::host::ssh::SshTarget {
+        crate::host::ssh::SshTarget {
             user: self.user.clone(),
             host: self.host.clone(),
             port: self.port,

@@ -49,7 +49,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
         .unwrap_or_default();
     targets
         .entry(primary_host.clone())
-        .or_insert_with(|| crate::host::ssh::Target::host(primary_host.clone()));
+        .or_insert_with(|| crate::host::ssh::SshTarget::host(primary_host.clone()));
     if let Ok(h) = HostSpec::parse(&primary_host) {
         targets.insert(primary_host.clone(), h.target());
     }

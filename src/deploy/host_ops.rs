@@ -118,14 +118,7 @@ impl HostOps for HostConn {
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             // Docker refuses while another container uses the image, which is fine.
-            let _ = self
-                .docker
-                .remove_image(
-                    image,
-                    None::<bollard::query_parameters::RemoveImageOptions>,
-                    None,
-                )
-                .await;
+            let _ = crate::docker::images::remove(&self.docker, image).await;
         })
     }
 
@@ -163,14 +156,14 @@ impl HostOps for HostConn {
 
     fn receive<'a>(&'a self, image: &'a str) -> Call<'a, ()> {
         Box::pin(async move {
-            let local = crate::image::engine::connect_local().await?;
+            let local = crate::docker::connect_local().await?;
             crate::image::transfer::copy(&local, &self.docker, image, |_| {}).await?;
             Ok(())
         })
     }
 
     fn has_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, bool> {
-        Box::pin(async move { self.docker.inspect_image(image).await.is_ok() })
+        Box::pin(crate::docker::images::present(&self.docker, image))
     }
 
     fn ensure_network(&self) -> Call<'_, ()> {

@@ -5,7 +5,7 @@
 use super::container::{container_name, role_prefix, ContainerSpec};
 use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
 use super::targets::{HostTargets, RoleTarget, Targets};
-use crate::host::ssh::{SshOptions, Target};
+use crate::host::ssh::{SshOptions, SshTarget};
 use crate::proxy::control::Health;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ pub struct Settings {
     /// The primary host (first host of the primary role, whatever is selected).
     pub primary_host: String,
     /// Connection target for every host name used above.
-    pub targets: BTreeMap<String, Target>,
+    pub targets: BTreeMap<String, SshTarget>,
     pub ssh: SshOptions,
     pub proxy: ProxySettings,
     pub registry: Option<RegistrySettings>,
@@ -102,11 +102,11 @@ pub struct Settings {
 
 impl Settings {
     /// The SSH target of a host as written in the config (user and port included).
-    pub fn target(&self, host: &str) -> Target {
+    pub fn target(&self, host: &str) -> SshTarget {
         self.targets
             .get(host)
             .cloned()
-            .unwrap_or_else(|| Target::host(host.to_string()))
+            .unwrap_or_else(|| SshTarget::host(host.to_string()))
     }
 
     /// `<service>[-<destination>]`: names the lock and the state directory on hosts.

@@ -4,12 +4,14 @@
 //! oldest network of that name is kept and unused younger duplicates are removed: every racer
 //! converges on the same network.
 
-use crate::deploy::container::NETWORK;
-use crate::docker::engine::timed;
+use super::errors::timed;
 use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use bollard::Docker;
 use std::collections::HashMap;
+
+/// The Docker network every app container and the proxy join on a host.
+pub const NETWORK: &str = "dhow";
 
 /// Create the app network if it is missing; heal duplicates. Returns whether it was created.
 pub async fn ensure(docker: &Docker) -> anyhow::Result<bool> {

@@ -5,6 +5,7 @@
 
 use super::context;
 use super::engine;
+use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
 use bollard::query_parameters::{BuildImageOptionsBuilder, TagImageOptionsBuilder};
@@ -150,7 +151,7 @@ pub async fn build(
             Kind::Deploy,
             format!(
                 "the build of {first_tag} ended without an image ({}); last output:\n{}",
-                engine::message(&e),
+                docker::message(&e),
                 tail_text(&tail)
             ),
         )
@@ -167,7 +168,7 @@ pub async fn build(
                 Kind::Deploy,
                 format!(
                     "built {id} but could not tag it {tag}: {}",
-                    engine::message(&e)
+                    docker::message(&e)
                 ),
             )
         })?;
@@ -219,7 +220,7 @@ fn build_error(
         format!(
             "image build failed ({context_dir}/{dockerfile}): {}\nlast build output:\n{}\n\
              fix the Dockerfile or the build context and run again",
-            engine::message(err),
+            docker::message(err),
             tail_text(tail)
         ),
     )

@@ -3,7 +3,7 @@
 //! (the proxy's) without any build at all.
 //!
 //! Everything takes plain values and `bollard::Docker` handles: the local engine comes from
-//! [`engine::connect_local`], a host's engine from the SSH tunnel (src/host/docker_tunnel.rs).
+//! [`crate::docker::connect_local`], a host's engine from the SSH tunnel (src/host/docker_tunnel.rs).
 
 // The deploy flow (wired by the lead) is the caller of this module; until then parts of
 // its API are used only by tests.
@@ -15,6 +15,7 @@ pub mod context;
 pub mod credentials;
 pub mod dockerignore;
 pub mod engine;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod scratch;

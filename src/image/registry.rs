@@ -5,6 +5,7 @@
 use super::credentials::{self, Login};
 use super::engine;
 use super::reference;
+use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
 use bollard::query_parameters::{CreateImageOptionsBuilder, PushImageOptionsBuilder};
@@ -95,7 +96,7 @@ pub async fn pull(
             Kind::Remote,
             format!(
                 "pulled {image_ref} but the engine does not list it: {}",
-                engine::message(&e)
+                docker::message(&e)
             ),
         )
     })?;
@@ -109,7 +110,7 @@ fn registry_error(
     user: &str,
     err: &bollard::errors::Error,
 ) -> anyhow::Error {
-    let message = engine::message(err);
+    let message = docker::message(err);
     let lower = message.to_lowercase();
     if lower.contains("unauthorized")
         || lower.contains("authentication required")

@@ -5,6 +5,7 @@
 
 use super::engine;
 use super::reference;
+use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
 use bollard::query_parameters::{ImportImageOptionsBuilder, TagImageOptionsBuilder};
@@ -174,19 +175,19 @@ pub async fn load(docker: &Docker, archive: &Archive, repo_tag: &str) -> Result<
                 .map_err(|e| {
                     fail(
                         Kind::Remote,
-                        format!("tagging {repo_tag} failed: {}", engine::message(&e)),
+                        format!("tagging {repo_tag} failed: {}", docker::message(&e)),
                     )
                 })?;
             return Ok(false);
         }
-        Err(e) if engine::is_not_found(&e) => {}
+        Err(e) if docker::is_not_found(&e) => {}
         Err(e) => {
             return Err(fail(
                 Kind::Remote,
                 format!(
                     "cannot look up image {} on the engine: {}",
                     archive.image_id,
-                    engine::message(&e)
+                    docker::message(&e)
                 ),
             ))
         }
@@ -201,7 +202,7 @@ pub async fn load(docker: &Docker, archive: &Archive, repo_tag: &str) -> Result<
         if let Err(e) = item {
             return Err(fail(
                 Kind::Remote,
-                format!("loading {repo_tag} failed: {}", engine::message(&e)),
+                format!("loading {repo_tag} failed: {}", docker::message(&e)),
             ));
         }
     }
@@ -210,7 +211,7 @@ pub async fn load(docker: &Docker, archive: &Archive, repo_tag: &str) -> Result<
             Kind::Remote,
             format!(
                 "loaded {repo_tag} but the engine does not list it: {}",
-                engine::message(&e)
+                docker::message(&e)
             ),
         )
     })?;

@@ -3,8 +3,8 @@
 //! destination is a host's engine through the SSH tunnel). Nothing is buffered whole; an
 //! image the destination already has (same ID) is not sent again.
 
-use super::engine;
 use super::reference;
+use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
 use bollard::query_parameters::{ImportImageOptionsBuilder, TagImageOptionsBuilder};
@@ -45,7 +45,7 @@ pub async fn copy(
             Kind::Usage,
             format!(
                 "cannot send {image_ref}: the source engine does not have it ({}); build it first",
-                engine::message(&e)
+                docker::message(&e)
             ),
         )
     })?;
@@ -66,7 +66,7 @@ pub async fn copy(
             Ok(bytes)
         }
         Err(e) => {
-            let text = engine::message(&e);
+            let text = docker::message(&e);
             if let Ok(mut slot) = error_slot.lock() {
                 *slot = Some(text.clone());
             }
@@ -127,7 +127,7 @@ pub async fn copy(
             Kind::Remote,
             format!(
                 "sent {image_ref} ({total} bytes) but the host's engine does not list it: {}",
-                engine::message(&e)
+                docker::message(&e)
             ),
         )
     })?;
@@ -149,13 +149,13 @@ async fn already_there(dst: &Docker, image_ref: &str, id: &str) -> Result<bool> 
     match dst.inspect_image(image_ref).await {
         Ok(found) if found.id.as_deref() == Some(id) => return Ok(true),
         Ok(_) => {}
-        Err(e) if engine::is_not_found(&e) => {}
+        Err(e) if docker::is_not_found(&e) => {}
         Err(e) => {
             return Err(fail(
                 Kind::Remote,
                 format!(
                     "cannot look up {image_ref} on the host's engine: {}",
-                    engine::message(&e)
+                    docker::message(&e)
                 ),
             ))
         }
@@ -172,18 +172,18 @@ async fn already_there(dst: &Docker, image_ref: &str, id: &str) -> Result<bool> 
                     Kind::Remote,
                     format!(
                         "the host has image {id} but tagging it {image_ref} failed: {}",
-                        engine::message(&e)
+                        docker::message(&e)
                     ),
                 )
             })?;
             Ok(true)
         }
-        Err(e) if engine::is_not_found(&e) => Ok(false),
+        Err(e) if docker::is_not_found(&e) => Ok(false),
         Err(e) => Err(fail(
             Kind::Remote,
             format!(
                 "cannot look up image {id} on the host's engine: {}",
-                engine::message(&e)
+                docker::message(&e)
             ),
         )),
     }
@@ -204,7 +204,7 @@ fn load_error(
             format!(
                 "the host's engine could not load {image_ref}: {}; check its disk space and \
                  Docker logs",
-                engine::message(err)
+                docker::message(err)
             ),
         ),
     }

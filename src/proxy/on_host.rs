@@ -2,16 +2,15 @@
 //! (booting it from an image delivered by dhow itself when absent), and ask it to switch a
 //! service to a new target through its control socket.
 
-use crate::deploy::container::NETWORK;
-use crate::docker::engine::{self, docker_message};
-use crate::docker::network;
+use crate::docker::labels::{LABEL_PROXY, LABEL_PROXY_VERSION};
+use crate::docker::network::{self, NETWORK};
+use crate::docker::{containers, images, logs};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::proxy::control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::future::BoxFuture;
 use hyper::Method;
 use std::collections::HashMap;
@@ -54,16 +53,18 @@ pub async fn ensure(
 ) -> anyhow::Result<Ensured> {
     network::ensure(&host.docker).await?;
     let tag = image_tag();
-    let ensured = match host.docker.inspect_container(CONTAINER, None).await {
-        Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
+    // An engine that cannot say whether the proxy is there gets a boot attempt, whose
+    // error then says what is wrong.
+    let ensured = match containers::inspect(&host.docker, CONTAINER).await {
+        Ok(Some(info)) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
             Ensured::AlreadyRunning
         }
-        Ok(_) => {
-            engine::start(&host.docker, CONTAINER).await?;
+        Ok(Some(_)) => {
+            containers::start(&host.docker, CONTAINER).await?;
             Ensured::Started
         }
-        Err(_) => {
-            if host.docker.inspect_image(&tag).await.is_err() {
+        Ok(None) | Err(_) => {
+            if !images::present(&host.docker, &tag).await {
                 load_image().await?;
             }
             match boot(host, &tag, options).await {
@@ -89,11 +90,18 @@ pub async fn upload_tls(
     files: &crate::deploy::settings::TlsFiles,
 ) -> anyhow::Result<(String, String)> {
     // A proxy booted by an older dhow listens for plain HTTP only.
-    let info = engine::timed(
-        &format!("{}: inspect the proxy", host.name),
-        host.docker.inspect_container(CONTAINER, None),
-    )
-    .await?;
+    let info = containers::inspect(&host.docker, CONTAINER)
+        .await
+        .map_err(|e| fail(Kind::Remote, format!("{}: {e:#}", host.name)))?
+        .ok_or_else(|| {
+            fail(
+                Kind::Remote,
+                format!(
+                    "{}: no {CONTAINER} container to give the certificate to",
+                    host.name
+                ),
+            )
+        })?;
     let cmd = info.config.and_then(|c| c.cmd).unwrap_or_default();
     if !cmd.iter().any(|a| a == "--https") {
         return Err(fail(
@@ -109,14 +117,12 @@ pub async fn upload_tls(
     }
     let archive = cert_archive(name, files)
         .map_err(|e| fail(Kind::Internal, format!("packing the certificate: {e}")))?;
-    let opts = bollard::query_parameters::UploadToContainerOptions {
-        path: "/var/lib/dhow-proxy".into(),
-        ..Default::default()
-    };
-    engine::timed(
+    containers::upload(
+        &host.docker,
+        CONTAINER,
+        "/var/lib/dhow-proxy",
+        archive,
         &format!("{}: upload the certificate to the proxy", host.name),
-        host.docker
-            .upload_to_container(CONTAINER, Some(opts), bollard::body_full(archive.into())),
     )
     .await?;
     Ok((
@@ -164,32 +170,15 @@ fn cert_archive(name: &str, files: &crate::deploy::settings::TlsFiles) -> std::i
 
 /// Remove proxy images no container uses (older releases' proxies); returns their tags.
 pub async fn prune_images(host: &HostConn) -> anyhow::Result<Vec<String>> {
-    let filters: HashMap<&str, Vec<String>> =
-        HashMap::from([("reference", vec!["dhow-proxy".to_string()])]);
-    let opts = bollard::query_parameters::ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let images = engine::timed(
-        &format!("{}: list proxy images", host.name),
-        host.docker.list_images(Some(opts)),
-    )
-    .await?;
+    let tags = images::tags(&host.docker, "dhow-proxy")
+        .await
+        .map_err(|e| fail(Kind::Remote, format!("{}: {e:#}", host.name)))?;
     let current = image_tag();
     let mut removed = Vec::new();
-    for img in images {
-        for tag in img.repo_tags.into_iter().filter(|t| *t != current) {
-            // An image a container (running or stopped) still uses is refused: kept.
-            let gone = host
-                .docker
-                .remove_image(
-                    &tag,
-                    None::<bollard::query_parameters::RemoveImageOptions>,
-                    None,
-                )
-                .await;
-            if gone.is_ok() {
-                removed.push(tag);
-            }
+    for tag in tags.into_iter().map(|t| t.tag).filter(|t| *t != current) {
+        // An image a container (running or stopped) still uses is refused: kept.
+        if images::remove(&host.docker, &tag).await.is_ok() {
+            removed.push(tag);
         }
     }
     Ok(removed)
@@ -258,9 +247,9 @@ pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::
         // HTTPS is served when a service brings a certificate (proxy.ssl_certificate).
         cmd: Some(cmd),
         labels: Some(HashMap::from([
-            ("dhow.proxy".to_string(), "true".to_string()),
+            (LABEL_PROXY.to_string(), "true".to_string()),
             (
-                "dhow.proxy.version".to_string(),
+                LABEL_PROXY_VERSION.to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
         ])),
@@ -285,33 +274,25 @@ pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::
         }),
         ..Default::default()
     };
-    let opts = CreateContainerOptionsBuilder::default()
-        .name(CONTAINER)
-        .build();
-    host.docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(|e| {
-            fail(
-                Kind::Remote,
-                format!(
-                    "{}: create the proxy container: {}",
-                    host.name,
-                    docker_message(&e)
-                ),
-            )
-        })?;
-    host.docker.start_container(CONTAINER, None).await.map_err(|e| {
+    containers::create(
+        &host.docker,
+        CONTAINER,
+        body,
+        &format!("{}: create the proxy container", host.name),
+    )
+    .await?;
+    containers::start_described(
+        &host.docker,
+        CONTAINER,
+        &format!("{}: start the proxy container", host.name),
+    )
+    .await
+    .map_err(|e| {
         fail(
             Kind::Remote,
-            format!(
-                "{}: start the proxy container: {} (is another program using port 80 or 443 on the host?)",
-                host.name,
-                docker_message(&e)
-            ),
+            format!("{e:#} (is another program using port 80 or 443 on the host?)"),
         )
-    })?;
-    Ok(())
+    })
 }
 
 /// The control socket exists but the SSH user may not write to it.
@@ -363,7 +344,7 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
             }
         };
         if start.elapsed() > within {
-            let logs = engine::stderr_tail(&host.docker, CONTAINER, 20).await;
+            let logs = logs::stderr_tail(&host.docker, CONTAINER, 20).await;
             return Err(fail(
                 Kind::Remote,
                 format!(

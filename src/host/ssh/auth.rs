@@ -3,7 +3,7 @@
 //! them into the agent or use an unencrypted key.
 
 use super::errors;
-use super::handler::Client;
+use super::handler::SshHandler;
 use super::SshOptions;
 use russh::client::Handle;
 use russh::keys::agent::client::AgentClient;
@@ -24,7 +24,7 @@ pub fn default_key_files() -> Vec<PathBuf> {
 
 /// Authenticate `user`; on failure the error lists what was tried.
 pub async fn authenticate(
-    handle: &mut Handle<Client>,
+    handle: &mut Handle<SshHandler>,
     user: &str,
     host: &str,
     port: u16,
@@ -82,7 +82,7 @@ pub async fn authenticate(
 
 /// The RSA signature hash the server accepts (rsa-sha2-512, then -256; never plain ssh-rsa
 /// unless that is all the server knows).
-async fn rsa_hash(handle: &Handle<Client>, opts: &SshOptions) -> Option<HashAlg> {
+async fn rsa_hash(handle: &Handle<SshHandler>, opts: &SshOptions) -> Option<HashAlg> {
     match tokio::time::timeout(opts.connect_timeout, handle.best_supported_rsa_hash()).await {
         Ok(Ok(Some(alg))) => alg,
         _ => Some(HashAlg::Sha256),
@@ -90,7 +90,7 @@ async fn rsa_hash(handle: &Handle<Client>, opts: &SshOptions) -> Option<HashAlg>
 }
 
 async fn try_agent(
-    handle: &mut Handle<Client>,
+    handle: &mut Handle<SshHandler>,
     user: &str,
     rsa_hash: Option<HashAlg>,
     opts: &SshOptions,

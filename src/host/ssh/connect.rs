@@ -2,9 +2,9 @@
 //! handshake with host key checking, then authentication. The resulting [`Session`] is a
 //! cheap handle; every exec and socket channel to that host runs over it.
 
-use super::handler::Client;
+use super::handler::SshHandler;
 use super::known_hosts;
-use super::{auth, errors, SshOptions, Target};
+use super::{auth, errors, SshOptions, SshTarget};
 use russh::client::{Config, Handle};
 use russh::keys::Algorithm;
 use std::borrow::Cow;
@@ -20,7 +20,7 @@ pub struct Session {
 }
 
 struct Inner {
-    handle: Handle<Client>,
+    handle: Handle<SshHandler>,
     host: String,
     /// Limits concurrent exec channels: OpenSSH allows 10 sessions per connection
     /// (MaxSessions); more would be refused. Socket channels are not limited.
@@ -43,14 +43,14 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Connect to `target` (through `opts.proxy` if set), check its host key, authenticate.
-    pub async fn connect(target: &Target, opts: &SshOptions) -> anyhow::Result<Session> {
+    pub async fn connect(target: &SshTarget, opts: &SshOptions) -> anyhow::Result<Session> {
         let host = target.host.clone();
         let port = target.port.unwrap_or(opts.port);
         let user = target.user.clone().unwrap_or_else(|| opts.user.clone());
         let config = Arc::new(client_config(opts, &host, port));
         let problem = Arc::new(Mutex::new(None));
         let forwards = super::forward::Forwards::default();
-        let handler = Client {
+        let handler = SshHandler {
             forwards: forwards.clone(),
             host: host.clone(),
             port,
@@ -167,7 +167,7 @@ impl Session {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub(crate) fn handle(&self) -> &Handle<Client> {
+    pub(crate) fn handle(&self) -> &Handle<SshHandler> {
         &self.inner.handle
     }
 

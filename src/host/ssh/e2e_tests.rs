@@ -2,7 +2,7 @@
 //! against the sandbox's real sshd and dockerd. Built only with `--features e2e`; they read
 //! `sandbox/.state/env` (or DHOW_SANDBOX_STATE, a folder or the env file itself).
 
-use super::{HostKeyPolicy, Session, SshOptions, Target};
+use super::{HostKeyPolicy, Session, SshOptions, SshTarget};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ fn sandbox() -> (Vec<String>, SshOptions) {
 
 async fn session() -> Session {
     let (hosts, opts) = sandbox();
-    Session::connect(&Target::host(hosts[0].clone()), &opts)
+    Session::connect(&SshTarget::host(hosts[0].clone()), &opts)
         .await
         .unwrap()
 }

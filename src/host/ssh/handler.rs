@@ -31,7 +31,8 @@ pub enum KeyProblem {
     },
 }
 
-pub struct Client {
+/// The russh client handler of one connection: host-key checking and remote forwards.
+pub struct SshHandler {
     pub host: String,
     pub port: u16,
     pub known_hosts: PathBuf,
@@ -41,7 +42,7 @@ pub struct Client {
     pub forwards: super::forward::Forwards,
 }
 
-impl Client {
+impl SshHandler {
     fn refuse(&self, problem: KeyProblem) -> bool {
         if let Ok(mut slot) = self.problem.lock() {
             *slot = Some(problem);
@@ -87,7 +88,7 @@ impl Client {
     }
 }
 
-impl russh::client::Handler for Client {
+impl russh::client::Handler for SshHandler {
     type Error = russh::Error;
 
     async fn check_server_key(

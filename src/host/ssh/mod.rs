@@ -45,13 +45,13 @@ pub enum HostKeyPolicy {
 
 /// A host to connect to: `[user@]host[:port]`. Missing parts come from [`SshOptions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct SshTarget {
     pub user: Option<String>,
     pub host: String,
     pub port: Option<u16>,
 }
 
-impl Target {
+impl SshTarget {
     /// A target with only a host name or address.
     #[allow(dead_code)] // for callers that build targets from the config
     pub fn host(host: impl Into<String>) -> Self {
@@ -91,7 +91,7 @@ impl Target {
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for SshTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(user) = &self.user {
             write!(f, "{user}@")?;
@@ -105,7 +105,7 @@ impl fmt::Display for Target {
 }
 
 /// A jump host (like OpenSSH's ProxyJump): the target is reached through it.
-pub type JumpHost = Target;
+pub type JumpHost = SshTarget;
 
 /// How to connect: defaults for every host plus keys, host key checking and timeouts.
 #[derive(Debug, Clone)]
@@ -159,18 +159,18 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        let t = Target::parse("deploy@10.0.0.1:2222").unwrap();
+        let t = SshTarget::parse("deploy@10.0.0.1:2222").unwrap();
         assert_eq!(t.user.as_deref(), Some("deploy"));
         assert_eq!(t.host, "10.0.0.1");
         assert_eq!(t.port, Some(2222));
-        let t = Target::parse("example.com").unwrap();
+        let t = SshTarget::parse("example.com").unwrap();
         assert_eq!((t.user, t.port), (None, None));
-        let t = Target::parse("[::1]:22").unwrap();
+        let t = SshTarget::parse("[::1]:22").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
-        let t = Target::parse("::1").unwrap();
+        let t = SshTarget::parse("::1").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", None));
-        assert!(Target::parse("host:notaport").is_none());
-        assert!(Target::parse("@host").is_none());
-        assert_eq!(Target::parse("u@h:22").unwrap().to_string(), "u@h:22");
+        assert!(SshTarget::parse("host:notaport").is_none());
+        assert!(SshTarget::parse("@host").is_none());
+        assert_eq!(SshTarget::parse("u@h:22").unwrap().to_string(), "u@h:22");
     }
 }

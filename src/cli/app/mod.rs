@@ -1,0 +1,285 @@
+//! `dhow app ...`: look at and operate the app's containers on the selected hosts: details,
+//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live.
+
+mod exec;
+mod logs;
+
+use super::context::Ctx;
+use crate::deploy::plan::Movement;
+use crate::deploy::targets::{RoleTarget, Targets};
+use crate::docker::containers::AppContainer;
+use crate::docker::{containers, images};
+use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
+
+pub(crate) use exec::{exec_attached, exec_in};
+pub(crate) use logs::logs;
+
+/// What `app logs` and `proxy logs` show.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// Lines of history to show per container.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub lines: usize,
+    /// Keep following new output until Ctrl-C.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines containing this text.
+    #[arg(long)]
+    pub grep: Option<String>,
+    /// Only lines from this long ago on (e.g. 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
+    pub since: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AppCommand {
+    /// The running containers of the app on each host.
+    Details,
+    /// All containers of the app (running and retained) on each host.
+    Containers,
+    /// The app's images on each host.
+    Images,
+    /// Logs of the running containers.
+    Logs(LogsArgs),
+    /// Run a command in a new container of the current version (with the app's env), or in
+    /// the running container with --reuse.
+    Exec {
+        /// Run inside the running container instead of a new one.
+        #[arg(long)]
+        reuse: bool,
+        /// Interactive: attached to this terminal (a TTY when there is one), on the first
+        /// selected host only.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// The command, e.g. "bin/rails db:migrate".
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+        cmd: Vec<String>,
+    },
+    /// Stop the running containers (traffic gets errors until `app start`).
+    Stop,
+    /// Start the current version's containers again.
+    Start,
+    /// Boot the current (or --version) version again on the selected hosts.
+    Boot,
+    /// Remove all the app's containers and images from the selected hosts.
+    Remove {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// The running version on each host.
+    Version,
+    /// Answer every request with a 503 maintenance page on the selected hosts; health checks
+    /// keep passing, so outer load balancers keep the hosts. Survives deploys and proxy
+    /// restarts until `app live`.
+    Maintenance {
+        /// The message on the page.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// End maintenance: requests reach the app again.
+    Live,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
+    if let AppCommand::Boot = cmd {
+        return boot(ctx).await;
+    }
+    if let AppCommand::Remove { yes } = cmd {
+        if !yes
+            && !super::context::confirm(
+                "Remove all containers and images of the app from the selected hosts?",
+            )?
+        {
+            return Err(fail(
+                Kind::Usage,
+                "not confirmed; nothing removed (use -y to skip the question)",
+            ));
+        }
+    }
+    let plan = ctx.targets()?;
+    let conns = ctx.connect(&plan.host_names()).await?;
+    match cmd {
+        AppCommand::Logs(args) => return logs::all(ctx, &plan, &conns, args).await,
+        AppCommand::Exec {
+            reuse,
+            interactive,
+            cmd,
+        } => {
+            let req = exec::ExecRequest {
+                reuse: *reuse,
+                interactive: *interactive,
+                cmd,
+            };
+            return exec::run(ctx, &plan, &conns, &req).await;
+        }
+        _ => {}
+    }
+    for host in &plan.hosts {
+        let conn = conns
+            .get(&host.host)
+            .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
+        for role in &host.roles {
+            let list = containers::service_containers(
+                &conn.docker,
+                &plan.service,
+                plan.destination.as_deref(),
+                Some(&role.role),
+            )
+            .await?;
+            on_role(ctx, cmd, &plan, conn, role, &list).await?;
+        }
+        if matches!(cmd, AppCommand::Images | AppCommand::Remove { .. }) {
+            on_images(ctx, cmd, &plan, conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One command on one role of one host, given the role's containers there (newest first).
+async fn on_role(
+    ctx: &Ctx,
+    cmd: &AppCommand,
+    plan: &Targets,
+    conn: &HostConn,
+    role: &RoleTarget,
+    list: &[AppContainer],
+) -> anyhow::Result<()> {
+    let host = &conn.name;
+    let say = |line: &str| ctx.out.host_line(host, "stdout", line);
+    let running: Vec<_> = list.iter().filter(|c| c.running).collect();
+    match cmd {
+        AppCommand::Details | AppCommand::Version => {
+            if running.is_empty() {
+                say(&format!("{}: not running", role.role));
+            }
+            for c in &running {
+                if matches!(cmd, AppCommand::Version) {
+                    say(&format!("{}: {}", role.role, c.version));
+                } else {
+                    say(&format!("{}: {} ({}) running", role.role, c.name, c.image));
+                }
+            }
+        }
+        AppCommand::Containers => {
+            for c in list {
+                say(&format!(
+                    "{}: {} {} {}",
+                    role.role,
+                    c.name,
+                    c.version,
+                    if c.running { "running" } else { "stopped" }
+                ));
+            }
+        }
+        AppCommand::Stop => {
+            for c in &running {
+                containers::stop(&conn.docker, &c.name, plan.stop_grace).await?;
+                say(&format!("{}: stopped {}", role.role, c.name));
+            }
+        }
+        AppCommand::Start => match list.first() {
+            Some(c) if !c.running => {
+                containers::start(&conn.docker, &c.name).await?;
+                say(&format!("{}: started {}", role.role, c.name));
+            }
+            Some(c) => say(&format!("{}: {} already running", role.role, c.name)),
+            None => say(&format!("{}: nothing deployed", role.role)),
+        },
+        AppCommand::Remove { .. } => {
+            for c in list {
+                containers::remove(&conn.docker, &c.name).await?;
+                say(&format!("{}: removed {}", role.role, c.name));
+            }
+            if role.route.is_some() {
+                let path = crate::proxy::control::service_path(&role.prefix, None);
+                if let Err(e) =
+                    crate::proxy::on_host::control(conn, hyper::Method::DELETE, &path, None).await
+                {
+                    ctx.out
+                        .warn(format!("{host}: removing the proxy route: {e:#}"));
+                }
+            }
+        }
+        AppCommand::Maintenance { .. } | AppCommand::Live if role.route.is_some() => {
+            let (action, body, now) = match cmd {
+                AppCommand::Maintenance { message } => (
+                    "stop",
+                    Some(serde_json::json!({ "message": message })),
+                    "in maintenance",
+                ),
+                _ => ("resume", None, "live"),
+            };
+            let path = crate::proxy::control::service_path(&role.prefix, Some(action));
+            crate::proxy::on_host::control(conn, hyper::Method::POST, &path, body)
+                .await
+                .map_err(|e| {
+                    fail(
+                        Kind::Remote,
+                        format!(
+                            "{host}: {}: {e:#} (is the app deployed there? a proxy booted \
+                             by an older dhow has no maintenance mode: replace it with \
+                             `docker rm -f dhow-proxy` on the host and deploy again)",
+                            role.role
+                        ),
+                    )
+                })?;
+            say(&format!("{}: {now}", role.role));
+        }
+        // Images: after the roles (on_images); logs, exec and boot: handled before.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `app images` lists the app's images on a host, `app remove` removes them.
+async fn on_images(
+    ctx: &Ctx,
+    cmd: &AppCommand,
+    plan: &Targets,
+    conn: &HostConn,
+) -> anyhow::Result<()> {
+    let host = &conn.name;
+    let say = |line: &str| ctx.out.host_line(host, "stdout", line);
+    let repository = plan.image.clone();
+    let tags = images::tags(&conn.docker, &repository)
+        .await
+        .map_err(|e| fail(Kind::Remote, format!("{host}: {e:#}")))?;
+    for image in tags {
+        if matches!(cmd, AppCommand::Remove { .. }) {
+            let _ = images::remove(&conn.docker, &image.tag).await;
+            say(&format!("removed image {}", image.tag));
+        } else {
+            say(&format!("{} ({} MB)", image.tag, image.size / 1_000_000));
+        }
+    }
+    Ok(())
+}
+
+async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
+    let version = match ctx.explicit_version() {
+        Some(v) => v,
+        None => {
+            let probe = ctx.targets()?;
+            let conns = ctx.connect(&probe.host_names()).await?;
+            let inv = super::versions::inventory(&probe, &conns).await?;
+            inv.iter()
+                .flat_map(|(_, _, l)| l.iter().find(|c| c.running).map(|c| c.version.clone()))
+                .next()
+                .ok_or_else(|| {
+                    fail(
+                        Kind::Usage,
+                        "nothing is running; pass --version to boot a delivered version",
+                    )
+                })?
+        }
+    };
+    let args = super::deploy::DeployArgs {
+        skip_push: true,
+        dry_run: false,
+        lock_wait: None,
+        message: Some(format!("app boot {version}")),
+    };
+    super::deploy::deploy_version(ctx, &args, Movement::Redeploy, &version).await
+}

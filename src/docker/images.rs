@@ -1,0 +1,58 @@
+//! Images on one engine: is one there, which tags of a repository it holds, remove one.
+//! (Building, pushing, pulling and streaming images between engines is image/'s work.)
+
+use super::errors::{timed, timed_or_missing};
+use bollard::models::ImageInspect;
+use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptions};
+use bollard::Docker;
+use std::collections::HashMap;
+
+/// An image's details, or `None` when the engine does not have it.
+pub async fn inspect(docker: &Docker, image: &str) -> anyhow::Result<Option<ImageInspect>> {
+    timed_or_missing(
+        &format!("inspect image {image}"),
+        docker.inspect_image(image),
+    )
+    .await
+}
+
+/// Does the engine have `image`? (An engine that does not answer does not have it.)
+pub async fn present(docker: &Docker, image: &str) -> bool {
+    matches!(inspect(docker, image).await, Ok(Some(_)))
+}
+
+/// One tag of a listed image, with the image's size in bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggedImage {
+    pub tag: String,
+    pub size: i64,
+}
+
+/// The tags of the images of repository `reference` (`registry/app`, `dhow-proxy`).
+pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<TaggedImage>> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("reference", vec![reference.to_string()])]);
+    let opts = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let images = timed("list images", docker.list_images(Some(opts))).await?;
+    Ok(images
+        .into_iter()
+        .flat_map(|img| {
+            let size = img.size;
+            img.repo_tags
+                .into_iter()
+                .map(move |tag| TaggedImage { tag, size })
+        })
+        .collect())
+}
+
+/// Remove an image (tag). The engine refuses while a container, running or stopped, uses it.
+pub async fn remove(docker: &Docker, image: &str) -> anyhow::Result<()> {
+    timed(
+        &format!("remove image {image}"),
+        docker.remove_image(image, None::<RemoveImageOptions>, None),
+    )
+    .await?;
+    Ok(())
+}
