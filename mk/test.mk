@@ -12,11 +12,20 @@ test-e2e: sandbox sandbox-postgres demo-image proxy-static
 
 test: deps lint test-unit test-e2e
 
-# Formatting and lints, as CI checks them.
-.PHONY: lint
-lint:
+# Formatting and lints, as CI checks them, and the layout rules of docs/architecture.md.
+.PHONY: lint layout
+lint: layout
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets --workspace --features e2e -- -D warnings
+
+# No import cycle between src/'s top-level folders or inside proxy/src; config never imports
+# the CLI; no file over ~450 lines without a reason at its top, no function over ~120 lines.
+layout:
+	python3 tests/layout/modgraph.py src --top
+	python3 tests/layout/modgraph.py proxy/src
+	python3 tests/layout/modgraph.py proxy-api/src
+	@! grep -rn "crate::cli" src/config || { echo "src/config must not import the CLI"; exit 1; }
+	python3 tests/layout/sizes.py src proxy/src proxy-api/src
 
 # Faults injected into real deploys (also part of test-e2e): one line per scenario at the end.
 # FAULTS=crash,cut runs only those scenarios.

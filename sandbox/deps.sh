@@ -3,7 +3,8 @@
 # Safe to run again: apt-get skips what is installed.
 set -euo pipefail
 # pebble: the ACME test CA (and its DNS) that proxy/tests/acme.rs gets certificates from.
-pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble)
+# python3: the layout checks of `make lint` (tests/layout/).
+pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

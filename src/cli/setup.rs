@@ -39,54 +39,97 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             hosts.push(h.clone());
         }
     }
+    let web_ports: Vec<u16> = settings
+        .proxy
+        .boot
+        .publish
+        .iter()
+        .map(|(h, _)| *h)
+        .collect();
+    let chosen = Chosen {
+        install,
+        harden,
+        firewall,
+        web_ports,
+    };
     let tasks = hosts.iter().map(|h| {
-        let target = settings.target(h);
+        let (target, chosen) = (settings.target(h), &chosen);
         let (ssh, name, out) = (settings.ssh.clone(), h.clone(), ctx.out);
-        let install = install.clone();
-        let web_ports: Vec<u16> = settings
-            .proxy
-            .boot
-            .publish
-            .iter()
-            .map(|(h, _)| *h)
-            .collect();
         async move {
             out.info(format!(
                 "{name}: preparing (Docker, the docker group{}{})",
-                if harden { ", hardening" } else { "" },
-                if firewall { ", firewall" } else { "" }
+                if chosen.harden { ", hardening" } else { "" },
+                if chosen.firewall { ", firewall" } else { "" }
             ));
-            let result = async {
-                let session = crate::host::ssh::Session::connect(&target, &ssh).await?;
-                if let crate::setup::Install::Script(url) = &install {
-                    if let Some((port, local)) = loopback_url(url) {
-                        // A script served on this machine's loopback: reach it over SSH.
-                        session.forward_remote_port(port, &local).await?;
-                    }
-                }
-                let mut prepared = crate::setup::prepare(&name, &session, &install).await?;
-                if harden {
-                    let (steps, changed) = crate::setup::harden::apply(&name, &session).await?;
-                    prepared.steps.extend(steps);
-                    prepared.extra_changed |= changed;
-                }
-                if firewall {
-                    let applied =
-                        crate::setup::firewall::apply(&name, &session, &web_ports).await?;
-                    prepared.steps.extend(applied.steps);
-                    if applied.changed {
-                        prepared.extra_changed = true;
-                        confirm_firewall(&name, &target, &ssh).await?;
-                    }
-                }
-                session.close().await;
-                Ok::<_, anyhow::Error>(prepared)
-            }
-            .await;
+            let result = prepare_host(&name, &target, &ssh, chosen).await;
             (name, result)
         }
     });
     let results = futures::future::join_all(tasks).await;
+    let changed = report(ctx, results, hosts.len())?;
+    if !changed {
+        ctx.out
+            .info("setup: every host was ready already; nothing changed on them");
+    }
+    hooks.run("docker-setup", &[]).await?;
+    if settings.accessories.iter().any(|a| !a.hosts.is_empty()) {
+        super::accessory::run(
+            ctx,
+            &super::accessory::AccessoryCommand::Boot { name: "all".into() },
+        )
+        .await?;
+    }
+    super::deploy::deploy(ctx, args, false).await
+}
+
+/// What `[setup]` asks of every host.
+struct Chosen {
+    install: crate::setup::Install,
+    harden: bool,
+    firewall: bool,
+    web_ports: Vec<u16>,
+}
+
+/// One host over its own SSH session: Docker and the docker group, then hardening and the
+/// firewall when asked.
+async fn prepare_host(
+    name: &str,
+    target: &crate::host::ssh::SshTarget,
+    ssh: &crate::host::ssh::SshOptions,
+    chosen: &Chosen,
+) -> anyhow::Result<crate::setup::Prepared> {
+    let session = crate::host::ssh::Session::connect(target, ssh).await?;
+    if let crate::setup::Install::Script(url) = &chosen.install {
+        if let Some((port, local)) = loopback_url(url) {
+            // A script served on this machine's loopback: reach it over SSH.
+            session.forward_remote_port(port, &local).await?;
+        }
+    }
+    let mut prepared = crate::setup::prepare(name, &session, &chosen.install).await?;
+    if chosen.harden {
+        let (steps, changed) = crate::setup::harden::apply(name, &session).await?;
+        prepared.steps.extend(steps);
+        prepared.extra_changed |= changed;
+    }
+    if chosen.firewall {
+        let applied = crate::setup::firewall::apply(name, &session, &chosen.web_ports).await?;
+        prepared.steps.extend(applied.steps);
+        if applied.changed {
+            prepared.extra_changed = true;
+            confirm_firewall(name, target, ssh).await?;
+        }
+    }
+    session.close().await;
+    Ok(prepared)
+}
+
+/// Print each host's result; any failure stops the command (nothing deployed). Returns
+/// whether any host changed.
+fn report(
+    ctx: &Ctx,
+    results: Vec<(String, anyhow::Result<crate::setup::Prepared>)>,
+    total: usize,
+) -> anyhow::Result<bool> {
     let mut failed = Vec::new();
     let mut kind = None;
     let mut changed = false;
@@ -117,24 +160,12 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             format!(
                 "setup failed on {} of {} hosts; nothing was deployed:\n  {}",
                 failed.len(),
-                hosts.len(),
+                total,
                 failed.join("\n  ")
             ),
         ));
     }
-    if !changed {
-        ctx.out
-            .info("setup: every host was ready already; nothing changed on them");
-    }
-    hooks.run("docker-setup", &[]).await?;
-    if settings.accessories.iter().any(|a| !a.hosts.is_empty()) {
-        super::accessory::run(
-            ctx,
-            &super::accessory::AccessoryCommand::Boot { name: "all".into() },
-        )
-        .await?;
-    }
-    super::deploy::deploy(ctx, args, false).await
+    Ok(changed)
 }
 
 /// Prove the new firewall lets SSH in: a new connection confirms it (else the host removes it

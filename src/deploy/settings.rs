@@ -43,12 +43,8 @@ pub struct ProxySettings {
     pub boot: crate::proxy::on_host::BootOptions,
 }
 
-/// A certificate and its key, read from the deployer's files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert_pem: String,
-    pub key_pem: SecretString,
-}
+/// A certificate and its key, read from the deployer's files (sent to the proxy: src/proxy/).
+pub use crate::proxy::on_host::TlsFiles;
 
 /// The registry, when images go through one.
 #[derive(Debug, Clone)]

@@ -16,6 +16,13 @@ use hyper::Method;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// A certificate and its key, read from the deployer's files, uploaded beside the proxy.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub key_pem: secrecy::SecretString,
+}
+
 /// The proxy container's name on every host.
 pub const CONTAINER: &str = "dhow-proxy";
 /// Its state volume.
@@ -87,7 +94,7 @@ const CERT_DIR: &str = "/var/lib/dhow-proxy/certs";
 pub async fn upload_tls(
     host: &HostConn,
     name: &str,
-    files: &crate::deploy::settings::TlsFiles,
+    files: &TlsFiles,
 ) -> anyhow::Result<(String, String)> {
     // A proxy booted by an older dhow listens for plain HTTP only.
     let info = containers::inspect(&host.docker, CONTAINER)
@@ -132,7 +139,7 @@ pub async fn upload_tls(
 }
 
 /// A tar of `certs/` with `<name>.crt` (0644) and `<name>.key` (0600).
-fn cert_archive(name: &str, files: &crate::deploy::settings::TlsFiles) -> std::io::Result<Vec<u8>> {
+fn cert_archive(name: &str, files: &TlsFiles) -> std::io::Result<Vec<u8>> {
     use secrecy::ExposeSecret;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
