@@ -4,6 +4,7 @@
 //! Ctrl-C handling (first Ctrl-C asks running work to stop cleanly; a second one exits at once).
 
 use super::Global;
+use crate::config::types::ContextSource;
 use crate::deploy::plan::{Movement, Plan};
 use crate::deploy::settings::Settings;
 use crate::deploy::targets::Targets;
@@ -73,10 +74,15 @@ impl Ctx {
         Ok(targets)
     }
 
-    /// The version to deploy: --version, else the git SHA (with -dirty and a warning).
+    /// The version to deploy: --version, else the git SHA (built from the committed tree:
+    /// uncommitted changes named in a warning; from the working tree: -dirty and a warning).
     pub fn version(&self) -> anyhow::Result<String> {
         let cwd = std::env::current_dir()?;
-        let v = crate::image::version::resolve(self.global.version.as_deref(), &cwd, true)?;
+        let explicit = self.global.version.as_deref();
+        let v = match self.settings()?.builder.context_source {
+            ContextSource::Commit => crate::image::version::resolve_committed(explicit, &cwd)?,
+            ContextSource::WorkingTree => crate::image::version::resolve(explicit, &cwd, true)?,
+        };
         if let Some(w) = v.dirty_warning() {
             self.out.warn(w);
         }
@@ -147,6 +153,16 @@ impl Ctx {
         let local = crate::docker::connect_local().await?;
         let spec = crate::image::build::BuildSpec {
             context_dir: s.builder.context.clone(),
+            // The commit the version names (HEAD when --version was given).
+            source: match s.builder.context_source {
+                ContextSource::WorkingTree => crate::image::source::ContextSource::WorkingTree,
+                ContextSource::Commit => {
+                    crate::image::source::ContextSource::Commit(match self.global.version {
+                        Some(_) => "HEAD".to_string(),
+                        None => plan.version.clone(),
+                    })
+                }
+            },
             dockerfile: s.builder.dockerfile.clone(),
             target: s.builder.target.clone(),
             args: s.builder.args.clone(),
@@ -161,10 +177,10 @@ impl Ctx {
         };
         self.out.info(format!("building {}", plan.image_ref));
         let out = self.out;
-        crate::image::build::build(&local, &spec, |ev| {
-            if let crate::image::build::BuildEvent::Output(line) = ev {
-                out.debug(line.trim_end());
-            }
+        crate::image::build::build(&local, &spec, |ev| match ev {
+            crate::image::build::BuildEvent::Output(line) => out.debug(line.trim_end()),
+            crate::image::build::BuildEvent::Note(note) => out.warn(note),
+            _ => {}
         })
         .await?;
         if let Some(r) = &s.registry {
@@ -264,21 +280,10 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-/// Parse `30s`, `2m`, `1h`, `500ms` for command-line flags.
+/// Parse a command-line duration flag (`30s`, `2m`, `1h30m`, `500ms`, bare seconds): the one
+/// grammar of `dhow_proxy_api::duration`, shared with the config and the proxy.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 2m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}` is not a duration like 30s, 2m or 1h")),
-    }
+    dhow_proxy_api::duration::parse(s)
 }
 
 /// Ask a yes/no question on the terminal; refuses (with advice) when there is none.

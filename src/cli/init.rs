@@ -1,5 +1,6 @@
 //! `dhow init`: write a commented config/deploy.toml, the sample hooks (executable, each a
-//! working example), an empty .dhow/secrets, and git-ignore the secrets. Never overwrites.
+//! working example), an empty .dhow/secrets, a .dockerignore (unless there is one), and
+//! git-ignore the secrets. Never overwrites.
 
 use crate::error::{fail, Kind};
 use crate::output::Output;
@@ -8,6 +9,11 @@ use std::path::Path;
 
 const CONFIG: &str = include_str!("init/deploy.toml");
 const SECRETS: &str = "# Secrets for dhow, one NAME=value per line (never commit this file).\n# Values may be $(command) or contain ${ENV_VAR}.\n# .dhow/secrets.<destination> and .dhow/secrets-common are read too.\n";
+
+/// What a build context should leave out (dhow never sends .dhow/ anyway).
+const DOCKERIGNORE: &str = "# Kept out of the image build context (written by dhow init).\n\
+# dhow never sends .dhow/ (secrets) to a build, whatever this file says.\n\
+.dhow/\n.git/\n.gitignore\n.dockerignore\ntarget/\nnode_modules/\nlog/\ntmp/\n*.log\n.env\n.env.*\n";
 
 const HOOKS: &[(&str, &str)] = &[
     ("pre-connect", include_str!("../../hooks/pre-connect")),
@@ -59,6 +65,11 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         std::fs::write(p, body)?;
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(*mode))?;
         out.info(format!("wrote {path}"));
+    }
+    let di = Path::new(".dockerignore");
+    if !di.exists() {
+        std::fs::write(di, DOCKERIGNORE)?;
+        out.info("wrote .dockerignore");
     }
     let gi = Path::new(".gitignore");
     let current = std::fs::read_to_string(gi).unwrap_or_default();

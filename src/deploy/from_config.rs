@@ -211,6 +211,7 @@ fn tls_files(p: &ProxyConfig) -> anyhow::Result<Option<TlsFiles>> {
 fn builder(l: &Loaded, b: BuilderConfig) -> BuilderSettings {
     BuilderSettings {
         context: PathBuf::from(b.context.unwrap_or_else(|| ".".into())),
+        context_source: b.context_source.unwrap_or_default(),
         dockerfile: b.dockerfile.unwrap_or_else(|| "Dockerfile".into()),
         target: b.target,
         args: b.args.into_iter().map(|(k, v)| (k, v.0)).collect(),

@@ -58,6 +58,8 @@ pub struct RegistrySettings {
 #[derive(Debug, Clone, Default)]
 pub struct BuilderSettings {
     pub context: PathBuf,
+    /// Build from the committed tree (default) or the working tree.
+    pub context_source: crate::config::types::ContextSource,
     pub dockerfile: String,
     pub target: Option<String>,
     pub args: BTreeMap<String, String>,

@@ -1,10 +1,12 @@
-//! Build an image on the local engine from a context directory: stream the context (honouring
-//! `.dockerignore`), pass build args, target, labels and platform, forward the build output
+//! Build an image on the local engine from a context directory: take its files from the
+//! commit or the working tree (`source.rs`), stream them (honouring `.dockerignore`, never
+//! `.dhow/`), pass build args, target, labels and platform, forward the build output
 //! line by line, tag the result, and turn a failed build into an error with the last lines
 //! of output.
 
 use super::context;
 use super::engine;
+use super::source::{self, ContextSource};
 use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
@@ -26,6 +28,8 @@ const BUILD_REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub struct BuildSpec {
     /// The build context directory.
     pub context_dir: PathBuf,
+    /// Where its files come from (default: the committed tree of HEAD).
+    pub source: ContextSource,
     /// The Dockerfile, relative to the context directory (`Dockerfile` when empty).
     pub dockerfile: String,
     /// The stage to build (`--target`).
@@ -49,6 +53,8 @@ pub struct BuildSpec {
 /// Progress of a build, for the caller to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
+    /// Something the user should know about the context (shown as a warning).
+    Note(String),
     /// The context was listed: this many entries will be sent.
     Context { entries: usize },
     /// One line of build output (`Step 2/5 : COPY . /app`, a `RUN` command's output ...).
@@ -71,8 +77,19 @@ pub async fn build(
     } else {
         spec.dockerfile.clone()
     };
+    let (dir, from) = (spec.context_dir.clone(), spec.source.clone());
+    let prepared = tokio::task::spawn_blocking(move || source::prepare(&dir, &from))
+        .await
+        .map_err(|e| fail(Kind::Internal, format!("preparing the build context: {e}")))??;
+    if let Some(note) = &prepared.note {
+        progress(BuildEvent::Note(note.clone()));
+    }
+    let files = context::collect(&prepared.root, &dockerfile)?;
+    progress(BuildEvent::Context {
+        entries: files.paths.len(),
+    });
     if !spec.secrets.is_empty() {
-        super::buildkit::build(spec, &dockerfile, &mut progress).await?;
+        super::buildkit::build(spec, &dockerfile, files, &mut progress).await?;
         let info = docker.inspect_image(first_tag).await.map_err(|e| {
             fail(
                 Kind::Remote,
@@ -83,11 +100,6 @@ pub async fn build(
         progress(BuildEvent::Built { id: id.clone() });
         return Ok(id);
     }
-    let files = context::collect(&spec.context_dir, &dockerfile)?;
-    progress(BuildEvent::Context {
-        entries: files.paths.len(),
-    });
-
     let args: HashMap<String, String> = spec.args.clone().into_iter().collect();
     let labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     let mut options = BuildImageOptionsBuilder::default()

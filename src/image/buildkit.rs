@@ -6,8 +6,10 @@
 //! 0600) that is removed afterwards: never into arguments, the environment or the output.
 
 use super::build::{BuildEvent, BuildSpec};
+use super::context::{self, ContextFiles};
 use crate::error::{fail, Kind};
 use anyhow::Result;
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::VecDeque;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -138,10 +140,8 @@ fn args(
         a.push("build".into());
     }
     a.extend(["--progress".into(), "plain".into()]);
-    a.extend([
-        "-f".into(),
-        spec.context_dir.join(dockerfile).display().to_string(),
-    ]);
+    // The context comes as a tar on stdin (`-`), the Dockerfile named inside it.
+    a.extend(["-f".into(), dockerfile.to_string()]);
     for t in &spec.tags {
         a.extend(["-t".into(), t.clone()]);
     }
@@ -163,7 +163,7 @@ fn args(
             format!("id={name},src={}", file.display()),
         ]);
     }
-    a.push(spec.context_dir.display().to_string());
+    a.push("-".into());
     a
 }
 
@@ -172,6 +172,7 @@ fn args(
 pub async fn build(
     spec: &BuildSpec,
     dockerfile: &str,
+    context_files: ContextFiles,
     progress: &mut impl FnMut(BuildEvent),
 ) -> Result<()> {
     let Some(cli) = find_cli() else {
@@ -205,7 +206,7 @@ pub async fn build(
     let mut cmd = tokio::process::Command::new(&cli.path);
     cmd.args(args(&cli, spec, dockerfile, &files))
         .env("DOCKER_BUILDKIT", "1")
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
@@ -215,6 +216,21 @@ pub async fn build(
             format!("cannot run {}: {e}", cli.path.display()),
         )
     })?;
+    // The context (the same files as the engine API path gets) goes in on stdin.
+    let stdin = child.stdin.take();
+    let (tar, stream_error) = context::tar_stream(context_files);
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (Some(mut stdin), mut tar) = (stdin, Box::pin(tar)) else {
+            return;
+        };
+        while let Some(Ok(chunk)) = tar.next().await {
+            if stdin.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -263,6 +279,16 @@ pub async fn build(
         }
     };
     drop(dir);
+    feeder.abort();
+    if let Some(local) = stream_error.lock().ok().and_then(|slot| slot.clone()) {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "could not send the build context {}: {local}",
+                spec.context_dir.display()
+            ),
+        ));
+    }
     if !status.success() {
         return Err(fail(
             Kind::Remote,
@@ -311,7 +337,9 @@ mod tests {
         );
         assert!(joined.contains("-t a:1 -t a:latest"), "{joined}");
         assert!(!joined.contains("s3cr3t"));
-        assert!(joined.ends_with(" app"));
+        // The context goes on stdin as a tar (without .dhow/), never as the directory.
+        assert!(joined.ends_with(" -"), "{joined}");
+        assert!(joined.contains(" -f Dockerfile "), "{joined}");
     }
 
     #[test]

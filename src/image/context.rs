@@ -1,6 +1,7 @@
 //! The build context: the files of the context directory that `.dockerignore` keeps, sent
 //! to the engine as a tar stream produced on a blocking thread (never the whole context in
 //! memory). Ownership is reset to root as `docker build` does; modes and times are kept.
+//! A `.dhow` directory (secrets, state) is never sent, whatever `.dockerignore` says.
 
 use super::dockerignore::Matcher;
 use crate::error::{fail, Kind};
@@ -24,8 +25,11 @@ pub struct ContextFiles {
     pub paths: Vec<String>,
 }
 
+/// dhow's own directory (`.dhow/secrets*`): left out of every context, at any depth.
+pub const NEVER_SENT: &str = ".dhow";
+
 /// Walk `root` and list what `.dockerignore` keeps. `dockerfile` (relative to `root`) and
-/// `.dockerignore` are always kept, as `docker build` does.
+/// `.dockerignore` are always kept, as `docker build` does; `.dhow/` never is.
 pub fn collect(root: &Path, dockerfile: &str) -> Result<ContextFiles> {
     let meta = fs::metadata(root).map_err(|e| {
         fail(
@@ -64,6 +68,12 @@ pub fn collect(root: &Path, dockerfile: &str) -> Result<ContextFiles> {
                  relative to the context (builder.context) and keep it inside",
                 root.display()
             ),
+        ));
+    }
+    if dockerfile.split('/').any(|part| part == NEVER_SENT) {
+        return Err(fail(
+            Kind::Usage,
+            format!("the Dockerfile {dockerfile} is inside {NEVER_SENT}/, which is never sent to a build"),
         ));
     }
     if !root.join(&dockerfile).is_file() {
@@ -111,6 +121,9 @@ fn walk(
     }
     names.sort();
     for name in names {
+        if name == NEVER_SENT {
+            continue;
+        }
         let rel = if prefix.is_empty() {
             name
         } else {
@@ -318,6 +331,21 @@ mod tests {
         write(root, ".dockerignore", "docker\ndockerx\n");
         let files = collect(root, "docker/Dockerfile").unwrap();
         assert_eq!(files.paths, vec![".dockerignore", "docker/Dockerfile"]);
+    }
+
+    #[test]
+    fn dhow_state_is_never_in_a_context_whatever_dockerignore_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "Dockerfile", "FROM scratch\n");
+        write(root, ".dhow/secrets", "S=1");
+        write(root, "sub/.dhow/secrets.staging", "S=2");
+        write(root, ".dockerignore", "!.dhow\n!.dhow/secrets\n");
+        let files = collect(root, "Dockerfile").unwrap();
+        assert_eq!(files.paths, vec![".dockerignore", "Dockerfile", "sub"]);
+        write(root, ".dhow/Dockerfile", "FROM scratch\n");
+        let err = collect(root, ".dhow/Dockerfile").unwrap_err().to_string();
+        assert!(err.contains("never sent"), "{err}");
     }
 
     #[tokio::test]

@@ -19,5 +19,6 @@ pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod scratch;
+pub mod source;
 pub mod transfer;
 pub mod version;

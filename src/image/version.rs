@@ -1,6 +1,8 @@
 //! The version an image is tagged with: `--version` when given, else the full git SHA of
-//! HEAD, with `-dirty` appended when the working tree has uncommitted changes (or a refusal,
-//! when dirty builds are not allowed). Every version is checked to be a valid Docker tag.
+//! HEAD. Built from the committed tree (the default) the SHA is the version as it is, and
+//! uncommitted changes are only listed (they are not in the image); built from the working
+//! tree, `-dirty` is appended when it has uncommitted changes (or a refusal, when dirty builds
+//! are not allowed). Every version is checked to be a valid Docker tag.
 
 use crate::error::{fail, Kind};
 use anyhow::Result;
@@ -23,8 +25,11 @@ pub struct Version {
     pub tag: String,
     pub source: Source,
     /// Files with uncommitted changes (`git status --porcelain` lines), empty when clean.
-    /// When not empty the tag ends in `-dirty`; the caller should say so and list them.
+    /// When not empty the tag ends in `-dirty` (working-tree builds) or the changes are left
+    /// out of the image (`from_commit`); the caller should say so and list them.
     pub changed_files: Vec<String>,
+    /// The image is built from the committed tree, so the changes are not in it.
+    pub from_commit: bool,
 }
 
 impl Version {
@@ -37,6 +42,15 @@ impl Version {
     pub fn dirty_warning(&self) -> Option<String> {
         if !self.is_dirty() {
             return None;
+        }
+        if self.from_commit {
+            return Some(format!(
+                "building version {} from the committed tree; these uncommitted changes are \
+                 NOT in the image (commit them, or set builder.context_source = \
+                 \"working-tree\"):\n  {}",
+                self.tag,
+                self.changed_files.join("\n  ")
+            ));
         }
         Some(format!(
             "building version {} from a working tree with uncommitted changes:\n  {}",
@@ -56,6 +70,7 @@ pub fn resolve(explicit: Option<&str>, repo_dir: &Path, allow_dirty: bool) -> Re
             tag: version.to_string(),
             source: Source::Explicit,
             changed_files: Vec::new(),
+            from_commit: false,
         });
     }
     let dir = repo_dir.display();
@@ -92,6 +107,7 @@ pub fn resolve(explicit: Option<&str>, repo_dir: &Path, allow_dirty: bool) -> Re
             tag: sha,
             source: Source::Git,
             changed_files,
+            from_commit: false,
         });
     }
     if !allow_dirty {
@@ -110,6 +126,30 @@ pub fn resolve(explicit: Option<&str>, repo_dir: &Path, allow_dirty: bool) -> Re
         tag,
         source: Source::Git,
         changed_files,
+        from_commit: false,
+    })
+}
+
+/// The version of a build from the committed tree of `repo_dir`: `explicit` when given, else
+/// HEAD's SHA with no `-dirty` (the image holds exactly that commit). Uncommitted changes are
+/// listed in `changed_files` for the warning; outside git only `explicit` works.
+pub fn resolve_committed(explicit: Option<&str>, repo_dir: &Path) -> Result<Version> {
+    let changed_files = match git(repo_dir, &["status", "--porcelain"]) {
+        Ok(status) => parse_porcelain(&status),
+        Err(_) => Vec::new(),
+    };
+    let base = match explicit {
+        Some(_) => resolve(explicit, repo_dir, true)?,
+        None => {
+            let mut v = resolve(None, repo_dir, true)?;
+            v.tag = v.tag.trim_end_matches("-dirty").to_string();
+            v
+        }
+    };
+    Ok(Version {
+        changed_files,
+        from_commit: true,
+        ..base
     })
 }
 
@@ -241,5 +281,17 @@ mod tests {
         let err = resolve(None, dir.path(), false).unwrap_err().to_string();
         assert!(err.contains("uncommitted changes"), "{err}");
         assert!(err.contains("a.txt") && err.contains("new.txt"), "{err}");
+
+        // Built from the commit: the SHA as it is, the changes named as left out.
+        let committed = resolve_committed(None, dir.path()).unwrap();
+        assert_eq!(committed.tag, clean.tag);
+        let warning = committed.dirty_warning().unwrap();
+        assert!(
+            warning.contains("NOT in the image") && warning.contains("new.txt"),
+            "{warning}"
+        );
+        let explicit = resolve_committed(Some("v9"), dir.path()).unwrap();
+        assert_eq!(explicit.tag, "v9");
+        assert!(explicit.dirty_warning().unwrap().contains("a.txt"));
     }
 }
