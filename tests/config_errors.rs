@@ -76,6 +76,12 @@ fn cases() -> Vec<Case> {
         case("ACME e-mail without automatic certificates", &with("[proxy]\nhost = \"shop.test\"\nacme_email = \"ops@shop.test\"\n"), "\"ops@shop.test\"", &["proxy.acme_email", "set ssl = true"]),
         case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
+        case("zero health check interval", &with("[proxy.healthcheck]\ninterval = \"0s\"\n"), "\"0s\"", &["proxy.healthcheck.interval", "more than zero"]),
+        case("duration that overflows", &with("deploy_timeout = \"99999999999999h\"\n"), "\"99999999999999h\"", &["deploy_timeout", "too long"]),
+        case("bare seconds that overflow", &with("drain_timeout = 9223372036854775807\n"), "9223372036854775807", &["drain_timeout", "too long"]),
+        case("negative duration", &with("[ssh]\nconnect_timeout = \"-1s\"\n"), "\"-1s\"", &["ssh.connect_timeout", "bad duration"]),
+        case("command with an unclosed quote", &with("[servers.web]\nhosts = [\"127.0.0.1:1\"]\ncmd = \"bin/rails 'console\"\n").replace("servers = [\"127.0.0.1:1\"]\n", ""), "\"bin/rails 'console\"", &["servers.web.cmd", "quote"]),
+        case("unknown build context source", &with("[builder]\ncontext_source = \"clean\"\n"), "\"clean\"", &["builder.context_source", "unknown variant", "working-tree"]),
         Case {
             name: "error in the destination file",
             config: BASE.to_string(),

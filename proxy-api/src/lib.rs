@@ -2,6 +2,7 @@
 //! its endpoints, the JSON bodies each side sends and the defaults the proxy fills in. Plain
 //! serde data, so the CLI (client) and the proxy (server) cannot drift apart.
 
+pub mod duration;
 pub mod paths;
 pub mod request;
 pub mod response;

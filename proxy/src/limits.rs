@@ -39,29 +39,10 @@ impl Default for Limits {
     }
 }
 
-/// A duration flag: `"500ms"`, `"30s"`, `"2m"`, `"1h"` (a bare number means seconds).
+/// A duration flag: `"500ms"`, `"30s"`, `"2m"`, `"1h"`, `"1h30m"` (a bare number means
+/// seconds): the grammar shared with the CLI and the config (`dhow_proxy_api::duration`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: expected e.g. 500ms, 30s, 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        u => {
-            return Err(format!(
-                "bad duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)"
-            ))
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
+    dhow_proxy_api::duration::parse(s)
 }
 
 /// Why a request is refused before it reaches a target.

@@ -2,7 +2,7 @@
 //! Every field is optional here so a destination file can hold any part of it; required keys
 //! and defaults are applied after the merge (see `validate.rs` and the accessors below).
 
-use super::types::{Cmd, Dur, HostSpec, Limit, OneOrMany, Scalar};
+use super::types::{Cmd, ContextSource, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ pub struct Config {
     pub boot: Option<BootConfig>,
     pub hooks_path: Option<String>,
     pub retain_containers: Option<u32>,
-    pub deploy_timeout: Option<Dur>,
+    pub deploy_timeout: Option<PosDur>,
     pub drain_timeout: Option<Dur>,
     pub primary_role: Option<String>,
     pub require_destination: Option<bool>,
@@ -164,8 +164,8 @@ pub struct ProxyConfig {
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {
     pub path: Option<String>,
-    pub interval: Option<Dur>,
-    pub timeout: Option<Dur>,
+    pub interval: Option<PosDur>,
+    pub timeout: Option<PosDur>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -191,6 +191,8 @@ pub struct RegistryConfig {
 #[serde(deny_unknown_fields)]
 pub struct BuilderConfig {
     pub context: Option<String>,
+    /// `commit` (default) or `working-tree`.
+    pub context_source: Option<ContextSource>,
     pub dockerfile: Option<String>,
     pub target: Option<String>,
     #[serde(default)]
@@ -212,8 +214,8 @@ pub struct SshConfig {
     pub known_hosts: Option<String>,
     /// `strict` (default), `accept-new` or `off`.
     pub known_hosts_policy: Option<KnownHostsPolicy>,
-    pub connect_timeout: Option<Dur>,
-    pub keepalive: Option<Dur>,
+    pub connect_timeout: Option<PosDur>,
+    pub keepalive: Option<PosDur>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

@@ -1,6 +1,7 @@
 //! Value types of the config with their own syntax: durations (`"30s"`, `"2m"`, `"500ms"`),
 //! hosts (`[user@]host[:port]`), published ports (`[ADDRESS:]HOSTPORT:PORT[/udp]`), boot
-//! limits (`3` or `"25%"`) and scalars that become strings.
+//! limits (`3` or `"25%"`), commands (split as a shell would), the build context source
+//! and scalars that become strings.
 //! Each parses while the file is read, so a bad value is reported at its line and column.
 
 use serde::de::{self, Deserializer, Visitor};
@@ -8,53 +9,74 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
-/// A duration written as `"30s"`, `"2m"`, `"1h"`, `"500ms"` (a bare integer means seconds).
+/// A duration: `"30s"`, `"2m"`, `"1h30m"`, `"500ms"`, or a bare integer of seconds (the one
+/// grammar of `dhow_proxy_api::duration`, shared with the CLI flags and the proxy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
+/// A duration that must be more than zero (health check interval and timeout, deploy
+/// timeout, SSH connect timeout): zero is refused at its line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PosDur(pub Duration);
+
+/// Parse a duration of the shared grammar (zero allowed).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        format!(
-            "bad duration \"{s}\": expected a number and a unit, like \"30s\", \"2m\", \"500ms\""
-        )
-    })?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        u => {
-            return Err(format!(
-                "bad duration \"{s}\": unknown unit \"{u}\" (use ms, s, m or h)"
-            ))
+    dhow_proxy_api::duration::parse(s)
+}
+
+/// A TOML integer as seconds, within the grammar's limits.
+fn from_int(v: i64) -> Result<Duration, String> {
+    let secs = u64::try_from(v).map_err(|_| "a duration cannot be negative".to_string())?;
+    let d = Duration::from_secs(secs);
+    if d > dhow_proxy_api::duration::MAX {
+        return Err(format!("bad duration {v}: too long (at most 365d)"));
+    }
+    Ok(d)
+}
+
+/// Deserialize a string or integer duration with `parse`.
+fn deserialize_with<'de, D: Deserializer<'de>>(d: D, nonzero: bool) -> Result<Duration, D::Error> {
+    struct V(bool);
+    impl Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration like \"30s\", \"2m\" or \"500ms\"")
         }
-    };
-    Ok(Duration::from_secs_f64(secs))
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            let d = parse_duration(v).map_err(E::custom)?;
+            if self.0 {
+                dhow_proxy_api::duration::parse_nonzero(v).map_err(E::custom)?;
+            }
+            Ok(d)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+            let d = from_int(v).map_err(E::custom)?;
+            if self.0 && d.is_zero() {
+                return Err(E::custom(format!(
+                    "bad duration {v}: must be more than zero"
+                )));
+            }
+            Ok(d)
+        }
+    }
+    d.deserialize_any(V(nonzero))
 }
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration like \"30s\", \"2m\" or \"500ms\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
-                parse_duration(v).map(Dur).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                u64::try_from(v)
-                    .map(|s| Dur(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
-            }
-        }
-        d.deserialize_any(V)
+        deserialize_with(d, false).map(Dur)
+    }
+}
+
+impl<'de> Deserialize<'de> for PosDur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_with(d, true).map(PosDur)
+    }
+}
+
+impl Serialize for PosDur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Dur(self.0).serialize(s)
     }
 }
 
@@ -181,6 +203,17 @@ impl Serialize for Limit {
     }
 }
 
+/// `builder.context_source`: where the build context's files come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContextSource {
+    /// The committed tree of the commit being deployed (uncommitted changes left out).
+    #[default]
+    Commit,
+    /// The files on disk, uncommitted changes included (version `<sha>-dirty`).
+    WorkingTree,
+}
+
 /// A string, number or boolean, kept as its string form (env values, labels, options).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -211,7 +244,18 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// A command: a string (split on whitespace) or an array of arguments.
+/// Split a command string into words the way a POSIX shell would (quotes and backslash
+/// escapes; no expansion): `app exec -i "bin/rails console"` is four words.
+pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+    shell_words::split(s).map_err(|_| {
+        format!(
+            "bad command {s:?}: a quote is not closed; quote words with spaces as a shell would: \"bin/rails console\""
+        )
+    })
+}
+
+/// A command: a string (split the way a shell would: quotes and escapes) or an array of
+/// arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Cmd(pub Vec<String>);
@@ -227,7 +271,7 @@ impl<'de> Deserialize<'de> for Cmd {
         match Either::deserialize(d)
             .map_err(|_| de::Error::custom("expected a command string or an array of strings"))?
         {
-            Either::One(s) => Ok(Cmd(s.split_whitespace().map(str::to_string).collect())),
+            Either::One(s) => split_command(&s).map(Cmd).map_err(de::Error::custom),
             Either::Many(v) => Ok(Cmd(v)),
         }
     }
@@ -323,6 +367,45 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("30 parsecs").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn zero_and_overflowing_durations_are_refused_where_they_make_no_sense() {
+        #[derive(Deserialize)]
+        struct T {
+            any: Option<Dur>,
+            pos: Option<PosDur>,
+        }
+        let t: T = toml::from_str("any = 0\npos = \"1h30m\"").unwrap();
+        assert_eq!(t.any, Some(Dur(Duration::ZERO)));
+        assert_eq!(t.pos, Some(PosDur(Duration::from_secs(5400))));
+        for bad in [
+            "pos = 0",
+            "pos = \"0s\"",
+            "any = -1",
+            "any = 9223372036854775807",
+            "any = \"99999999999999h\"",
+        ] {
+            assert!(toml::from_str::<T>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_strings_split_as_a_shell_would() {
+        let c: Cmd = toml::Value::String(r#"bin/rails runner "puts 1" it\'s"#.into())
+            .try_into()
+            .unwrap();
+        assert_eq!(c.0, vec!["bin/rails", "runner", "puts 1", "it's"]);
+        assert_eq!(
+            split_command("app exec -i --reuse \"bin/rails console\"").unwrap(),
+            vec!["app", "exec", "-i", "--reuse", "bin/rails console"]
+        );
+        assert_eq!(split_command("  a   b ").unwrap(), vec!["a", "b"]);
+        assert!(split_command("bin/rails 'console").is_err());
+        let arr: Cmd = toml::Value::Array(vec!["a b".into(), "c".into()])
+            .try_into()
+            .unwrap();
+        assert_eq!(arr.0, vec!["a b", "c"]);
     }
 
     #[test]
