@@ -260,6 +260,7 @@ async fn on_host(
                     ),
                 ));
             }
+            let cmd = &super::app::command_words(cmd)?;
             let code = if *interactive {
                 super::app::exec_attached(conn, &a.container, cmd).await? as i64
             } else {

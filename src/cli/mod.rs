@@ -165,20 +165,45 @@ pub fn parse() -> Result<(Cli, Output), ExitCode> {
     // `dhow help COMMAND` works as in most CLIs; below the top level there is no `help`.
     let command = || without_short_help(Cli::command()).disable_help_subcommand(false);
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut parsed = command()
-        .try_get_matches_from(&args)
-        .and_then(|m| Cli::from_arg_matches(&m));
+    let mut matches = command().try_get_matches_from(&args);
+    let mut alias_note = None;
     // An unknown command may be an alias from the config.
-    if let Err(e) = &parsed {
+    if let Err(e) = &matches {
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand {
-            if let Some(expanded) = aliases::expand(&args) {
-                parsed = command()
-                    .try_get_matches_from(&expanded)
-                    .and_then(|m| Cli::from_arg_matches(&m));
+            match aliases::expand(&args) {
+                Some(Ok(expanded)) => {
+                    matches = command().try_get_matches_from(&expanded.args);
+                    alias_note = Some(expanded.note);
+                }
+                Some(Err(message)) => {
+                    eprintln!("error: {message}");
+                    return Err(ExitCode::from(3));
+                }
+                None => {}
             }
         }
     }
-    match parsed {
+    // `--help` taken in by a trailing command (`app exec CMD --help`, an alias) still
+    // prints help; after `--` it is the command's own.
+    if let Ok(m) = &matches {
+        if aliases::asks_help(&args) {
+            if let Some(note) = alias_note {
+                println!("{note}\n");
+            }
+            let mut path = vec!["dhow".to_string()];
+            let mut at = m;
+            while let Some((name, sub)) = at.subcommand() {
+                path.push(name.to_string());
+                at = sub;
+            }
+            path.push("--help".into());
+            if let Err(e) = command().try_get_matches_from(&path) {
+                let _ = e.print();
+                return Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
+            }
+        }
+    }
+    match matches.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => {
             let out = Output {
                 json: cli.global.json,

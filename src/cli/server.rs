@@ -12,7 +12,9 @@ use serde_json::json;
 pub enum ServerCommand {
     /// Run a shell command on every selected host (in parallel).
     Exec {
-        /// The command, as one shell string: `dhow server exec "uptime"`.
+        /// The command: one argument is a shell command line run as written (`dhow server
+        /// exec "docker ps | wc -l"`); several arguments are one command's words, passed
+        /// as given (`dhow server exec ls -la /var/lib`).
         #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
         cmd: Vec<String>,
     },
@@ -20,7 +22,20 @@ pub enum ServerCommand {
 
 pub async fn run(global: &Global, cmd: ServerCommand, out: &Output) -> anyhow::Result<()> {
     match cmd {
-        ServerCommand::Exec { cmd } => exec(global, &cmd.join(" "), out).await,
+        ServerCommand::Exec { cmd } => exec(global, &command_line(&cmd), out).await,
+    }
+}
+
+/// The remote shell line: one argument as written, several quoted word by word (so what the
+/// local shell split stays split the same way).
+fn command_line(cmd: &[String]) -> String {
+    match cmd {
+        [line] => line.clone(),
+        words => words
+            .iter()
+            .map(|w| crate::host::shell::quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -91,5 +106,20 @@ async fn exec(global: &Global, cmd: &str, out: &Output) -> anyhow::Result<()> {
                 failed.join("\n  ")
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_argument_is_a_shell_line_several_are_words() {
+        assert_eq!(
+            command_line(&["docker ps | wc -l".into()]),
+            "docker ps | wc -l"
+        );
+        let line = command_line(&["echo".into(), "a  b".into(), "it's".into()]);
+        assert_eq!(line, r"echo 'a  b' 'it'\''s'");
     }
 }

@@ -134,7 +134,7 @@ impl Plan {
             RoleStep::StartNew => {
                 text.push(format!("{label}: start {} from {}", c.name, c.image));
                 if let Some(cmd) = &c.cmd {
-                    text.push(format!("    cmd: {}", cmd.join(" ")));
+                    text.push(format!("    cmd: {}", shell_words::join(cmd)));
                 }
                 let mut env: Vec<String> = c.env.iter().map(|(k, _)| k.clone()).collect();
                 env.extend(c.secret_env.iter().map(|(k, _)| format!("{k} (secret)")));

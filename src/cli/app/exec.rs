@@ -13,6 +13,23 @@ use crate::host::conn::HostConn;
 use crate::host::shell::quote;
 use std::collections::HashMap;
 
+/// The words of a trailing command: one argument is a command line, split the way a shell
+/// would (`dhow app exec "bin/rails db:migrate"`, or an alias's quoted `"bin/rails
+/// console"`); several arguments are the words already (the user's shell split them).
+pub(crate) fn command_words(cmd: &[String]) -> anyhow::Result<Vec<String>> {
+    match cmd {
+        [line] => {
+            let words =
+                crate::config::types::split_command(line).map_err(|e| fail(Kind::Usage, e))?;
+            if words.is_empty() {
+                return Err(fail(Kind::Usage, "the command is empty"));
+            }
+            Ok(words)
+        }
+        _ => Ok(cmd.to_vec()),
+    }
+}
+
 /// What `app exec` was asked.
 pub(super) struct ExecRequest<'a> {
     pub reuse: bool,
@@ -28,6 +45,11 @@ pub(super) async fn run(
     conns: &HashMap<String, HostConn>,
     req: &ExecRequest<'_>,
 ) -> anyhow::Result<()> {
+    let words = command_words(req.cmd)?;
+    let req = &ExecRequest {
+        cmd: &words,
+        ..*req
+    };
     let mut failed = Vec::new();
     for host in &plan.hosts {
         let conn = conns

@@ -12,7 +12,7 @@ use crate::docker::{containers, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 
-pub(crate) use exec::{exec_attached, exec_in};
+pub(crate) use exec::{command_words, exec_attached, exec_in};
 pub(crate) use logs::logs;
 
 /// What `app logs` and `proxy logs` show.
