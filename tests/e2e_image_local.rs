@@ -124,6 +124,7 @@ async fn build_honours_dockerignore_build_args_target_and_labels() {
     build_context(dir.path());
     let spec = BuildSpec {
         context_dir: dir.path().to_path_buf(),
+        source: Default::default(),
         dockerfile: String::new(),
         target: Some("base".into()),
         args: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-/// The longest duration accepted anywhere: 365 days (deadlines computed from it never
-/// overflow).
-pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The longest duration accepted anywhere: 365000 days, about a thousand years ("never" in
+/// practice; deadlines and millisecond counts computed from it never overflow).
+pub const MAX: Duration = Duration::from_secs(365_000 * 24 * 3600);
 
 /// The units a term may have.
 const UNITS: &[&str] = &["ms", "s", "m", "h", "d"];
@@ -54,7 +54,7 @@ pub fn parse_nonzero(text: &str) -> Result<Duration, String> {
 }
 
 fn too_long(text: &str) -> String {
-    format!("bad duration {text:?}: too long (at most 365d)")
+    format!("bad duration {text:?}: too long (at most 365000d)")
 }
 
 /// Every term is digits then one of [`UNITS`] (spaces between terms allowed).
@@ -104,7 +104,8 @@ mod tests {
             (" 7s ", Duration::from_secs(7)),
             ("0", Duration::ZERO),
             ("0s", Duration::ZERO),
-            ("365d", MAX),
+            ("365000d", MAX),
+            ("100000d", Duration::from_secs(100_000 * 86400)),
         ];
         for (text, want) in ok {
             assert_eq!(parse(text), Ok(want), "{text}");
@@ -129,7 +130,7 @@ mod tests {
             "99999999999999h",
             "99999999999999999999999",
             "18446744073709551616s",
-            "366d",
+            "365001d",
             "1d1ms1y",
         ] {
             let err = parse(bad).unwrap_err();

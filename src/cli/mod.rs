@@ -52,7 +52,7 @@ pub struct Global {
     #[arg(short = 'p', long, global = true)]
     pub primary: bool,
 
-    /// The app version to use (default: the git SHA of the working tree).
+    /// The app version to use (default: the git SHA of HEAD).
     #[arg(long = "version", global = true, value_name = "VERSION")]
     pub version: Option<String>,
 
@@ -102,6 +102,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build, deliver and deploy the app to every host with zero downtime.
+    ///
+    /// The image is built from the committed tree of HEAD (builder.context_source =
+    /// "commit", the default): uncommitted changes are not in it, and dhow names them. Set
+    /// builder.context_source = "working-tree" to build from the files on disk. Outside a
+    /// git repository the working tree is used. `.dhow/` (secrets) is never sent to a build.
     Deploy(deploy::DeployArgs),
     /// Prepare fresh servers (Docker, the docker group; optional hardening and firewall), boot
     /// the accessories, then deploy.

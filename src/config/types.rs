@@ -29,7 +29,7 @@ fn from_int(v: i64) -> Result<Duration, String> {
     let secs = u64::try_from(v).map_err(|_| "a duration cannot be negative".to_string())?;
     let d = Duration::from_secs(secs);
     if d > dhow_proxy_api::duration::MAX {
-        return Err(format!("bad duration {v}: too long (at most 365d)"));
+        return Err(format!("bad duration {v}: too long (at most 365000d)"));
     }
     Ok(d)
 }

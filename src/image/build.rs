@@ -77,17 +77,8 @@ pub async fn build(
     } else {
         spec.dockerfile.clone()
     };
-    let (dir, from) = (spec.context_dir.clone(), spec.source.clone());
-    let prepared = tokio::task::spawn_blocking(move || source::prepare(&dir, &from))
-        .await
-        .map_err(|e| fail(Kind::Internal, format!("preparing the build context: {e}")))??;
-    if let Some(note) = &prepared.note {
-        progress(BuildEvent::Note(note.clone()));
-    }
-    let files = context::collect(&prepared.root, &dockerfile)?;
-    progress(BuildEvent::Context {
-        entries: files.paths.len(),
-    });
+    // Kept until the build ends: a commit's tree lives in a temporary directory.
+    let (_prepared, files) = context_files(spec, &dockerfile, &mut progress).await?;
     if !spec.secrets.is_empty() {
         super::buildkit::build(spec, &dockerfile, files, &mut progress).await?;
         let info = docker.inspect_image(first_tag).await.map_err(|e| {
@@ -187,6 +178,26 @@ pub async fn build(
     }
     progress(BuildEvent::Built { id: id.clone() });
     Ok(id)
+}
+
+/// The context's files from the commit or the working tree, listed.
+async fn context_files(
+    spec: &BuildSpec,
+    dockerfile: &str,
+    progress: &mut impl FnMut(BuildEvent),
+) -> Result<(source::Prepared, context::ContextFiles)> {
+    let (dir, from) = (spec.context_dir.clone(), spec.source.clone());
+    let prepared = tokio::task::spawn_blocking(move || source::prepare(&dir, &from))
+        .await
+        .map_err(|e| fail(Kind::Internal, format!("preparing the build context: {e}")))??;
+    if let Some(note) = &prepared.note {
+        progress(BuildEvent::Note(note.clone()));
+    }
+    let files = context::collect(&prepared.root, dockerfile)?;
+    progress(BuildEvent::Context {
+        entries: files.paths.len(),
+    });
+    Ok((prepared, files))
 }
 
 /// `amd64` becomes `linux/amd64`; a full platform is kept.

@@ -167,6 +167,48 @@ fn args(
     a
 }
 
+/// Each build secret written to a file of `dir`: (name, file).
+fn secret_files(spec: &BuildSpec, dir: &PrivateDir) -> Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    for name in &spec.secrets {
+        let value = spec
+            .secret_values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                fail(
+                    Kind::Config,
+                    format!("builder.secrets: secret {name} is not defined in .dhow/secrets*"),
+                )
+            })?;
+        files.push((name.clone(), dir.write(name, value)?));
+    }
+    Ok(files)
+}
+
+/// Write the context's tar stream to the CLI's stdin (`-` context) on a task; the slot gets
+/// the error that cut the stream, if any.
+fn feed_context(
+    stdin: Option<tokio::process::ChildStdin>,
+    files: ContextFiles,
+) -> (tokio::task::JoinHandle<()>, context::StreamError) {
+    let (tar, stream_error) = context::tar_stream(files);
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (Some(mut stdin), mut tar) = (stdin, Box::pin(tar)) else {
+            return;
+        };
+        while let Some(Ok(chunk)) = tar.next().await {
+            if stdin.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
+    (feeder, stream_error)
+}
+
 /// Build `spec` with its secrets through the docker CLI; returns nothing (the caller reads
 /// the image ID from the engine).
 pub async fn build(
@@ -188,21 +230,7 @@ pub async fn build(
         ));
     };
     let dir = PrivateDir::new()?;
-    let mut files = Vec::new();
-    for name in &spec.secrets {
-        let value = spec
-            .secret_values
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
-            .ok_or_else(|| {
-                fail(
-                    Kind::Config,
-                    format!("builder.secrets: secret {name} is not defined in .dhow/secrets*"),
-                )
-            })?;
-        files.push((name.clone(), dir.write(name, value)?));
-    }
+    let files = secret_files(spec, &dir)?;
     let mut cmd = tokio::process::Command::new(&cli.path);
     cmd.args(args(&cli, spec, dockerfile, &files))
         .env("DOCKER_BUILDKIT", "1")
@@ -217,25 +245,14 @@ pub async fn build(
         )
     })?;
     // The context (the same files as the engine API path gets) goes in on stdin.
-    let stdin = child.stdin.take();
-    let (tar, stream_error) = context::tar_stream(context_files);
-    let feeder = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let (Some(mut stdin), mut tar) = (stdin, Box::pin(tar)) else {
-            return;
-        };
-        while let Some(Ok(chunk)) = tar.next().await {
-            if stdin.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = stdin.shutdown().await;
-    });
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
+    let (feeder, stream_error) = feed_context(child.stdin.take(), context_files);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stderr = child.stderr.take();
     for pipe in [
-        stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
     ]
     .into_iter()
@@ -281,12 +298,10 @@ pub async fn build(
     drop(dir);
     feeder.abort();
     if let Some(local) = stream_error.lock().ok().and_then(|slot| slot.clone()) {
+        let dir = spec.context_dir.display();
         return Err(fail(
             Kind::Usage,
-            format!(
-                "could not send the build context {}: {local}",
-                spec.context_dir.display()
-            ),
+            format!("could not send the build context {dir}: {local}"),
         ));
     }
     if !status.success() {

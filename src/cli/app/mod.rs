@@ -52,7 +52,9 @@ pub enum AppCommand {
         /// selected host only.
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// The command, e.g. "bin/rails db:migrate".
+        /// The command: one argument is split the way a shell would ("bin/rails db:migrate"),
+        /// several are the words as given. `--help` anywhere before a `--` prints this help;
+        /// after `--` words are the command's own (`-- bin/rails --help`).
         #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
         cmd: Vec<String>,
     },
