@@ -49,13 +49,23 @@ fn project(sb: &Sandbox, service: &str, extra_builder: &str) -> Project {
     p
 }
 
-/// The paths under /app in the image of `repo` on sandbox host 1.
-fn app_files(sb: &Sandbox, repo: &str, name: &str) -> String {
+/// The SHA of the project's HEAD: the version deployed.
+fn head(p: &Project) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(p.path())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .expect("git");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The paths under /app in `image` on sandbox host 1.
+fn app_files(sb: &Sandbox, image: &str, name: &str) -> String {
     let out = sb.docker_exec(
         &sb.container(1),
         &format!(
-            "docker rm -f {name} >/dev/null 2>&1; image=$(docker images -q {repo} | head -n1); \
-             docker create --name {name} $image >/dev/null \
+            "docker rm -f {name} >/dev/null 2>&1; docker create --name {name} {image} >/dev/null \
              && docker export {name} | tar -t | grep '^app/'; docker rm -f {name} >/dev/null"
         ),
     );
@@ -76,7 +86,8 @@ fn secrets_and_uncommitted_files_never_reach_the_image_on_the_host() {
         t.contains("NOT in the image") && t.contains("uncommitted.txt"),
         "{t}"
     );
-    let files = app_files(&sb, "dhow-test/ctxsec", "ctxsec-inspect");
+    let image = format!("dhow-test/ctxsec:{}", head(&p));
+    let files = app_files(&sb, &image, "ctxsec-inspect");
     assert!(files.contains("app/Dockerfile"), "{files}");
     assert!(files.contains("app/config/deploy.toml"), "{files}");
     assert!(!files.contains(".dhow"), "secrets in the image:\n{files}");
@@ -93,7 +104,8 @@ fn working_tree_builds_take_uncommitted_files_but_never_dhow() {
     let sb = Sandbox::load();
     let p = project(&sb, "ctxwt", "context_source = \"working-tree\"\n");
     p.dhow_ok(&["deploy"]);
-    let files = app_files(&sb, "dhow-test/ctxwt", "ctxwt-inspect");
+    let image = format!("dhow-test/ctxwt:{}-dirty", head(&p));
+    let files = app_files(&sb, &image, "ctxwt-inspect");
     assert!(files.contains("app/uncommitted.txt"), "{files}");
     assert!(!files.contains(".dhow"), "secrets in the image:\n{files}");
     remove(&p);

@@ -116,3 +116,29 @@ fn app_exec_in_new_and_running_containers_interactive_and_not() {
 
     p.dhow_ok(&["app", "remove", "-y"]);
 }
+
+/// Kamal's way of writing commands: one quoted string for `app exec`, and an alias whose
+/// command is quoted inside the alias text, run as written.
+#[test]
+fn quoted_command_strings_run_as_written() {
+    let sb = Sandbox::load();
+    let p = Project::new(&config(
+        &sb,
+        "exq",
+        "[aliases]\nconsole = \"app exec --reuse \\\"/dhow-demo console\\\"\"\n",
+    ));
+    p.dhow_ok(&["deploy", "--version", "q1"]);
+    for args in [
+        &["app", "exec", "--reuse", "/dhow-demo console"][..],
+        &["console"],
+    ] {
+        let t = text(&p.dhow_ok(args));
+        for h in sb.hosts() {
+            assert!(
+                t.contains(&format!("{h}: demo console q1 (tty: no)")),
+                "{args:?}: {t}"
+            );
+        }
+    }
+    p.dhow_ok(&["app", "remove", "-y"]);
+}
