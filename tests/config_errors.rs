@@ -75,6 +75,8 @@ fn cases() -> Vec<Case> {
         case("automatic certificates for a wildcard", &with("[proxy]\nhosts = [\"*.shop.test\"]\nssl = true\n"), "true", &["proxy.ssl", "*.shop.test", "exact DNS names"]),
         case("ACME e-mail without automatic certificates", &with("[proxy]\nhost = \"shop.test\"\nacme_email = \"ops@shop.test\"\n"), "\"ops@shop.test\"", &["proxy.acme_email", "set ssl = true"]),
         case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
+        case("trusted proxy that is no address", &with("[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"cdn.example.com\"]\n"), "\"cdn.example.com\"", &["proxy.trusted_proxies[1]", "not an IP address or a CIDR range"]),
+        case("trusted proxy range out of bounds", &with("[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n"), "\"10.0.0.0/33\"", &["proxy.trusted_proxies[0]", "CIDR"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
         Case {
             name: "error in the destination file",

@@ -66,9 +66,8 @@ struct RunArgs {
     /// How long SIGTERM waits for in-flight requests before exiting.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
-    /// Keep incoming X-Forwarded-For/-Proto/-Host (only behind a load balancer you trust).
-    #[arg(long)]
-    trust_forwarded: bool,
+    #[command(flatten)]
+    rules: dhow_proxy::policy::flags::RulesFlags,
     /// Group allowed to use the control socket (mode 0660), e.g. the host's `docker` group so
     /// a non-root deploy user can reach it; without it the socket is root's alone (0600).
     #[arg(long)]
@@ -255,7 +254,7 @@ fn restore(args: &RunArgs) -> (state::State, Arc<Proxy>) {
         response_timeout: args.response_timeout,
         pause_timeout: args.pause_timeout,
     };
-    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
+    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.rules.rules());
     (saved, proxy)
 }
 

@@ -104,8 +104,9 @@ pub struct Table {
 
 impl Table {
     /// The service for a request: the most specific host match, then the longest prefix.
+    /// The host by `policy::host` (any case, any port).
     pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
-        let host = crate::policy::routing_host(host);
+        let host = crate::policy::host::name(host);
         self.services
             .iter()
             .filter_map(|s| Some(((s.host_rank(host)?, s.prefix_len(path)?), s)))

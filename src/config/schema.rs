@@ -158,6 +158,9 @@ pub struct ProxyConfig {
     pub buffering: Option<BufferingConfig>,
     /// Ports the proxy publishes on the host: `[80, 443]` by default.
     pub publish: Option<Vec<u16>>,
+    /// Senders (a CDN, a load balancer) whose X-Forwarded-*/Forwarded headers the proxy keeps:
+    /// IP addresses and CIDR ranges. Applied at proxy boot.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -169,6 +169,7 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
                 .collect(),
             acme_email: p.acme_email.clone(),
             acme_directory: p.acme_directory.clone(),
+            trusted_proxies: p.trusted_proxies.clone().unwrap_or_default(),
         },
     })
 }

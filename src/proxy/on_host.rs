@@ -205,6 +205,8 @@ pub struct BootOptions {
     pub publish: Vec<(u16, u16)>,
     pub acme_email: Option<String>,
     pub acme_directory: Option<String>,
+    /// Addresses and CIDR ranges whose forwarding headers the proxy keeps.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for BootOptions {
@@ -213,6 +215,7 @@ impl Default for BootOptions {
             publish: vec![(80, 80), (443, 443)],
             acme_email: None,
             acme_directory: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -226,6 +229,12 @@ impl BootOptions {
         }
         if let Some(d) = &self.acme_directory {
             args.extend(["--acme-directory".to_string(), d.clone()]);
+        }
+        if !self.trusted_proxies.is_empty() {
+            args.extend([
+                "--trusted-proxies".to_string(),
+                self.trusted_proxies.join(","),
+            ]);
         }
         args
     }
@@ -416,11 +425,12 @@ mod boot_tests {
     use super::BootOptions;
 
     #[test]
-    fn acme_settings_become_run_flags() {
+    fn acme_settings_and_trusted_proxies_become_run_flags() {
         assert!(BootOptions::default().run_args().is_empty());
         let o = BootOptions {
             acme_email: Some("ops@shop.test".into()),
             acme_directory: Some("https://acme.test/dir".into()),
+            trusted_proxies: vec!["203.0.113.0/24".into(), "10.0.0.1".into()],
             ..BootOptions::default()
         };
         assert_eq!(
@@ -429,7 +439,9 @@ mod boot_tests {
                 "--acme-email",
                 "ops@shop.test",
                 "--acme-directory",
-                "https://acme.test/dir"
+                "https://acme.test/dir",
+                "--trusted-proxies",
+                "203.0.113.0/24,10.0.0.1"
             ]
         );
     }

@@ -1,8 +1,9 @@
-//! `[proxy]`: the app port, path prefix and health check path are well-formed, and the TLS
-//! keys agree with each other (certificate files as a pair, or automatic certificates for
+//! `[proxy]`: the app port, path prefix and health check path are well-formed, the trusted
+//! proxies are IP addresses or CIDR ranges (parsed with `ipnet`, as dhow-proxy does), and the
+//! TLS keys agree with each other (certificate files as a pair, or automatic certificates for
 //! exact DNS names, ACME settings only with those).
 
-use super::super::locate::key;
+use super::super::locate::{key, Seg};
 use super::super::schema::{Config, ProxyConfig};
 use super::Errors;
 
@@ -22,6 +23,15 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
         }
     }
     check_tls(p, e);
+    for (i, item) in p.trusted_proxies.iter().flatten().enumerate() {
+        let t = item.trim();
+        if t.parse::<ipnet::IpNet>().is_err() && t.parse::<std::net::IpAddr>().is_err() {
+            e.add(
+                &[key("proxy"), key("trusted_proxies"), Seg::Index(i)],
+                format!("\"{item}\" is not an IP address or a CIDR range like 10.0.0.0/8"),
+            );
+        }
+    }
     if let Some(path) = p.healthcheck.as_ref().and_then(|h| h.path.as_ref()) {
         if !path.starts_with('/') {
             e.add(
