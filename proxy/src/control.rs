@@ -7,6 +7,7 @@
 
 use crate::body::ProxyBody;
 use crate::health;
+use crate::limits::ServiceLimits;
 use crate::proxy::Proxy;
 use crate::router::{Service, ServiceMode, Table};
 use crate::state::{self, State};
@@ -141,6 +142,10 @@ impl Control {
                 tls_redirect: req.tls_redirect.unwrap_or(true),
                 tls,
                 acme: req.acme,
+                limits: ServiceLimits {
+                    response_timeout_ms: req.response_timeout_ms,
+                    buffering: req.buffering.clone(),
+                },
             };
             if let Err((status, e)) = self.save_and_publish(table.with(service)) {
                 return Err((status, format!("{e}; the previous target keeps serving")));

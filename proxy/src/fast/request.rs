@@ -42,6 +42,8 @@ pub struct FastPlan {
     pub idempotent: bool,
     pub target: Arc<Upstream>,
     pub stats: Arc<Stats>,
+    /// How long the target has to start its response (the service's, else the proxy's).
+    pub response_timeout: std::time::Duration,
 }
 
 /// What a client's buffered bytes are.
@@ -113,6 +115,10 @@ pub fn plan(
     let Some(service) = route(&table, &facts, path, client) else {
         return Parsed::General;
     };
+    // A service's own body limit or buffering the fast path cannot apply: the general path.
+    if !service.limits.fast_path_carries(facts.body_len) {
+        return Parsed::General;
+    }
     let client_head = ClientHead {
         method,
         target,
@@ -141,6 +147,7 @@ pub fn plan(
         ),
         target: service.target.clone(),
         stats: service.stats.clone(),
+        response_timeout: service.limits.response_timeout(&proxy.limits),
     })
 }
 

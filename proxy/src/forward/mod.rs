@@ -69,13 +69,25 @@ pub async fn handle(
         );
         return Ok(done.answer(resp));
     }
+    let limits = service.limits.effective(&proxy.limits);
+    if let Some(resp) = crate::buffering::declared_too_large(req.headers(), &limits) {
+        return Ok(done.answer(resp));
+    }
     let guard = target.enter();
-    let outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
+    let mut outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
         Ok(o) => o,
         Err(why) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, why))),
     };
+    if limits.buffer_requests && !outgoing.sent.upgrade {
+        let flags = (&*outgoing.sent.tripped, &*outgoing.sent.malformed);
+        let idle = proxy.limits.header_timeout;
+        match crate::buffering::whole_request(outgoing.request, &limits, idle, flags).await {
+            Ok(r) => outgoing.request = r,
+            Err(resp) => return Ok(done.answer(resp)),
+        }
+    }
     let result = tokio::time::timeout(
-        proxy.limits.response_timeout,
+        limits.response_timeout,
         upstream_client::request_here(outgoing.request),
     )
     .await;
@@ -84,7 +96,19 @@ pub async fn handle(
         guard,
         inflight,
     };
-    Ok(respond(&proxy, result, outgoing.sent, held, done))
+    let result = match (result, limits.buffer_responses) {
+        (Ok(Ok(resp)), Some(cap)) if resp.status() != StatusCode::SWITCHING_PROTOCOLS => {
+            let idle = limits.response_timeout;
+            return Ok(
+                match crate::buffering::whole_response(resp, cap, idle).await {
+                    Ok(resp) => pass_response(resp, outgoing.sent, held, done),
+                    Err(resp) => done.answer(resp),
+                },
+            );
+        }
+        (result, _) => result,
+    };
+    Ok(respond(result, outgoing.sent, held, done))
 }
 
 /// What the framing observer saw in this request's head (hyper hides CL+TE conflicts).
@@ -105,7 +129,8 @@ fn refusal(
 ) -> Option<Response<ProxyBody>> {
     let checked = match framing {
         Some(why) => Err(Refusal::Ambiguous(why)),
-        None => limits::check(req.headers(), &proxy.limits),
+        // Sizes are checked once the service (and its limit) is known.
+        None => limits::check(req.headers(), 0),
     };
     if req.method() == hyper::Method::CONNECT {
         return Some(text(
@@ -196,6 +221,8 @@ struct Outgoing {
 
 /// How the request went: upgrade asked (and the client side of it), body limits tripped.
 struct Sent {
+    /// The request body's size limit (0 = none).
+    limit: u64,
     upgrade: bool,
     client_upgrade: Option<OnUpgrade>,
     tripped: Arc<AtomicBool>,
@@ -231,8 +258,10 @@ fn to_target(
     if !upgrade {
         rewrite::strip_hop_by_hop(&mut parts.headers);
     }
-    let capped = Capped::new(body, proxy.limits.max_body_bytes);
+    let limit = service.limits.effective(&proxy.limits).max_request_body;
+    let capped = Capped::new(body, limit);
     let sent = Sent {
+        limit,
         upgrade,
         client_upgrade,
         tripped: capped.tripped.clone(),
@@ -255,7 +284,6 @@ struct Held<'a> {
 /// answer to a timeout (504), a body over the limit (413), a malformed body (400) or an
 /// unreachable target (502).
 fn respond(
-    proxy: &Proxy,
     result: Result<UpstreamResult, tokio::time::error::Elapsed>,
     sent: Sent,
     held: Held<'_>,
@@ -268,10 +296,7 @@ fn respond(
         ),
         Ok(Err(_)) if sent.tripped.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "request body is over the limit of {} bytes",
-                proxy.limits.max_body_bytes
-            ),
+            &format!("request body is over the limit of {} bytes", sent.limit),
         ),
         Ok(Err(_)) if sent.malformed.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::BAD_REQUEST,
@@ -291,12 +316,15 @@ fn respond(
 
 /// Pass the target's response on: a switch of protocols becomes a tunnel between the two
 /// upgraded connections; any other response streams its body, counted until it ends.
-fn pass_response(
-    mut resp: Response<Incoming>,
+fn pass_response<B>(
+    mut resp: Response<B>,
     sent: Sent,
     held: Held<'_>,
     mut done: Done,
-) -> Response<ProxyBody> {
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Unpin + Send + Sync + 'static,
+{
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = sent.client_upgrade {
             let target_side = hyper::upgrade::on(&mut resp);
