@@ -158,6 +158,8 @@ pub struct ProxyConfig {
     pub buffering: Option<BufferingConfig>,
     /// Ports the proxy publishes on the host: `[80, 443]` by default.
     pub publish: Option<Vec<u16>>,
+    /// Client connections the proxy holds open at once (applied at proxy boot).
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -205,6 +205,8 @@ pub struct BootOptions {
     pub publish: Vec<(u16, u16)>,
     pub acme_email: Option<String>,
     pub acme_directory: Option<String>,
+    /// Client connections open at once (none: the proxy's default).
+    pub max_connections: Option<u32>,
 }
 
 impl Default for BootOptions {
@@ -213,6 +215,7 @@ impl Default for BootOptions {
             publish: vec![(80, 80), (443, 443)],
             acme_email: None,
             acme_directory: None,
+            max_connections: None,
         }
     }
 }
@@ -226,6 +229,9 @@ impl BootOptions {
         }
         if let Some(d) = &self.acme_directory {
             args.extend(["--acme-directory".to_string(), d.clone()]);
+        }
+        if let Some(n) = self.max_connections {
+            args.extend(["--max-connections".to_string(), n.to_string()]);
         }
         args
     }
@@ -432,5 +438,10 @@ mod boot_tests {
                 "https://acme.test/dir"
             ]
         );
+        let o = BootOptions {
+            max_connections: Some(500),
+            ..BootOptions::default()
+        };
+        assert_eq!(o.run_args(), ["--max-connections", "500"]);
     }
 }
