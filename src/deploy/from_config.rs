@@ -7,12 +7,12 @@ use super::settings::{
     BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings, TlsFiles,
 };
 use crate::config::schema::{BufferingConfig, BuilderConfig, EnvConfig, ProxyConfig, Servers};
-use crate::proxy::control::Buffering;
 use crate::config::select::{expand, primary_role, roles, selection, ssh_options, Selection};
 use crate::config::types::HostSpec;
 use crate::config::validate::secret_ref;
 use crate::config::Loaded;
 use crate::error::{fail, Kind};
+use crate::proxy::control::Buffering;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(s.response_timeout, Some(Duration::from_secs(45)));
         let b = s.buffering.unwrap();
         assert!(b.requests && !b.responses);
-        assert_eq!((b.max_request_body, b.memory), (Some(40_000_000), Some(2_000_000)));
+        assert_eq!(
+            (b.max_request_body, b.memory),
+            (Some(40_000_000), Some(2_000_000))
+        );
         assert_eq!(s.boot.max_connections, Some(500));
         // A table that sets nothing (or turns buffering off) sends nothing.
         let off = BufferingConfig {

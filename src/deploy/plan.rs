@@ -208,9 +208,15 @@ mod tests {
         let plan = sample().plan("v2", Movement::Deploy, false);
         let web = &plan.hosts[0].roles[0];
         let req = plan.proxy_request(web, &web.container.name, None).unwrap();
-        assert_eq!((req.response_timeout_ms, req.buffering.clone()), (None, None));
+        assert_eq!(
+            (req.response_timeout_ms, req.buffering.clone()),
+            (None, None)
+        );
         let json = serde_json::to_string(&req).unwrap();
-        assert!(!json.contains("response_timeout") && !json.contains("buffering"), "{json}");
+        assert!(
+            !json.contains("response_timeout") && !json.contains("buffering"),
+            "{json}"
+        );
         let mut s = sample();
         s.proxy.response_timeout = Some(Duration::from_millis(1500));
         s.proxy.buffering = Some(Buffering {
