@@ -75,6 +75,8 @@ fn cases() -> Vec<Case> {
         case("automatic certificates for a wildcard", &with("[proxy]\nhosts = [\"*.shop.test\"]\nssl = true\n"), "true", &["proxy.ssl", "*.shop.test", "exact DNS names"]),
         case("ACME e-mail without automatic certificates", &with("[proxy]\nhost = \"shop.test\"\nacme_email = \"ops@shop.test\"\n"), "\"ops@shop.test\"", &["proxy.acme_email", "set ssl = true"]),
         case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
+        case("a Kamal key dhow does not support yet", &with("volumes = [\"/data:/data\"]\n"), "[\"/data:/data\"]", &["volumes", "not supported by dhow yet", "remove it"]),
+        case("buffering sizes without buffering", &with("[proxy.buffering]\nmax_response_body = 1000\n"), "1000", &["proxy.buffering.max_response_body", "set responses = true"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
         Case {
             name: "error in the destination file",
