@@ -320,7 +320,10 @@ async fn route(
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let result = match Endpoint::parse(method.as_str(), &path) {
-        Some(Endpoint::Health) => Ok(ok(&HealthAnswer { ok: true })),
+        Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
+            ok: true,
+            service_limits: true,
+        })),
         Some(Endpoint::List) => Ok(ok(&control.list())),
         Some(Endpoint::Deploy(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
