@@ -77,6 +77,8 @@ fn cases() -> Vec<Case> {
         case("certificate without its key", &with("[proxy]\nssl_certificate = \"c.pem\"\n"), "\"c.pem\"", &["proxy.ssl_certificate", "needs ssl_private_key"]),
         case("trusted proxy that is no address", &with("[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"cdn.example.com\"]\n"), "\"cdn.example.com\"", &["proxy.trusted_proxies[1]", "not an IP address or a CIDR range"]),
         case("trusted proxy range out of bounds", &with("[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n"), "\"10.0.0.0/33\"", &["proxy.trusted_proxies[0]", "CIDR"]),
+        case("a Kamal key dhow does not support yet", &with("volumes = [\"/data:/data\"]\n"), "[\"/data:/data\"]", &["volumes", "not supported by dhow yet", "remove it"]),
+        case("buffering sizes without buffering", &with("[proxy.buffering]\nmax_response_body = 1000\n"), "1000", &["proxy.buffering.max_response_body", "set responses = true"]),
         case("health check path without a slash", &with("[proxy.healthcheck]\npath = \"up\"\n"), "\"up\"", &["proxy.healthcheck.path", "must start with /"]),
         Case {
             name: "error in the destination file",

@@ -54,6 +54,8 @@ pub struct Service {
     pub tls_redirect: bool,
     /// Certificates for the hosts come from ACME (see `acme`).
     pub acme: bool,
+    /// Its own response timeout, body limits and buffering (none: the proxy's).
+    pub limits: crate::limits::ServiceLimits,
 }
 
 impl Service {
@@ -231,6 +233,7 @@ mod tests {
             tls: None,
             tls_redirect: false,
             acme: false,
+            limits: Default::default(),
         }
     }
 

@@ -41,6 +41,10 @@ pub struct ProxySettings {
     pub acme: bool,
     /// How the proxy container is started (published ports, ACME account settings).
     pub boot: crate::proxy::on_host::BootOptions,
+    /// How long the app has to start a response (none: the proxy's 60 s).
+    pub response_timeout: Option<Duration>,
+    /// Body limits and buffering (none: streamed, the proxy's 1 GiB request limit).
+    pub buffering: Option<crate::proxy::control::Buffering>,
 }
 
 /// A certificate and its key, read from the deployer's files (sent to the proxy: src/proxy/).
@@ -225,6 +229,8 @@ impl Settings {
             },
             tls: p.tls.clone(),
             acme: p.acme,
+            response_timeout: p.response_timeout,
+            buffering: p.buffering.clone(),
         })
     }
 
@@ -290,6 +296,8 @@ pub mod tests {
                 tls: None,
                 acme: false,
                 boot: crate::proxy::on_host::BootOptions::default(),
+                response_timeout: None,
+                buffering: None,
             },
             registry: None,
             builder: BuilderSettings::default(),

@@ -84,7 +84,7 @@ where
             read: &mut buf,
             limit: head_limit,
         };
-        let outcome = exchange(waiting, &plan, out, bufs, &id, close, proxy).await;
+        let outcome = exchange(waiting, &plan, out, bufs, &id, close).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {

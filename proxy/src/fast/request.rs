@@ -46,6 +46,8 @@ pub struct FastPlan {
     pub idempotent: bool,
     pub target: Arc<Upstream>,
     pub stats: Arc<Stats>,
+    /// How long the target has to start its response (the service's, else the proxy's).
+    pub response_timeout: std::time::Duration,
 }
 
 /// What a client's buffered bytes are.
@@ -136,6 +138,10 @@ pub fn plan(
     let Some(service) = route(&table, &facts, path, client) else {
         return Parsed::General;
     };
+    // A service's own body limit or buffering the fast path cannot apply: the general path.
+    if !service.limits.fast_path_carries(facts.body_len) {
+        return Parsed::General;
+    }
     write_head(out, client_head, &facts, service, client, proxy, id);
 
     let at = |s: &str| {
@@ -158,6 +164,7 @@ pub fn plan(
         ),
         target: service.target.clone(),
         stats: service.stats.clone(),
+        response_timeout: service.limits.response_timeout(&proxy.limits),
     })
 }
 

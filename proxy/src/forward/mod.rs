@@ -71,13 +71,25 @@ pub async fn handle(
         );
         return Ok(done.answer(resp));
     }
+    let limits = service.limits.effective(&proxy.limits);
+    if let Some(resp) = crate::buffering::declared_too_large(req.headers(), &limits) {
+        return Ok(done.answer(resp));
+    }
     let guard = target.enter();
-    let outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
+    let mut outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
         Ok(o) => o,
         Err(why) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, why))),
     };
+    if limits.buffer_requests && outgoing.sent.client_upgrade.is_none() {
+        let flags = (&*outgoing.sent.tripped, &*outgoing.sent.malformed);
+        let idle = proxy.limits.header_timeout;
+        match crate::buffering::whole_request(outgoing.request, &limits, idle, flags).await {
+            Ok(r) => outgoing.request = r,
+            Err(resp) => return Ok(done.answer(resp)),
+        }
+    }
     let result = tokio::time::timeout(
-        proxy.limits.response_timeout,
+        limits.response_timeout,
         upstream_client::request_here(outgoing.request),
     )
     .await;
@@ -86,7 +98,19 @@ pub async fn handle(
         guard,
         inflight,
     };
-    Ok(respond(&proxy, result, outgoing.sent, held, done))
+    let result = match (result, limits.buffer_responses) {
+        (Ok(Ok(resp)), Some(cap)) if resp.status() != StatusCode::SWITCHING_PROTOCOLS => {
+            let idle = limits.response_timeout;
+            return Ok(
+                match crate::buffering::whole_response(resp, cap, idle).await {
+                    Ok(resp) => pass_response(resp, outgoing.sent, held, done),
+                    Err(resp) => done.answer(resp),
+                },
+            );
+        }
+        (result, _) => result,
+    };
+    Ok(respond(result, outgoing.sent, held, done))
 }
 
 /// What the framing observer saw in this request's head (hyper hides CL+TE conflicts).
@@ -128,7 +152,8 @@ fn refusal(
     }
     let checked = match framing {
         Some(why) => Err(Refusal::Ambiguous(why)),
-        None => limits::check(req.headers(), &proxy.limits),
+        // Sizes are checked once the service (and its limit) is known.
+        None => limits::check(req.headers(), 0),
     };
     if req.method() == hyper::Method::CONNECT {
         return Some(text(
@@ -220,6 +245,8 @@ struct Outgoing {
 
 /// How the request went: the client side of an upgrade it asked, body limits tripped.
 struct Sent {
+    /// The request body's size limit (0 = none).
+    limit: u64,
     client_upgrade: Option<OnUpgrade>,
     tripped: Arc<AtomicBool>,
     malformed: Arc<AtomicBool>,
@@ -252,8 +279,10 @@ fn to_target(
         upgrade,
     };
     rewrite::request_headers(&mut parts.headers, forwarding);
-    let capped = Capped::new(body, proxy.limits.max_body_bytes);
+    let limit = service.limits.effective(&proxy.limits).max_request_body;
+    let capped = Capped::new(body, limit);
     let sent = Sent {
+        limit,
         client_upgrade,
         tripped: capped.tripped.clone(),
         malformed: capped.malformed.clone(),
@@ -275,7 +304,6 @@ struct Held<'a> {
 /// answer to a timeout (504), a body over the limit (413), a malformed body (400) or an
 /// unreachable target (502).
 fn respond(
-    proxy: &Proxy,
     result: Result<UpstreamResult, tokio::time::error::Elapsed>,
     sent: Sent,
     held: Held<'_>,
@@ -288,10 +316,7 @@ fn respond(
         ),
         Ok(Err(_)) if sent.tripped.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "request body is over the limit of {} bytes",
-                proxy.limits.max_body_bytes
-            ),
+            &format!("request body is over the limit of {} bytes", sent.limit),
         ),
         Ok(Err(_)) if sent.malformed.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::BAD_REQUEST,
@@ -311,12 +336,15 @@ fn respond(
 
 /// Pass the target's response on: a switch of protocols becomes a tunnel between the two
 /// upgraded connections; any other response streams its body, counted until it ends.
-fn pass_response(
-    mut resp: Response<Incoming>,
+fn pass_response<B>(
+    mut resp: Response<B>,
     sent: Sent,
     held: Held<'_>,
     mut done: Done,
-) -> Response<ProxyBody> {
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Unpin + Send + Sync + 'static,
+{
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = sent.client_upgrade {
             let target_side = hyper::upgrade::on(&mut resp);
