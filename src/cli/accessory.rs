@@ -218,7 +218,7 @@ async fn on_host(
             let (delivered, placed) = ops::reboot(conn, a, registry.as_ref(), log).await?;
             booted(&say, a, &delivered, &placed);
         }
-        AccessoryCommand::Start { .. } => match ops::state(conn, a).await {
+        AccessoryCommand::Start { .. } => match ops::state(conn, a).await? {
             None => return Err(missing()),
             Some(true) => say("already running"),
             Some(false) => {
@@ -227,14 +227,14 @@ async fn on_host(
             }
         },
         AccessoryCommand::Stop { .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             ops::stop(conn, a).await?;
             say("stopped");
         }
         AccessoryCommand::Restart { .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             ops::stop(conn, a).await?;
@@ -243,7 +243,7 @@ async fn on_host(
         }
         AccessoryCommand::Details { .. } => details(conn, a, &say).await,
         AccessoryCommand::Logs { args, .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             super::app::logs(ctx, conn, h, &a.container, args).await?;
@@ -251,7 +251,7 @@ async fn on_host(
         AccessoryCommand::Exec {
             cmd, interactive, ..
         } => {
-            if ops::state(conn, a).await != Some(true) {
+            if ops::state(conn, a).await? != Some(true) {
                 return Err(fail(
                     Kind::Usage,
                     format!(

@@ -45,6 +45,9 @@ fn check_one(name: &str, a: &AccessoryConfig, roles: &[String], e: &mut Errors) 
             format!("accessory name \"{name}\": use letters, digits, - and _"),
         );
     }
+    if super::dash_at_edge(name) {
+        e.add(&base, super::dash_at_edge_message("accessory name", name));
+    }
     if let Some(p) = &a.port {
         if Publish::parse(&p.0).is_none() {
             e.add(
