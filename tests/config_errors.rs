@@ -61,7 +61,7 @@ fn cases() -> Vec<Case> {
         case("accessory directory on the uploaded files", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"files:/data\"]\n"), "[\"files:/data\"]", &["accessories.db.directories", "uploaded files", "accessory remove"]),
         case("accessory directory below the uploaded files", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"./files/pg:/data\"]\n"), "[\"./files/pg:/data\"]", &["accessories.db.directories", "uploaded files"]),
         case("accessory directory outside its own", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"../x:/data\"]\n"), "[\"../x:/data\"]", &["accessories.db.directories", "leaves"]),
-        case("role name ending in -", &format!("service = \"app\"\nimage = \"org/app\"\n[servers.web-]\nhosts = [\"127.0.0.1:1\"]\n"), "[servers.web-]", &["servers.web-", "cannot begin or end with -"]),
+        case("role name ending in -", "service = \"app\"\nimage = \"org/app\"\n[servers.web-]\nhosts = [\"127.0.0.1:1\"]\n", "[servers.web-]", &["servers.web-", "cannot begin or end with -"]),
         case("accessory directory", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"data\"]\n"), "[\"data\"]", &["accessories.db.directories", "HOST_DIR:/path"]),
         case("bad host string", "service = \"app\"\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\", \"root@@x\"]\n", "\"root@@x\"", &["servers[1]", "bad host \"root@@x\""]),
         case("bad port in a role's host", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"web1:99999\"]\n", "\"web1:99999\"", &["servers.web.hosts[0]", "bad host"]),
