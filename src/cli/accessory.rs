@@ -123,6 +123,20 @@ pub fn chosen(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<AccessorySettings>> {
     Ok(on_hosts)
 }
 
+/// What a command that changes an accessory holds the deploy lock for (details, logs and
+/// exec only look or run a command, and may run for long: no lock).
+pub fn locking(cmd: &AccessoryCommand) -> Option<&'static str> {
+    match cmd {
+        AccessoryCommand::Boot { .. } => Some("accessory boot"),
+        AccessoryCommand::Reboot { .. } => Some("accessory reboot"),
+        AccessoryCommand::Start { .. } => Some("accessory start"),
+        AccessoryCommand::Stop { .. } => Some("accessory stop"),
+        AccessoryCommand::Restart { .. } => Some("accessory restart"),
+        AccessoryCommand::Remove { .. } => Some("accessory remove"),
+        _ => None,
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
     let mut list = chosen(ctx, cmd.name())?;
     if let AccessoryCommand::Exec {

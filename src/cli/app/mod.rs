@@ -82,6 +82,17 @@ pub enum AppCommand {
     Live,
 }
 
+/// What a command that changes what runs holds the deploy lock for (`app boot` takes it as
+/// a deploy does; the others only look, or run a command).
+pub fn locking(cmd: &AppCommand) -> Option<&'static str> {
+    match cmd {
+        AppCommand::Stop => Some("app stop"),
+        AppCommand::Start => Some("app start"),
+        AppCommand::Remove { .. } => Some("app remove"),
+        _ => None,
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     if let AppCommand::Boot = cmd {
         return boot(ctx).await;
