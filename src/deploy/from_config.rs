@@ -63,10 +63,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
     for (h, t) in crate::config::accessories::targets(l) {
         targets.entry(h).or_insert(t);
     }
-    let lock_key = match &l.destination {
-        Some(d) => format!("{service}-{d}"),
-        None => service.clone(),
-    };
+    let lock_key = crate::deploy::container::state_key(&service, l.destination.as_deref());
     Ok(Settings {
         service,
         image,

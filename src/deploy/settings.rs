@@ -111,10 +111,7 @@ impl Settings {
 
     /// `<service>[-<destination>]`: names the lock and the state directory on hosts.
     pub fn lock_key(&self) -> String {
-        match &self.destination {
-            Some(d) => format!("{}-{d}", self.service),
-            None => self.service.clone(),
-        }
+        super::container::state_key(&self.service, self.destination.as_deref())
     }
 
     /// The image reference for a version.
