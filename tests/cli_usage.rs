@@ -170,3 +170,15 @@ fn ssl_without_certificate_files_plans_automatic_certificates() {
         "{said}"
     );
 }
+
+#[test]
+fn releasing_someone_elses_lock_takes_force_and_help_says_so() {
+    let dir = project();
+    let out = dhow(dir.path(), &["lock", "release", "--help"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("--force"), "{t}");
+    assert!(t.contains("someone else"), "{t}");
+    let out = dhow(dir.path(), &["lock", "release", "--forse"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -12,8 +12,9 @@ pub use paths::{
     HOST_SOCKET_DIR, SERVICES_PATH,
 };
 pub use request::{
-    DeployRequest, HealthSpec, StopRequest, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS,
-    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_TIMEOUT_MS,
+    Buffering, DeployRequest, HealthSpec, StopRequest, DEFAULT_BUFFER_MEMORY,
+    DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_INTERVAL_MS,
+    DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_TIMEOUT_MS,
 };
 pub use response::{
     AcmeStatus, DeployAnswer, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer, ServiceEntry,

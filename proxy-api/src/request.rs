@@ -15,6 +15,32 @@ pub const DEFAULT_DEPLOY_TIMEOUT_MS: u64 = 30_000;
 /// How long in-flight requests to the old target may take to finish, unless told.
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 30_000;
 
+/// What a buffered body may hold when a deploy's `buffering` names no `memory`: the proxy
+/// never spills a body to disk, so a larger buffered body is refused.
+pub const DEFAULT_BUFFER_MEMORY: u64 = 1024 * 1024;
+
+/// How a service's bodies are limited and buffered (`[proxy.buffering]` of the config).
+/// Every field is optional on the wire and left out when unset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Buffering {
+    /// Read the whole request body before the request goes to the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requests: bool,
+    /// Read the whole response body before any of it goes to the client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub responses: bool,
+    /// Largest request body in bytes (413 above it); 0 = no limit; none = the proxy's
+    /// `--max-body-bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body: Option<u64>,
+    /// Largest response body in bytes (502 above it); 0 or none = no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_body: Option<u64>,
+    /// Largest buffered body in bytes (none = [`DEFAULT_BUFFER_MEMORY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+}
+
 /// Health check settings of a service: `GET path` must answer 2xx within `timeout_ms`; it is
 /// tried every `interval_ms`. Also kept in the proxy's state file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +115,13 @@ pub struct DeployRequest {
     /// The proxy obtains certificates for the hosts itself (ACME).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub acme: bool,
+    /// How long the target has to start its response (504 after); none = the proxy's
+    /// `--response-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_timeout_ms: Option<u64>,
+    /// Body limits and buffering; none = the proxy's defaults (streamed, `--max-body-bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffering: Option<Buffering>,
 }
 
 /// The body of `POST /v1/services/NAME/stop`: the message of the maintenance page. An empty
@@ -120,6 +153,8 @@ mod tests {
             tls_key: None,
             tls_redirect: None,
             acme: false,
+            response_timeout_ms: None,
+            buffering: None,
         }
     }
 
@@ -141,12 +176,22 @@ mod tests {
         req.tls_key = Some("/var/lib/dhow-proxy/certs/web/key.pem".into());
         req.tls_redirect = Some(false);
         req.acme = true;
+        req.response_timeout_ms = Some(45_000);
+        req.buffering = Some(Buffering {
+            requests: true,
+            responses: true,
+            max_request_body: Some(10),
+            max_response_body: Some(20),
+            memory: Some(30),
+        });
         let json = serde_json::to_string(&req).expect("serialize");
         for field in [
             "\"tls_cert\"",
             "\"tls_key\"",
             "\"tls_redirect\":false",
             "\"acme\":true",
+            "\"response_timeout_ms\":45000",
+            r#""buffering":{"requests":true,"responses":true,"max_request_body":10,"max_response_body":20,"memory":30}"#,
         ] {
             assert!(json.contains(field), "{field} in {json}");
         }
@@ -176,6 +221,7 @@ mod tests {
             (None, None, None)
         );
         assert!(!req.acme);
+        assert_eq!((req.response_timeout_ms, req.buffering), (None, None));
         let missing = serde_json::from_str::<DeployRequest>(r#"{"hosts":["a.test"]}"#);
         assert!(missing.is_err_and(|e| e.to_string().contains("missing field `target`")));
     }
@@ -192,6 +238,20 @@ mod tests {
         assert_eq!(req.drain_timeout_ms, 2000);
         assert!(!req.acme);
         assert_eq!(req.tls_redirect, None);
+        assert_eq!((req.response_timeout_ms, req.buffering), (None, None));
+    }
+
+    #[test]
+    fn a_partial_buffering_table_leaves_the_rest_unset() {
+        let req: DeployRequest =
+            serde_json::from_str(r#"{"target":"a:1","buffering":{"max_request_body":5}}"#)
+                .expect("parse");
+        let b = req.buffering.expect("buffering");
+        assert_eq!(b.max_request_body, Some(5));
+        assert!(!b.requests && !b.responses);
+        assert_eq!((b.max_response_body, b.memory), (None, None));
+        let json = serde_json::to_string(&Buffering::default()).expect("serialize");
+        assert_eq!(json, "{}");
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct ModeAnswer {
 #[serde(default)]
 pub struct HealthAnswer {
     pub ok: bool,
+    /// The proxy applies a deploy's `response_timeout_ms` and `buffering`; a proxy that
+    /// predates them leaves it out (false), and would ignore them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub service_limits: bool,
 }
 
 /// The body of every non-2xx answer.
@@ -179,7 +183,16 @@ mod tests {
             round_trip(&mode),
             r#"{"mode":"paused","service":"demo-web"}"#
         );
-        assert_eq!(round_trip(&HealthAnswer { ok: true }), r#"{"ok":true}"#);
+        let old = HealthAnswer {
+            ok: true,
+            service_limits: false,
+        };
+        assert_eq!(round_trip(&old), r#"{"ok":true}"#);
+        let now = HealthAnswer {
+            ok: true,
+            service_limits: true,
+        };
+        assert_eq!(round_trip(&now), r#"{"ok":true,"service_limits":true}"#);
         let refused = ErrorBody {
             error: "no service x".into(),
         };

@@ -74,6 +74,11 @@ impl Balance {
         self.inboxes[worker].send(h).map_err(|e| e.0)
     }
 
+    /// Connections open on every thread together.
+    pub fn total(&self) -> usize {
+        self.open.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
     /// Connections open on `worker`.
     pub fn open(&self, worker: usize) -> usize {
         self.open[worker].load(Ordering::SeqCst)

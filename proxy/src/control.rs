@@ -2,12 +2,14 @@
 //! switches the service to it atomically, drains the old target, and only then answers;
 //! `remove` drops a service; `pause` holds its requests, `stop` answers them with a
 //! maintenance page, `resume` makes it live again; `list` shows the table; `health` says the
-//! proxy is up. Every change is saved to the state file before the answer.
+//! proxy is up. Every change is saved to the state file before it takes effect, so the
+//! proxy never routes by a table it would not come back with after a restart.
 
 use crate::body::ProxyBody;
 use crate::health;
+use crate::limits::ServiceLimits;
 use crate::proxy::Proxy;
-use crate::router::{Service, ServiceMode};
+use crate::router::{Service, ServiceMode, Table};
 use crate::state::{self, State};
 use crate::upstream::Upstream;
 use bytes::Bytes;
@@ -42,14 +44,22 @@ impl Control {
         })
     }
 
-    fn save(&self) -> Result<(), String> {
-        let table = self.proxy.table.load_full();
-        state::save(&self.state_path, &State::of(&table)).map_err(|e| {
-            format!(
-                "could not save the state file {}: {e}",
-                self.state_path.display()
+    /// Save `next` to the state file, then make it the table requests are routed by. When the
+    /// save fails the table stays as it was (a switch the proxy would forget at its next start
+    /// is not made): the answer is a 500 the CLI reports as a failed step, and the previous
+    /// target keeps serving.
+    fn save_and_publish(&self, next: Table) -> Result<(), (StatusCode, String)> {
+        state::save(&self.state_path, &State::of(&next)).map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "could not save the state file {}: {e}; nothing was changed",
+                    self.state_path.display()
+                ),
             )
-        })
+        })?;
+        self.proxy.publish(next);
+        Ok(())
     }
 
     /// Health-check, switch, drain. Errors are (status, message).
@@ -132,14 +142,18 @@ impl Control {
                 tls_redirect: req.tls_redirect.unwrap_or(true),
                 tls,
                 acme: req.acme,
+                limits: ServiceLimits {
+                    response_timeout_ms: req.response_timeout_ms,
+                    buffering: req.buffering.clone(),
+                },
             };
-            self.proxy.publish(table.with(service));
+            if let Err((status, e)) = self.save_and_publish(table.with(service)) {
+                return Err((status, format!("{e}; the previous target keeps serving")));
+            }
             self.proxy
                 .metrics
                 .deploys_ok
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.save()
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
             previous
         };
         if req.acme {
@@ -174,9 +188,7 @@ impl Control {
         else {
             return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
         };
-        self.proxy.publish(table.without(name));
-        self.save()
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        self.save_and_publish(table.without(name))?;
         old.close_upgraded();
         Ok(RemoveAnswer {
             service: name.to_string(),
@@ -195,9 +207,7 @@ impl Control {
         let Some(next) = table.with_mode(name, mode.clone()) else {
             return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
         };
-        self.proxy.publish(next);
-        self.save()
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        self.save_and_publish(next)?;
         Ok(ModeAnswer {
             service: name.to_string(),
             mode: mode.name().to_string(),
@@ -310,7 +320,10 @@ async fn route(
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let result = match Endpoint::parse(method.as_str(), &path) {
-        Some(Endpoint::Health) => Ok(ok(&HealthAnswer { ok: true })),
+        Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
+            ok: true,
+            service_limits: true,
+        })),
         Some(Endpoint::List) => Ok(ok(&control.list())),
         Some(Endpoint::Deploy(name)) => {
             let body = req.into_body().collect().await?.to_bytes();

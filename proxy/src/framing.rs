@@ -32,8 +32,15 @@ enum State {
 pub struct Observer {
     state: State,
     verdicts: Verdicts,
-    /// Bytes after a complete head, to be fed again.
-    leftover: Option<Vec<u8>>,
+}
+
+/// What the bytes at the start of a read hold.
+enum Head {
+    /// A complete head (or only blank lines) of this many bytes.
+    Done(usize),
+    Partial,
+    /// Not observing any more.
+    Opaque,
 }
 
 impl Observer {
@@ -41,7 +48,6 @@ impl Observer {
         Observer {
             state: State::Head(Vec::new()),
             verdicts,
-            leftover: None,
         }
     }
 
@@ -51,9 +57,18 @@ impl Observer {
         }
     }
 
-    /// Feed bytes as they are read.
+    /// Feed bytes as they are read. One loop over them, however many pipelined requests
+    /// they hold: no recursion, and no copy of the bytes after each head.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
+            if let State::Head(buf) = &mut self.state {
+                let pending = std::mem::take(buf);
+                match self.take_head(pending, data) {
+                    Some(rest) => data = rest,
+                    None => return,
+                }
+                continue;
+            }
             match &mut self.state {
                 State::Opaque => return,
                 State::Fixed(left) => {
@@ -111,24 +126,47 @@ impl Observer {
                         buf.clear();
                     }
                 }
-                State::Head(buf) => {
-                    buf.extend_from_slice(data);
-                    let taken = std::mem::take(buf);
-                    self.head(taken);
-                    // The bytes after a complete head are fed again.
-                    if let Some(rest) = self.leftover.take() {
-                        self.feed(&rest);
-                    }
-                    return;
+                State::Head(_) => return,
+            }
+        }
+    }
+
+    /// The bytes after the head that `pending` (an incomplete head kept from earlier reads)
+    /// and `data` complete; None when `data` ends inside a head (kept for the next read) or
+    /// observing stopped.
+    fn take_head<'a>(&mut self, mut pending: Vec<u8>, data: &'a [u8]) -> Option<&'a [u8]> {
+        let old = pending.len();
+        let parsed = if old == 0 {
+            self.head(data)
+        } else {
+            pending.extend_from_slice(data);
+            self.head(&pending)
+        };
+        match parsed {
+            Head::Done(n) => Some(&data[n.saturating_sub(old).min(data.len())..]),
+            Head::Partial => {
+                if old == 0 {
+                    pending.extend_from_slice(data);
                 }
+                self.state = if pending.len() > MAX_HEAD {
+                    State::Opaque
+                } else {
+                    State::Head(pending)
+                };
+                None
+            }
+            Head::Opaque => {
+                self.state = State::Opaque;
+                None
             }
         }
     }
 }
 
 impl Observer {
-    /// Parse a buffered head; on completion record its verdict and pick the body state.
-    fn head(&mut self, buf: Vec<u8>) {
+    /// Parse a head at the start of `buf`; on completion record its verdict and pick the
+    /// body state.
+    fn head(&mut self, buf: &[u8]) -> Head {
         // Skip the empty lines a client may send between requests.
         let start = buf
             .iter()
@@ -136,19 +174,13 @@ impl Observer {
             .unwrap_or(buf.len());
         if start == buf.len() {
             self.state = State::Head(Vec::new());
-            return;
+            return Head::Done(buf.len());
         }
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[start..]) {
-            Ok(httparse::Status::Partial) => {
-                self.state = if buf.len() > MAX_HEAD {
-                    State::Opaque
-                } else {
-                    State::Head(buf)
-                };
-            }
-            Err(_) => self.state = State::Opaque,
+            Ok(httparse::Status::Partial) => Head::Partial,
+            Err(_) => Head::Opaque,
             Ok(httparse::Status::Complete(n)) => {
                 let mut te = 0;
                 let mut te_chunked = false;
@@ -198,10 +230,7 @@ impl Observer {
                 } else {
                     State::Head(Vec::new())
                 };
-                let rest = buf[start + n..].to_vec();
-                if !rest.is_empty() {
-                    self.leftover = Some(rest);
-                }
+                Head::Done(start + n)
             }
         }
     }
@@ -312,6 +341,20 @@ GET /d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\
         assert!(all[3].is_some());
         let singles: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(verdicts(&singles), all);
+    }
+
+    #[test]
+    fn thousands_of_pipelined_heads_in_one_read_are_followed_in_one_pass() {
+        let one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let many: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * 5_000)
+            .collect();
+        let all = verdicts(&[&many]);
+        assert_eq!(all.len(), 5_000);
+        assert!(all.iter().all(Option::is_none));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod acme;
 pub mod atomic_file;
 pub mod balance;
 pub mod body;
+pub mod buffering;
 pub mod conn;
 pub mod control;
 pub mod dns;

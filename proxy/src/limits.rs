@@ -1,6 +1,8 @@
 //! Request limits and the checks that keep malformed or smuggling-shaped requests away from
 //! targets: the size limits (header size is enforced by the HTTP parser, body size here), the
-//! timeouts, and the refusal of requests whose framing two parsers could read differently.
+//! timeouts, the connection cap, each service's own limits and buffering ([`ServiceLimits`],
+//! from its deploy), and the refusal of requests whose framing two parsers could read
+//! differently.
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming};
@@ -25,6 +27,8 @@ pub struct Limits {
     pub response_timeout: Duration,
     /// How long a paused service holds a request before answering 503.
     pub pause_timeout: Duration,
+    /// Client connections open at once; more are closed as they are accepted.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +39,140 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024 * 1024,
             response_timeout: Duration::from_secs(60),
             pause_timeout: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// The connection cap when `--max-connections` is not given (lowered to fit the file limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The connection cap: `given`, else [`DEFAULT_MAX_CONNECTIONS`] or, when the open-file limit
+/// is lower, what fits in it (a proxied connection holds two files: the client's and the
+/// target's). The soft open-file limit is raised to the hard one first, as nginx does.
+pub fn max_connections(given: Option<usize>) -> usize {
+    if let Some(n) = given {
+        return n.max(1);
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return DEFAULT_MAX_CONNECTIONS;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    };
+    // Files for the listeners, the control socket, the state and certificates.
+    let spare = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(128);
+    (spare / 2).clamp(1, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// A service's own limits, as its deploy gave them (`response_timeout_ms`, `buffering`); the
+/// proxy's flags apply to whatever it leaves out. The default (nothing set) costs requests
+/// nothing: both paths behave as before.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceLimits {
+    pub response_timeout_ms: Option<u64>,
+    pub buffering: Option<dhow_proxy_api::Buffering>,
+}
+
+/// A service's limits with the proxy's filled in, for one request on the general path.
+#[derive(Debug, Clone, Copy)]
+pub struct Effective {
+    pub response_timeout: Duration,
+    /// Largest request body (0 = none); with request buffering, at most the buffer.
+    pub max_request_body: u64,
+    /// Read the whole request body first.
+    pub buffer_requests: bool,
+    /// Read the whole response body first, up to this many bytes.
+    pub buffer_responses: Option<u64>,
+    /// The size of a buffered body the limit comes from (`memory`), for messages.
+    pub memory: u64,
+}
+
+/// The smaller of two limits where 0 means none.
+fn tighter(a: u64, b: u64) -> u64 {
+    match (a, b) {
+        (0, x) | (x, 0) => x,
+        (a, b) => a.min(b),
+    }
+}
+
+impl ServiceLimits {
+    /// The response timeout of the service's requests.
+    #[inline]
+    pub fn response_timeout(&self, proxy: &Limits) -> Duration {
+        self.response_timeout_ms
+            .map_or(proxy.response_timeout, Duration::from_millis)
+    }
+
+    /// Can the fast path carry a request with a body of `body_len` bytes? It streams
+    /// responses and reads request bodies whole, so: not when responses are buffered, nor
+    /// when the body is over the service's request limit or buffer (the general path then
+    /// answers 413).
+    #[inline]
+    pub fn fast_path_carries(&self, body_len: usize) -> bool {
+        let Some(b) = &self.buffering else {
+            return true;
+        };
+        if b.responses {
+            return false;
+        }
+        let cap = match b.requests {
+            true => tighter(b.max_request_body.unwrap_or(0), self.memory()),
+            false => b.max_request_body.unwrap_or(0),
+        };
+        cap == 0 || body_len as u64 <= cap
+    }
+
+    fn memory(&self) -> u64 {
+        self.buffering
+            .as_ref()
+            .and_then(|b| b.memory)
+            .unwrap_or(dhow_proxy_api::DEFAULT_BUFFER_MEMORY)
+            .max(1)
+    }
+
+    /// The limits of one request of the service.
+    pub fn effective(&self, proxy: &Limits) -> Effective {
+        let response_timeout = self.response_timeout(proxy);
+        let memory = self.memory();
+        let Some(b) = &self.buffering else {
+            return Effective {
+                response_timeout,
+                max_request_body: proxy.max_body_bytes,
+                buffer_requests: false,
+                buffer_responses: None,
+                memory,
+            };
+        };
+        let max = b.max_request_body.unwrap_or(proxy.max_body_bytes);
+        Effective {
+            response_timeout,
+            max_request_body: if b.requests {
+                tighter(max, memory)
+            } else {
+                max
+            },
+            buffer_requests: b.requests,
+            buffer_responses: b
+                .responses
+                .then(|| tighter(b.max_response_body.unwrap_or(0), memory)),
+            memory,
         }
     }
 }
@@ -54,8 +192,8 @@ pub enum Refusal {
     TooLarge(u64),
 }
 
-/// Check the request's framing headers and declared size.
-pub fn check(headers: &HeaderMap, limits: &Limits) -> Result<(), Refusal> {
+/// Check the request's framing headers and declared size (`max_body`: 0 = no limit).
+pub fn check(headers: &HeaderMap, max_body: u64) -> Result<(), Refusal> {
     let te = headers.get_all(TRANSFER_ENCODING).iter().count();
     let cl: Vec<_> = headers.get_all(CONTENT_LENGTH).iter().collect();
     if te > 0 && !cl.is_empty() {
@@ -82,9 +220,7 @@ pub fn check(headers: &HeaderMap, limits: &Limits) -> Result<(), Refusal> {
         length = Some(n);
     }
     match length {
-        Some(n) if limits.max_body_bytes > 0 && n > limits.max_body_bytes => {
-            Err(Refusal::TooLarge(n))
-        }
+        Some(n) if max_body > 0 && n > max_body => Err(Refusal::TooLarge(n)),
         _ => Ok(()),
     }
 }
@@ -192,32 +328,29 @@ mod tests {
 
     #[test]
     fn framing_checks() {
-        let l = Limits {
-            max_body_bytes: 100,
-            ..Limits::default()
-        };
-        assert!(check(&headers(&[("content-length", "10")]), &l).is_ok());
-        assert!(check(&headers(&[("transfer-encoding", "chunked")]), &l).is_ok());
+        let l = 100;
+        assert!(check(&headers(&[("content-length", "10")]), l).is_ok());
+        assert!(check(&headers(&[("transfer-encoding", "chunked")]), l).is_ok());
         assert!(matches!(
             check(
                 &headers(&[("content-length", "10"), ("transfer-encoding", "chunked")]),
-                &l
+                l
             ),
             Err(Refusal::Ambiguous(_))
         ));
         assert!(matches!(
             check(
                 &headers(&[("content-length", "10"), ("content-length", "11")]),
-                &l
+                l
             ),
             Err(Refusal::Ambiguous(_))
         ));
         assert!(matches!(
-            check(&headers(&[("content-length", "+10")]), &l),
+            check(&headers(&[("content-length", "+10")]), l),
             Err(Refusal::Ambiguous(_))
         ));
         assert_eq!(
-            check(&headers(&[("content-length", "101")]), &l),
+            check(&headers(&[("content-length", "101")]), l),
             Err(Refusal::TooLarge(101))
         );
     }

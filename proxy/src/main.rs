@@ -2,13 +2,14 @@
 //! `list`, `deploy`, `remove`, `pause`, `stop` and `resume` are thin clients of the control
 //! socket.
 
+mod ctl_client;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ctl_client::call;
 use dhow_proxy::limits::{parse_duration, Limits};
 use dhow_proxy::proxy::Proxy;
 use dhow_proxy::{acme, control, server, state};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,9 +67,8 @@ struct RunArgs {
     /// How long SIGTERM waits for in-flight requests before exiting.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
-    /// Keep incoming X-Forwarded-For/-Proto/-Host (only behind a load balancer you trust).
-    #[arg(long)]
-    trust_forwarded: bool,
+    #[command(flatten)]
+    rules: dhow_proxy::policy::flags::RulesFlags,
     /// Group allowed to use the control socket (mode 0660), e.g. the host's `docker` group so
     /// a non-root deploy user can reach it; without it the socket is root's alone (0600).
     #[arg(long)]
@@ -76,6 +76,10 @@ struct RunArgs {
     /// Data-plane threads (default: one per CPU core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Client connections open at once; more are closed as they are accepted (default:
+    /// 10000, lower when the open-file limit is lower).
+    #[arg(long)]
+    max_connections: Option<usize>,
     #[command(flatten)]
     acme: AcmeArgs,
 }
@@ -150,6 +154,8 @@ enum Cmd {
         /// must run with --https). Plain HTTP is redirected once a host has its certificate.
         #[arg(long, conflicts_with = "tls_cert")]
         acme: bool,
+        #[command(flatten)]
+        limits: ctl_client::ServiceLimitArgs,
     },
     /// Stop routing SERVICE.
     Remove { service: String },
@@ -205,8 +211,9 @@ async fn main() -> std::process::ExitCode {
             tls_key,
             no_tls_redirect,
             acme,
+            limits,
         } => {
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "target": target, "hosts": hosts, "path_prefix": path_prefix,
                 "strip_prefix": strip_prefix,
                 "health": {
@@ -219,6 +226,7 @@ async fn main() -> std::process::ExitCode {
                 "tls_cert": tls_cert, "tls_key": tls_key, "tls_redirect": !no_tls_redirect,
                 "acme": acme,
             });
+            limits.add_to(&mut body);
             call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await
         }
     };
@@ -254,8 +262,9 @@ fn restore(args: &RunArgs) -> (state::State, Arc<Proxy>) {
         max_body_bytes: args.max_body_bytes,
         response_timeout: args.response_timeout,
         pause_timeout: args.pause_timeout,
+        max_connections: dhow_proxy::limits::max_connections(args.max_connections),
     };
-    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.trust_forwarded);
+    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.rules.rules());
     (saved, proxy)
 }
 
@@ -405,43 +414,5 @@ fn restrict_socket(path: &Path, gid: Option<u32>) -> anyhow::Result<()> {
     let mode = if gid.is_some() { 0o660 } else { 0o600 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    Ok(())
-}
-
-async fn call(
-    control: &PathBuf,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> anyhow::Result<()> {
-    let stream = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::UnixStream::connect(control),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("timed out reaching the proxy at {}", control.display()))?
-    .with_context(|| {
-        format!(
-            "cannot reach the proxy at {} (is `dhow-proxy run` up?)",
-            control.display()
-        )
-    })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "dhow-proxy")
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        )))?;
-    let resp = tokio::time::timeout(Duration::from_secs(3600), sender.send_request(req))
-        .await
-        .context("no answer from the proxy")??;
-    let status = resp.status();
-    let text = resp.into_body().collect().await?.to_bytes();
-    println!("{}", String::from_utf8_lossy(&text));
-    anyhow::ensure!(status.is_success(), "the proxy answered {status}");
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! The proxy's shared state, one per process and shared by every data-plane thread and the
 //! control plane: the routing table (swapped atomically), the client for targets, the limits,
-//! whether X-Forwarded-* are trusted, the counters, the HTTPS port, the ACME state and the
+//! the forwarding rules (trusted senders, allowed upgrades), the counters, the HTTPS port, the ACME state and the
 //! request id generator. It is also where TLS handshakes find their certificates.
 
 use crate::acme::Acme;
 use crate::limits::Limits;
+use crate::policy::forwarded::Rules;
 use crate::policy::RequestIds;
 use crate::router::Table;
 use crate::stats::ProxyStats;
@@ -20,8 +21,8 @@ pub struct Proxy {
     pub table: ArcSwap<Table>,
     pub client: UpstreamClient,
     pub limits: Limits,
-    /// Keep incoming X-Forwarded-For/-Proto/-Host (the proxy is behind a trusted balancer).
-    pub trust_forwarded: bool,
+    /// Whose X-Forwarded-* are kept (trusted balancers) and which upgrades pass.
+    pub rules: Rules,
     pub log: bool,
     pub metrics: ProxyStats,
     /// Bumped on every table change; paused requests wait on it.
@@ -36,20 +37,15 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(table: Table, log: bool) -> Arc<Proxy> {
-        Proxy::with_limits(table, log, Limits::default(), false)
+        Proxy::with_limits(table, log, Limits::default(), Rules::default())
     }
 
-    pub fn with_limits(
-        table: Table,
-        log: bool,
-        limits: Limits,
-        trust_forwarded: bool,
-    ) -> Arc<Proxy> {
+    pub fn with_limits(table: Table, log: bool, limits: Limits, rules: Rules) -> Arc<Proxy> {
         Arc::new(Proxy {
             table: ArcSwap::from_pointee(table),
             client: upstream_client::build(),
             limits,
-            trust_forwarded,
+            rules,
             log,
             metrics: ProxyStats::default(),
             changed: watch::channel(0).0,

@@ -54,6 +54,8 @@ pub struct Service {
     pub tls_redirect: bool,
     /// Certificates for the hosts come from ACME (see `acme`).
     pub acme: bool,
+    /// Its own response timeout, body limits and buffering (none: the proxy's).
+    pub limits: crate::limits::ServiceLimits,
 }
 
 impl Service {
@@ -104,8 +106,9 @@ pub struct Table {
 
 impl Table {
     /// The service for a request: the most specific host match, then the longest prefix.
+    /// The host by `policy::host` (any case, any port).
     pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
-        let host = crate::policy::routing_host(host);
+        let host = crate::policy::host::name(host);
         self.services
             .iter()
             .filter_map(|s| Some(((s.host_rank(host)?, s.prefix_len(path)?), s)))
@@ -230,6 +233,7 @@ mod tests {
             tls: None,
             tls_redirect: false,
             acme: false,
+            limits: Default::default(),
         }
     }
 

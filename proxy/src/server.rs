@@ -1,5 +1,6 @@
 //! Accepting client connections on the HTTP and HTTPS ports, on one data-plane thread per core
-//! (see `spawn_workers`; connections spread evenly over them, see `balance.rs`), with graceful shutdown (stop accepting, let in-flight requests
+//! (see `spawn_workers`; connections spread evenly over them, see `balance.rs`), up to the
+//! connection cap (see `Cap`), with graceful shutdown (stop accepting, let in-flight requests
 //! finish); and the metrics port. One connection is served by `conn.rs`.
 
 use crate::balance::{Balance, Handoff, Open};
@@ -8,6 +9,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +24,70 @@ struct Worker {
     proxy: Arc<Proxy>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
+    cap: Arc<Cap>,
+}
+
+/// The cap on client connections open at once, over every thread and both ports. A
+/// connection over it is closed as soon as it is accepted rather than left in the listen
+/// backlog: its client learns at once (and can retry, or go elsewhere) instead of waiting
+/// unseen behind connections that may stay open for minutes (keep-alive, WebSockets), and
+/// the backlog stays free for when connections end. Reaching the cap is logged once per
+/// burst: when it is reached, and when the open connections are well below it again.
+pub struct Cap {
+    max: usize,
+    at_cap: AtomicBool,
+    refused: AtomicU64,
+}
+
+impl Cap {
+    pub fn new(max: usize) -> Arc<Cap> {
+        Arc::new(Cap {
+            max: max.max(1),
+            at_cap: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// May one more connection be served, with `open` open now? (Threads accepting at the
+    /// same instant may each take the last place: the cap holds to within their number.)
+    fn admit(&self, open: usize) -> bool {
+        if open >= self.max {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            if !self.at_cap.swap(true, Ordering::SeqCst) {
+                log_line(
+                    "warn",
+                    &format!(
+                        "connection limit reached: {open} client connections open \
+                         (--max-connections {}); new connections are closed until some end",
+                        self.max
+                    ),
+                );
+            }
+            return false;
+        }
+        let calm = self.max - (self.max / 10).max(1);
+        if open < calm
+            && self.at_cap.load(Ordering::Relaxed)
+            && self.at_cap.swap(false, Ordering::SeqCst)
+        {
+            let refused = self.refused.swap(0, Ordering::Relaxed);
+            log_line(
+                "info",
+                &format!(
+                    "accepting connections again ({open} open); {refused} refused while at \
+                     the limit"
+                ),
+            );
+        }
+        true
+    }
+}
+
+fn log_line(level: &str, message: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({ "level": level, "message": message })
+    );
 }
 
 impl Worker {
@@ -54,6 +120,10 @@ async fn serve(listener: TcpListener, tls: bool, w: Worker, grace: Duration) {
                     Ok(s) => s,
                     Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                 };
+                if !w.cap.admit(w.balance.total()) {
+                    drop(stream);
+                    continue;
+                }
                 let (worker, open) = w.balance.place(w.me);
                 if worker == w.me {
                     w.spawn(stream, peer, tls, open);
@@ -116,9 +186,11 @@ pub fn spawn_workers(
     let mut bound = (ports.http, ports.https.as_ref().map(|(a, _)| *a));
     let mut handles = Vec::new();
     let (balance, inboxes) = Balance::new(threads.max(1));
+    let cap = Cap::new(proxy.limits.max_connections);
     for (i, inbox) in inboxes.into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
         let (proxy, shutdown, balance) = (proxy.clone(), shutdown.clone(), balance.clone());
+        let cap = cap.clone();
         let at = bound;
         let tls = ports
             .https
@@ -163,6 +235,7 @@ pub fn spawn_workers(
                         proxy,
                         tls,
                         shutdown,
+                        cap,
                     };
                     let handed = receive(inbox, w.clone());
                     let plain = serve(http, false, w.clone(), grace);

@@ -2,8 +2,10 @@
 //! change and read at start. A corrupt file is reported and set aside, never a reason not to
 //! start.
 
+use crate::limits::ServiceLimits;
 use crate::router::{HealthSpec, Service, ServiceMode, Table};
 use crate::upstream::Upstream;
+use dhow_proxy_api::Buffering;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -38,6 +40,12 @@ pub struct SavedService {
     /// Certificates from ACME (kept in the state directory's acme/).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub acme: bool,
+    /// The service's own response timeout (none: the proxy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_timeout_ms: Option<u64>,
+    /// The service's body limits and buffering (none: the proxy's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffering: Option<Buffering>,
 }
 
 fn yes() -> bool {
@@ -91,6 +99,8 @@ impl State {
                     tls_key: s.tls.as_ref().map(|t| t.key_path.clone()),
                     tls_redirect: s.tls_redirect,
                     acme: s.acme,
+                    response_timeout_ms: s.limits.response_timeout_ms,
+                    buffering: s.limits.buffering.clone(),
                 })
                 .collect(),
         }
@@ -129,6 +139,10 @@ impl State {
                     },
                     tls_redirect: s.tls_redirect,
                     acme: s.acme,
+                    limits: ServiceLimits {
+                        response_timeout_ms: s.response_timeout_ms,
+                        buffering: s.buffering.clone(),
+                    },
                 })
                 .collect(),
         };
@@ -197,12 +211,25 @@ mod tests {
                 tls_key: None,
                 tls_redirect: true,
                 acme: true,
+                response_timeout_ms: Some(1500),
+                buffering: Some(Buffering {
+                    requests: true,
+                    max_request_body: Some(10),
+                    ..Buffering::default()
+                }),
             }],
         };
         save(&p, &s).unwrap();
         let (back, problem) = load(&p);
         assert!(problem.is_none());
         assert_eq!(back.services[0].target, "a-1:80");
+        let (table, _) = back.table();
+        let limits = &table.services[0].limits;
+        assert_eq!(limits.response_timeout_ms, Some(1500));
+        assert_eq!(
+            limits.buffering.as_ref().unwrap().max_request_body,
+            Some(10)
+        );
         assert_eq!(
             back.services[0].mode(),
             ServiceMode::Stopped {

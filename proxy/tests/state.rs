@@ -273,3 +273,42 @@ async fn forwarded_headers_are_set_and_forged_ones_replaced() {
     );
     assert!(answer.contains("x-forwarded-proto: https\n"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_that_cannot_be_saved_is_not_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = Backend::start("v1").await;
+    let v2 = Backend::start("v2").await;
+    let proxy = ProxyProc::start(dir.path(), &[]);
+    proxy.deploy("app", &v1.target(), &["--host", "app.test"]);
+    // The state file's temporary file cannot be created (a directory is in its place; this
+    // fails for root too, unlike a read-only folder).
+    std::fs::create_dir(dir.path().join("state.json.tmp")).unwrap();
+    let (ok, out) = proxy
+        .deploy_async("app", &v2.target(), &["--host", "app.test"])
+        .await;
+    assert!(
+        !ok,
+        "a deploy whose state could not be saved succeeded: {out}"
+    );
+    assert!(out.contains("500"), "{out}");
+    assert!(out.contains("could not save the state file"), "{out}");
+    assert!(out.contains("previous target keeps serving"), "{out}");
+    // The CLI stops v2 after such an answer: the proxy must still route to v1.
+    assert_eq!(get(proxy.http, "app.test", "/").await, (200, "v1".into()));
+    let (_, list) = proxy.ctl(&["list"]);
+    assert!(
+        list.contains(&v1.target()) && !list.contains(&v2.target()),
+        "{list}"
+    );
+    // The same for a removal and a mode change: refused, nothing changed.
+    let (ok, out) = proxy.ctl(&["remove", "app"]);
+    assert!(!ok && out.contains("could not save"), "{out}");
+    let (ok, out) = proxy.ctl(&["stop", "app"]);
+    assert!(!ok && out.contains("could not save"), "{out}");
+    assert_eq!(get(proxy.http, "app.test", "/").await, (200, "v1".into()));
+    // Once the state can be written again, the switch goes through.
+    std::fs::remove_dir(dir.path().join("state.json.tmp")).unwrap();
+    proxy.deploy("app", &v2.target(), &["--host", "app.test"]);
+    assert_eq!(get(proxy.http, "app.test", "/").await, (200, "v2".into()));
+}

@@ -155,7 +155,7 @@ async fn upgraded_connections_pass_through_and_close_after_the_drain() {
 
     let mut s = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
     s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x.test\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: x.test\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
     .await
     .unwrap();

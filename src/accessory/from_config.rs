@@ -45,10 +45,7 @@ pub fn resolve(
         for (local, spec) in &a.files {
             files.push(file(name, local, spec, &env, &secret_env)?);
         }
-        let container = match &l.destination {
-            Some(d) => format!("{service}-{name}-{d}"),
-            None => format!("{service}-{name}"),
-        };
+        let container = crate::host::names::accessory_name(service, name, l.destination.as_deref());
         out.push(AccessorySettings {
             name: name.clone(),
             container,

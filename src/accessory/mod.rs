@@ -74,7 +74,11 @@ pub struct AccessorySettings {
 impl AccessorySettings {
     /// The accessory's directory on a host, relative to the SSH user's home.
     pub fn host_dir(&self) -> String {
-        format!(".dhow/{}/accessories/{}", self.owner, self.name)
+        format!(
+            "{}/accessories/{}",
+            crate::host::state_dir::dir(&self.owner),
+            self.name
+        )
     }
 
     /// Where an uploaded file lives on the host, below `home`.

@@ -31,9 +31,49 @@ pub enum Booted {
     },
 }
 
-/// Is the accessory's container there, and running?
-pub async fn state(host: &HostConn, a: &AccessorySettings) -> Option<bool> {
-    containers::running(&host.docker, &a.container).await
+/// Is the accessory's container there, and running? A container of that name that belongs to
+/// another app's accessory (names can coincide: deploy/container.rs) is an error, never ours.
+pub async fn state(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<Option<bool>> {
+    let Ok(Some(info)) = containers::inspect(&host.docker, &a.container).await else {
+        return Ok(None);
+    };
+    let labels = info
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    if let Some(why) = not_ours(a, &labels) {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "{}: container {} is not accessory {} of this app: {why}; \
+                 rename the accessory (or the app) so their names differ",
+                host.name, a.container, a.name
+            ),
+        ));
+    }
+    Ok(Some(
+        info.state.as_ref().and_then(|s| s.running) == Some(true),
+    ))
+}
+
+/// Why a container with these labels is not `a` (None when it is): its accessory and owner
+/// labels must be `a`'s (the owner as this dhow or an older one wrote it).
+pub fn not_ours(
+    a: &AccessorySettings,
+    labels: &std::collections::HashMap<String, String>,
+) -> Option<String> {
+    let name = labels.get(super::LABEL_ACCESSORY).map(String::as_str);
+    let owner = labels.get(super::LABEL_OWNER).map(String::as_str);
+    let legacy = crate::host::names::legacy_key(&a.owner);
+    let owner_ok = owner == Some(a.owner.as_str()) || owner == Some(legacy.as_str());
+    (name != Some(a.name.as_str()) || !owner_ok).then(|| {
+        format!(
+            "it is {} of {}",
+            name.map_or("not an accessory".to_string(), |n| format!("accessory {n}")),
+            owner.unwrap_or("no dhow app")
+        )
+    })
 }
 
 /// Boot the accessory unless it runs already.
@@ -43,7 +83,7 @@ pub async fn boot(
     registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<Booted> {
-    match state(host, a).await {
+    match state(host, a).await? {
         Some(true) => Ok(Booted::AlreadyRunning),
         Some(false) => {
             start(host, a).await?;
@@ -63,6 +103,7 @@ pub async fn reboot(
     registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
+    state(host, a).await?;
     containers::stop(&host.docker, &a.container, STOP_GRACE).await?;
     containers::remove(&host.docker, &a.container).await?;
     create(host, a, registry, log).await
@@ -70,12 +111,14 @@ pub async fn reboot(
 
 /// Start the stopped container and wait until it stays up.
 pub async fn start(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
+    state(host, a).await?;
     containers::start(&host.docker, &a.container).await?;
     settle(host, a).await
 }
 
 /// Stop the container (it stays, with its data, until `start`).
 pub async fn stop(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
+    state(host, a).await?;
     containers::stop(&host.docker, &a.container, STOP_GRACE).await
 }
 
@@ -88,6 +131,7 @@ pub struct Kept {
 
 /// Remove the container, its image when nothing else uses it, and the uploaded files.
 pub async fn remove(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<Kept> {
+    state(host, a).await?;
     containers::stop(&host.docker, &a.container, STOP_GRACE).await?;
     containers::remove(&host.docker, &a.container).await?;
     // Refused (and left alone) while another container uses the image.

@@ -35,7 +35,11 @@ pub async fn put(
     let base = format!("{home}/{}", a.host_dir());
     run(
         shell,
-        &format!("mkdir -p {b} && chmod 700 {b}", b = quote(&base)),
+        &format!(
+            "{}mkdir -p {b} && chmod 700 {b}",
+            crate::host::state_dir::prepare(&a.owner),
+            b = quote(&base)
+        ),
         None,
     )
     .await?;

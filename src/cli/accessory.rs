@@ -123,6 +123,20 @@ pub fn chosen(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<AccessorySettings>> {
     Ok(on_hosts)
 }
 
+/// What a command that changes an accessory holds the deploy lock for (details, logs and
+/// exec only look or run a command, and may run for long: no lock).
+pub fn locking(cmd: &AccessoryCommand) -> Option<&'static str> {
+    match cmd {
+        AccessoryCommand::Boot { .. } => Some("accessory boot"),
+        AccessoryCommand::Reboot { .. } => Some("accessory reboot"),
+        AccessoryCommand::Start { .. } => Some("accessory start"),
+        AccessoryCommand::Stop { .. } => Some("accessory stop"),
+        AccessoryCommand::Restart { .. } => Some("accessory restart"),
+        AccessoryCommand::Remove { .. } => Some("accessory remove"),
+        _ => None,
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
     let mut list = chosen(ctx, cmd.name())?;
     if let AccessoryCommand::Exec {
@@ -218,7 +232,7 @@ async fn on_host(
             let (delivered, placed) = ops::reboot(conn, a, registry.as_ref(), log).await?;
             booted(&say, a, &delivered, &placed);
         }
-        AccessoryCommand::Start { .. } => match ops::state(conn, a).await {
+        AccessoryCommand::Start { .. } => match ops::state(conn, a).await? {
             None => return Err(missing()),
             Some(true) => say("already running"),
             Some(false) => {
@@ -227,14 +241,14 @@ async fn on_host(
             }
         },
         AccessoryCommand::Stop { .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             ops::stop(conn, a).await?;
             say("stopped");
         }
         AccessoryCommand::Restart { .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             ops::stop(conn, a).await?;
@@ -243,7 +257,7 @@ async fn on_host(
         }
         AccessoryCommand::Details { .. } => details(conn, a, &say).await,
         AccessoryCommand::Logs { args, .. } => {
-            if ops::state(conn, a).await.is_none() {
+            if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
             }
             super::app::logs(ctx, conn, h, &a.container, args).await?;
@@ -251,7 +265,7 @@ async fn on_host(
         AccessoryCommand::Exec {
             cmd, interactive, ..
         } => {
-            if ops::state(conn, a).await != Some(true) {
+            if ops::state(conn, a).await? != Some(true) {
                 return Err(fail(
                     Kind::Usage,
                     format!(

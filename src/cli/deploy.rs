@@ -150,14 +150,14 @@ where
     let primary = conns
         .get(&plan.primary_host)
         .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
-    let info = LockInfo {
-        performer: ctx.performer(),
-        locked_at: super::context::now_rfc3339(),
-        version: Some(plan.version.clone()),
-        message: message
+    let info = LockInfo::now(
+        ctx.performer(),
+        super::context::now_rfc3339(),
+        Some(plan.version.clone()),
+        message
             .map(str::to_string)
             .unwrap_or_else(|| format!("{action} {}", plan.version)),
-    };
+    );
     let deadline = Instant::now() + wait.unwrap_or_default();
     loop {
         match lock::acquire(primary.shell.as_ref(), &plan.lock_key, &info).await {

@@ -1,5 +1,7 @@
 //! `dhow lock status|acquire|release`: look at or hold the deploy lock by hand (e.g. during
-//! maintenance), on the primary host where deploys take it.
+//! maintenance), on the primary host where deploys take it; and [`hold`], the lock every
+//! command that changes what runs (prune, remove, app stop/start/remove, proxy reboot,
+//! accessory boot/reboot/start/stop/restart/remove) takes like deploy does.
 
 use super::context::Ctx;
 use crate::deploy::lock::{self, LockInfo};
@@ -15,8 +17,38 @@ pub enum LockCommand {
         #[arg(short = 'm', long)]
         message: String,
     },
-    /// Release the deploy lock (whoever holds it).
-    Release,
+    /// Release the deploy lock you hold (someone else's only with --force).
+    Release {
+        /// Release it even if someone else holds it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Run `work` holding the deploy lock (exit 6 when somebody holds it), as `what`.
+pub async fn hold<F, Fut>(ctx: &Ctx, what: &str, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let plan = ctx.targets()?;
+    let conns = ctx
+        .connect(std::slice::from_ref(&plan.primary_host))
+        .await?;
+    let host = conns
+        .get(&plan.primary_host)
+        .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
+    let shell = host.shell.as_ref();
+    let info = LockInfo::now(
+        ctx.performer(),
+        super::context::now_rfc3339(),
+        None,
+        what.to_string(),
+    );
+    lock::acquire(shell, &plan.lock_key, &info).await?;
+    let result = work().await;
+    let released = lock::release(shell, &plan.lock_key).await;
+    result.and(released)
 }
 
 pub async fn run(ctx: &Ctx, cmd: &LockCommand) -> anyhow::Result<()> {
@@ -53,18 +85,18 @@ pub async fn run(ctx: &Ctx, cmd: &LockCommand) -> anyhow::Result<()> {
             }
         },
         LockCommand::Acquire { message } => {
-            let info = LockInfo {
-                performer: ctx.performer(),
-                locked_at: super::context::now_rfc3339(),
-                version: None,
-                message: message.clone(),
-            };
+            let info = LockInfo::now(
+                ctx.performer(),
+                super::context::now_rfc3339(),
+                None,
+                message.clone(),
+            );
             lock::acquire(shell, &plan.lock_key, &info).await?;
             ctx.out
                 .info(format!("locked {} on {}", plan.lock_key, plan.primary_host));
         }
-        LockCommand::Release => {
-            lock::release(shell, &plan.lock_key).await?;
+        LockCommand::Release { force } => {
+            lock::release_as(shell, &plan.lock_key, &ctx.performer(), *force).await?;
             ctx.out.info(format!(
                 "released {} on {}",
                 plan.lock_key, plan.primary_host

@@ -240,17 +240,41 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(&ctx(), args).await,
         Command::Rollback(args) => deploy::rollback(&ctx(), args).await,
         Command::Versions => versions::run(&ctx()).await,
-        Command::App { cmd } => app::run(&ctx(), cmd).await,
+        Command::App { cmd } => match app::locking(cmd) {
+            Some(what) => {
+                let c = ctx();
+                lock::hold(&c, what, || app::run(&c, cmd)).await
+            }
+            None => app::run(&ctx(), cmd).await,
+        },
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
-        Command::Prune => prune::run(&ctx()).await,
+        Command::Prune => {
+            let c = ctx();
+            lock::hold(&c, "prune", || prune::run(&c)).await
+        }
         Command::Config => config::run(&cli.global, &out),
         Command::Init => init::run(&out),
         Command::Version => version::run(&out),
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
-        Command::Proxy { cmd } => proxy::run(&ctx(), cmd).await,
-        Command::Accessory { cmd } => accessory::run(&ctx(), cmd).await,
-        Command::Remove { yes } => proxy::remove_everything(&ctx(), *yes).await,
+        Command::Proxy { cmd } => match cmd {
+            proxy::ProxyCommand::Reboot { .. } => {
+                let c = ctx();
+                lock::hold(&c, "proxy reboot", || proxy::run(&c, cmd)).await
+            }
+            _ => proxy::run(&ctx(), cmd).await,
+        },
+        Command::Accessory { cmd } => match accessory::locking(cmd) {
+            Some(what) => {
+                let c = ctx();
+                lock::hold(&c, what, || accessory::run(&c, cmd)).await
+            }
+            None => accessory::run(&ctx(), cmd).await,
+        },
+        Command::Remove { yes } => {
+            let c = ctx();
+            lock::hold(&c, "remove", || proxy::remove_everything(&c, *yes)).await
+        }
     }
 }

@@ -179,17 +179,21 @@ async fn remove(
     let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
     for h in hosts {
         let c = conn(h)?;
-        let others: Vec<String> = routed(&c)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| {
-                !plan
-                    .hosts
-                    .iter()
-                    .any(|hp| hp.roles.iter().any(|r| &r.prefix == s))
-            })
-            .collect();
+        let ours = our_routes(&c, plan).await;
+        let others: Vec<String> = match routed(&c).await {
+            Ok(list) => list.into_iter().filter(|s| !ours.contains(s)).collect(),
+            Err(e) if !force => {
+                return Err(fail(
+                    Kind::Usage,
+                    format!(
+                        "{h}: the proxy's control socket did not answer ({e:#}), so dhow \
+                         cannot tell whether other services route through it. Use --force to \
+                         remove it anyway"
+                    ),
+                ))
+            }
+            Err(_) => Vec::new(),
+        };
         if !others.is_empty() && !force {
             return Err(fail(
                 Kind::Usage,
@@ -266,7 +270,27 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
         if !matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
             continue;
         }
-        let others = routed(c).await.unwrap_or_default();
+        // Never remove a proxy without knowing that nobody else routes through it.
+        let others = match routed(c).await {
+            Ok(list) => {
+                let ours = our_routes(c, &plan).await;
+                list.into_iter()
+                    .filter(|s| !ours.contains(s))
+                    .collect::<Vec<_>>()
+            }
+            Err(e) => {
+                ctx.out.host_line(
+                    h,
+                    "stdout",
+                    &format!(
+                        "proxy kept: its control socket did not answer ({e:#}), so dhow cannot \
+                         tell whether other services route through it; `dhow proxy remove` \
+                         removes it once it answers, or `docker rm -f {CONTAINER}` by hand"
+                    ),
+                );
+                continue;
+            }
+        };
         if others.is_empty() {
             containers::remove(&c.docker, CONTAINER).await?;
             ctx.out.host_line(h, "stdout", "proxy removed");
@@ -279,6 +303,16 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The proxy service names of this app's roles on a host (an older dhow's names where the
+/// proxy still routes them to this app: deploy/routes.rs).
+async fn our_routes(c: &HostConn, plan: &Targets) -> Vec<String> {
+    let mut names = Vec::new();
+    for r in plan.hosts.iter().flat_map(|hp| hp.roles.iter()) {
+        names.push(crate::deploy::routes::name_on(c, &r.prefix).await);
+    }
+    names
 }
 
 /// The services a host's proxy routes.

@@ -135,6 +135,12 @@ pub fn load(
                 format!("bad destination `{d}`: use letters, digits, - and _"),
             ));
         }
+        if super::validate::dash_at_edge(d) {
+            return Err(fail(
+                Kind::Usage,
+                super::validate::dash_at_edge_message("destination", d),
+            ));
+        }
         files.push(destination_file(config_file, d));
     }
     let mut located = Vec::new();

@@ -1,12 +1,28 @@
 //! The config file's schema: every key dhow knows, as serde types that refuse unknown keys.
 //! Every field is optional here so a destination file can hold any part of it; required keys
 //! and defaults are applied after the merge (see `validate.rs` and the accessors below).
+//! Every key here has an effect: keys Kamal users write that dhow does not support yet are
+//! [`NotYet`], refused where they are written, never accepted and ignored.
 
 use super::types::{Cmd, ContextSource, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// A key of Kamal's config that dhow does not support yet: whatever its value, the file is
+/// refused at that key (rather than the key accepted and silently doing nothing).
+#[derive(Debug, Clone, Serialize)]
+pub struct NotYet;
+
+impl<'de> Deserialize<'de> for NotYet {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(de::Error::custom(
+            "this key is not supported by dhow yet (see docs/config.md for the keys it has); \
+             remove it",
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +45,28 @@ pub struct Config {
     pub require_destination: Option<bool>,
     pub setup: Option<SetupConfig>,
     pub aliases: Option<BTreeMap<String, String>>,
+    // Kamal's keys dhow does not have yet (refused: see `NotYet`).
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub asset_path: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub logging: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub volumes: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub readiness_delay: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub run_directory: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub minimum_version: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub error_pages_path: Option<NotYet>,
 }
 
 /// `servers = ["a", "b"]` (role web) or `[servers.<role>]` tables (or `servers.<role> = [..]`).
@@ -158,6 +196,11 @@ pub struct ProxyConfig {
     pub buffering: Option<BufferingConfig>,
     /// Ports the proxy publishes on the host: `[80, 443]` by default.
     pub publish: Option<Vec<u16>>,
+    /// Senders (a CDN, a load balancer) whose X-Forwarded-*/Forwarded headers the proxy keeps:
+    /// IP addresses and CIDR ranges. Applied at proxy boot.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Client connections the proxy holds open at once (applied at proxy boot).
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -200,6 +243,16 @@ pub struct BuilderConfig {
     #[serde(default)]
     pub secrets: Vec<String>,
     pub arch: Option<String>,
+    // Kamal's keys dhow does not have yet (refused: see `NotYet`).
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub cache: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub remote: Option<NotYet>,
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // never read: any value is refused
+    pub driver: Option<NotYet>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

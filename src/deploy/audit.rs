@@ -7,7 +7,7 @@ use crate::host::shell::quote;
 
 /// The audit log file for a service (and destination), relative to the SSH user's home.
 pub fn audit_file(key: &str) -> String {
-    format!(".dhow/{key}/audit.log")
+    format!("{}/audit.log", crate::host::state_dir::dir(key))
 }
 
 /// One audit entry.
@@ -61,7 +61,12 @@ pub async fn append(host: &dyn Exec, key: &str, entries: &[Entry<'_>]) -> anyhow
     }
     let out = host
         .exec(
-            &format!("mkdir -p {} && cat >> {}", quote(&dir), quote(&file)),
+            &format!(
+                "{}mkdir -p {} && cat >> {}",
+                crate::host::state_dir::prepare(key),
+                quote(&dir),
+                quote(&file)
+            ),
             Some(body.into_bytes()),
         )
         .await?;

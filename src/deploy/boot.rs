@@ -82,7 +82,13 @@ pub async fn start_kept(
     let existing = host
         .containers(&plan.service, plan.destination.as_deref(), &role.role)
         .await?;
-    let Some(target) = existing.iter().find(|c| c.name == name) else {
+    // By name, else by the version label: a container an older dhow named differently
+    // (deploy/container.rs) is still this version's.
+    let Some(target) = existing
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| existing.iter().find(|c| c.version == version))
+    else {
         return Err(fail(
             Kind::Usage,
             format!("{}: no container {name} to roll back to", host.name()),
@@ -90,9 +96,10 @@ pub async fn start_kept(
     };
     let running: Vec<AppContainer> = existing
         .iter()
-        .filter(|c| c.running && c.name != name)
+        .filter(|c| c.running && c.name != target.name)
         .cloned()
         .collect();
+    let name = target.name.clone();
     if !target.running {
         step(&format!("starting {name}"));
         host.start(&name).await?;

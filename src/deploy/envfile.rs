@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 
 /// Where a role's env file lives, relative to the SSH user's home.
 pub fn path(lock_key: &str, role: &str) -> String {
-    format!(".dhow/{lock_key}/env/{role}.env")
+    format!("{}/env/{role}.env", crate::host::state_dir::dir(lock_key))
 }
 
 /// The file's contents (`KEY=value` lines; values with newlines are escaped).
@@ -38,7 +38,8 @@ pub async fn write(host: &dyn Exec, lock_key: &str, spec: &ContainerSpec) -> any
         .map_or(".dhow", |(d, _)| d)
         .to_string();
     let cmd = format!(
-        "umask 077 && mkdir -p {d} && cat > {f}.tmp && chmod 600 {f}.tmp && mv {f}.tmp {f}",
+        "umask 077 && {prepare}mkdir -p {d} && cat > {f}.tmp && chmod 600 {f}.tmp && mv {f}.tmp {f}",
+        prepare = crate::host::state_dir::prepare(lock_key),
         d = quote(&dir),
         f = quote(&file)
     );

@@ -6,12 +6,13 @@
 use super::settings::{
     BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings, TlsFiles,
 };
-use crate::config::schema::{BuilderConfig, EnvConfig, ProxyConfig, Servers};
+use crate::config::schema::{BufferingConfig, BuilderConfig, EnvConfig, ProxyConfig, Servers};
 use crate::config::select::{expand, primary_role, roles, selection, ssh_options, Selection};
 use crate::config::types::HostSpec;
 use crate::config::validate::secret_ref;
 use crate::config::Loaded;
 use crate::error::{fail, Kind};
+use crate::proxy::control::Buffering;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,10 +63,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
     for (h, t) in crate::config::accessories::targets(l) {
         targets.entry(h).or_insert(t);
     }
-    let lock_key = match &l.destination {
-        Some(d) => format!("{service}-{d}"),
-        None => service.clone(),
-    };
+    let lock_key = crate::deploy::container::state_key(&service, l.destination.as_deref());
     Ok(Settings {
         service,
         image,
@@ -169,8 +167,24 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
                 .collect(),
             acme_email: p.acme_email.clone(),
             acme_directory: p.acme_directory.clone(),
+            trusted_proxies: p.trusted_proxies.clone().unwrap_or_default(),
+            max_connections: p.max_connections,
         },
+        response_timeout: p.response_timeout.map(|d| d.0),
+        buffering: p.buffering.as_ref().and_then(buffering),
     })
+}
+
+/// `[proxy.buffering]` as the proxy takes it; none when it sets nothing.
+fn buffering(b: &BufferingConfig) -> Option<Buffering> {
+    let wire = Buffering {
+        requests: b.requests.unwrap_or(false),
+        responses: b.responses.unwrap_or(false),
+        max_request_body: b.max_request_body,
+        max_response_body: b.max_response_body,
+        memory: b.memory,
+    };
+    (wire != Buffering::default()).then_some(wire)
 }
 
 /// The certificate and key files of `[proxy]`, read now so a missing file stops the command
@@ -222,5 +236,44 @@ fn builder(l: &Loaded, b: BuilderConfig) -> BuilderSettings {
             .collect(),
         secrets: b.secrets,
         arch: b.arch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::types::Dur;
+
+    #[test]
+    fn proxy_limits_map_to_the_route_and_the_boot_options() {
+        let plain = proxy(&ProxyConfig::default()).unwrap();
+        assert_eq!((plain.response_timeout, plain.buffering), (None, None));
+        assert_eq!(plain.boot.max_connections, None);
+        let p = ProxyConfig {
+            response_timeout: Some(Dur(Duration::from_secs(45))),
+            buffering: Some(BufferingConfig {
+                requests: Some(true),
+                max_request_body: Some(40_000_000),
+                memory: Some(2_000_000),
+                ..BufferingConfig::default()
+            }),
+            max_connections: Some(500),
+            ..ProxyConfig::default()
+        };
+        let s = proxy(&p).unwrap();
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(45)));
+        let b = s.buffering.unwrap();
+        assert!(b.requests && !b.responses);
+        assert_eq!(
+            (b.max_request_body, b.memory),
+            (Some(40_000_000), Some(2_000_000))
+        );
+        assert_eq!(s.boot.max_connections, Some(500));
+        // A table that sets nothing (or turns buffering off) sends nothing.
+        let off = BufferingConfig {
+            requests: Some(false),
+            ..BufferingConfig::default()
+        };
+        assert_eq!(buffering(&off), None);
     }
 }

@@ -192,6 +192,9 @@ impl HostOps for HostConn {
     }
 
     fn proxy_deploy<'a>(&'a self, service: &'a str, req: &'a DeployRequest) -> Call<'a, ()> {
-        Box::pin(async move { proxy::deploy(self, service, req).await.map(|_| ()) })
+        Box::pin(async move {
+            let name = super::routes::name_on(self, service).await;
+            proxy::deploy(self, &name, req).await.map(|_| ())
+        })
     }
 }

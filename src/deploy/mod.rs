@@ -14,6 +14,7 @@ pub mod host_ops;
 pub mod lock;
 pub mod plan;
 pub mod rollback;
+pub mod routes;
 pub mod settings;
 pub mod steps;
 pub mod targets;

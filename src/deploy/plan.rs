@@ -6,7 +6,7 @@
 
 use super::container::ContainerSpec;
 use super::settings::{RegistrySettings, TlsFiles};
-use crate::proxy::control::{DeployRequest, Health};
+use crate::proxy::control::{Buffering, DeployRequest, Health};
 use crate::proxy::on_host::BootOptions;
 use std::time::Duration;
 
@@ -60,6 +60,10 @@ pub struct Route {
     pub health: Health,
     pub tls: Option<TlsFiles>,
     pub acme: bool,
+    /// The app's own response timeout (none: the proxy's).
+    pub response_timeout: Option<Duration>,
+    /// Body limits and buffering (none: the proxy's defaults).
+    pub buffering: Option<Buffering>,
 }
 
 /// One role on one host.
@@ -148,6 +152,8 @@ impl Plan {
             tls_key,
             tls_redirect: None,
             acme: route.acme,
+            response_timeout_ms: route.response_timeout.map(|t| t.as_millis() as u64),
+            buffering: route.buffering.clone(),
         })
     }
 
@@ -195,5 +201,37 @@ mod tests {
         assert!(plan
             .proxy_request(worker, &worker.container.name, None)
             .is_none());
+    }
+
+    #[test]
+    fn proxy_request_carries_the_apps_timeout_and_buffering_only_when_set() {
+        let plan = sample().plan("v2", Movement::Deploy, false);
+        let web = &plan.hosts[0].roles[0];
+        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        assert_eq!(
+            (req.response_timeout_ms, req.buffering.clone()),
+            (None, None)
+        );
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(
+            !json.contains("response_timeout") && !json.contains("buffering"),
+            "{json}"
+        );
+        let mut s = sample();
+        s.proxy.response_timeout = Some(Duration::from_millis(1500));
+        s.proxy.buffering = Some(Buffering {
+            requests: true,
+            max_request_body: Some(10_000_000),
+            ..Buffering::default()
+        });
+        let plan = s.plan("v2", Movement::Deploy, false);
+        let web = &plan.hosts[0].roles[0];
+        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        assert_eq!(req.response_timeout_ms, Some(1500));
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(
+            json.ends_with(r#""response_timeout_ms":1500,"buffering":{"requests":true,"max_request_body":10000000}}"#),
+            "{json}"
+        );
     }
 }

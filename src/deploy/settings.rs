@@ -41,6 +41,10 @@ pub struct ProxySettings {
     pub acme: bool,
     /// How the proxy container is started (published ports, ACME account settings).
     pub boot: crate::proxy::on_host::BootOptions,
+    /// How long the app has to start a response (none: the proxy's 60 s).
+    pub response_timeout: Option<Duration>,
+    /// Body limits and buffering (none: streamed, the proxy's 1 GiB request limit).
+    pub buffering: Option<crate::proxy::control::Buffering>,
 }
 
 /// A certificate and its key, read from the deployer's files (sent to the proxy: src/proxy/).
@@ -109,10 +113,7 @@ impl Settings {
 
     /// `<service>[-<destination>]`: names the lock and the state directory on hosts.
     pub fn lock_key(&self) -> String {
-        match &self.destination {
-            Some(d) => format!("{}-{d}", self.service),
-            None => self.service.clone(),
-        }
+        super::container::state_key(&self.service, self.destination.as_deref())
     }
 
     /// The image reference for a version.
@@ -227,6 +228,8 @@ impl Settings {
             },
             tls: p.tls.clone(),
             acme: p.acme,
+            response_timeout: p.response_timeout,
+            buffering: p.buffering.clone(),
         })
     }
 
@@ -292,6 +295,8 @@ pub mod tests {
                 tls: None,
                 acme: false,
                 boot: crate::proxy::on_host::BootOptions::default(),
+                response_timeout: None,
+                buffering: None,
             },
             registry: None,
             builder: BuilderSettings::default(),

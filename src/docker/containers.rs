@@ -185,12 +185,6 @@ pub async fn inspect(
     .await
 }
 
-/// Is the container there and running? (`None`: not there, or the engine did not say.)
-pub async fn running(docker: &Docker, name: &str) -> Option<bool> {
-    let info = inspect(docker, name).await.ok()??;
-    Some(info.state.and_then(|s| s.running) == Some(true))
-}
-
 /// Unpack a tar archive into a container at `path` (through the API: never a command line).
 pub async fn upload(
     docker: &Docker,

@@ -1,7 +1,9 @@
 //! Everything the CLI says to dhow-proxy: the control client (control.rs), the proxy
-//! container on a host with its boot options and TLS files (on_host.rs), and the proxy image
+//! container on a host with its TLS files (on_host.rs) and boot options (boot_options.rs), and
+//! the proxy image
 //! dhow makes from the static binary (image.rs).
 
+pub mod boot_options;
 pub mod control;
 pub mod image;
 pub mod on_host;

@@ -16,6 +16,8 @@ use hyper::Method;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+pub use super::boot_options::BootOptions;
+
 /// A certificate and its key, read from the deployer's files, uploaded beside the proxy.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -198,39 +200,6 @@ async fn docker_gid(host: &HostConn) -> Option<u32> {
     out.stdout.trim().split(':').nth(2)?.parse().ok()
 }
 
-/// How the proxy container is started: the ports it publishes and its ACME account.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BootOptions {
-    /// (host port, container port).
-    pub publish: Vec<(u16, u16)>,
-    pub acme_email: Option<String>,
-    pub acme_directory: Option<String>,
-}
-
-impl Default for BootOptions {
-    fn default() -> Self {
-        BootOptions {
-            publish: vec![(80, 80), (443, 443)],
-            acme_email: None,
-            acme_directory: None,
-        }
-    }
-}
-
-impl BootOptions {
-    /// The `dhow-proxy run` arguments these options add.
-    fn run_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(e) = &self.acme_email {
-            args.extend(["--acme-email".to_string(), e.clone()]);
-        }
-        if let Some(d) = &self.acme_directory {
-            args.extend(["--acme-directory".to_string(), d.clone()]);
-        }
-        args
-    }
-}
-
 /// Create and start the proxy container.
 pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::Result<()> {
     let publish_ports = &options.publish;
@@ -373,6 +342,9 @@ pub async fn deploy(
     service: &str,
     req: &DeployRequest,
 ) -> anyhow::Result<serde_json::Value> {
+    if req.response_timeout_ms.is_some() || req.buffering.is_some() {
+        refuse_an_old_proxy(host).await?;
+    }
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
     let deadline = Duration::from_millis(req.deploy_timeout_ms + req.drain_timeout_ms)
         + Duration::from_secs(30);
@@ -400,6 +372,24 @@ pub async fn deploy(
     Ok(answer)
 }
 
+/// A proxy from before per-service limits would ignore `proxy.response_timeout` and
+/// `proxy.buffering`: say so before it switches anything.
+async fn refuse_an_old_proxy(host: &HostConn) -> anyhow::Result<()> {
+    let health = control(host, Method::GET, "/v1/health", None).await?;
+    if health.get("service_limits").and_then(|v| v.as_bool()) == Some(true) {
+        return Ok(());
+    }
+    Err(fail(
+        Kind::Remote,
+        format!(
+            "{}: the dhow-proxy there is too old for proxy.response_timeout and \
+             proxy.buffering (it would ignore them); upgrade it with `dhow proxy reboot`, then \
+             deploy again",
+            host.name
+        ),
+    ))
+}
+
 /// Send a simple control request (pause, stop, resume, remove, list) to the host's proxy.
 pub async fn control(
     host: &HostConn,
@@ -409,28 +399,4 @@ pub async fn control(
 ) -> anyhow::Result<serde_json::Value> {
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
     control::call(stream, method, path, body, Duration::from_secs(30)).await
-}
-
-#[cfg(test)]
-mod boot_tests {
-    use super::BootOptions;
-
-    #[test]
-    fn acme_settings_become_run_flags() {
-        assert!(BootOptions::default().run_args().is_empty());
-        let o = BootOptions {
-            acme_email: Some("ops@shop.test".into()),
-            acme_directory: Some("https://acme.test/dir".into()),
-            ..BootOptions::default()
-        };
-        assert_eq!(
-            o.run_args(),
-            [
-                "--acme-email",
-                "ops@shop.test",
-                "--acme-directory",
-                "https://acme.test/dir"
-            ]
-        );
-    }
 }

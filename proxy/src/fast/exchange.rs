@@ -7,7 +7,6 @@ use super::pool;
 use super::request::FastPlan;
 use super::response::{self, Framing, Head};
 use super::scratch::{Buffers, READ_SIZE};
-use crate::proxy::Proxy;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,7 +67,6 @@ pub async fn exchange<S>(
     scratch: &mut Buffers,
     id: &str,
     close: bool,
-    proxy: &Proxy,
 ) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -79,7 +77,7 @@ where
         limit,
     } = waiting;
     let addr = plan.target.addr.as_str();
-    let deadline = tokio::time::Instant::now() + proxy.limits.response_timeout;
+    let deadline = tokio::time::Instant::now() + plan.response_timeout;
     let timed_out = || Outcome::Failed {
         status: 504,
         why: "the target did not answer in time".into(),

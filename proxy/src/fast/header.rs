@@ -1,10 +1,8 @@
 //! Byte helpers for the fast path's heads: the comma-separated tokens of a header value and
-//! writing one header line. Which header a name is comes from `policy::classify`.
+//! writing one header line. Which header a name is comes from `policy::classify`; the token
+//! rule itself is `policy`'s.
 
-/// The comma-separated tokens of a header value (`Connection: close, upgrade`), trimmed.
-pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
-}
+pub use crate::policy::tokens;
 
 /// Append `name: value` and its line end to a head being written.
 #[inline]

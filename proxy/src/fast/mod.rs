@@ -45,7 +45,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ip = peer.ip().to_string();
-    let who = request::ClientSide { ip: &ip, tls };
+    let who = request::ClientSide {
+        ip: &ip,
+        tls,
+        trusted: proxy.rules.trust.trusts(peer.ip()),
+    };
     let head_limit = proxy.limits.max_header_bytes.max(8192);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     // Taken while a request is under way, so idle connections hold only their read buffer.
@@ -80,7 +84,7 @@ where
             read: &mut buf,
             limit: head_limit,
         };
-        let outcome = exchange(waiting, &plan, out, bufs, &id, close, proxy).await;
+        let outcome = exchange(waiting, &plan, out, bufs, &id, close).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {

@@ -4,10 +4,14 @@
 //! characters, one Host, no body or one Content-Length within the buffered size, no
 //! Transfer-Encoding, Upgrade or Expect, routed to a live service with a ready target and
 //! nothing for the proxy to answer itself. Everything else (and every malformed head) goes to
-//! the general hyper path, which decides and answers. What is rewritten follows `policy`.
+//! the general hyper path, which decides and answers (400 for a missing or second Host, 501
+//! for a transfer coding). What is rewritten follows `policy`: hop-by-hop headers and the
+//! ones `Connection` names dropped (found by scanning the Connection values already parsed,
+//! only when they name any), forwarding headers by the sender's trust, decided once per
+//! connection.
 
 use super::header::{tokens, write_line};
-use crate::policy::{self, HeaderClass};
+use crate::policy::{self, forwarded as fwd, HeaderClass};
 use crate::proxy::Proxy;
 use crate::router::{Service, ServiceMode};
 use crate::stats::Stats;
@@ -42,6 +46,8 @@ pub struct FastPlan {
     pub idempotent: bool,
     pub target: Arc<Upstream>,
     pub stats: Arc<Stats>,
+    /// How long the target has to start its response (the service's, else the proxy's).
+    pub response_timeout: std::time::Duration,
 }
 
 /// What a client's buffered bytes are.
@@ -58,6 +64,8 @@ pub enum Parsed {
 pub struct ClientSide<'a> {
     pub ip: &'a str,
     pub tls: bool,
+    /// The client's address is a trusted sender of forwarding headers.
+    pub trusted: bool,
 }
 
 /// What the headers that decide say: framing, host, connection options, ids.
@@ -68,9 +76,10 @@ struct Facts<'a> {
     keep_alive: bool,
     /// The first X-Request-Id: Some(None) when `policy` does not accept it.
     incoming_id: Option<Option<&'a str>>,
-    forwarded_for: Option<&'a [u8]>,
     has_proto: bool,
     has_fwd_host: bool,
+    /// A Connection header names other headers (they are not passed on).
+    listed: bool,
 }
 
 /// Parse `buf` and, for a fast-path request, write the target's head into `out` and the
@@ -102,15 +111,7 @@ pub fn plan(
         return Parsed::General;
     }
     let mut classes = [HeaderClass::Other; MAX_HEADERS];
-    let Some(facts) = read_headers(req.headers, &mut classes) else {
-        return Parsed::General;
-    };
-    let max = proxy.limits.max_body_bytes;
-    if facts.body_len > MAX_BODY || (max > 0 && facts.body_len as u64 > max) {
-        return Parsed::General;
-    }
-    let table = proxy.table.load();
-    let Some(service) = route(&table, &facts, path, client) else {
+    let Some(mut facts) = read_headers(req.headers, &mut classes) else {
         return Parsed::General;
     };
     let client_head = ClientHead {
@@ -119,6 +120,28 @@ pub fn plan(
         headers: req.headers,
         classes: &classes,
     };
+    if facts.listed {
+        // Forwarding headers the Connection names do not count as sent.
+        let sent = |c: HeaderClass| {
+            client_head
+                .fields()
+                .any(|(h, class)| class == c && !client_head.dropped(h, class))
+        };
+        facts.has_proto = sent(HeaderClass::ForwardedProto);
+        facts.has_fwd_host = sent(HeaderClass::ForwardedHost);
+    }
+    let max = proxy.limits.max_body_bytes;
+    if facts.body_len > MAX_BODY || (max > 0 && facts.body_len as u64 > max) {
+        return Parsed::General;
+    }
+    let table = proxy.table.load();
+    let Some(service) = route(&table, &facts, path, client) else {
+        return Parsed::General;
+    };
+    // A service's own body limit or buffering the fast path cannot apply: the general path.
+    if !service.limits.fast_path_carries(facts.body_len) {
+        return Parsed::General;
+    }
     write_head(out, client_head, &facts, service, client, proxy, id);
 
     let at = |s: &str| {
@@ -141,6 +164,7 @@ pub fn plan(
         ),
         target: service.target.clone(),
         stats: service.stats.clone(),
+        response_timeout: service.limits.response_timeout(&proxy.limits),
     })
 }
 
@@ -160,9 +184,9 @@ fn read_headers<'a>(
         close: false,
         keep_alive: false,
         incoming_id: None,
-        forwarded_for: None,
         has_proto: false,
         has_fwd_host: false,
+        listed: false,
     };
     for (h, class) in headers.iter().zip(classes.iter_mut()) {
         *class = policy::classify(h.name);
@@ -205,6 +229,7 @@ fn read_headers<'a>(
                         return None;
                     }
                 }
+                facts.listed |= policy::names_headers(h.value);
             }
             HeaderClass::RequestId => {
                 // The first one counts, as on the general path.
@@ -214,12 +239,14 @@ fn read_headers<'a>(
                         .filter(|v| policy::accept_request_id(v.as_bytes())),
                 );
             }
-            HeaderClass::ForwardedFor => {
-                facts.forwarded_for.get_or_insert(h.value);
-            }
             HeaderClass::ForwardedProto => facts.has_proto = true,
             HeaderClass::ForwardedHost => facts.has_fwd_host = true,
-            HeaderClass::OtherHopByHop | HeaderClass::Other => {}
+            HeaderClass::ForwardedFor
+            | HeaderClass::RealIp
+            | HeaderClass::ForwardedOther
+            | HeaderClass::ForwardedSpoof
+            | HeaderClass::OtherHopByHop
+            | HeaderClass::Other => {}
         }
     }
     facts.host = host?;
@@ -256,6 +283,24 @@ struct ClientHead<'h, 'a> {
     classes: &'h [HeaderClass; MAX_HEADERS],
 }
 
+impl<'h, 'a> ClientHead<'h, 'a> {
+    /// The header fields with their classes.
+    #[inline]
+    fn fields(
+        self,
+    ) -> impl DoubleEndedIterator<Item = (&'h httparse::Header<'a>, HeaderClass)> + Clone {
+        self.headers.iter().zip(self.classes.iter().copied())
+    }
+
+    /// Does a Connection header name this field (only asked when one names any)?
+    #[inline]
+    fn dropped(self, h: &httparse::Header<'_>, class: HeaderClass) -> bool {
+        self.fields().any(|(c, cc)| {
+            cc == HeaderClass::Connection && policy::names(c.value, h.name.as_bytes(), class)
+        })
+    }
+}
+
 /// The target's head: request line (prefix stripped when asked), the client's headers
 /// without the ones the proxy replaces, then X-Forwarded-* and X-Request-Id.
 #[inline]
@@ -277,20 +322,29 @@ fn write_head(
         None => out.extend_from_slice(head.target.as_bytes()),
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let trust = proxy.trust_forwarded;
-    for (h, class) in head.headers.iter().zip(head.classes) {
-        if !policy::replaced_in_request(*class, trust) {
+    let trusted = client.trusted;
+    let listed = facts.listed;
+    for (h, class) in head.fields() {
+        if !(policy::replaced_in_request(class, trusted) || listed && head.dropped(h, class)) {
             write_line(out, h.name.as_bytes(), h.value);
         }
     }
+    let chain = head
+        .fields()
+        .filter(|(h, class)| {
+            *class == HeaderClass::ForwardedFor && !(listed && head.dropped(h, *class))
+        })
+        .map(|(h, _)| h.value);
     out.extend_from_slice(b"x-forwarded-for: ");
-    policy::forwarded_for(trust, facts.forwarded_for, client.ip, out);
+    fwd::forwarded_for(trusted, chain.clone(), client.ip, out);
+    out.extend_from_slice(b"\r\nx-real-ip: ");
+    fwd::client_address(&proxy.rules.trust, trusted, chain, client.ip, out);
     out.extend_from_slice(b"\r\n");
-    if !policy::keep_incoming_forwarded(trust, facts.has_proto) {
-        let proto = policy::forwarded_proto(client.tls);
+    if !fwd::keep_incoming_forwarded(trusted, facts.has_proto) {
+        let proto = fwd::forwarded_proto(client.tls);
         write_line(out, b"x-forwarded-proto", proto.as_bytes());
     }
-    if policy::write_forwarded_host(trust, facts.has_fwd_host, facts.host.as_bytes()) {
+    if fwd::write_forwarded_host(trusted, facts.has_fwd_host, facts.host.as_bytes()) {
         write_line(out, b"x-forwarded-host", facts.host.as_bytes());
     }
     id.clear();

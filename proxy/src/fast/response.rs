@@ -1,7 +1,8 @@
 //! The fast path's response side: parse a target's response head, write the head the client
-//! gets (hop-by-hop headers removed, X-Request-Id set, `connection: close` when this is the
+//! gets (hop-by-hop headers and the ones its `Connection` names removed, X-Request-Id set, `connection: close` when this is the
 //! connection's last response, `keep-alive` for an HTTP/1.0 client that keeps it), tell how
-//! the body is delimited (a chunked one is followed by `chunks.rs`).
+//! the body is delimited (a chunked one is followed by `chunks.rs`). A transfer coding other
+//! than plain chunked is refused (502, by `policy`): the body would lose its coding.
 
 use super::header::{tokens, write_line};
 use crate::policy::{self, HeaderClass};
@@ -80,6 +81,7 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
     let mut length: Option<u64> = None;
     let mut transfer: Option<bool> = None;
     let mut target_closes = version == 0;
+    let mut listed = false;
     let mut classes = [HeaderClass::Other; MAX_HEADERS];
     for (h, class) in resp.headers.iter().zip(classes.iter_mut()) {
         *class = policy::classify(h.name);
@@ -96,10 +98,14 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
                 (Some(n), _) => length = Some(n),
             }
         } else if *class == HeaderClass::TransferEncoding {
-            // The last coding decides (RFC 9112 6.3).
-            let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-            transfer = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            if transfer.is_some() || !policy::response_coding_ok(h.value) {
+                return Parsed::Bad(
+                    "the target sent a transfer coding other than chunked, which the proxy does not pass on",
+                );
+            }
+            transfer = Some(true);
         } else if *class == HeaderClass::Connection {
+            listed |= policy::names_headers(h.value);
             for token in tokens(h.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     target_closes = true;
@@ -134,10 +140,16 @@ pub fn parse(buf: &[u8], ask: Ask, id: &str, out: &mut Vec<u8>) -> Parsed {
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let named = |h: &httparse::Header<'_>, class| {
+        resp.headers.iter().zip(classes).any(|(c, cc)| {
+            cc == HeaderClass::Connection && policy::names(c.value, h.name.as_bytes(), class)
+        })
+    };
     for (h, class) in resp.headers.iter().zip(classes) {
         // Framing is the proxy's own when the target sent a Transfer-Encoding.
         if policy::replaced_in_response(class)
             || (transfer.is_some() && class == HeaderClass::ContentLength)
+            || (listed && named(h, class))
         {
             continue;
         }

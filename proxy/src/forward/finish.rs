@@ -32,16 +32,27 @@ pub struct Done {
 }
 
 impl Done {
-    /// A request that came in at `started`: its host (the Host header, else the URI's) and
-    /// its id (the client's when `policy` accepts it, else a new one).
+    /// A request that came in at `started`: its host (over HTTP/2 `:authority`, else the
+    /// Host header; the other one when it lacks that, port included) and its id (the
+    /// client's when `policy` accepts it, else a new one).
     pub fn start(proxy: &Arc<Proxy>, req: &Request<Incoming>, started: Instant) -> Done {
-        let host = req
-            .headers()
-            .get(HOST)
-            .filter(|h| h.to_str().is_ok())
-            .cloned()
-            .or_else(|| req.uri().host().and_then(|h| HeaderValue::from_str(h).ok()))
-            .unwrap_or(HeaderValue::from_static(""));
+        let header = || {
+            req.headers()
+                .get(HOST)
+                .filter(|h| h.to_str().is_ok())
+                .cloned()
+        };
+        let authority = || {
+            req.uri()
+                .authority()
+                .map(|a| crate::policy::host::of_authority(a.as_str()))
+                .and_then(|a| HeaderValue::from_str(a).ok())
+        };
+        let host = match req.version() {
+            hyper::Version::HTTP_2 => authority().or_else(header),
+            _ => header().or_else(authority),
+        }
+        .unwrap_or(HeaderValue::from_static(""));
         let id = match req.headers().get(X_REQUEST_ID) {
             Some(id) if crate::policy::accept_request_id(id.as_bytes()) => id.clone(),
             _ => new_request_id(proxy),

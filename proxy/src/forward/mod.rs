@@ -1,7 +1,9 @@
 //! The general (hyper) data path: route a request, forward it to the service's target over
 //! pooled keep-alive connections with bodies streamed both ways, pass upgrades (WebSocket)
-//! through, add X-Forwarded-* and X-Request-Id (by `policy`), hold requests of a paused
-//! service, answer for a stopped one, map failures to 400/404/413/502/503/504, log one JSON
+//! through (only the protocols `policy` allows), set Host, X-Forwarded-*, X-Real-IP and
+//! X-Request-Id (by `policy`), hold requests of a paused service, answer for a stopped one,
+//! refuse what `policy` refuses (a missing or second Host: 400, a transfer coding: 501, a
+//! target's transfer coding: 502), map failures to 400/404/413/502/503/504, log one JSON
 //! line and count it. `handle` reads as the request's steps; each is a function below.
 
 pub mod finish;
@@ -69,13 +71,25 @@ pub async fn handle(
         );
         return Ok(done.answer(resp));
     }
+    let limits = service.limits.effective(&proxy.limits);
+    if let Some(resp) = crate::buffering::declared_too_large(req.headers(), &limits) {
+        return Ok(done.answer(resp));
+    }
     let guard = target.enter();
-    let outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
+    let mut outgoing = match to_target(req, &target, service, peer, tls, &proxy, &done) {
         Ok(o) => o,
         Err(why) => return Ok(done.answer(text(StatusCode::BAD_REQUEST, why))),
     };
+    if limits.buffer_requests && outgoing.sent.client_upgrade.is_none() {
+        let flags = (&*outgoing.sent.tripped, &*outgoing.sent.malformed);
+        let idle = proxy.limits.header_timeout;
+        match crate::buffering::whole_request(outgoing.request, &limits, idle, flags).await {
+            Ok(r) => outgoing.request = r,
+            Err(resp) => return Ok(done.answer(resp)),
+        }
+    }
     let result = tokio::time::timeout(
-        proxy.limits.response_timeout,
+        limits.response_timeout,
         upstream_client::request_here(outgoing.request),
     )
     .await;
@@ -84,7 +98,19 @@ pub async fn handle(
         guard,
         inflight,
     };
-    Ok(respond(&proxy, result, outgoing.sent, held, done))
+    let result = match (result, limits.buffer_responses) {
+        (Ok(Ok(resp)), Some(cap)) if resp.status() != StatusCode::SWITCHING_PROTOCOLS => {
+            let idle = limits.response_timeout;
+            return Ok(
+                match crate::buffering::whole_response(resp, cap, idle).await {
+                    Ok(resp) => pass_response(resp, outgoing.sent, held, done),
+                    Err(resp) => done.answer(resp),
+                },
+            );
+        }
+        (result, _) => result,
+    };
+    Ok(respond(result, outgoing.sent, held, done))
 }
 
 /// What the framing observer saw in this request's head (hyper hides CL+TE conflicts).
@@ -96,16 +122,38 @@ fn framing_verdict(verdicts: &Verdicts) -> Option<&'static str> {
         .flatten()
 }
 
-/// A request the proxy refuses before routing: CONNECT, an ambiguous framing, headers or a
-/// body over the limits (the connection closes after the last two).
+/// A request the proxy refuses before routing: CONNECT, an ambiguous framing, no Host or two
+/// (RFC 9112 3.2), a transfer coding other than chunked, headers or a body over the limits
+/// (the connection closes after all but the first).
 fn refusal(
     proxy: &Proxy,
     req: &Request<Incoming>,
     framing: Option<&'static str>,
 ) -> Option<Response<ProxyBody>> {
+    use hyper::header::{HOST, TRANSFER_ENCODING};
+    let hosts = req.headers().get_all(HOST).iter().count();
+    let http11 = req.version() == hyper::Version::HTTP_11;
+    if framing.is_none() && !crate::policy::host::count_ok(http11, hosts) {
+        return Some(reply::text_and_close(
+            StatusCode::BAD_REQUEST,
+            "bad request: an HTTP/1.1 request needs exactly one Host header",
+        ));
+    }
+    let mut codings = req.headers().get_all(TRANSFER_ENCODING).iter();
+    let coded = match (codings.next(), codings.next()) {
+        (Some(te), None) => !crate::policy::request_coding_ok(te.as_bytes()),
+        (_, more) => more.is_some(),
+    };
+    if framing.is_none() && coded {
+        return Some(reply::text_and_close(
+            StatusCode::NOT_IMPLEMENTED,
+            "the proxy carries no transfer coding but chunked",
+        ));
+    }
     let checked = match framing {
         Some(why) => Err(Refusal::Ambiguous(why)),
-        None => limits::check(req.headers(), &proxy.limits),
+        // Sizes are checked once the service (and its limit) is known.
+        None => limits::check(req.headers(), 0),
     };
     if req.method() == hyper::Method::CONNECT {
         return Some(text(
@@ -179,7 +227,8 @@ fn service_answers(
             reply::maintenance(message.as_deref())
         });
     }
-    let has_cert = service.tls.is_some() || (service.acme && proxy.acme.certs.has(done.host()));
+    let has_cert = service.tls.is_some()
+        || (service.acme && proxy.acme.certs.has(&crate::policy::host::key(done.host())));
     if !tls && has_cert && service.tls_redirect && done.path() != service.health.path {
         if let Some(port) = proxy.https_port.get() {
             return Some(reply::redirect_to_https(done.host(), *port, uri));
@@ -194,17 +243,17 @@ struct Outgoing {
     sent: Sent,
 }
 
-/// How the request went: upgrade asked (and the client side of it), body limits tripped.
+/// How the request went: the client side of an upgrade it asked, body limits tripped.
 struct Sent {
-    upgrade: bool,
+    /// The request body's size limit (0 = none).
+    limit: u64,
     client_upgrade: Option<OnUpgrade>,
     tripped: Arc<AtomicBool>,
     malformed: Arc<AtomicBool>,
 }
 
 /// Rewrite the request for the target: its URI (the prefix stripped when asked), HTTP/1.1,
-/// X-Forwarded-* and the request id, hop-by-hop headers removed (unless it upgrades), the
-/// body capped at the size limit.
+/// its headers by `rewrite::request_headers`, the body capped at the size limit.
 fn to_target(
     mut req: Request<Incoming>,
     target: &Upstream,
@@ -215,25 +264,25 @@ fn to_target(
     done: &Done,
 ) -> Result<Outgoing, &'static str> {
     let uri = rewrite::target_uri(req.uri(), target, service)?;
-    let upgrade = rewrite::is_upgrade(&req);
+    let upgrade = rewrite::is_upgrade(&req, &proxy.rules.upgrades);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     parts.version = hyper::Version::HTTP_11;
-    rewrite::forwarded_headers(
-        &mut parts.headers,
+    let forwarding = rewrite::Forwarding {
         peer,
-        &done.host,
-        &done.id,
+        host: &done.host,
+        request_id: &done.id,
         tls,
-        proxy.trust_forwarded,
-    );
-    if !upgrade {
-        rewrite::strip_hop_by_hop(&mut parts.headers);
-    }
-    let capped = Capped::new(body, proxy.limits.max_body_bytes);
-    let sent = Sent {
+        trusted: proxy.rules.trust.trusts(peer.ip()),
+        trust: &proxy.rules.trust,
         upgrade,
+    };
+    rewrite::request_headers(&mut parts.headers, forwarding);
+    let limit = service.limits.effective(&proxy.limits).max_request_body;
+    let capped = Capped::new(body, limit);
+    let sent = Sent {
+        limit,
         client_upgrade,
         tripped: capped.tripped.clone(),
         malformed: capped.malformed.clone(),
@@ -255,7 +304,6 @@ struct Held<'a> {
 /// answer to a timeout (504), a body over the limit (413), a malformed body (400) or an
 /// unreachable target (502).
 fn respond(
-    proxy: &Proxy,
     result: Result<UpstreamResult, tokio::time::error::Elapsed>,
     sent: Sent,
     held: Held<'_>,
@@ -268,10 +316,7 @@ fn respond(
         ),
         Ok(Err(_)) if sent.tripped.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "request body is over the limit of {} bytes",
-                proxy.limits.max_body_bytes
-            ),
+            &format!("request body is over the limit of {} bytes", sent.limit),
         ),
         Ok(Err(_)) if sent.malformed.load(Ordering::SeqCst) => reply::text_and_close(
             StatusCode::BAD_REQUEST,
@@ -291,12 +336,15 @@ fn respond(
 
 /// Pass the target's response on: a switch of protocols becomes a tunnel between the two
 /// upgraded connections; any other response streams its body, counted until it ends.
-fn pass_response(
-    mut resp: Response<Incoming>,
+fn pass_response<B>(
+    mut resp: Response<B>,
     sent: Sent,
     held: Held<'_>,
     mut done: Done,
-) -> Response<ProxyBody> {
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Unpin + Send + Sync + 'static,
+{
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = sent.client_upgrade {
             let target_side = hyper::upgrade::on(&mut resp);
@@ -305,11 +353,16 @@ fn pass_response(
             let (parts, _) = resp.into_parts();
             return done.answer(Response::from_parts(parts, full(bytes::Bytes::new())));
         }
+        // As on the fast path: a switch nobody asked for (or the proxy did not pass on).
+        let why = "the target switched protocols without being asked to";
+        return done.answer(text(StatusCode::BAD_GATEWAY, why));
+    }
+    if !rewrite::response_coding_ok(resp.headers()) {
+        let why = "the target sent a transfer coding other than chunked, which the proxy does not pass on";
+        return done.answer(text(StatusCode::BAD_GATEWAY, why));
     }
     let (mut parts, body) = resp.into_parts();
-    if !sent.upgrade {
-        rewrite::strip_hop_by_hop(&mut parts.headers);
-    }
+    rewrite::strip_response(&mut parts.headers);
     parts.headers.insert(rewrite::X_REQUEST_ID, done.id.clone());
     done.status = parts.status;
     let body = Guarded::new(body, held.guard, held.inflight, done).boxed();

@@ -50,7 +50,7 @@ pub fn maintenance(message: Option<&str>) -> Response<ProxyBody> {
 
 /// 308 to the same host and path on HTTPS.
 pub fn redirect_to_https(host: &str, port: u16, uri: &hyper::Uri) -> Response<ProxyBody> {
-    let name = crate::policy::host_without_port(host);
+    let name = crate::policy::host::name(host);
     let port = if port == 443 {
         String::new()
     } else {

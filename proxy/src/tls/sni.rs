@@ -31,7 +31,8 @@ impl std::fmt::Debug for SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name().unwrap_or("").to_ascii_lowercase();
+        // The same host rule as routing and redirects (lower case, no port).
+        let name = crate::policy::host::key(hello.server_name().unwrap_or("")).into_owned();
         if hello
             .alpn()
             .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))

@@ -84,6 +84,17 @@ pub enum AppCommand {
     Live,
 }
 
+/// What a command that changes what runs holds the deploy lock for (`app boot` takes it as
+/// a deploy does; the others only look, or run a command).
+pub fn locking(cmd: &AppCommand) -> Option<&'static str> {
+    match cmd {
+        AppCommand::Stop => Some("app stop"),
+        AppCommand::Start => Some("app start"),
+        AppCommand::Remove { .. } => Some("app remove"),
+        _ => None,
+    }
+}
+
 pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     if let AppCommand::Boot = cmd {
         return boot(ctx).await;
@@ -181,7 +192,7 @@ async fn on_role(
                 say(&format!("{}: stopped {}", role.role, c.name));
             }
         }
-        AppCommand::Start => match list.first() {
+        AppCommand::Start => match serving(conn, role, list).await {
             Some(c) if !c.running => {
                 containers::start(&conn.docker, &c.name).await?;
                 say(&format!("{}: started {}", role.role, c.name));
@@ -195,7 +206,8 @@ async fn on_role(
                 say(&format!("{}: removed {}", role.role, c.name));
             }
             if role.route.is_some() {
-                let path = crate::proxy::control::service_path(&role.prefix, None);
+                let name = crate::deploy::routes::name_on(conn, &role.prefix).await;
+                let path = crate::proxy::control::service_path(&name, None);
                 if let Err(e) =
                     crate::proxy::on_host::control(conn, hyper::Method::DELETE, &path, None).await
                 {
@@ -213,7 +225,8 @@ async fn on_role(
                 ),
                 _ => ("resume", None, "live"),
             };
-            let path = crate::proxy::control::service_path(&role.prefix, Some(action));
+            let name = crate::deploy::routes::name_on(conn, &role.prefix).await;
+            let path = crate::proxy::control::service_path(&name, Some(action));
             crate::proxy::on_host::control(conn, hyper::Method::POST, &path, body)
                 .await
                 .map_err(|e| {
@@ -233,6 +246,38 @@ async fn on_role(
         _ => {}
     }
     Ok(())
+}
+
+/// The container that served the role last, which `app start` starts: a running one; else the
+/// one the proxy routes to (for a proxied role); else the one that stopped last (after a
+/// rollback that is the rolled-back-to version, not the newest container).
+async fn serving<'a>(
+    conn: &HostConn,
+    role: &RoleTarget,
+    list: &'a [AppContainer],
+) -> Option<&'a AppContainer> {
+    if let Some(c) = list.iter().find(|c| c.running) {
+        return Some(c);
+    }
+    if role.route.is_some() {
+        if let Some(routed) = crate::deploy::routes::routed_container(conn, &role.prefix).await {
+            if let Some(c) = list.iter().find(|c| c.name == routed) {
+                return Some(c);
+            }
+        }
+    }
+    let mut latest: Option<(&AppContainer, String)> = None;
+    for c in list {
+        let finished = match containers::inspect(&conn.docker, &c.name).await {
+            Ok(Some(info)) => info.state.and_then(|s| s.finished_at).unwrap_or_default(),
+            _ => continue,
+        };
+        // RFC 3339 times of one engine compare as strings.
+        if latest.as_ref().is_none_or(|(_, t)| finished > *t) {
+            latest = Some((c, finished));
+        }
+    }
+    latest.map(|(c, _)| c).or(list.first())
 }
 
 /// `app images` lists the app's images on a host, `app remove` removes them.

@@ -45,6 +45,9 @@ fn check_one(name: &str, a: &AccessoryConfig, roles: &[String], e: &mut Errors) 
             format!("accessory name \"{name}\": use letters, digits, - and _"),
         );
     }
+    if super::dash_at_edge(name) {
+        e.add(&base, super::dash_at_edge_message("accessory name", name));
+    }
     if let Some(p) = &a.port {
         if Publish::parse(&p.0).is_none() {
             e.add(
@@ -65,10 +68,35 @@ fn check_one(name: &str, a: &AccessoryConfig, roles: &[String], e: &mut Errors) 
                 &at("directories"),
                 format!("bad directory \"{d}\": expected HOST_DIR:/path/in/container"),
             );
+        } else if let Some(why) = d.split_once(':').and_then(|(h, _)| reserved_dir(h)) {
+            e.add(&at("directories"), format!("bad directory \"{d}\": {why}"));
         }
     }
     for (local, f) in &a.files {
         check_file(&at("files"), local, f, e);
+    }
+}
+
+/// Why a relative host directory may not hold data (None when it may): it would lie in the
+/// folder of uploaded files, which `accessory remove` deletes, or outside the accessory's
+/// own directory. Absolute directories are the user's to choose.
+fn reserved_dir(host_dir: &str) -> Option<String> {
+    if host_dir.starts_with('/') {
+        return None;
+    }
+    let parts: Vec<&str> = host_dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    match parts.first() {
+        None => Some("the accessory's own directory cannot be a data directory; name a folder in it, e.g. data:/var/lib/data".into()),
+        Some(&"files") => Some(format!(
+            "\"{host_dir}\" is where dhow keeps the accessory's uploaded files, which `accessory remove` deletes; use another name, e.g. data:/..."
+        )),
+        _ if parts.contains(&"..") => Some(format!(
+            "\"{host_dir}\" leaves the accessory's directory; use a name inside it or an absolute path"
+        )),
+        _ => None,
     }
 }
 

@@ -16,6 +16,10 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
             &[key("service")],
             format!("bad service name \"{s}\": use letters, digits, - and _"),
         ),
+        Some(s) if super::dash_at_edge(s) => e.add(
+            &[key("service")],
+            super::dash_at_edge_message("service name", s),
+        ),
         _ => {}
     }
     match &c.image {

@@ -86,6 +86,17 @@ fn at(files: &[Located], path: &[Seg]) -> String {
         })
 }
 
+/// A name that begins or ends with `-`: refused for service, role, accessory and destination
+/// names, so that the names dhow makes from them read back into their parts (deploy/container.rs).
+pub fn dash_at_edge(s: &str) -> bool {
+    s.starts_with('-') || s.ends_with('-')
+}
+
+/// The message for a name with a `-` at its start or end.
+pub fn dash_at_edge_message(what: &str, s: &str) -> String {
+    format!("bad {what} \"{s}\": a name cannot begin or end with - (dhow joins names with -)")
+}
+
 /// Letters, digits, `-` and `_`, not empty: service, role and accessory names.
 fn name_ok(s: &str) -> bool {
     !s.is_empty()

@@ -1,8 +1,10 @@
-//! `[proxy]`: the app port, path prefix and health check path are well-formed, and the TLS
+//! `[proxy]`: the app port, path prefix and health check path are well-formed, the trusted
+//! proxies are IP addresses or CIDR ranges (parsed with `ipnet`, as dhow-proxy does), the TLS
 //! keys agree with each other (certificate files as a pair, or automatic certificates for
-//! exact DNS names, ACME settings only with those).
+//! exact DNS names, ACME settings only with those), the response timeout and connection cap
+//! are not zero, and the buffering sizes belong to buffering that is on.
 
-use super::super::locate::key;
+use super::super::locate::{key, Seg};
 use super::super::schema::{Config, ProxyConfig};
 use super::Errors;
 
@@ -22,6 +24,16 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
         }
     }
     check_tls(p, e);
+    for (i, item) in p.trusted_proxies.iter().flatten().enumerate() {
+        let t = item.trim();
+        if t.parse::<ipnet::IpNet>().is_err() && t.parse::<std::net::IpAddr>().is_err() {
+            e.add(
+                &[key("proxy"), key("trusted_proxies"), Seg::Index(i)],
+                format!("\"{item}\" is not an IP address or a CIDR range like 10.0.0.0/8"),
+            );
+        }
+    }
+    check_limits(p, e);
     if let Some(path) = p.healthcheck.as_ref().and_then(|h| h.path.as_ref()) {
         if !path.starts_with('/') {
             e.add(
@@ -29,6 +41,44 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
                 format!("health check path \"{path}\" must start with /"),
             );
         }
+    }
+}
+
+/// `response_timeout`, `max_connections`, `buffering`.
+fn check_limits(p: &ProxyConfig, e: &mut Errors) {
+    if p.response_timeout.is_some_and(|t| t.0.is_zero()) {
+        e.add(
+            &[key("proxy"), key("response_timeout")],
+            "response_timeout must be more than 0",
+        );
+    }
+    if p.max_connections == Some(0) {
+        e.add(
+            &[key("proxy"), key("max_connections")],
+            "max_connections must be at least 1",
+        );
+    }
+    let Some(b) = &p.buffering else {
+        return;
+    };
+    let at = |k: &'static str| [key("proxy"), key("buffering"), key(k)];
+    let (requests, responses) = (b.requests == Some(true), b.responses == Some(true));
+    if b.memory == Some(0) {
+        e.add(&at("memory"), "memory must be at least 1 (bytes)");
+    }
+    if b.memory.is_some() && !requests && !responses {
+        e.add(
+            &at("memory"),
+            "memory is the size of a buffered body: set requests = true or responses = true, \
+             or remove it",
+        );
+    }
+    if b.max_response_body.is_some() && !responses {
+        e.add(
+            &at("max_response_body"),
+            "max_response_body applies to buffered responses (a streamed one cannot be \
+             refused once it started): set responses = true, or remove it",
+        );
     }
 }
 

@@ -32,6 +32,12 @@ pub(super) fn check(c: &Config, e: &mut Errors) -> Vec<String> {
                         format!("bad role name \"{name}\": use letters, digits, - and _"),
                     );
                 }
+                if super::dash_at_edge(name) {
+                    e.add(
+                        &[key("servers"), key(name)],
+                        super::dash_at_edge_message("role name", name),
+                    );
+                }
                 if role.hosts.is_empty() {
                     e.add(
                         &[key("servers"), key(name)],

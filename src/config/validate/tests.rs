@@ -98,3 +98,20 @@ fn required_keys_are_named() {
     ];
     assert_eq!(errors(""), expected);
 }
+
+#[test]
+fn proxy_limits_must_make_sense() {
+    let text = "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\"]\n\n[proxy]\nresponse_timeout = \"0s\"\nmax_connections = 0\n\n[proxy.buffering]\nmemory = 0\nmax_response_body = 10\n";
+    let expected = [
+        r#"config/deploy.toml:6:20: proxy.response_timeout: response_timeout must be more than 0"#,
+        r#"config/deploy.toml:7:19: proxy.max_connections: max_connections must be at least 1"#,
+        r#"config/deploy.toml:10:10: proxy.buffering.memory: memory must be at least 1 (bytes)"#,
+        r#"config/deploy.toml:10:10: proxy.buffering.memory: memory is the size of a buffered body: set requests = true or responses = true, or remove it"#,
+        r#"config/deploy.toml:11:21: proxy.buffering.max_response_body: max_response_body applies to buffered responses (a streamed one cannot be refused once it started): set responses = true, or remove it"#,
+    ];
+    assert_eq!(errors(text), expected);
+    let ok = "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\"]\n\n[proxy]\nresponse_timeout = \"45s\"\nbuffering = { requests = true, responses = true, max_request_body = 40_000_000, max_response_body = 0, memory = 2_000_000 }\n";
+    let c: Config = toml::from_str(ok).expect("parses");
+    let files = [Located::new("config/deploy.toml", ok)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+}

@@ -1,9 +1,16 @@
 //! The rules both HTTP paths apply to every request they forward, written once: the fast path
 //! (`fast/`, on bytes) and the general hyper path (`forward/`, on header maps) both call these.
-//! Which headers the proxy acts on and which belong to one connection (hop-by-hop), which
-//! incoming request id is kept and how new ones are made, how a service's path prefix is
-//! stripped, which X-Forwarded-* headers are trusted and what the proxy writes in them, and how
-//! a Host value is normalised. Plain functions on bytes and `&str`, cheap enough to inline.
+//! Which headers the proxy acts on and which belong to one connection (hop-by-hop, and the
+//! ones a `Connection` header names), which incoming request id is kept and how new ones are
+//! made, how a service's path prefix is stripped, which transfer codings are passed on;
+//! `upgrade` which upgrades are; `forwarded` says which forwarding headers are trusted and what the proxy writes
+//! in them, `host` how a Host value is read. Plain functions on bytes and `&str`, cheap enough
+//! to inline: nothing here allocates per request.
+
+pub mod flags;
+pub mod forwarded;
+pub mod host;
+pub mod upgrade;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,14 +27,23 @@ pub enum HeaderClass {
     ForwardedFor,
     ForwardedProto,
     ForwardedHost,
-    /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`.
+    /// `X-Real-IP`: the proxy writes its own.
+    RealIp,
+    /// `Forwarded` and the other `X-Forwarded-*` (Port, Prefix, Ssl...): passed on only from a
+    /// trusted sender.
+    ForwardedOther,
+    /// A forwarding header spelled with underscores (`X_Forwarded_For`): many app servers
+    /// read it as the real one, no balancer writes it; never passed on.
+    ForwardedSpoof,
+    /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `HTTP2-Settings`.
     OtherHopByHop,
     Other,
 }
 
-/// Headers that belong to one connection, not to the message (RFC 9110 7.6.1): removed from
-/// what is forwarded either way. `HeaderClass::hop_by_hop` says the same of a classified name.
-pub const HOP_BY_HOP: [&str; 7] = [
+/// Headers that belong to one connection, not to the message (RFC 9110 7.6.1, and the h2c
+/// upgrade's `HTTP2-Settings`): removed from what is forwarded either way.
+/// `HeaderClass::hop_by_hop` says the same of a classified name.
+pub const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -35,12 +51,14 @@ pub const HOP_BY_HOP: [&str; 7] = [
     "trailer",
     "upgrade",
     "transfer-encoding",
+    "http2-settings",
 ];
 
 pub const X_REQUEST_ID: &str = "x-request-id";
 pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+pub const X_REAL_IP: &str = "x-real-ip";
 
 impl HeaderClass {
     /// One of [`HOP_BY_HOP`].
@@ -57,7 +75,8 @@ impl HeaderClass {
 }
 
 /// The class of the header called `name` (any case): each name is compared once, by length
-/// first, against the few names the proxy acts on.
+/// first, against the few names the proxy acts on; only names starting like a forwarding
+/// header are looked at again (for other `X-Forwarded-*` and underscore spellings).
 #[inline]
 pub fn classify(name: &str) -> HeaderClass {
     let b = name.as_bytes();
@@ -68,27 +87,58 @@ pub fn classify(name: &str) -> HeaderClass {
         6 if is(b"expect") => HeaderClass::Expect,
         7 if is(b"upgrade") => HeaderClass::Upgrade,
         7 if is(b"trailer") => HeaderClass::OtherHopByHop,
+        9 if is(b"x-real-ip") => HeaderClass::RealIp,
+        9 if is(b"forwarded") => HeaderClass::ForwardedOther,
         10 if is(b"connection") => HeaderClass::Connection,
         10 if is(b"keep-alive") => HeaderClass::OtherHopByHop,
         12 if is(b"x-request-id") => HeaderClass::RequestId,
         14 if is(b"content-length") => HeaderClass::ContentLength,
+        14 if is(b"http2-settings") => HeaderClass::OtherHopByHop,
         15 if is(b"x-forwarded-for") => HeaderClass::ForwardedFor,
         16 if is(b"x-forwarded-host") => HeaderClass::ForwardedHost,
         16 if is(b"proxy-connection") => HeaderClass::OtherHopByHop,
         17 if is(b"transfer-encoding") => HeaderClass::TransferEncoding,
         17 if is(b"x-forwarded-proto") => HeaderClass::ForwardedProto,
+        _ if matches!(b.first(), Some(b'x' | b'X' | b'f' | b'F')) => forwarding_family(b),
         _ => HeaderClass::Other,
     }
 }
 
-/// Incoming headers of this class are not passed on in a request: the proxy writes its own
-/// (X-Request-Id, X-Forwarded-For always; X-Forwarded-Proto/-Host unless `trust`), or they
-/// are hop-by-hop.
+/// `Forwarded`, `X-Real-IP` and any `X-Forwarded-*` in any spelling: with an underscore for a
+/// dash it is a spoof, else (a name `classify` did not match exactly) another forwarding one.
+/// Only names starting with `x` or `f` get here, and most leave at the first comparison.
+fn forwarding_family(b: &[u8]) -> HeaderClass {
+    let same = |a: &[u8], n: &[u8]| {
+        a.len() == n.len()
+            && a.iter()
+                .zip(n)
+                .all(|(a, n)| a.eq_ignore_ascii_case(n) || (*n == b'-' && *a == b'_'))
+    };
+    let named = same(b, b"x-real-ip")
+        || same(b, b"forwarded")
+        || (b.len() > 12 && same(&b[..12], b"x-forwarded-"));
+    match (named, b.contains(&b'_')) {
+        (false, _) => HeaderClass::Other,
+        (true, true) => HeaderClass::ForwardedSpoof,
+        (true, false) => HeaderClass::ForwardedOther,
+    }
+}
+
+/// Incoming headers of this class are not passed on in a request from a sender that is
+/// (`trusted`) or is not trusted with forwarding headers: the proxy writes its own
+/// (X-Request-Id, X-Forwarded-For, X-Real-IP always; X-Forwarded-Proto/-Host unless trusted),
+/// other forwarding headers go only from a trusted sender, underscore spellings never, and
+/// hop-by-hop ones never.
 #[inline]
-pub fn replaced_in_request(class: HeaderClass, trust: bool) -> bool {
+pub fn replaced_in_request(class: HeaderClass, trusted: bool) -> bool {
     match class {
-        HeaderClass::RequestId | HeaderClass::ForwardedFor => true,
-        HeaderClass::ForwardedProto | HeaderClass::ForwardedHost => !trust,
+        HeaderClass::RequestId
+        | HeaderClass::ForwardedFor
+        | HeaderClass::RealIp
+        | HeaderClass::ForwardedSpoof => true,
+        HeaderClass::ForwardedProto | HeaderClass::ForwardedHost | HeaderClass::ForwardedOther => {
+            !trusted
+        }
         c => c.hop_by_hop(),
     }
 }
@@ -98,6 +148,47 @@ pub fn replaced_in_request(class: HeaderClass, trust: bool) -> bool {
 #[inline]
 pub fn replaced_in_response(class: HeaderClass) -> bool {
     class.hop_by_hop() || class == HeaderClass::RequestId
+}
+
+/// The comma-separated tokens of a header value (`Connection: close, upgrade`), trimmed.
+#[inline]
+pub fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
+}
+
+/// Does a `Connection` value name other headers (RFC 9110 7.6.1), beyond the options the
+/// proxy reads itself (`close`, `keep-alive`, `upgrade`)? Tells the paths to look for them.
+#[inline]
+pub fn names_headers(connection: &[u8]) -> bool {
+    tokens(connection).any(|t| {
+        !t.is_empty()
+            && !t.eq_ignore_ascii_case(b"close")
+            && !t.eq_ignore_ascii_case(b"keep-alive")
+            && !t.eq_ignore_ascii_case(b"upgrade")
+    })
+}
+
+/// Does this `Connection` value name the header `name` (so it is not passed on)? Host and
+/// Content-Length are never taken this way: routing and framing read them, and the proxy
+/// frames what it sends itself (Transfer-Encoding is hop-by-hop anyway).
+#[inline]
+pub fn names(connection: &[u8], name: &[u8], class: HeaderClass) -> bool {
+    !matches!(class, HeaderClass::Host | HeaderClass::ContentLength)
+        && tokens(connection).any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// What a request's `Transfer-Encoding` says (RFC 9112 6.1): only plain `chunked` is carried;
+/// any other coding (`gzip, chunked`) would reach the app without its name, so it is 501.
+#[inline]
+pub fn request_coding_ok(value: &[u8]) -> bool {
+    value.trim_ascii().eq_ignore_ascii_case(b"chunked")
+}
+
+/// A target's `Transfer-Encoding` the proxy passes on: plain `chunked` only. Another coding
+/// (`gzip, chunked`) would be de-chunked into a body that lost its coding: 502 instead.
+#[inline]
+pub fn response_coding_ok(value: &[u8]) -> bool {
+    request_coding_ok(value)
 }
 
 /// The longest incoming X-Request-Id kept.
@@ -186,69 +277,6 @@ pub fn strip_prefix<'a>(
     })
 }
 
-/// Incoming X-Forwarded-Proto / X-Forwarded-Host (`present`) are kept only when the proxy is
-/// told it sits behind a trusted balancer (`trust`); otherwise the proxy is the edge and a
-/// client could forge them, so the proxy writes its own.
-#[inline]
-pub fn keep_incoming_forwarded(trust: bool, present: bool) -> bool {
-    trust && present
-}
-
-/// The X-Forwarded-Proto the proxy writes.
-#[inline]
-pub fn forwarded_proto(tls: bool) -> &'static str {
-    if tls {
-        "https"
-    } else {
-        "http"
-    }
-}
-
-/// Write the X-Forwarded-For value into `out`: the client's address, after the incoming
-/// chain (the first incoming header's value) when it is trusted and not empty.
-#[inline]
-pub fn forwarded_for(trust: bool, incoming: Option<&[u8]>, client_ip: &str, out: &mut Vec<u8>) {
-    match incoming {
-        Some(prev) if trust && !prev.is_empty() => {
-            out.extend_from_slice(prev);
-            out.extend_from_slice(b", ");
-        }
-        _ => {}
-    }
-    out.extend_from_slice(client_ip.as_bytes());
-}
-
-/// Does the proxy write X-Forwarded-Host (the request's host) for a request whose host is
-/// `host` and which came with one (`present`)?
-#[inline]
-pub fn write_forwarded_host(trust: bool, present: bool, host: &[u8]) -> bool {
-    !keep_incoming_forwarded(trust, present) && !host.is_empty()
-}
-
-/// The host name a request is routed by: a trailing `:digits` port taken off.
-#[inline]
-pub fn routing_host(host: &str) -> &str {
-    host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    })
-}
-
-/// A host without its port, for a redirect: `example.com:8080` -> `example.com`;
-/// `[::1]:8080` -> `[::1]`.
-pub fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |i| &host[..=i]);
-    }
-    match host.split_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +288,8 @@ mod tests {
         assert_eq!(classify("content-LENGTH"), HeaderClass::ContentLength);
         assert_eq!(classify("Transfer-Encoding"), HeaderClass::TransferEncoding);
         assert_eq!(classify("X-Forwarded-Proto"), HeaderClass::ForwardedProto);
-        assert_eq!(classify("x-forwarded-prot"), HeaderClass::Other);
+        // Whole names only: a near miss is no X-Forwarded-Proto (it is another X-Forwarded-*).
+        assert_eq!(classify("x-forwarded-prot"), HeaderClass::ForwardedOther);
         for hop in [
             "Connection",
             "Keep-Alive",
@@ -334,18 +363,41 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_values_and_hosts() {
-        let mut out = Vec::new();
-        forwarded_for(true, Some(b"1.2.3.4"), "10.0.0.1", &mut out);
-        assert_eq!(out, b"1.2.3.4, 10.0.0.1");
-        out.clear();
-        forwarded_for(false, Some(b"1.2.3.4"), "10.0.0.1", &mut out);
-        assert_eq!(out, b"10.0.0.1");
-        assert!(write_forwarded_host(false, true, b"a.test"));
-        assert!(!write_forwarded_host(true, true, b"a.test"));
-        assert_eq!(routing_host("a.test:8080"), "a.test");
-        assert_eq!(routing_host("a.test"), "a.test");
-        assert_eq!(host_without_port("[::1]:8080"), "[::1]");
-        assert_eq!(host_without_port("a.test:8080"), "a.test");
+    fn forwarding_names_in_every_spelling() {
+        for (name, class) in [
+            ("X-Real-IP", HeaderClass::RealIp),
+            ("Forwarded", HeaderClass::ForwardedOther),
+            ("X-Forwarded-Port", HeaderClass::ForwardedOther),
+            ("x-forwarded-prefix", HeaderClass::ForwardedOther),
+            ("X_Forwarded_For", HeaderClass::ForwardedSpoof),
+            ("x_forwarded-host", HeaderClass::ForwardedSpoof),
+            ("X_Real_IP", HeaderClass::ForwardedSpoof),
+            ("x-forwarded-", HeaderClass::Other),
+            ("X-Frame-Options", HeaderClass::Other),
+            ("HTTP2-Settings", HeaderClass::OtherHopByHop),
+        ] {
+            assert_eq!(classify(name), class, "{name}");
+        }
+        assert!(replaced_in_request(HeaderClass::ForwardedSpoof, true));
+        assert!(replaced_in_request(HeaderClass::RealIp, true));
+        assert!(!replaced_in_request(HeaderClass::ForwardedOther, true));
+        assert!(replaced_in_request(HeaderClass::ForwardedOther, false));
+    }
+
+    #[test]
+    fn connection_options_and_codings() {
+        assert!(!names_headers(b"close, Keep-Alive ,upgrade"));
+        assert!(names_headers(b"close, X-Secret"));
+        assert!(names(b"close, x-secret", b"X-Secret", HeaderClass::Other));
+        assert!(!names(b"host", b"Host", HeaderClass::Host));
+        assert!(!names(
+            b"content-length",
+            b"content-length",
+            HeaderClass::ContentLength
+        ));
+        assert!(request_coding_ok(b" Chunked "));
+        for bad in [&b"gzip, chunked"[..], b"chunked, chunked", b"gzip", b""] {
+            assert!(!request_coding_ok(bad) && !response_coding_ok(bad));
+        }
     }
 }
