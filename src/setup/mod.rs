@@ -11,6 +11,9 @@ pub mod harden;
 use crate::error::{fail, Kind};
 use crate::host::remote::Exec;
 
+/// How long one setup script (apt installs included) may run on a host.
+const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// What every setup script starts with: the distribution check, root or sudo (`$SUDO`), and
 /// `apt_get` / `apt_install` that turn a locked apt or a failed install into exit codes.
 const PRELUDE: &str = r#"set -u
@@ -135,8 +138,14 @@ pub(crate) async fn run_script(
     what: &str,
     explain_more: impl Fn(u32) -> Option<String>,
 ) -> anyhow::Result<String> {
+    // apt installs and Docker's install script can take long on a slow mirror.
     let out = shell
-        .exec("sh -s", Some(format!("{PRELUDE}{body}").into_bytes()))
+        .exec_within(
+            what,
+            "sh -s",
+            Some(format!("{PRELUDE}{body}").into_bytes()),
+            SCRIPT_DEADLINE,
+        )
         .await?;
     let found = parse(&out.stdout);
     let apt_lines: Vec<&str> = out
