@@ -1,8 +1,8 @@
 //! An accessory's lifecycle on one host: boot (image, files, directories, container; skipped
-//! when it already runs), reboot (a new container from the current config; data kept, the image's own VOLUMEs
-//! included), start,
-//! stop, remove (container, image when unused, uploaded files; data directories and named
-//! volumes are kept and named, because nothing dhow does should lose data).
+//! when it already runs), reboot (a new container from the current config; data kept, the
+//! anonymous volumes of the image's own VOLUMEs included), start, stop, remove (container,
+//! image when unused, uploaded files; data directories and named volumes are kept and named,
+//! because nothing dhow does should lose data).
 
 use super::image::{deliver, Delivered};
 use super::{place, AccessorySettings};
