@@ -57,6 +57,7 @@ fn cases() -> Vec<Case> {
         case("wrong type", "service = 5\nimage = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "5", &["service", "invalid type"]),
         case("bad duration", &with("deploy_timeout = \"30 parsecs\"\n"), "\"30 parsecs\"", &["deploy_timeout", "bad duration"]),
         case("bad duration unit in a nested table", &with("[proxy.healthcheck]\ninterval = \"5y\"\n"), "\"5y\"", &["proxy.healthcheck.interval", "unknown unit"]),
+        case("docker_script_url without docker_install = \"script\"", &with("[setup]\ndocker_script_url = \"https://get.docker.com\"\n"), "\"https://get.docker.com\"", &["setup.docker_script_url", "docker_script_url needs docker_install = \"script\""]),
         case("accessory port", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\nport = \"5432:x\"\n"), "\"5432:x\"", &["accessories.db.port", "bad port"]),
         case("accessory directory on the uploaded files", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"files:/data\"]\n"), "[\"files:/data\"]", &["accessories.db.directories", "uploaded files", "accessory remove"]),
         case("accessory directory below the uploaded files", &with("[accessories.db]\nimage = \"pg\"\nhost = \"127.0.0.1:1\"\ndirectories = [\"./files/pg:/data\"]\n"), "[\"./files/pg:/data\"]", &["accessories.db.directories", "uploaded files"]),

@@ -1,7 +1,8 @@
 //! An accessory's lifecycle on one host: boot (image, files, directories, container; skipped
-//! when it already runs), reboot (a new container from the current config; data kept), start,
-//! stop, remove (container, image when unused, uploaded files; data directories and named
-//! volumes are kept and named, because nothing dhow does should lose data).
+//! when it already runs), reboot (a new container from the current config; data kept, the
+//! anonymous volumes of the image's own VOLUMEs included), start, stop, remove (container,
+//! image when unused, uploaded files; data directories and named volumes are kept and named,
+//! because nothing dhow does should lose data).
 
 use super::image::{deliver, Delivered};
 use super::{place, AccessorySettings};
@@ -104,9 +105,29 @@ pub async fn reboot(
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
     state(host, a).await?;
+    // Volumes the image declares (VOLUME) that the config mounts nothing on are anonymous:
+    // the new container gets the old one's, or it would come back empty.
+    let old_mounts = containers::inspect(&host.docker, &a.container)
+        .await?
+        .and_then(|c| c.mounts)
+        .unwrap_or_default();
     containers::stop(&host.docker, &a.container, STOP_GRACE).await?;
+    // Removal keeps the container's volumes (no `v`), so they are there to mount again.
     containers::remove(&host.docker, &a.container).await?;
-    create(host, a, registry, log).await
+    create_with(host, a, registry, log, &old_mounts).await
+}
+
+/// `name:destination` binds for the anonymous volumes in `old` that `binds` (the new
+/// container's) mount nothing on.
+pub fn carried_volumes(old: &[bollard::models::MountPoint], binds: &[String]) -> Vec<String> {
+    let taken: Vec<&str> = binds.iter().filter_map(|b| b.split(':').nth(1)).collect();
+    old.iter()
+        .filter(|m| m.typ.as_deref() == Some("volume"))
+        .filter_map(|m| Some((m.name.as_deref()?, m.destination.as_deref()?)))
+        .filter(|(name, _)| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|(_, dst)| !taken.contains(dst))
+        .map(|(name, dst)| format!("{name}:{dst}"))
+        .collect()
 }
 
 /// Start the stopped container and wait until it stays up.
@@ -150,13 +171,30 @@ async fn create(
     registry: Option<&RegistryAccess>,
     log: impl FnMut(&str),
 ) -> anyhow::Result<(Delivered, Vec<String>)> {
+    create_with(host, a, registry, log, &[]).await
+}
+
+/// Create and start the container, mounting the anonymous volumes of `old_mounts` (the
+/// container it replaces) where the config mounts nothing.
+async fn create_with(
+    host: &HostConn,
+    a: &AccessorySettings,
+    registry: Option<&RegistryAccess>,
+    log: impl FnMut(&str),
+    old_mounts: &[bollard::models::MountPoint],
+) -> anyhow::Result<(Delivered, Vec<String>)> {
     if a.network == NETWORK {
         network::ensure(&host.docker).await?;
     }
     let delivered = deliver(host, &a.image, registry, log).await?;
     let home = place::home(host.shell.as_ref()).await?;
     let placed = place::put(host.shell.as_ref(), a, &home).await?;
-    let body = a.create_body(&home)?;
+    let mut body = a.create_body(&home)?;
+    if let Some(host_config) = body.host_config.as_mut() {
+        let binds = host_config.binds.get_or_insert_with(Vec::new);
+        let carried = carried_volumes(old_mounts, binds);
+        binds.extend(carried);
+    }
     containers::create(
         &host.docker,
         &a.container,
@@ -191,4 +229,47 @@ async fn settle(host: &HostConn, a: &AccessorySettings) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carried_volumes;
+    use bollard::models::MountPoint;
+
+    fn volume(name: &str, dst: &str) -> MountPoint {
+        MountPoint {
+            typ: Some("volume".into()),
+            name: Some(name.into()),
+            destination: Some(dst.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rebooted_accessory_keeps_the_anonymous_volumes_of_its_image() {
+        let anon = "a".repeat(64);
+        let old = [
+            // postgres:16's VOLUME, with no volume in the config.
+            volume(&anon, "/var/lib/postgresql/data"),
+            // A named volume from the config, mounted again by the config itself.
+            volume("db-data", "/data"),
+            MountPoint {
+                typ: Some("bind".into()),
+                source: Some("/home/u/.dhow/x".into()),
+                destination: Some("/etc/x".into()),
+                ..Default::default()
+            },
+        ];
+        let binds = vec![
+            "db-data:/data".to_string(),
+            "/home/u/f:/etc/x:ro".to_string(),
+        ];
+        assert_eq!(
+            carried_volumes(&old, &binds),
+            vec![format!("{anon}:/var/lib/postgresql/data")]
+        );
+        // The config now mounts something there itself: that wins.
+        let binds = vec!["pg:/var/lib/postgresql/data".to_string()];
+        assert!(carried_volumes(&old[..1], &binds).is_empty());
+    }
 }

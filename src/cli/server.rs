@@ -55,6 +55,8 @@ async fn exec(global: &Global, cmd: &str, out: &Output) -> anyhow::Result<()> {
             out.debug(format!("{host}: running {cmd}"));
             let result = async {
                 let session = Session::connect(&target, &ssh).await?;
+                // The user's own command, streamed as it runs: no deadline, like an
+                // interactive session (the user ends it with Ctrl-C).
                 let status = session
                     .exec_streaming(&cmd, None, |stream, line| {
                         out.host_line(&host, stream.as_str(), line)

@@ -189,10 +189,14 @@ async fn confirm_firewall(
     let session = crate::host::ssh::Session::connect(target, ssh)
         .await
         .map_err(|e| lockout(format!("{e:#}")))?;
-    let out = session
-        .exec(crate::setup::firewall::CONFIRM)
-        .await
-        .map_err(|e| lockout(format!("{e:#}")))?;
+    let out = crate::host::remote::Exec::exec_step(
+        &session,
+        "confirm the firewall",
+        crate::setup::firewall::CONFIRM,
+        None,
+    )
+    .await
+    .map_err(|e| lockout(format!("{e:#}")))?;
     session.close().await;
     if !out.success() {
         return Err(lockout(out.stderr.trim().to_string()));

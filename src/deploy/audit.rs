@@ -60,7 +60,8 @@ pub async fn append(host: &dyn Exec, key: &str, entries: &[Entry<'_>]) -> anyhow
         body.push('\n');
     }
     let out = host
-        .exec(
+        .exec_step(
+            "write the audit log",
             &format!(
                 "{}mkdir -p {} && cat >> {}",
                 crate::host::state_dir::prepare(key),
@@ -86,7 +87,8 @@ pub async fn append(host: &dyn Exec, key: &str, entries: &[Entry<'_>]) -> anyhow
 /// The last `lines` lines of the host's audit log.
 pub async fn tail(host: &dyn Exec, key: &str, lines: usize) -> anyhow::Result<String> {
     let out = host
-        .exec(
+        .exec_step(
+            "read the audit log",
             &format!(
                 "tail -n {lines} {} 2>/dev/null || true",
                 quote(&audit_file(key))

@@ -43,7 +43,9 @@ pub async fn write(host: &dyn Exec, lock_key: &str, spec: &ContainerSpec) -> any
         d = quote(&dir),
         f = quote(&file)
     );
-    let out = host.exec(&cmd, Some(render(spec).into_bytes())).await?;
+    let out = host
+        .exec_step("write env file", &cmd, Some(render(spec).into_bytes()))
+        .await?;
     if !out.success() {
         return Err(fail(
             Kind::Remote,

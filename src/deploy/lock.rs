@@ -102,7 +102,9 @@ fn acquire_cmd(key: &str) -> String {
 pub async fn acquire(host: &dyn Exec, key: &str, info: &LockInfo) -> anyhow::Result<()> {
     let cmd = acquire_cmd(key);
     let body = serde_json::to_vec(info)?;
-    let out = host.exec(&cmd, Some(body)).await?;
+    let out = host
+        .exec_step("take the deploy lock", &cmd, Some(body))
+        .await?;
     if out.success() {
         return Ok(());
     }
@@ -127,7 +129,8 @@ pub async fn acquire(host: &dyn Exec, key: &str, info: &LockInfo) -> anyhow::Res
 pub async fn status(host: &dyn Exec, key: &str) -> anyhow::Result<Option<LockInfo>> {
     let dir = quote(&lock_dir(key));
     let out = host
-        .exec(
+        .exec_step(
+            "read the deploy lock",
             &format!("[ -d {dir} ] || exit 3; cat {dir}/details.json 2>/dev/null"),
             None,
         )
@@ -186,7 +189,11 @@ pub async fn release_as(
 /// Release the lock (no error if it is not held).
 pub async fn release(host: &dyn Exec, key: &str) -> anyhow::Result<()> {
     let out = host
-        .exec(&format!("rm -rf {}", quote(&lock_dir(key))), None)
+        .exec_step(
+            "release the deploy lock",
+            &format!("rm -rf {}", quote(&lock_dir(key))),
+            None,
+        )
         .await?;
     if !out.success() {
         return Err(fail(

@@ -59,7 +59,14 @@ async fn diagnose(session: &Session, cause: &str) -> anyhow::Error {
          elif [ ! -r {DOCKER_SOCKET} ] || [ ! -w {DOCKER_SOCKET} ]; then echo denied; \
          else echo present; fi; id -un"
     );
-    let (state, user) = match session.exec(&probe).await {
+    let (state, user) = match crate::host::remote::Exec::exec_step(
+        session,
+        "probe the Docker socket",
+        &probe,
+        None,
+    )
+    .await
+    {
         Ok(out) => {
             let mut lines = out.stdout.lines();
             (

@@ -1,9 +1,11 @@
-//! Everything the CLI says to dhow-proxy: the control client (control.rs), the proxy
+//! Everything the CLI says to dhow-proxy: the control client (control.rs), what an old proxy
+//! would ignore (capability.rs), the proxy
 //! container on a host with its TLS files (on_host.rs) and boot options (boot_options.rs), and
 //! the proxy image
 //! dhow makes from the static binary (image.rs).
 
 pub mod boot_options;
+pub mod capability;
 pub mod control;
 pub mod image;
 pub mod on_host;

@@ -342,8 +342,8 @@ pub async fn deploy(
     service: &str,
     req: &DeployRequest,
 ) -> anyhow::Result<serde_json::Value> {
-    if req.response_timeout_ms.is_some() || req.buffering.is_some() {
-        refuse_an_old_proxy(host).await?;
+    if crate::proxy::capability::needs_check(req) {
+        refuse_an_old_proxy(host, req).await?;
     }
     let stream = host.shell.open_unix(HOST_SOCKET).await?;
     let deadline = Duration::from_millis(req.deploy_timeout_ms + req.drain_timeout_ms)
@@ -357,34 +357,23 @@ pub async fn deploy(
         deadline,
     )
     .await?;
-    // A proxy from before automatic certificates ignores `acme`: say so rather than leave
-    // the app without HTTPS.
-    if req.acme && answer.get("acme").is_none_or(|v| v.is_null()) {
-        return Err(fail(
-            Kind::Remote,
-            format!(
-                "{}: the dhow-proxy there is too old to obtain certificates (ssl = true); \
-                 upgrade it with `dhow proxy reboot`, then deploy again",
-                host.name
-            ),
-        ));
-    }
     Ok(answer)
 }
 
-/// A proxy from before per-service limits would ignore `proxy.response_timeout` and
-/// `proxy.buffering`: say so before it switches anything.
-async fn refuse_an_old_proxy(host: &HostConn) -> anyhow::Result<()> {
+/// A proxy from before automatic certificates or per-service limits would accept them and
+/// ignore them: ask its health answer first and say so before it switches anything, so the
+/// old version keeps serving.
+async fn refuse_an_old_proxy(host: &HostConn, req: &DeployRequest) -> anyhow::Result<()> {
     let health = control(host, Method::GET, "/v1/health", None).await?;
-    if health.get("service_limits").and_then(|v| v.as_bool()) == Some(true) {
+    let health: dhow_proxy_api::HealthAnswer = serde_json::from_value(health).unwrap_or_default();
+    let Some(what) = crate::proxy::capability::unsupported(req, &health) else {
         return Ok(());
-    }
+    };
     Err(fail(
         Kind::Remote,
         format!(
-            "{}: the dhow-proxy there is too old for proxy.response_timeout and \
-             proxy.buffering (it would ignore them); upgrade it with `dhow proxy reboot`, then \
-             deploy again",
+            "{}: the dhow-proxy there is too old for {what}; upgrade it with `dhow proxy \
+             reboot`, then deploy again (nothing was switched)",
             host.name
         ),
     ))

@@ -14,10 +14,10 @@ use crate::host::remote::Exec;
 /// How long the host waits for dhow's confirmation before removing the rules again.
 pub const WATCHDOG_SECS: u32 = 60;
 
-const SCRIPT: &str = r#"SSH_PORT=$(echo "${SSH_CONNECTION:-}" | awk '{print $4}')
+pub(super) const SCRIPT: &str = r#"SSH_PORT=$(echo "${SSH_CONNECTION:-}" | awk '{print $4}')
 case "$SSH_PORT" in ''|*[!0-9]*) SSH_PORT=22 ;; esac
 if ! command -v nft >/dev/null 2>&1; then apt_install nftables; echo "step=nftables installed"; fi
-TMP=$(mktemp)
+TMP="$WORK/firewall.nft"
 cat >"$TMP" <<EOF
 # Written by dhow setup (setup.firewall = true): only SSH, 80 and 443 reach this host.
 table inet dhow_firewall
@@ -48,7 +48,7 @@ if $SUDO cmp -s "$TMP" /etc/dhow/firewall.nft && $SUDO nft list table inet dhow_
   echo "step=firewall already on (SSH $SSH_PORT, WEB_PORTS open)"
   exit 0
 fi
-$SUDO nft -c -f "$TMP" >/tmp/dhow-nft.log 2>&1 || { sed 's/^/nft: /' /tmp/dhow-nft.log; rm -f "$TMP"; exit 20; }
+$SUDO nft -c -f "$TMP" >"$WORK/nft.log" 2>&1 || { sed 's/^/nft: /' "$WORK/nft.log"; rm -f "$TMP"; exit 20; }
 $SUDO mkdir -p /etc/dhow
 $SUDO cp "$TMP" /etc/dhow/firewall.nft
 rm -f "$TMP"

@@ -5,7 +5,7 @@
 use super::run_script;
 use crate::host::remote::Exec;
 
-const SCRIPT: &str = r##"changed() { echo "changed=1"; }
+pub(super) const SCRIPT: &str = r##"changed() { echo "changed=1"; }
 # 1. SSH: keys only. Our file sorts first in sshd_config.d, and sshd takes the first value.
 SSHD_CONF=/etc/ssh/sshd_config.d/01-dhow-harden.conf
 WANT='# Written by dhow setup (setup.harden = true).
@@ -18,7 +18,7 @@ fi
 if [ "$(cat "$SSHD_CONF" 2>/dev/null)" != "$WANT" ]; then
   $SUDO mkdir -p /etc/ssh/sshd_config.d
   printf '%s\n' "$WANT" | $SUDO tee "$SSHD_CONF" >/dev/null
-  if ! $SUDO sshd -t >/tmp/dhow-sshd.log 2>&1; then $SUDO rm -f "$SSHD_CONF"; sed 's/^/sshd: /' /tmp/dhow-sshd.log; exit 31; fi
+  if ! $SUDO sshd -t >"$WORK/sshd.log" 2>&1; then $SUDO rm -f "$SSHD_CONF"; sed 's/^/sshd: /' "$WORK/sshd.log"; exit 31; fi
   if [ -d /run/systemd/system ]; then
     $SUDO systemctl reload ssh 2>/dev/null || $SUDO systemctl reload sshd 2>/dev/null || exit 32
   elif [ -s /run/sshd.pid ]; then

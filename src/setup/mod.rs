@@ -11,10 +11,26 @@ pub mod harden;
 use crate::error::{fail, Kind};
 use crate::host::remote::Exec;
 
+/// How long one setup script (apt installs included) may run on a host.
+const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Scratch files (logs, the downloaded install script, the firewall rules being checked) live
+/// in a fresh private directory, removed when the script exits: no fixed /tmp names that
+/// another user on the host could plant or read.
+const SCRATCH: &str = r#"WORK=$(mktemp -d "${TMPDIR:-/tmp}/dhow.XXXXXXXXXX") || exit 17
+chmod 700 "$WORK" || exit 17
+trap 'rm -rf "$WORK"' EXIT"#;
+
+/// The prelude with its scratch directory setup in place.
+fn prelude() -> String {
+    PRELUDE.replace("SCRATCH", SCRATCH)
+}
+
 /// What every setup script starts with: the distribution check, root or sudo (`$SUDO`), and
 /// `apt_get` / `apt_install` that turn a locked apt or a failed install into exit codes.
 const PRELUDE: &str = r#"set -u
-LOG=/tmp/dhow-setup-apt.log
+SCRATCH
+LOG="$WORK/apt.log"
 if [ -r /etc/os-release ]; then . /etc/os-release; else ID=unknown; VERSION_ID=; fi
 echo "os=${PRETTY_NAME:-$ID}"
 case "$ID:${ID_LIKE:-}" in
@@ -42,8 +58,8 @@ elif [ "$DOCKER_INSTALL" = script ]; then
   if command -v curl >/dev/null 2>&1; then FETCH="curl -fsSL"
   elif command -v wget >/dev/null 2>&1; then FETCH="wget -qO-"
   else apt_install curl ca-certificates; FETCH="curl -fsSL"; fi
-  $FETCH "$DOCKER_SCRIPT_URL" >/tmp/dhow-get-docker.sh 2>>"$LOG" || exit 15
-  $SUDO sh /tmp/dhow-get-docker.sh >>"$LOG" 2>&1 || { tail -n 5 "$LOG" | sed 's/^/apt: /'; exit 16; }
+  $FETCH "$DOCKER_SCRIPT_URL" >"$WORK/get-docker.sh" 2>>"$LOG" || exit 15
+  $SUDO sh "$WORK/get-docker.sh" >>"$LOG" 2>&1 || { tail -n 5 "$LOG" | sed 's/^/apt: /'; exit 16; }
   command -v dockerd >/dev/null 2>&1 || exit 16
   echo "docker=installed"
 else
@@ -135,8 +151,14 @@ pub(crate) async fn run_script(
     what: &str,
     explain_more: impl Fn(u32) -> Option<String>,
 ) -> anyhow::Result<String> {
+    // apt installs and Docker's install script can take long on a slow mirror.
     let out = shell
-        .exec("sh -s", Some(format!("{PRELUDE}{body}").into_bytes()))
+        .exec_within(
+            what,
+            "sh -s",
+            Some(format!("{}{body}", prelude()).into_bytes()),
+            SCRIPT_DEADLINE,
+        )
         .await?;
     let found = parse(&out.stdout);
     let apt_lines: Vec<&str> = out
@@ -168,12 +190,20 @@ pub(crate) async fn run_script(
         14 => "Docker was installed but did not start within 30s: look at \
                `journalctl -u docker` or /var/log/dockerd.log on the host"
             .to_string(),
-        n => explain_more(n).unwrap_or_else(|| {
-            format!(
-                "{what}: the setup script failed (exit status {n}): {}",
-                out.stderr.trim()
-            )
-        }),
+        17 => "could not make a private scratch directory (mktemp -d) on the host: check that \
+               $TMPDIR or /tmp is writable"
+            .to_string(),
+        n => explain_more(n)
+            .map(|why| match apt_lines.is_empty() {
+                true => why,
+                false => format!("{why}; its last lines:\n  {}", apt_lines.join("\n  ")),
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "{what}: the setup script failed (exit status {n}): {}",
+                    out.stderr.trim()
+                )
+            }),
     };
     Err(fail(Kind::Remote, format!("{host}: {why}")))
 }
@@ -211,8 +241,7 @@ pub async fn prepare(host: &str, shell: &dyn Exec, install: &Install) -> anyhow:
                  that the host can reach it"
             )),
             16 => Some(format!(
-                "Docker: the install script from {url} failed or left no dockerd; its last \
-                 lines are in /tmp/dhow-setup-apt.log on the host"
+                "Docker: the install script from {url} failed or left no dockerd"
             )),
             _ => None,
         },
@@ -272,6 +301,43 @@ mod tests {
 
     #[test]
     fn the_script_is_valid_sh() {
-        assert_valid_sh(&format!("{PRELUDE}DOCKER_INSTALL=apt\n{DOCKER}"));
+        assert_valid_sh(&format!("{}DOCKER_INSTALL=apt\n{DOCKER}", prelude()));
+    }
+
+    #[test]
+    fn no_script_uses_a_fixed_tmp_name() {
+        for script in [prelude().as_str(), DOCKER, harden::SCRIPT, firewall::SCRIPT] {
+            for (i, _) in script.match_indices("/tmp") {
+                // Only mktemp's template, under $TMPDIR when set.
+                assert!(
+                    script[..i].ends_with("${TMPDIR:-"),
+                    "fixed /tmp name in: {}",
+                    &script[i.saturating_sub(40)..(i + 40).min(script.len())]
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn scratch_is_a_fresh_private_directory_removed_on_exit() {
+        use crate::host::remote::{Exec, LocalShell};
+        let tmp = tempfile::tempdir().unwrap();
+        let sh = LocalShell {
+            dir: tmp.path().into(),
+        };
+        let td = tmp.path().display();
+        let script = format!(
+            "TMPDIR={td}\n{SCRATCH}\necho \"$WORK\"; stat -c %a \"$WORK\"; touch \"$WORK/x\""
+        );
+        let out = sh.exec("sh -s", Some(script.into_bytes())).await.unwrap();
+        assert!(out.success(), "{}", out.stderr);
+        let mut lines = out.stdout.lines();
+        let work = lines.next().unwrap();
+        assert!(work.starts_with(&format!("{td}/dhow.")), "{work}");
+        assert_eq!(lines.next(), Some("700"));
+        assert!(
+            !std::path::Path::new(work).exists(),
+            "{work} was left behind"
+        );
     }
 }

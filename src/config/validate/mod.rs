@@ -1,6 +1,6 @@
 //! Checks on the merged config that the schema alone cannot make, one file per section (as
 //! Kamal splits its validators): `app` (service, image, destination), `servers` (roles and the
-//! primary role), `registry`, `proxy`, `accessories`, and `secrets` (every reference, from
+//! primary role), `registry`, `proxy`, `accessories`, `setup`, and `secrets` (every reference, from
 //! whichever section, defined in `.dhow/secrets*`). Every error names the file, line and column
 //! of the offending key (in the destination file when it comes from there); all errors are
 //! reported together, in section order.
@@ -11,6 +11,7 @@ mod proxy;
 mod registry;
 mod secrets;
 mod servers;
+mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,7 @@ pub fn validate(
     registry::check(c, &mut e);
     proxy::check(c, &mut e);
     accessories::check(c, &roles, &mut e);
+    setup::check(c, &mut e);
     let needed = secrets::check(c, destination, defined, &mut e);
     if e.list.is_empty() {
         Ok(needed)

@@ -106,7 +106,9 @@ impl Session {
     }
 
     /// Run `cmd`, calling `on_line` for every output line as it arrives; returns the exit
-    /// status. A command killed by a signal is an error that names the signal.
+    /// status. A command killed by a signal is an error that names the signal. No deadline
+    /// here: dhow's own commands go through `Exec::exec*`, which puts one around this (see
+    /// `host::remote`); `server exec` streams the user's command, which the user ends.
     pub async fn exec_streaming(
         &self,
         cmd: &str,
