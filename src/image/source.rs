@@ -4,6 +4,7 @@
 //! "working-tree"`) or when the context is not in a git repository. Either way `.dhow/`
 //! (secrets, state) is never part of a context: `context::collect` leaves it out.
 
+use super::version::git;
 use crate::error::{fail, Kind};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -167,21 +168,6 @@ fn extract(top: &Path, rev: &str, prefix: &str, into: &Path) -> Result<()> {
             format!("cannot unpack commit {rev} for the build context: {e}"),
         )
     })
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
-    }
 }
 
 #[cfg(test)]

@@ -183,11 +183,14 @@ fn parse_porcelain(output: &str) -> Vec<String> {
         .collect()
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+/// `git -C dir ARGS`: its stdout, or its stderr as the error (stdin closed: git never waits on
+/// it). Used here and by the build context's source (source.rs).
+pub(super) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
     if output.status.success() {
