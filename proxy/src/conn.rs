@@ -27,11 +27,25 @@ pub async fn serve(
     let Some(acceptor) = tls else {
         // HTTP/2 without TLS (h2c) with prior knowledge: the client opens with the preface.
         return if starts_with_h2_preface(&stream, proxy.limits.header_timeout).await {
-            h2(stream, peer, false, proxy, stop).await
+            Box::pin(h2(stream, peer, false, proxy, stop)).await
         } else {
             http1(stream, peer, false, proxy, stop).await
         };
     };
+    // Boxed, as h2 and the general path are: a task's future is as large as its largest
+    // state, and the plain keep-alive connection waiting for its next request is the one
+    // there are thousands of.
+    Box::pin(secure(stream, acceptor, peer, proxy, stop)).await
+}
+
+/// A connection on the HTTPS port: the handshake, then h2 or HTTP/1.1 by ALPN.
+async fn secure(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    stop: watch::Receiver<bool>,
+) {
     // A client gets as long for its TLS handshake as for its request head.
     let handshake =
         tokio::time::timeout(proxy.limits.header_timeout, acceptor.accept(stream)).await;
@@ -59,7 +73,7 @@ async fn http1<S>(
     match crate::fast::serve(stream, peer, tls, &proxy, &mut stop).await {
         crate::fast::End::Closed => {}
         crate::fast::End::General(stream, read) => {
-            general_http1(stream, read, peer, tls, proxy, stop).await
+            Box::pin(general_http1(stream, read, peer, tls, proxy, stop)).await
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod chunks;
 pub mod exchange;
 pub mod header;
+pub mod idle_read;
 pub mod pool;
 pub mod request;
 pub mod response;
@@ -22,7 +23,7 @@ use scratch::Scratch;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// How a connection left the fast path.
@@ -51,8 +52,9 @@ where
         trusted: proxy.rules.trust.trusts(peer.ip()),
     };
     let head_limit = proxy.limits.max_header_bytes.max(8192);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    // Taken while a request is under way, so idle connections hold only their read buffer.
+    // Empty (no allocation) while the connection waits: see `idle_read.rs`.
+    let mut buf: Vec<u8> = Vec::new();
+    // Taken while a request is under way, so idle connections hold no buffers of their own.
     let mut held: Option<Scratch> = None;
     let mut id = String::new();
     loop {
@@ -84,7 +86,9 @@ where
             read: &mut buf,
             limit: head_limit,
         };
-        let outcome = exchange(waiting, &plan, out, bufs, &id, close).await;
+        // Boxed: the exchange's state exists only while a request is under way, so the
+        // connection's task is small while it waits for the next one.
+        let outcome = Box::pin(exchange(waiting, &plan, out, bufs, &id, close)).await;
         drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {
@@ -109,6 +113,10 @@ where
             return End::Closed;
         }
         buf.drain(..need);
+        if buf.is_empty() {
+            // Nothing pipelined behind it: the connection waits holding no buffer.
+            buf = Vec::new();
+        }
         held = None;
     }
 }
@@ -157,9 +165,8 @@ where
         if r.buf.is_empty() && *stop.borrow() {
             return Next::Closed;
         }
-        r.buf.reserve(4096);
         let read = tokio::select! {
-            read = tokio::time::timeout_at(deadline, r.client.read_buf(r.buf)) => read,
+            read = tokio::time::timeout_at(deadline, idle_read::read_appending(r.client, r.buf)) => read,
             _ = async { let _ = stop.wait_for(|s| *s).await; }, if r.buf.is_empty() => {
                 return Next::Closed
             }
@@ -184,8 +191,8 @@ where
     S: AsyncRead + Unpin,
 {
     while r.buf.len() < need {
-        r.buf.reserve(need - r.buf.len());
-        let read = tokio::time::timeout(proxy.limits.header_timeout, r.client.read_buf(r.buf));
+        let read = idle_read::read_appending(r.client, r.buf);
+        let read = tokio::time::timeout(proxy.limits.header_timeout, read);
         match read.await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return false,
