@@ -5,13 +5,16 @@ mod accessory;
 mod aliases;
 mod app;
 mod audit;
+mod completions;
 mod config;
 mod context;
 mod deploy;
 mod details;
+mod docs;
 mod hosts;
 mod init;
 mod lock;
+mod man;
 mod proxy;
 mod prune;
 mod server;
@@ -163,6 +166,20 @@ pub enum Command {
         #[command(subcommand)]
         cmd: proxy::ProxyCommand,
     },
+    /// Print a shell completion script: `dhow completions bash > /etc/bash_completion.d/dhow`,
+    /// zsh: into a directory on $fpath as `_dhow`, fish: ~/.config/fish/completions/dhow.fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: completions::Shell,
+    },
+    /// Print the man page (roff): `dhow man > ~/.local/share/man/man1/dhow.1`.
+    Man,
+    /// Print the config reference built into this dhow, or one section of it (e.g. `proxy`);
+    /// an unknown SECTION lists the sections.
+    Docs {
+        /// A `## ` heading of the reference, or its first word.
+        section: Option<String>,
+    },
 }
 
 /// Parse the command line. On `--help` or a usage error clap prints and we return the code.
@@ -256,6 +273,10 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Config => config::run(&cli.global, &out),
         Command::Init => init::run(&out),
         Command::Version => version::run(&out),
+        Command::Completions { shell } => completions::run(*shell),
+        Command::Man => man::run(),
+        Command::Docs { section } => docs::run(section.as_deref())
+            .map_err(|m| crate::error::fail(crate::error::Kind::Usage, m)),
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,
         Command::Proxy { cmd } => match cmd {

@@ -4,6 +4,7 @@
 //! `accessory::from_config`); only `host::ssh` for the SSH target and options types.
 
 pub mod accessories;
+pub mod dotenv;
 pub mod interpolate;
 pub mod load;
 pub mod locate;

@@ -1,9 +1,11 @@
-//! Secrets: dotenv-style files in `.dhow/` layered `secrets-common` < `secrets` <
-//! `secrets.<destination>`. A value may be `$(command)` (its trimmed output) or contain
-//! `${ENV_VAR}`. Only secrets the config references are resolved (so an unrelated failing
+//! Secrets: dotenv files (`dotenv.rs`) in `.dhow/` layered `secrets-common` < `secrets` <
+//! `secrets.<destination>`. A value may be `$(command)` (its trimmed output; the secrets it
+//! names as `$NAME` are in its environment) or contain `${NAME}` (another secret, else an
+//! environment variable); single-quoted values are literal. Only secrets the config references are resolved (so an unrelated failing
 //! command does not block a deploy). Values are `SecretString`s: they never print, and no
 //! error message contains one.
 
+use super::dotenv::Quoting;
 use crate::error::{fail, Kind};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,11 +34,19 @@ pub fn files(dir: &Path, destination: Option<&str>) -> Vec<PathBuf> {
     v
 }
 
-/// Raw definitions: name -> (raw value, file:line).
-pub fn read(
-    dir: &Path,
-    destination: Option<&str>,
-) -> anyhow::Result<BTreeMap<String, (String, String)>> {
+/// One definition as written: its value (not yet expanded), how it was quoted, its `file:line`.
+#[derive(Debug, Clone)]
+pub struct Def {
+    pub raw: String,
+    pub quoting: Quoting,
+    pub at: String,
+}
+
+/// Every definition by name (a later file's wins).
+pub type Defs = BTreeMap<String, Def>;
+
+/// Raw definitions from the secrets files (the dotenv syntax of `dotenv.rs`).
+pub fn read(dir: &Path, destination: Option<&str>) -> anyhow::Result<Defs> {
     let mut defs = BTreeMap::new();
     for file in files(dir, destination) {
         let text = match std::fs::read_to_string(&file) {
@@ -49,87 +59,117 @@ pub fn read(
                 ))
             }
         };
-        for (i, line) in text.lines().enumerate() {
-            let at = format!("{}:{}", file.display(), i + 1);
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let Some((name, value)) = line.split_once('=') else {
-                return Err(fail(
-                    Kind::Config,
-                    format!(
-                        "{at}: expected NAME=value (the line is not shown: it may hold a secret)"
-                    ),
-                ));
-            };
-            let name = name.trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(fail(
-                    Kind::Config,
-                    format!("{at}: bad secret name `{name}`: use letters, digits and _"),
-                ));
-            }
-            let value = unquote(value.trim())
-                .map_err(|e| fail(Kind::Config, format!("{at}: {name}: {e}")))?;
-            defs.insert(name.to_string(), (value, at));
+        let entries = super::dotenv::parse(&text).map_err(|(line, msg)| {
+            fail(Kind::Config, format!("{}:{line}: {msg}", file.display()))
+        })?;
+        for e in entries {
+            let at = format!("{}:{}", file.display(), e.line);
+            defs.insert(
+                e.name,
+                Def {
+                    raw: e.value,
+                    quoting: e.quoting,
+                    at,
+                },
+            );
         }
     }
     Ok(defs)
 }
 
-fn unquote(v: &str) -> Result<String, String> {
-    if let Some(inner) = v.strip_prefix('\'') {
-        return inner
-            .strip_suffix('\'')
-            .map(str::to_string)
-            .ok_or_else(|| "unterminated single quote".to_string());
-    }
-    if let Some(inner) = v.strip_prefix('"') {
-        let inner = inner
-            .strip_suffix('"')
-            .ok_or_else(|| "unterminated double quote".to_string())?;
-        return Ok(inner
-            .replace("\\n", "\n")
-            .replace("\\\"", "\"")
-            .replace("\\\\", "\\"));
-    }
-    // Unquoted: a trailing ` # comment` is not part of the value.
-    Ok(v.split(" #").next().unwrap_or("").trim_end().to_string())
-}
-
-/// Resolve the `needed` secrets (all must be defined).
-pub fn resolve(
-    defs: &BTreeMap<String, (String, String)>,
-    needed: &BTreeSet<String>,
-) -> anyhow::Result<Secrets> {
+/// Resolve the `needed` secrets (and the definitions they refer to).
+pub fn resolve(defs: &Defs, needed: &BTreeSet<String>) -> anyhow::Result<Secrets> {
     let mut secrets = Secrets {
         values: BTreeMap::new(),
         defined: defs
             .iter()
-            .map(|(k, (_, at))| (k.clone(), at.clone()))
+            .map(|(k, d)| (k.clone(), d.at.clone()))
             .collect(),
     };
+    let mut done = BTreeMap::new();
     for name in needed {
-        let Some((raw, at)) = defs.get(name) else {
-            continue;
-        };
-        let value =
-            expand(raw).map_err(|e| fail(Kind::Config, format!("{at}: secret {name}: {e}")))?;
-        secrets
-            .values
-            .insert(name.clone(), SecretString::from(value));
+        if defs.contains_key(name) {
+            let value = resolve_one(name, defs, &mut done, &mut Vec::new())?;
+            secrets
+                .values
+                .insert(name.clone(), SecretString::from(value));
+        }
     }
     Ok(secrets)
 }
 
-/// `$(command)` runs through `sh -c`; `${VAR}` reads the environment.
-fn expand(raw: &str) -> Result<String, String> {
+/// One definition's value: single-quoted as written; else `${NAME}` filled in from the other
+/// definitions (else the environment), and a `$(command)` value run through `sh -c` with the
+/// definitions it names (`$NAME` or `${NAME}`) in its environment, so `$(dhow secrets extract
+/// KEY $SECRETS)` works as in Kamal without the secret in any argument list of dhow's.
+fn resolve_one(
+    name: &str,
+    defs: &Defs,
+    done: &mut BTreeMap<String, String>,
+    stack: &mut Vec<String>,
+) -> anyhow::Result<String> {
+    if let Some(v) = done.get(name) {
+        return Ok(v.clone());
+    }
+    let Some(def) = defs.get(name) else {
+        return Ok(std::env::var(name).unwrap_or_default());
+    };
+    if stack.iter().any(|n| n == name) {
+        return Err(fail(
+            Kind::Config,
+            format!(
+                "{}: secret {name} refers to itself through {}",
+                def.at,
+                stack.join(" -> ")
+            ),
+        ));
+    }
+    let value = if def.quoting == Quoting::Single {
+        def.raw.clone()
+    } else {
+        stack.push(name.to_string());
+        let mut refs = BTreeMap::new();
+        for other in referenced(&def.raw) {
+            if other != name && defs.contains_key(&other) {
+                let v = resolve_one(&other, defs, done, stack)?;
+                refs.insert(other, v);
+            }
+        }
+        stack.pop();
+        expand(&def.raw, &refs)
+            .map_err(|e| fail(Kind::Config, format!("{}: secret {name}: {e}", def.at)))?
+    };
+    done.insert(name.to_string(), value.clone());
+    Ok(value)
+}
+
+/// The names `raw` refers to as `$NAME` or `${NAME}`.
+fn referenced(raw: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = raw;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let braced = rest.starts_with('{');
+        let body = if braced { &rest[1..] } else { rest };
+        let name: String = body
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+/// `$(command)` runs through `sh -c` with `refs` in its environment; otherwise `${VAR}` is
+/// filled from `refs`, else the environment.
+fn expand(raw: &str, refs: &BTreeMap<String, String>) -> Result<String, String> {
     if let Some(cmd) = raw.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(cmd)
+            .envs(refs)
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .output()
@@ -151,10 +191,11 @@ fn expand(raw: &str) -> Result<String, String> {
             .trim_end_matches(['\n', '\r'])
             .to_string());
     }
-    super::interpolate::interpolate(raw, |var| std::env::var(var).ok()).map_err(|m| match m {
+    let lookup = |var: &str| refs.get(var).cloned().or_else(|| std::env::var(var).ok());
+    super::interpolate::interpolate(raw, lookup).map_err(|m| match m {
         super::interpolate::Missing::Unterminated => "unterminated ${".to_string(),
         super::interpolate::Missing::Unknown(var) => {
-            format!("environment variable {var} is not set")
+            format!("{var} is neither a secret defined here nor a set environment variable")
         }
     })
 }
@@ -187,6 +228,45 @@ mod tests {
             format!("{err}").contains("secret E: its command failed"),
             "{err}"
         );
+    }
+
+    fn resolved(text: &str, names: &[&str]) -> anyhow::Result<Secrets> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secrets"), text).unwrap();
+        let defs = read(dir.path(), None)?;
+        resolve(&defs, &names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn single_quoted_values_are_not_expanded() {
+        let s = resolved(
+            "A='$(echo no) ${HOME}'\nB=\"\\${HOME} \\$x\"\n",
+            &["A", "B"],
+        )
+        .unwrap();
+        assert_eq!(s.get("A").unwrap().expose_secret(), "$(echo no) ${HOME}");
+        assert_eq!(s.get("B").unwrap().expose_secret(), "${HOME} $x");
+    }
+
+    #[test]
+    fn later_values_refer_to_earlier_secrets_as_in_kamal() {
+        let text = "SECRETS=$(printf '{\"K\":\"v 1\"}')\n\
+                    K=$(printf %s \"$SECRETS\" | cut -d'\"' -f4)\n\
+                    URL=\"db://${K}@h\"\n\
+                    MULTI=\"l1\nl2\"\n";
+        let s = resolved(text, &["K", "URL", "MULTI"]).unwrap();
+        assert_eq!(s.get("K").unwrap().expose_secret(), "v 1");
+        assert_eq!(s.get("URL").unwrap().expose_secret(), "db://v 1@h");
+        assert_eq!(s.get("MULTI").unwrap().expose_secret(), "l1\nl2");
+        assert!(s.get("SECRETS").is_none(), "only what is needed is kept");
+    }
+
+    #[test]
+    fn a_cycle_is_an_error() {
+        let err = resolved("A=${B}\nB=${A}\n", &["A"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refers to itself"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct LogWindow {
     pub follow: bool,
     /// Only output from this long ago on.
     pub since: Option<Duration>,
+    /// Prefix each line with the engine's RFC 3339 timestamp (`docker logs -t`).
+    pub timestamps: bool,
 }
 
 /// A container's output (stdout and stderr) as text chunks; an error says `logs of <name>`.
@@ -63,6 +65,7 @@ pub fn stream(
         .stdout(true)
         .stderr(true)
         .follow(window.follow)
+        .timestamps(window.timestamps)
         .tail(&window.lines.to_string());
     if let Some(ago) = window.since {
         let now = SystemTime::now()

@@ -1,5 +1,6 @@
 //! Registry credentials: from the deploy config (username + secret password), or, when no
-//! password is configured, from the `auths` of the Docker CLI's `config.json`. The password
+//! password is configured, as the Docker CLI has them: its `config.json`'s credential helper
+//! (`credential_helper.rs`) or its `auths`. The password
 //! is exposed only while building the credentials handed to the engine; it is never logged.
 
 use super::reference::DOCKER_HUB;
@@ -122,8 +123,9 @@ fn normalize(key: &str) -> String {
     }
 }
 
-/// Read credentials for `registry` from a Docker CLI config file. A missing file or entry
-/// is `None`; an entry kept only in a credential helper is an error saying so.
+/// Read credentials for `registry` from a Docker CLI config file: its credential helper
+/// (`credHelpers`, `credsStore`) through `docker-credential-*`, else its `auths`. A missing
+/// file or entry is `None`.
 pub fn from_docker_config(path: &Path, registry: &str) -> Result<Option<DockerCredentials>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -142,6 +144,23 @@ pub fn from_docker_config(path: &Path, registry: &str) -> Result<Option<DockerCr
         )
     })?;
     let wanted = normalize(registry);
+    // As the Docker CLI: a `credHelpers` entry for the registry, else `credsStore`, is
+    // asked first; `auths` (plain `auth` entries) is read when no helper holds any.
+    let helper = json
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|h| {
+            h.iter()
+                .find(|(key, _)| normalize(key) == wanted)
+                .and_then(|(_, v)| v.as_str())
+        })
+        .or_else(|| json.get("credsStore").and_then(|s| s.as_str()))
+        .filter(|name| !name.is_empty());
+    if let Some(helper) = helper {
+        if let Some(creds) = super::credential_helper::get(helper, &server_address(registry))? {
+            return Ok(Some(creds));
+        }
+    }
     if let Some(auths) = json.get("auths").and_then(|a| a.as_object()) {
         for (key, entry) in auths {
             if normalize(key) != wanted {
@@ -180,26 +199,6 @@ pub fn from_docker_config(path: &Path, registry: &str) -> Result<Option<DockerCr
             }));
         }
     }
-    let helper = json
-        .get("credHelpers")
-        .and_then(|h| h.as_object())
-        .and_then(|h| {
-            h.iter()
-                .find(|(key, _)| normalize(key) == wanted)
-                .and_then(|(_, v)| v.as_str())
-        })
-        .or_else(|| json.get("credsStore").and_then(|s| s.as_str()));
-    if let Some(helper) = helper {
-        return Err(fail(
-            Kind::Config,
-            format!(
-                "credentials for registry {registry} are kept by the credential helper \
-                 docker-credential-{helper} ({}), which dhow does not call; set \
-                 registry.username and registry.password (as a secret) in the deploy config",
-                path.display()
-            ),
-        ));
-    }
     Ok(None)
 }
 
@@ -234,13 +233,14 @@ mod tests {
     }
 
     #[test]
-    fn credential_helpers_are_named_not_called() {
-        let file = config(r#"{"auths":{},"credsStore":"desktop"}"#);
+    fn a_missing_credential_helper_is_an_error_naming_it() {
+        let file =
+            config(r#"{"auths":{"ghcr.io":{}},"credHelpers":{"ghcr.io":"dhow-test-absent"}}"#);
         let err = from_docker_config(file.path(), "ghcr.io")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("docker-credential-desktop"), "{err}");
-        assert!(err.contains("registry.password"), "{err}");
+        assert!(err.contains("docker-credential-dhow-test-absent"), "{err}");
+        assert!(err.contains("not on PATH"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod build;
 pub mod buildkit;
 pub mod context;
+pub mod credential_helper;
 pub mod credentials;
 pub mod dockerignore;
 pub mod engine;

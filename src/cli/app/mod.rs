@@ -30,6 +30,20 @@ pub struct LogsArgs {
     /// Only lines from this long ago on (e.g. 10m, 2h).
     #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
     pub since: Option<std::time::Duration>,
+    /// Prefix each line with the time the engine received it (RFC 3339, `docker logs -t`).
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+}
+
+/// `app logs`: the shared log options plus the app-only choice of one container.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppLogsArgs {
+    #[command(flatten)]
+    pub logs: LogsArgs,
+    /// Only this container (its ID, an ID prefix or its name; any of the app's containers,
+    /// running or not), on whichever selected hosts have it.
+    #[arg(long, value_name = "ID")]
+    pub container_id: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -41,7 +55,7 @@ pub enum AppCommand {
     /// The app's images on each host.
     Images,
     /// Logs of the running containers.
-    Logs(LogsArgs),
+    Logs(AppLogsArgs),
     /// Run a command in a new container of the current version (with the app's env), or in
     /// the running container with --reuse.
     Exec {
@@ -114,7 +128,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     let plan = ctx.targets()?;
     let conns = ctx.connect(&plan.host_names()).await?;
     match cmd {
-        AppCommand::Logs(args) => return logs::all(ctx, &plan, &conns, args).await,
+        AppCommand::Logs(args) => return logs::app(ctx, &plan, &conns, args).await,
         AppCommand::Exec {
             reuse,
             interactive,

@@ -18,7 +18,7 @@ mod tests;
 use super::locate::{Located, Seg};
 use super::schema::Config;
 use crate::error::{fail, Kind};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The secret a `secret` entry refers to: `NAME` or `NAME:SECRET_NAME`.
 pub fn secret_ref(entry: &str) -> (&str, &str) {
@@ -30,7 +30,7 @@ pub fn validate(
     c: &Config,
     destination: Option<&str>,
     files: &[Located],
-    defined: &BTreeMap<String, (String, String)>,
+    defined: &crate::config::secrets::Defs,
 ) -> anyhow::Result<BTreeSet<String>> {
     let mut e = Errors {
         files,

@@ -4,13 +4,13 @@
 use super::super::locate::{key, Seg};
 use super::super::schema::{Config, EnvConfig, Servers};
 use super::{secret_ref, Errors};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Check every reference; returns the names of the secrets the config references.
 pub(super) fn check(
     c: &Config,
     destination: Option<&str>,
-    defined: &BTreeMap<String, (String, String)>,
+    defined: &crate::config::secrets::Defs,
     e: &mut Errors,
 ) -> BTreeSet<String> {
     let mut needed = BTreeSet::new();
