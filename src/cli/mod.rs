@@ -93,10 +93,19 @@ impl Global {
 
 /// dhow deploys Docker apps to plain Linux servers with zero downtime.
 #[derive(Debug, Parser)]
-#[command(name = "dhow", disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    name = "dhow",
+    version = env!("CARGO_PKG_VERSION"),
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+
+    /// Print dhow's version (`--version` is the app version, as in Kamal).
+    #[arg(short = 'V', action = ArgAction::Version)]
+    dhow_version: Option<bool>,
 
     #[command(subcommand)]
     pub command: Command,
