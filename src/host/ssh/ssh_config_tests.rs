@@ -47,7 +47,7 @@ fn first_value_wins_and_identity_files_accumulate() {
     assert_eq!(jumps.len(), 2);
     assert_eq!(jumps[1].to_string(), "ops@jump2:2222");
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0].contains("cfg:16"), "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("cfg:15"), "{:?}", c.warnings);
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn negation_and_wildcards_select_blocks() {
 #[test]
 fn proxy_command_is_refused_and_proxy_jump_none_clears() {
     let err = parsed().lookup("legacy", None).unwrap_err().to_string();
-    assert!(err.contains("cfg:19") && err.contains("ProxyJump"), "{err}");
+    assert!(err.contains("cfg:17") && err.contains("ProxyJump"), "{err}");
     let f = SshConfigFile::parse("Host a\n ProxyJump none\nHost *\n ProxyJump j\n", "c").unwrap();
     assert_eq!(f.lookup("a", None).unwrap().proxy_jump, Some(vec![]));
     // ProxyJump first, then ProxyCommand: the first one obtained wins, no error.
