@@ -25,7 +25,7 @@ pub fn load(global: &Global) -> anyhow::Result<Hosts> {
     }
     Ok(Hosts {
         targets,
-        ssh: crate::config::select::ssh_options(&loaded),
+        ssh: crate::config::select::ssh_options(&loaded)?,
     })
 }
 

@@ -269,6 +269,18 @@ pub struct SshConfig {
     pub known_hosts_policy: Option<KnownHostsPolicy>,
     pub connect_timeout: Option<PosDur>,
     pub keepalive: Option<PosDur>,
+    /// The user's ssh config: `true` (default: ~/.ssh/config if it exists), `false`, or a path.
+    pub config: Option<SshConfigSetting>,
+    /// Private keys from secrets (names in `.dhow/secrets*`), used in memory only.
+    pub key_data: Option<Vec<String>>,
+}
+
+/// `ssh.config`: on/off, or the file to read.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum SshConfigSetting {
+    On(bool),
+    Path(String),
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]

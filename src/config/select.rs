@@ -3,11 +3,13 @@
 //! wildcards) applied to them; also the SSH options of `[ssh]`. The CLI builds the
 //! `Selection`; this module knows nothing of command-line types.
 
-use super::schema::{KnownHostsPolicy, Servers};
+use super::schema::{KnownHostsPolicy, Servers, SshConfigSetting};
 use super::types::HostSpec;
 use super::Loaded;
 use crate::error::{fail, Kind};
-use crate::host::ssh::{HostKeyPolicy, SshOptions};
+use crate::host::ssh::ssh_config::SshConfigFile;
+use crate::host::ssh::{HostKeyPolicy, KeyData, SshOptions};
+use secrecy::ExposeSecret;
 use std::path::PathBuf;
 
 /// Which hosts a command is for: empty lists select everything.
@@ -64,18 +66,57 @@ pub fn expand(p: &str) -> PathBuf {
     }
 }
 
-/// SSH options from `[ssh]`.
-pub fn ssh_options(l: &Loaded) -> SshOptions {
+/// SSH options from `[ssh]`, with the user's ssh config (`ssh.config`) and `ssh.key_data`.
+pub fn ssh_options(l: &Loaded) -> anyhow::Result<SshOptions> {
     let mut o = SshOptions::default();
+    let setting = l.config.ssh.as_ref().and_then(|s| s.config.clone());
+    let file = match setting {
+        None | Some(SshConfigSetting::On(true)) => {
+            SshConfigFile::load(&crate::host::ssh::home_dir().join(".ssh").join("config"))
+        }
+        Some(SshConfigSetting::On(false)) => Ok(None),
+        Some(SshConfigSetting::Path(p)) => {
+            let path = expand(&p);
+            if !path.exists() {
+                return Err(fail(
+                    Kind::Config,
+                    format!("ssh.config: {} does not exist", path.display()),
+                ));
+            }
+            SshConfigFile::load(&path)
+        }
+    }
+    .map_err(|e| fail(Kind::Config, format!("{e:#}")))?;
+    if let Some(f) = &file {
+        for w in f.match_warnings() {
+            eprintln!("warning: {w}");
+        }
+    }
+    o.ssh_config = file.map(std::sync::Arc::new);
     if let Some(s) = &l.config.ssh {
+        for name in s.key_data.iter().flatten() {
+            let value = l.secrets.get(name).ok_or_else(|| {
+                fail(
+                    Kind::Config,
+                    format!("ssh.key_data: secret {name} is not defined"),
+                )
+            })?;
+            o.key_data.push(
+                KeyData::decode(name, value.expose_secret())
+                    .map_err(|e| fail(Kind::Config, format!("{e:#}")))?,
+            );
+        }
         if let Some(u) = &s.user {
             o.user = u.clone();
+            o.explicit.user = true;
         }
         if let Some(p) = s.port {
             o.port = p;
+            o.explicit.port = true;
         }
         if let Some(k) = &s.keys {
             o.keys = k.iter().map(|k| expand(k)).collect();
+            o.explicit.keys = true;
         }
         if let Some(a) = s.use_agent {
             o.use_agent = a;
@@ -93,12 +134,14 @@ pub fn ssh_options(l: &Loaded) -> SshOptions {
         o.proxy = s.proxy.as_ref().map(HostSpec::target);
         if let Some(t) = s.connect_timeout {
             o.connect_timeout = t.0;
+            o.explicit.connect_timeout = true;
         }
         if let Some(t) = s.keepalive {
             o.keepalive_interval = t.0;
+            o.explicit.keepalive = true;
         }
     }
-    o
+    Ok(o)
 }
 
 /// Apply the filters to (role, hosts); an unknown role or host is a usage error.

@@ -72,7 +72,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
         roles: role_settings,
         primary_host,
         targets,
-        ssh: ssh_options(l),
+        ssh: ssh_options(l)?,
         proxy: proxy(&c.proxy.clone().unwrap_or_default())?,
         registry,
         builder: builder(l, c.builder.clone().unwrap_or_default()),

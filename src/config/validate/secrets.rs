@@ -68,5 +68,13 @@ fn references(c: &Config) -> Vec<(Vec<Seg>, String)> {
             s.clone(),
         ));
     }
+    for (i, s) in c
+        .ssh
+        .iter()
+        .flat_map(|s| s.key_data.iter().flatten())
+        .enumerate()
+    {
+        refs.push((vec![key("ssh"), key("key_data"), Seg::Index(i)], s.clone()));
+    }
     refs
 }

@@ -1,6 +1,7 @@
-//! Public key authentication: keys held by ssh-agent first, then key files (ed25519, ecdsa,
-//! rsa with rsa-sha2-256/512). Encrypted key files are not decrypted: the error says to load
-//! them into the agent or use an unencrypted key.
+//! Public key authentication: keys held by ssh-agent first (with IdentitiesOnly only those
+//! matching a configured key), then in-memory keys (`ssh.key_data`), then key files (ed25519,
+//! ecdsa, rsa with rsa-sha2-256/512). Encrypted key files are not decrypted: the error says
+//! to load them into the agent or use an unencrypted key.
 
 use super::errors;
 use super::handler::SshHandler;
@@ -41,12 +42,24 @@ pub async fn authenticate(
         return Ok(());
     }
 
-    let files = if opts.keys.is_empty() {
-        default_key_files()
-    } else {
-        opts.keys.clone()
-    };
-    for path in files {
+    for data in &opts.key_data {
+        let hash = if data.key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
+        let key = PrivateKeyWithHashAlg::new(data.key.clone(), hash);
+        tried.push(data.shown());
+        let result =
+            with_timeout(opts, host, port, handle.authenticate_publickey(user, key)).await?;
+        match result {
+            Ok(r) if r.success() => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(errors::handshake(host, port, &e)),
+        }
+    }
+
+    for path in key_files(opts) {
         let shown = path.display().to_string();
         let key = match russh::keys::load_secret_key(&path, None) {
             Ok(key) => key,
@@ -78,6 +91,33 @@ pub async fn authenticate(
         }
     }
     Err(errors::auth_refused(user, host, port, &tried, &notes))
+}
+
+/// The key files to try: the configured ones, else the default ones that exist.
+fn key_files(opts: &SshOptions) -> Vec<PathBuf> {
+    if opts.keys.is_empty() {
+        default_key_files()
+    } else {
+        opts.keys.clone()
+    }
+}
+
+/// Under IdentitiesOnly: the public keys of the configured keys (from the key file, else
+/// its `.pub`), the only agent keys offered.
+fn allowed_agent_keys(opts: &SshOptions) -> Vec<russh::keys::PublicKey> {
+    let mut keys: Vec<_> = opts
+        .key_data
+        .iter()
+        .map(|d| d.key.public_key().clone())
+        .collect();
+    for path in key_files(opts) {
+        if let Ok(k) = russh::keys::load_secret_key(&path, None) {
+            keys.push(k.public_key().clone());
+        } else if let Ok(k) = russh::keys::load_public_key(format!("{}.pub", path.display())) {
+            keys.push(k);
+        }
+    }
+    keys
 }
 
 /// The RSA signature hash the server accepts (rsa-sha2-512, then -256; never plain ssh-rsa
@@ -117,10 +157,16 @@ async fn try_agent(
                 return Ok(false);
             }
         };
+    let allowed = opts.identities_only.then(|| allowed_agent_keys(opts));
     for identity in identities {
         let AgentIdentity::PublicKey { key, comment } = identity else {
             continue;
         };
+        if let Some(allowed) = &allowed {
+            if !allowed.iter().any(|k| k.key_data() == key.key_data()) {
+                continue;
+            }
+        }
         let hash = if key.algorithm().is_rsa() {
             rsa_hash
         } else {

@@ -42,11 +42,30 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Connect to `target` (through `opts.proxy` if set), check its host key, authenticate.
+    /// Connect to `target`: resolve it (deploy config, then the ssh config: `resolve.rs`),
+    /// go through its jump hosts in order, check its host key, authenticate.
     pub async fn connect(target: &SshTarget, opts: &SshOptions) -> anyhow::Result<Session> {
-        let host = target.host.clone();
-        let port = target.port.unwrap_or(opts.port);
-        let user = target.user.clone().unwrap_or_else(|| opts.user.clone());
+        let r = super::resolve::resolve(target, opts)?;
+        let mut via: Option<Session> = None;
+        for hop in &r.jumps {
+            // A jump host is looked up in the ssh config too, but its own ProxyJump is not
+            // followed: the chain is the one given for the target.
+            let hop_opts = SshOptions {
+                proxy: None,
+                ..opts.clone()
+            };
+            let h = super::resolve::resolve(hop, &hop_opts)?;
+            via = Some(Box::pin(Session::open(&h, via)).await?);
+        }
+        Session::open(&r, via).await
+    }
+
+    /// Open the connection to a resolved host, directly or through `via`.
+    async fn open(r: &super::resolve::Resolved, via: Option<Session>) -> anyhow::Result<Session> {
+        let opts = &r.opts;
+        let host = r.host.clone();
+        let port = r.port;
+        let user = r.user.clone();
         let config = Arc::new(client_config(opts, &host, port));
         let problem = Arc::new(Mutex::new(None));
         let forwards = super::forward::Forwards::default();
@@ -55,18 +74,14 @@ impl Session {
             host: host.clone(),
             port,
             known_hosts: opts.known_hosts.clone(),
+            global_known_hosts: opts.global_known_hosts.clone(),
             policy: opts.policy,
             problem: problem.clone(),
         };
         let limit = opts.connect_timeout;
 
-        let (handshake, jump) = match &opts.proxy {
-            Some(proxy) => {
-                let jump_opts = SshOptions {
-                    proxy: None,
-                    ..opts.clone()
-                };
-                let jump = Box::pin(Session::connect(proxy, &jump_opts)).await?;
+        let (handshake, jump) = match via {
+            Some(jump) => {
                 let open = jump.handle().channel_open_direct_tcpip(
                     host.clone(),
                     u32::from(port),
@@ -79,7 +94,10 @@ impl Session {
                         return Err(errors::unreachable(
                             &host,
                             port,
-                            &format!("the jump host {proxy} could not connect to it ({e})"),
+                            &format!(
+                                "the jump host {} could not connect to it ({e})",
+                                jump.host()
+                            ),
                         ))
                     }
                     Err(_) => {
@@ -193,12 +211,16 @@ fn tcp_cause(e: &std::io::Error) -> String {
 /// OpenSSH does) so a known host is not refused for presenting another key type.
 fn client_config(opts: &SshOptions, host: &str, port: u16) -> Config {
     let mut config = Config {
-        keepalive_interval: Some(opts.keepalive_interval),
+        // ServerAliveInterval 0 (or keepalive = "0s") turns keepalives off, as in OpenSSH.
+        keepalive_interval: Some(opts.keepalive_interval).filter(|d| !d.is_zero()),
         keepalive_max: 3,
         nodelay: true,
         ..Default::default()
     };
-    let entries = known_hosts::read(&opts.known_hosts).unwrap_or_default();
+    let mut entries = known_hosts::read(&opts.known_hosts).unwrap_or_default();
+    for global in &opts.global_known_hosts {
+        entries.extend(known_hosts::read(global).unwrap_or_default());
+    }
     let known = known_hosts::known_algorithms(&entries, host, port);
     if !known.is_empty() {
         let same_family = |a: &Algorithm| {

@@ -36,6 +36,8 @@ pub struct SshHandler {
     pub host: String,
     pub port: u16,
     pub known_hosts: PathBuf,
+    /// System-wide files (e.g. /etc/ssh/ssh_known_hosts): read, never written.
+    pub global_known_hosts: Vec<PathBuf>,
     pub policy: HostKeyPolicy,
     pub problem: Arc<Mutex<Option<KeyProblem>>>,
     /// Remote forwards: port on the host -> local address its connections are carried to.
@@ -54,8 +56,8 @@ impl SshHandler {
         if self.policy == HostKeyPolicy::Off {
             return true;
         }
-        let entries = match known_hosts::read(&self.known_hosts) {
-            Ok(entries) => entries,
+        let mut files = match known_hosts::read(&self.known_hosts) {
+            Ok(entries) => vec![(self.known_hosts.clone(), entries)],
             Err(e) => {
                 return self.refuse(KeyProblem::Unreadable {
                     path: self.known_hosts.clone(),
@@ -63,8 +65,14 @@ impl SshHandler {
                 })
             }
         };
+        // An unreadable system file is skipped, as OpenSSH does.
+        for path in &self.global_known_hosts {
+            if let Ok(entries) = known_hosts::read(path) {
+                files.push((path.clone(), entries));
+            }
+        }
         let fingerprint = known_hosts::fingerprint(key);
-        match known_hosts::check(&entries, &self.known_hosts, &self.host, self.port, key) {
+        match known_hosts::check_all(&files, &self.host, self.port, key) {
             Verdict::Known => true,
             Verdict::Changed { path, line } => self.refuse(KeyProblem::Changed {
                 fingerprint,

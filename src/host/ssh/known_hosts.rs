@@ -32,10 +32,12 @@ pub struct Entry {
     pub key: PublicKey,
 }
 
-/// The name a host is recorded under: `host` on port 22, else `[host]:port`.
+/// The name a host is recorded under: `host` on port 22, else `[host]:port`; lowercased,
+/// as OpenSSH does before matching (hashed entries hash the lowercased name).
 pub fn host_key_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
     if port == 22 {
-        host.to_string()
+        host
     } else {
         format!("[{host}]:{port}")
     }
@@ -133,7 +135,7 @@ pub fn hash_name(name: &str, salt: &[u8]) -> String {
 }
 
 /// OpenSSH-style wildcard match (`*` any run, `?` one char), case-insensitive.
-fn glob(pattern: &str, name: &str) -> bool {
+pub(super) fn glob(pattern: &str, name: &str) -> bool {
     fn rec(p: &[u8], n: &[u8]) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,
@@ -202,6 +204,39 @@ pub fn check(entries: &[Entry], path: &Path, host: &str, port: u16, key: &Public
         },
         None => Verdict::Unknown,
     }
+}
+
+/// Check a presented key against several files (the user's, then the system's), as OpenSSH
+/// does: a revoked key anywhere is refused; known in any file is accepted; else the first
+/// file listing the host with another key says it changed; else unknown.
+pub fn check_all(
+    files: &[(PathBuf, Vec<Entry>)],
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+) -> Verdict {
+    for (path, entries) in files {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.revoked && e.key.key_data() == key.key_data())
+        {
+            return Verdict::Changed {
+                path: path.clone(),
+                line: e.line,
+            };
+        }
+    }
+    let verdicts: Vec<Verdict> = files
+        .iter()
+        .map(|(path, entries)| check(entries, path, host, port, key))
+        .collect();
+    if verdicts.contains(&Verdict::Known) {
+        return Verdict::Known;
+    }
+    verdicts
+        .into_iter()
+        .find(|v| matches!(v, Verdict::Changed { .. }))
+        .unwrap_or(Verdict::Unknown)
 }
 
 /// Append `name key` to the file (creating it and its folder, 0600 for a new file).
@@ -305,6 +340,68 @@ mod tests {
         ));
         assert!(glob("h?st*", "host-1"));
         assert!(!glob("h?st", "hoost"));
+    }
+
+    #[test]
+    fn hashed_names_are_lowercased_and_bracketed_for_other_ports() {
+        let salt = [9u8; 20];
+        // ssh-keygen -H hashes the lowercased name; a mixed-case config still matches.
+        let text = format!(
+            "{} ssh-ed25519 {ED1}\n{} ssh-ed25519 {ED2}\n",
+            hash_name("web.example.com", &salt),
+            hash_name("[web.example.com]:2222", &salt)
+        );
+        assert_eq!(
+            check_text(&text, "Web.Example.COM", 22, ED1),
+            Verdict::Known
+        );
+        assert_eq!(
+            check_text(&text, "web.example.com", 2222, ED2),
+            Verdict::Known
+        );
+        assert!(matches!(
+            check_text(&text, "web.example.com", 2222, ED1),
+            Verdict::Changed { line: 2, .. }
+        ));
+        assert_eq!(
+            check_text(&text, "web.example.org", 22, ED1),
+            Verdict::Unknown
+        );
+        // A wrong hash (another salt's digest) never matches.
+        let wrong = hash_name("other.example.com", &salt);
+        assert!(!matches(&wrong, "web.example.com"));
+    }
+
+    #[test]
+    fn the_system_file_counts_beside_the_users() {
+        let user = (
+            PathBuf::from("user"),
+            parse(&format!("a ssh-ed25519 {ED1}\n")),
+        );
+        let system = (
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            parse(&format!("b ssh-ed25519 {ED2}\nc ssh-ed25519 {ED2}\n")),
+        );
+        let both = [user.clone(), system.clone()];
+        assert_eq!(check_all(&both, "a", 22, &key(ED1)), Verdict::Known);
+        assert_eq!(check_all(&both, "b", 22, &key(ED2)), Verdict::Known);
+        assert_eq!(
+            check_all(&both, "c", 22, &key(ED1)),
+            Verdict::Changed {
+                path: "/etc/ssh/ssh_known_hosts".into(),
+                line: 2
+            }
+        );
+        assert_eq!(check_all(&both, "d", 22, &key(ED1)), Verdict::Unknown);
+        // Revoked in the system file: refused although the user's file lists it.
+        let revoked = (
+            PathBuf::from("sys"),
+            parse(&format!("@revoked * ssh-ed25519 {ED1}\n")),
+        );
+        assert!(matches!(
+            check_all(&[user, revoked], "a", 22, &key(ED1)),
+            Verdict::Changed { line: 1, .. }
+        ));
     }
 
     #[test]

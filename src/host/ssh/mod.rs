@@ -16,11 +16,15 @@ mod files;
 mod forward;
 mod handler;
 mod interactive;
+mod key_data;
 pub mod known_hosts;
+mod resolve;
+pub mod ssh_config;
 mod streamlocal;
 
 pub use connect::Session;
 pub use interactive::terminal_attached;
+pub use key_data::KeyData;
 // Public API for deploy/setup (other areas); not all of it is used by the CLI yet.
 #[allow(unused_imports)]
 pub use exec::{ExecOutput, OutputStream};
@@ -116,10 +120,20 @@ pub struct SshOptions {
     pub port: u16,
     /// Private key files; empty means ~/.ssh/id_ed25519, id_ecdsa, id_rsa (those that exist).
     pub keys: Vec<PathBuf>,
+    /// Private keys held in memory (from secrets: `ssh.key_data`), tried after the agent.
+    pub key_data: Vec<KeyData>,
     /// Also offer the keys held by ssh-agent (SSH_AUTH_SOCK).
     pub use_agent: bool,
+    /// Offer only agent keys that match a key file or key_data key (IdentitiesOnly).
+    pub identities_only: bool,
     /// The known_hosts file checked (and appended to under accept-new).
     pub known_hosts: PathBuf,
+    /// System-wide known_hosts files, read (never written) beside `known_hosts`.
+    pub global_known_hosts: Vec<PathBuf>,
+    /// The user's ssh config (`ssh.config`), applied per host under the values below.
+    pub ssh_config: Option<std::sync::Arc<ssh_config::SshConfigFile>>,
+    /// Which values were set in the deploy config (they win over the ssh config).
+    pub explicit: Explicit,
     pub policy: HostKeyPolicy,
     /// Connect through this jump host.
     pub proxy: Option<JumpHost>,
@@ -136,14 +150,29 @@ impl Default for SshOptions {
             user: "root".into(),
             port: 22,
             keys: Vec::new(),
+            key_data: Vec::new(),
             use_agent: true,
+            identities_only: false,
             known_hosts: home.join(".ssh").join("known_hosts"),
+            global_known_hosts: vec![PathBuf::from("/etc/ssh/ssh_known_hosts")],
+            ssh_config: None,
+            explicit: Explicit::default(),
             policy: HostKeyPolicy::Strict,
             proxy: None,
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(15),
         }
     }
+}
+
+/// Which [`SshOptions`] values the deploy config set (not dhow's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explicit {
+    pub user: bool,
+    pub port: bool,
+    pub keys: bool,
+    pub keepalive: bool,
+    pub connect_timeout: bool,
 }
 
 /// The user's home directory ($HOME), or `/` if unset.
