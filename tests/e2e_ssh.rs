@@ -776,3 +776,141 @@ fn a_server_that_never_answers_times_out_with_host_and_step() {
     );
     holder.join().unwrap();
 }
+
+/// The address of a sandbox host on the sandbox's own network (reachable only from the other
+/// sandbox hosts).
+fn inner_ip(sb: &Sandbox, index: usize) -> String {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            &format!(
+                "{{{{(index .NetworkSettings.Networks {:?}).IPAddress}}}}",
+                sb.network
+            ),
+            &sb.containers[index],
+        ])
+        .output()
+        .expect("docker inspect");
+    let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!ip.is_empty(), "no address for {}", sb.containers[index]);
+    ip
+}
+
+#[test]
+fn ssh_config_alias_reaches_a_host_through_a_proxyjump_alias() {
+    let sb = sandbox();
+    let inner = inner_ip(&sb, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::copy(&sb.known_hosts, &known_hosts).unwrap();
+    // No user, port or key in the deploy config: all of it comes from ~/.ssh/config, where
+    // the server's name is an alias and its jump host another.
+    let project = Project::new(
+        &["app-inner"],
+        &[
+            ("known_hosts", q(&known_hosts.display().to_string())),
+            ("known_hosts_policy", q("accept-new")),
+        ],
+    );
+    let key = sb.key.display().to_string();
+    let ssh_dir = project.dir.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::write(
+        ssh_dir.join("config"),
+        format!(
+            "Host app-inner\n  HostName {inner}\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n  ProxyJump bastion\n  ServerAliveInterval 15\n\n\
+             Host bastion\n  HostName {}\n  Port {}\n  User root\n  IdentityFile {key}\n",
+            sb.hosts[0], sb.port
+        ),
+    )
+    .unwrap();
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("vps2"), "{run:?}");
+
+    // ssh.config = false: the alias means nothing, and dhow says it cannot reach it.
+    let mut text = std::fs::read_to_string(project.dir.path().join("config/deploy.toml")).unwrap();
+    text.push_str("config = false\n");
+    std::fs::write(project.dir.path().join("config/deploy.toml"), text).unwrap();
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("vps2"), "{run:?}");
+}
+
+#[test]
+fn key_data_from_a_secret_reaches_a_host_with_no_key_file() {
+    let sb = sandbox();
+    let host = sb.hosts[0].clone();
+    let project = Project::new(
+        &[&host],
+        &[
+            ("user", q("root")),
+            ("port", sb.port.clone()),
+            ("known_hosts", q(&sb.known_hosts.display().to_string())),
+            ("key_data", format!("[{}]", q("DEPLOY_SSH_KEY"))),
+        ],
+    );
+    // The key as a CI runner has it: a multi-line secret, no file on disk.
+    let pem = std::fs::read_to_string(&sb.key).unwrap();
+    let secrets = project.dir.path().join(".dhow");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("secrets"),
+        format!("DEPLOY_SSH_KEY=\"{}\"\n", pem.trim_end()),
+    )
+    .unwrap();
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("vps1"), "{run:?}");
+    assert!(!run.stderr.contains("PRIVATE KEY"), "{run:?}");
+
+    // Without the secret the key is missing, and the error names it.
+    std::fs::write(secrets.join("secrets"), "OTHER=1\n").unwrap();
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("DEPLOY_SSH_KEY"), "{run:?}");
+}
+
+#[test]
+fn hashed_known_hosts_entries_are_matched_and_a_wrong_one_refused() {
+    let sb = sandbox();
+    let host = sb.hosts[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::copy(&sb.known_hosts, &known_hosts).unwrap();
+    // ssh-keygen -H: every name hashed, as HashKnownHosts yes writes them.
+    let hashed = Command::new("ssh-keygen")
+        .args(["-H", "-f"])
+        .arg(&known_hosts)
+        .output()
+        .expect("ssh-keygen -H");
+    assert!(hashed.status.success(), "{hashed:?}");
+    let text = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(text.lines().all(|l| l.starts_with("|1|")), "{text}");
+    let project = Project::sandbox(
+        &sb,
+        &[&host],
+        &[
+            ("known_hosts", q(&known_hosts.display().to_string())),
+            ("known_hosts_policy", q("strict")),
+        ],
+    );
+    let run = project.run(&["server", "exec", "hostname"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("vps1"), "{run:?}");
+
+    // The same hashed names with another key: the host's real key is refused.
+    let other = keygen(dir.path(), "other_host_key", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let mut fields = other_pub.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    let wrong: String = text
+        .lines()
+        .map(|l| format!("{} {kind} {key}\n", l.split_whitespace().next().unwrap()))
+        .collect();
+    std::fs::write(&known_hosts, wrong).unwrap();
+    let run = project.run(&["server", "exec", "echo should-not-run"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(!run.stdout.contains("should-not-run"), "{run:?}");
+}
