@@ -5,6 +5,7 @@
 
 mod support;
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,7 +153,7 @@ impl Pebble {
         .unwrap();
         let (status, pem) = get_over(tls, "127.0.0.1", "/roots/0").await;
         assert_eq!(status, 200, "{pem}");
-        let root = rustls_pemfile::certs(&mut pem.as_bytes())
+        let root = CertificateDer::pem_slice_iter(pem.as_bytes())
             .next()
             .unwrap()
             .unwrap();

@@ -7,6 +7,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use instant_acme::{BodyWrapper, BytesResponse, Error, HttpClient};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -28,7 +30,7 @@ impl AcmeHttp {
             Some(path) => {
                 let pem = std::fs::read(path)
                     .map_err(|e| format!("--acme-ca-root {}: {e}", path.display()))?;
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                for cert in CertificateDer::pem_slice_iter(&pem) {
                     let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
                     roots
                         .add(cert)

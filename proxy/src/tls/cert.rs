@@ -1,6 +1,7 @@
 //! Certificates from PEM: a service's certificate files given at deploy (read again at
 //! start), and the parsing every certificate goes through, ACME's included.
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::path::Path;
@@ -40,15 +41,17 @@ pub fn parse(
     cert_label: &str,
     key_label: &str,
 ) -> Result<CertifiedKey, String> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{cert_label}: not a PEM certificate chain: {e}"))?;
     if certs.is_empty() {
         return Err(format!("{cert_label}: no certificate in it"));
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key_pem[..])
-        .map_err(|e| format!("{key_label}: not a PEM private key: {e}"))?
-        .ok_or_else(|| format!("{key_label}: no private key in it"))?;
+    let key: PrivateKeyDer<'static> = match PrivateKeyDer::from_pem_slice(key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => return Err(format!("{key_label}: no private key in it")),
+        Err(e) => return Err(format!("{key_label}: not a PEM private key: {e}")),
+    };
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| format!("{key_label}: unsupported private key: {e}"))?;
     let certified = CertifiedKey::new(certs, signing);
