@@ -414,20 +414,7 @@ fn details_on_a_host_without_docker_says_setup_installs_it() {
 fn jump_host_reaches_a_host_only_it_can_reach() {
     let sb = sandbox();
     // vps2's address on the sandbox network: reachable from vps1, not published here.
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            &format!(
-                "{{{{(index .NetworkSettings.Networks {:?}).IPAddress}}}}",
-                sb.network
-            ),
-            &sb.containers[1],
-        ])
-        .output()
-        .expect("docker inspect");
-    let inner_ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!inner_ip.is_empty(), "no address for {}", sb.containers[1]);
+    let inner_ip = inner_ip(&sb, 1);
 
     let dir = tempfile::tempdir().unwrap();
     let known_hosts = dir.path().join("known_hosts");

@@ -160,19 +160,11 @@ async fn idle_http1_connections_then_a_burst_on_all() {
         c
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let per_conn = (rss_kb(proxy.child.id()).saturating_sub(before)) * 1024 / n as u64;
-    println!("{n} idle HTTP/1.1 connections: {per_conn} bytes of proxy RSS each");
-    let burst: Vec<_> = conns
+    let per_conn = idle_rss_per_conn(&proxy, before, n, "HTTP/1.1").await;
+    let burst = conns
         .drain(..)
-        .map(|mut c| tokio::spawn(async move { h1_get(&mut c).await }))
-        .collect();
-    let mut ok = 0;
-    for b in burst {
-        if b.await.unwrap() == 200 {
-            ok += 1;
-        }
-    }
+        .map(|mut c| tokio::spawn(async move { h1_get(&mut c).await }));
+    let ok = answered_200(burst).await;
     assert_eq!(ok, n, "every idle connection's request answered 200");
     assert!(
         per_conn <= 4096,
@@ -200,20 +192,32 @@ async fn idle_h2c_connections_then_a_burst_on_all() {
         send
     })
     .await;
+    idle_rss_per_conn(&proxy, before, n, "h2c").await;
+    let burst = senders
+        .into_iter()
+        .map(|mut s| tokio::spawn(async move { h2_get(&mut s).await }));
+    let ok = answered_200(burst).await;
+    assert_eq!(ok, n, "every idle h2 connection's request answered 200");
+}
+
+/// After the connections settle: the proxy's RSS growth per connection since `before`, printed.
+async fn idle_rss_per_conn(proxy: &ProxyProc, before: u64, n: usize, kind: &str) -> u64 {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_conn = (rss_kb(proxy.child.id()).saturating_sub(before)) * 1024 / n as u64;
-    println!("{n} idle h2c connections: {per_conn} bytes of proxy RSS each");
-    let burst: Vec<_> = senders
-        .into_iter()
-        .map(|mut s| tokio::spawn(async move { h2_get(&mut s).await }))
-        .collect();
+    println!("{n} idle {kind} connections: {per_conn} bytes of proxy RSS each");
+    per_conn
+}
+
+/// How many of the requests, all under way at once, were answered 200.
+async fn answered_200(burst: impl Iterator<Item = tokio::task::JoinHandle<u16>>) -> usize {
+    let burst: Vec<_> = burst.collect();
     let mut ok = 0;
     for b in burst {
         if b.await.unwrap() == 200 {
             ok += 1;
         }
     }
-    assert_eq!(ok, n, "every idle h2 connection's request answered 200");
+    ok
 }
 
 async fn h2_get(send: &mut hyper::client::conn::http2::SendRequest<Empty<bytes::Bytes>>) -> u16 {
