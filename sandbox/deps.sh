@@ -4,7 +4,10 @@
 set -euo pipefail
 # pebble: the ACME test CA (and its DNS) that proxy/tests/acme.rs gets certificates from.
 # python3: the layout checks of `make lint` (tests/layout/).
-pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble python3)
+# gcc-aarch64-linux-gnu: the aarch64 dhow-proxy that `cargo install` embeds (tests/e2e_install.rs);
+# qemu-user-static: runs that binary in the test.
+pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble python3
+  gcc-aarch64-linux-gnu qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,4 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The aarch64 Rust standard library, for the same embedded proxy (build.rs).
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi

@@ -28,8 +28,19 @@ impl std::fmt::Display for Delivered {
     }
 }
 
-/// Make sure `host` has `image`.
+/// Make sure `host` has `image`, built for the host's architecture.
 pub async fn deliver(
+    host: &HostConn,
+    image: &str,
+    registry: Option<&RegistryAccess>,
+    log: impl FnMut(&str),
+) -> anyhow::Result<Delivered> {
+    let delivered = put(host, image, registry, log).await?;
+    crate::docker::arch::check_image(&host.docker, &host.name, image).await?;
+    Ok(delivered)
+}
+
+async fn put(
     host: &HostConn,
     image: &str,
     registry: Option<&RegistryAccess>,

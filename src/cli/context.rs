@@ -10,26 +10,19 @@ use crate::deploy::settings::Settings;
 use crate::deploy::targets::Targets;
 use crate::error::{fail, Kind};
 use crate::hooks::Hooks;
-use crate::host::conn::HostConn;
 use crate::output::Output;
 use crate::proxy::image::ProxyImage;
-use futures::future::BoxFuture;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Loading the proxy image into a host, for `dhow proxy` commands that ensure the proxy
-/// themselves (deploys pass the [`ProxyImage`] to the executor as data).
-pub type BoxedHostOp =
-    Box<dyn Fn(HostConn) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
 pub struct Ctx {
     pub out: Output,
     pub global: Global,
     cancel_tx: watch::Sender<bool>,
     settings: OnceLock<Settings>,
-    proxy_image: ProxyImage,
+    proxy_image: OnceLock<ProxyImage>,
 }
 
 impl Ctx {
@@ -40,7 +33,7 @@ impl Ctx {
             global,
             cancel_tx,
             settings: OnceLock::new(),
-            proxy_image: ProxyImage::default(),
+            proxy_image: OnceLock::new(),
         };
         ctx.watch_ctrl_c();
         ctx
@@ -196,17 +189,16 @@ impl Ctx {
         Ok(())
     }
 
-    /// The proxy image for hosts that lack it (its archive made once per run).
+    /// The proxy image for hosts that lack it (each architecture's archive made once per
+    /// run; a `proxy.image` in the app's registry pulled with its login).
     pub fn proxy_image(&self) -> &ProxyImage {
-        &self.proxy_image
-    }
-
-    /// Loading the proxy image into a host, as a callback for `proxy::on_host::ensure`.
-    pub fn proxy_delivery(&self) -> BoxedHostOp {
-        let image = self.proxy_image.clone();
-        Box::new(move |host: HostConn| {
-            let image = image.clone();
-            Box::pin(async move { image.load(&host.docker).await })
+        self.proxy_image.get_or_init(|| {
+            ProxyImage::new(
+                self.settings()
+                    .ok()
+                    .and_then(|s| s.registry.as_ref())
+                    .map(crate::image::pull::RegistryAccess::from),
+            )
         })
     }
 

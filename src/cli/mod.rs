@@ -16,6 +16,7 @@ mod init;
 mod lock;
 mod man;
 mod proxy;
+mod proxy_binary;
 mod prune;
 mod server;
 mod setup;

@@ -6,7 +6,7 @@
 
 use super::context::Ctx;
 use crate::deploy::targets::Targets;
-use crate::docker::{containers, images};
+use crate::docker::containers;
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::host::HostConns;
@@ -34,6 +34,16 @@ pub enum ProxyCommand {
     Details,
     /// The proxy's logs (one JSON line per request).
     Logs(super::app::LogsArgs),
+    /// Write the static dhow-proxy binary this dhow carries for an architecture (to build a
+    /// proxy image of your own from proxy/Dockerfile, for proxy.image). Needs no config.
+    Binary {
+        /// `amd64` (x86_64) or `arm64` (aarch64).
+        #[arg(long, default_value = "amd64")]
+        arch: String,
+        /// Where to write it (made executable).
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+    },
     /// Remove the proxy container (its state volume is kept). Refuses while another service
     /// is routed through it, unless --force.
     Remove {
@@ -47,6 +57,9 @@ pub enum ProxyCommand {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
+    if let ProxyCommand::Binary { arch, output } = cmd {
+        return super::proxy_binary::write(ctx, arch, output);
+    }
     let plan = ctx.targets()?;
     let hosts = plan.host_names();
     let conns = ctx.connect(&hosts).await?;
@@ -72,9 +85,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                 let c = conn(h)?;
                 match cmd {
                     ProxyCommand::Boot => {
-                        let load = ctx.proxy_delivery();
-                        let c2 = c.clone();
-                        let ensured = px::ensure(&c, &ctx.proxy_boot(), move || load(c2)).await?;
+                        let ensured = px::ensure(&c, &ctx.proxy_boot(), ctx.proxy_image()).await?;
                         say(
                             h,
                             match ensured {
@@ -128,13 +139,13 @@ async fn reboot_all(
     let say = |h: &str, line: &str| ctx.out.host_line(h, "stdout", line);
     let hooks = ctx.hooks_without_version(plan);
     hooks.run("pre-proxy-reboot", &[]).await?;
-    let load = ctx.proxy_delivery();
+    let image = ctx.proxy_image();
     let ports = ctx.proxy_boot();
     let reboot_one = |h: String| {
-        let (load, ports) = (&load, &ports);
+        let ports = &ports;
         async move {
             let c = conn(&h)?;
-            let took = reboot(&c, ports, || load(c.clone())).await?;
+            let took = reboot(&c, ports, image).await?;
             say(
                 &h,
                 &format!(
@@ -342,7 +353,7 @@ async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
     say(&format!(
         "proxy: {} ({image}){}",
         if running { "running" } else { "stopped" },
-        if image == px::image_tag() {
+        if px::image_for(c, &ctx.proxy_boot()).await.ok().as_deref() == Some(image.as_str()) {
             ""
         } else {
             "; another image than this dhow's: `dhow proxy reboot` upgrades it"
@@ -408,14 +419,13 @@ fn acme_state(st: &serde_json::Value) -> String {
 
 /// Replace the proxy container on one host with one from this dhow's image; returns the time
 /// from stopping the old one to the new one answering (the window without a proxy).
-async fn reboot<F>(c: &HostConn, ports: &px::BootOptions, load_image: F) -> anyhow::Result<Duration>
-where
-    F: FnOnce() -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
-{
-    let tag = px::image_tag();
-    if !images::present(&c.docker, &tag).await {
-        load_image().await?;
-    }
+async fn reboot(
+    c: &HostConn,
+    ports: &px::BootOptions,
+    image: &crate::proxy::image::ProxyImage,
+) -> anyhow::Result<Duration> {
+    let tag = px::image_for(c, ports).await?;
+    px::provide_image(c, ports, &tag, image).await?;
     let started = std::time::Instant::now();
     if matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
         // SIGTERM: the old proxy stops accepting and finishes its in-flight requests.

@@ -27,6 +27,7 @@ const KEYS: &[&str] = &[
     "proxy.publish",
     "proxy.response_timeout",
     "proxy.max_connections",
+    "proxy.image",
     "proxy.buffering.requests",
     "proxy.buffering.max_request_body",
     "proxy.buffering.memory",

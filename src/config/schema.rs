@@ -201,6 +201,9 @@ pub struct ProxyConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// Client connections the proxy holds open at once (applied at proxy boot).
     pub max_connections: Option<u32>,
+    /// A dhow-proxy image of the team's own (`registry.example.com/ops/dhow-proxy:1.2`)
+    /// instead of the one dhow makes from the proxy binary it carries. Applied at proxy boot.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

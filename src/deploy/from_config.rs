@@ -169,6 +169,7 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
             acme_directory: p.acme_directory.clone(),
             trusted_proxies: p.trusted_proxies.clone().unwrap_or_default(),
             max_connections: p.max_connections,
+            image: p.image.clone(),
         },
         response_timeout: p.response_timeout.map(|d| d.0),
         buffering: p.buffering.as_ref().and_then(buffering),

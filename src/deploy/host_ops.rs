@@ -149,16 +149,17 @@ impl HostOps for HostConn {
         registry: &'a RegistrySettings,
         log: Log<'a>,
     ) -> Call<'a, ()> {
-        Box::pin(super::delivery::pull_from_registry(
-            self, image, registry, log,
-        ))
+        Box::pin(async move {
+            super::delivery::pull_from_registry(self, image, registry, log).await?;
+            crate::docker::arch::check_image(&self.docker, &self.name, image).await
+        })
     }
 
     fn receive<'a>(&'a self, image: &'a str) -> Call<'a, ()> {
         Box::pin(async move {
             let local = crate::docker::connect_local().await?;
             crate::image::transfer::copy(&local, &self.docker, image, |_| {}).await?;
-            Ok(())
+            crate::docker::arch::check_image(&self.docker, &self.name, image).await
         })
     }
 
@@ -178,10 +179,7 @@ impl HostOps for HostConn {
         options: &'a BootOptions,
         image: &'a ProxyImage,
     ) -> Call<'a, Ensured> {
-        let (image, docker) = (image.clone(), self.docker.clone());
-        Box::pin(proxy::ensure(self, options, move || {
-            Box::pin(async move { image.load(&docker).await })
-        }))
+        Box::pin(proxy::ensure(self, options, image))
     }
 
     fn upload_tls<'a>(&'a self, service: &'a str, files: &'a TlsFiles) -> Call<'a, TlsPaths> {

@@ -7,6 +7,7 @@
 //! machine's from [`local::connect_local`]. docker/ uses only error.rs below it: it knows
 //! nothing of plans, deploys or the CLI.
 
+pub mod arch;
 pub mod containers;
 pub mod engine;
 pub mod errors;

@@ -159,6 +159,11 @@ pub async fn build(
             ),
         )
     })?;
+    check_arch(
+        spec.arch.as_deref(),
+        inspected.architecture.as_deref(),
+        first_tag,
+    )?;
     let id = inspected.id.or(image_id).unwrap_or_default();
     for tag in &spec.tags[1..] {
         let (repo, tag_part) = super::reference::split_tag(tag);
@@ -178,6 +183,28 @@ pub async fn build(
     }
     progress(BuildEvent::Built { id: id.clone() });
     Ok(id)
+}
+
+/// An image built for another platform than `builder.arch` asked for is an error (the classic
+/// builder does not say so itself).
+fn check_arch(asked: Option<&str>, built: Option<&str>, tag: &str) -> Result<()> {
+    let (Some(asked), Some(built)) = (asked, built) else {
+        return Ok(());
+    };
+    let asked = platform(asked);
+    let asked_arch = docker::arch::platform_name(asked.split('/').nth(1).unwrap_or(""));
+    let built = docker::arch::platform_name(built);
+    if asked_arch == built {
+        return Ok(());
+    }
+    Err(fail(
+        Kind::Deploy,
+        format!(
+            "builder.arch asks for {asked}, but the engine built {tag} for linux/{built}: its \
+             classic builder keeps the platform of the base image (or the engine's own for FROM \
+             scratch); use a base image for {asked}, or an engine with BuildKit (docker buildx)"
+        ),
+    ))
 }
 
 /// The context's files from the commit or the working tree, listed.

@@ -12,6 +12,8 @@ pub struct BootOptions {
     pub max_connections: Option<u32>,
     /// Addresses and CIDR ranges whose forwarding headers the proxy keeps.
     pub trusted_proxies: Vec<String>,
+    /// `proxy.image`: the team's own proxy image (none: the one dhow makes).
+    pub image: Option<String>,
 }
 
 impl Default for BootOptions {
@@ -22,6 +24,7 @@ impl Default for BootOptions {
             acme_directory: None,
             max_connections: None,
             trusted_proxies: Vec::new(),
+            image: None,
         }
     }
 }

@@ -11,12 +11,12 @@ use crate::proxy::control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use futures::future::BoxFuture;
 use hyper::Method;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub use super::boot_options::BootOptions;
+use super::image::ProxyImage;
 
 /// A certificate and its key, read from the deployer's files, uploaded beside the proxy.
 #[derive(Debug, Clone)]
@@ -30,19 +30,37 @@ pub const CONTAINER: &str = "dhow-proxy";
 /// Its state volume.
 pub const STATE_VOLUME: &str = "dhow-proxy-state";
 
-/// The proxy image tag: dhow's version and the first 12 hex digits of the static proxy
-/// binary's SHA-256, so a host gets the new image whenever the binary changes (a changed
-/// binary under an old tag would never reach hosts that already have that tag). Computed once.
-pub fn image_tag() -> String {
-    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| {
-        let version = env!("CARGO_PKG_VERSION");
-        match crate::proxy::image::binary_digest() {
-            Some(d) => format!("dhow-proxy:{version}-{}", &d[..12]),
-            None => format!("dhow-proxy:{version}"),
-        }
-    })
-    .clone()
+/// The proxy image `host` runs: `proxy.image` when set, else the image dhow makes for the
+/// host engine's architecture (`dhow-proxy:<version>-<binary digest>`, see proxy/image.rs).
+pub async fn image_for(host: &HostConn, options: &BootOptions) -> anyhow::Result<String> {
+    if let Some(image) = &options.image {
+        return Ok(image.clone());
+    }
+    let arch = crate::docker::arch::engine(&host.docker)
+        .await
+        .map_err(|e| fail(Kind::Remote, format!("{}: {e:#}", host.name)))?;
+    crate::proxy::image::tag_for(&arch)
+        .map_err(|e| fail(Kind::Usage, format!("{}: {e:#}", host.name)))
+}
+
+/// Put the proxy image `tag` on `host`: `proxy.image` is pulled (from the app's registry with
+/// its login when it lives there, else with the Docker config's credentials) and its
+/// architecture checked; dhow's own image is made for the host's architecture and loaded.
+pub async fn provide_image(
+    host: &HostConn,
+    options: &BootOptions,
+    tag: &str,
+    image: &ProxyImage,
+) -> anyhow::Result<()> {
+    if images::present(&host.docker, tag).await {
+        return Ok(());
+    }
+    if options.image.is_some() {
+        crate::accessory::image::deliver(host, tag, image.registry.as_ref(), |_| {}).await?;
+        return Ok(());
+    }
+    let arch = crate::docker::arch::engine(&host.docker).await?;
+    image.load(&host.docker, &arch, tag).await
 }
 
 /// What `ensure` did.
@@ -53,15 +71,13 @@ pub enum Ensured {
     Booted,
 }
 
-/// Make sure the proxy container runs on the host. `load_image` delivers the proxy image when
-/// the host does not have it.
+/// Make sure the proxy container runs on the host, booting it from `image` when absent.
 pub async fn ensure(
     host: &HostConn,
     options: &BootOptions,
-    load_image: impl FnOnce() -> BoxFuture<'static, anyhow::Result<()>>,
+    image: &ProxyImage,
 ) -> anyhow::Result<Ensured> {
     network::ensure(&host.docker).await?;
-    let tag = image_tag();
     // An engine that cannot say whether the proxy is there gets a boot attempt, whose
     // error then says what is wrong.
     let ensured = match containers::inspect(&host.docker, CONTAINER).await {
@@ -73,9 +89,8 @@ pub async fn ensure(
             Ensured::Started
         }
         Ok(None) | Err(_) => {
-            if !images::present(&host.docker, &tag).await {
-                load_image().await?;
-            }
+            let tag = image_for(host, options).await?;
+            provide_image(host, options, &tag, image).await?;
             match boot(host, &tag, options).await {
                 Ok(()) => Ensured::Booted,
                 // Another deploy (another service) booted it a moment ago.
@@ -182,7 +197,13 @@ pub async fn prune_images(host: &HostConn) -> anyhow::Result<Vec<String>> {
     let tags = images::tags(&host.docker, "dhow-proxy")
         .await
         .map_err(|e| fail(Kind::Remote, format!("{}: {e:#}", host.name)))?;
-    let current = image_tag();
+    // The image the running proxy uses is kept whatever this dhow would boot.
+    let current = containers::inspect(&host.docker, CONTAINER)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.config.and_then(|c| c.image))
+        .unwrap_or_default();
     let mut removed = Vec::new();
     for tag in tags.into_iter().map(|t| t.tag).filter(|t| *t != current) {
         // An image a container (running or stopped) still uses is refused: kept.

@@ -44,13 +44,21 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
     }
 }
 
-/// `response_timeout`, `max_connections`, `buffering`.
+/// `response_timeout`, `image`, `max_connections`, `buffering`.
 fn check_limits(p: &ProxyConfig, e: &mut Errors) {
     if p.response_timeout.is_some_and(|t| t.0.is_zero()) {
         e.add(
             &[key("proxy"), key("response_timeout")],
             "response_timeout must be more than 0",
         );
+    }
+    if let Some(image) = &p.image {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            e.add(
+                &[key("proxy"), key("image")],
+                "image must be an image reference such as registry.example.com/ops/dhow-proxy:1.2",
+            );
+        }
     }
     if p.max_connections == Some(0) {
         e.add(
