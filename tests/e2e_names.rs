@@ -1,7 +1,8 @@
 //! End-to-end: nothing lost, nothing taken by mistake. Apps whose names an older dhow joined
 //! into the same string (service `shop` role `web-admin`, service `shop-web` role `admin`;
 //! `lk` with `-d x` and `lk-x`) keep their own containers, routes and locks; `app start` after
-//! a rollback starts the rolled-back-to version; `dhow remove` keeps a proxy it cannot ask.
+//! a rollback starts the rolled-back-to version; `dhow remove` keeps a proxy it cannot ask; a
+//! container name longer than a DNS label is served through its short network alias.
 
 mod support;
 
@@ -83,6 +84,25 @@ fn apps_whose_old_names_coincide_keep_their_own_containers_routes_and_locks() {
     let status = lk_x.dhow_ok(&["lock", "status"]);
     assert!(text(&status).contains("pid "), "{}", text(&status));
     lk_x.dhow_ok(&["lock", "release"]);
+}
+
+/// A container name DNS cannot carry (a 63-byte label limit: a long service name with a full
+/// git SHA and `-dirty`) is still health-checked and served: the proxy reaches it by a short
+/// network alias. Deploy, then a rollback to it.
+#[test]
+fn a_container_name_over_63_bytes_is_served_through_its_alias() {
+    let sb = Sandbox::load();
+    let h1 = sb.hosts()[0].clone();
+    let svc = "checkout-service";
+    let p = one_host(&sb, svc, &format!("servers = [\"{h1}\"]"), "");
+    let long = "71bcdd8469b967adaf6f4f56044a625fdb2edc4d-dirty";
+    assert!(format!("{svc}-web-{long}").len() > 63);
+    p.dhow_ok(&["deploy", "--version", long]);
+    assert_eq!(version_on(&sb, &h1, svc), format!("demo {long}"));
+    p.dhow_ok(&["deploy", "--version", "v2"]);
+    p.dhow_ok(&["rollback", long]);
+    assert_eq!(version_on(&sb, &h1, svc), format!("demo {long}"));
+    p.dhow_ok(&["remove", "-y"]);
 }
 
 #[test]

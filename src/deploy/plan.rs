@@ -141,7 +141,11 @@ impl Plan {
             None => (None, None),
         };
         Some(DeployRequest {
-            target: format!("{container}:{}", route.app_port),
+            target: format!(
+                "{}:{}",
+                crate::docker::spec::dns_name(container),
+                route.app_port
+            ),
             hosts: route.hosts.clone(),
             path_prefix: route.path_prefix.clone(),
             strip_prefix: route.strip_prefix,

@@ -78,11 +78,49 @@ pub fn create_body(spec: &ContainerSpec) -> anyhow::Result<ContainerCreateBody> 
         labels: Some(labels(spec)),
         ..Default::default()
     };
+    let dns = dns_name(&spec.name);
+    if dns != spec.name {
+        body.networking_config = Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(std::collections::HashMap::from([(
+                NETWORK.to_string(),
+                bollard::models::EndpointSettings {
+                    aliases: Some(vec![dns]),
+                    ..Default::default()
+                },
+            )])),
+        });
+    }
     for (key, values) in &spec.options {
         apply_option(&mut body, &mut host, key, values)?;
     }
     body.host_config = Some(host);
     Ok(body)
+}
+
+/// The name the proxy reaches a container by on the dhow network: the container's own name,
+/// or, when that cannot be asked of DNS (a label over 63 bytes: long service, destination and
+/// version names together), a network alias of its first 50 bytes and 12 hex digits of its
+/// SHA-256, which the container gets at create time.
+pub fn dns_name(container: &str) -> String {
+    let fits =
+        container.len() <= 253 && container.split('.').all(|l| !l.is_empty() && l.len() <= 63);
+    if fits {
+        return container.to_string();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = format!("{:x}", Sha256::digest(container.as_bytes()));
+    let head: String = container
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(50)
+        .collect();
+    format!("{}-{}", head.trim_end_matches('-'), &digest[..12])
 }
 
 /// Role options dhow understands, as `docker run` spells them.
@@ -262,6 +300,23 @@ mod tests {
             labels: BTreeMap::from([("team".into(), "x".into())]),
             options: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn names_dns_cannot_ask_for_get_a_short_alias() {
+        assert_eq!(dns_name("demo-web-v1"), "demo-web-v1");
+        let long = "demo-web-staging-71bcdd8469b967adaf6f4f56044a625fdb2edc4d--dirty";
+        let alias = dns_name(long);
+        assert!(alias.len() <= 63, "{alias}");
+        assert!(alias.starts_with("demo-web-staging-71bcdd"), "{alias}");
+        assert_ne!(alias, dns_name(&format!("{long}x")));
+        let body = create_body(&ContainerSpec {
+            name: long.into(),
+            ..spec()
+        })
+        .unwrap();
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(endpoints[NETWORK].aliases, Some(vec![alias]));
     }
 
     #[test]
