@@ -5,12 +5,28 @@
 use serde_json::{json, Value};
 use std::io::Write;
 
+/// A line on stdout / stderr. A closed pipe (`dhow deploy | head -1`) must not end a running
+/// deploy half-way (println! would panic), so write errors are ignored.
+macro_rules! out_line {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! err_line {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use {err_line, out_line};
+
 /// How output is rendered; cheap to clone and pass to every task.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// The diagnostic log (logging.rs) is on: progress lines instead of spinners.
+    pub log: bool,
 }
 
 impl Output {
@@ -19,7 +35,7 @@ impl Output {
         if self.json {
             self.event("info", json!({ "message": msg.as_ref() }));
         } else if !self.quiet {
-            println!("{}", msg.as_ref());
+            out_line!("{}", msg.as_ref());
         }
     }
 
@@ -29,7 +45,7 @@ impl Output {
             if self.json {
                 self.event("debug", json!({ "message": msg.as_ref() }));
             } else {
-                eprintln!("  {}", msg.as_ref());
+                err_line!("  {}", msg.as_ref());
             }
         }
     }
@@ -42,9 +58,9 @@ impl Output {
                 json!({ "host": host, "stream": stream, "line": line }),
             );
         } else if stream == "stderr" {
-            eprintln!("{host}: {line}");
+            err_line!("{host}: {line}");
         } else {
-            println!("{host}: {line}");
+            out_line!("{host}: {line}");
         }
     }
 
@@ -53,7 +69,7 @@ impl Output {
         if self.json {
             self.event("warning", json!({ "message": msg.as_ref() }));
         } else {
-            eprintln!("warning: {}", msg.as_ref());
+            err_line!("warning: {}", msg.as_ref());
         }
     }
 
@@ -66,7 +82,7 @@ impl Output {
                 json!({ "message": format!("{err:#}"), "exit_code": kind.code() }),
             );
         } else {
-            eprintln!("error: {err:#}");
+            err_line!("error: {err:#}");
         }
     }
 

@@ -17,6 +17,7 @@ pub mod forward;
 pub mod framing;
 pub mod health;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

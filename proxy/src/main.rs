@@ -49,6 +49,13 @@ struct RunArgs {
     /// Do not log one JSON line per request.
     #[arg(long)]
     quiet: bool,
+    /// The operational log on stderr: `json` (one object per line) or `text`. `RUST_LOG`
+    /// overrides its levels.
+    #[arg(long, value_enum, default_value = "json")]
+    log_format: dhow_proxy::logging::LogFormat,
+    /// Debug-level operational log (when RUST_LOG is not set).
+    #[arg(long)]
+    debug: bool,
     /// Time a client has to send a request's headers.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     header_timeout: Duration,
@@ -239,22 +246,15 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn log_line(level: &str, message: &str) {
-    eprintln!(
-        "{}",
-        serde_json::json!({ "level": level, "message": message })
-    );
-}
-
 /// The routes saved in the state file (problems logged), and the shared state serving them.
 fn restore(args: &RunArgs) -> (state::State, Arc<Proxy>) {
     let (saved, problem) = state::load(&args.state);
     if let Some(p) = problem {
-        log_line("error", &p);
+        tracing::error!("{p}");
     }
     let (table, problems) = saved.table();
     for p in problems {
-        log_line("error", &p);
+        tracing::error!("{p}");
     }
     let limits = Limits {
         header_timeout: args.header_timeout,
@@ -294,12 +294,13 @@ fn https_setup(
         dir,
     });
     for p in proxy.acme.load_stored(&proxy.table.load().acme_hosts()) {
-        log_line("error", &p);
+        tracing::error!("{p}");
     }
     Ok(Some((addr, config)))
 }
 
 async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
+    dhow_proxy::logging::init(args.log_format, args.debug);
     let (saved, proxy) = restore(&args);
     let ctl = control::Control::new(proxy.clone(), args.state.clone());
     ctl.check_restored();
@@ -363,13 +364,14 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
     let unix = tokio::net::UnixListener::bind(control_path)
         .with_context(|| format!("cannot bind the control socket {}", control_path.display()))?;
     restrict_socket(control_path, args.control_gid)?;
-    eprintln!(
-        "{}",
-        serde_json::json!({
-            "level": "info",
-            "message": format!("dhow-proxy listening on {http_addr}, control socket {}", control_path.display()),
-            "http": http_addr, "https": https_bound.map(|b| b.to_string()), "metrics": metrics_addr, "services": saved.services.len(),
-        })
+    let https_addr = https_bound.map(|b| b.to_string());
+    tracing::info!(
+        http = %http_addr,
+        https = https_addr.as_deref(),
+        metrics = metrics_addr.as_deref(),
+        services = saved.services.len(),
+        "dhow-proxy listening on {http_addr}, control socket {}",
+        control_path.display()
     );
     tokio::spawn(control::serve(unix, ctl));
     let routes = proxy.clone();
@@ -386,7 +388,7 @@ async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
                 Err(_) => return,
             };
         tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-        log_line("info", "shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
         let _ = tx.send(true);
     });
     tokio::task::spawn_blocking(move || {

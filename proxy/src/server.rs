@@ -54,13 +54,11 @@ impl Cap {
         if open >= self.max {
             self.refused.fetch_add(1, Ordering::Relaxed);
             if !self.at_cap.swap(true, Ordering::SeqCst) {
-                log_line(
-                    "warn",
-                    &format!(
-                        "connection limit reached: {open} client connections open \
-                         (--max-connections {}); new connections are closed until some end",
-                        self.max
-                    ),
+                tracing::warn!(
+                    open,
+                    "connection limit reached: {open} client connections open \
+                     (--max-connections {}); new connections are closed until some end",
+                    self.max
                 );
             }
             return false;
@@ -71,23 +69,14 @@ impl Cap {
             && self.at_cap.swap(false, Ordering::SeqCst)
         {
             let refused = self.refused.swap(0, Ordering::Relaxed);
-            log_line(
-                "info",
-                &format!(
-                    "accepting connections again ({open} open); {refused} refused while at \
-                     the limit"
-                ),
+            tracing::info!(
+                open,
+                refused,
+                "accepting connections again ({open} open); {refused} refused while at the limit"
             );
         }
         true
     }
-}
-
-fn log_line(level: &str, message: &str) {
-    eprintln!(
-        "{}",
-        serde_json::json!({ "level": level, "message": message })
-    );
 }
 
 impl Worker {

@@ -170,8 +170,20 @@ impl Ctx {
         };
         self.out.info(format!("building {}", plan.image_ref));
         let out = self.out;
+        let mut last_step = String::new();
         crate::image::build::build(&local, &spec, |ev| match ev {
-            crate::image::build::BuildEvent::Output(line) => out.debug(line.trim_end()),
+            // A line per build step; the steps' own output with -v.
+            crate::image::build::BuildEvent::Output(line) => {
+                match crate::image::build::step_line(&line) {
+                    Some(step) if !out.verbose => {
+                        if step != last_step {
+                            out.info(format!("  {step}"));
+                            last_step = step.to_string();
+                        }
+                    }
+                    _ => out.debug(line.trim_end()),
+                }
+            }
             crate::image::build::BuildEvent::Note(note) => out.warn(note),
             _ => {}
         })

@@ -60,9 +60,20 @@ pub struct Global {
     #[arg(long = "version", global = true, value_name = "VERSION")]
     pub version: Option<String>,
 
-    /// Show more detail.
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
+    /// Show more detail; -v also logs each host's steps with timings, -vv every remote
+    /// command and Docker API call (see also RUST_LOG).
+    #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The format of the -v diagnostic log on stderr: text or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: crate::logging::LogFormat,
 
     /// Show only errors and the final summary.
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
@@ -237,10 +248,12 @@ pub fn parse() -> Result<(Cli, Output), ExitCode> {
     }
     match matches.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => {
+            crate::logging::init(cli.global.verbose, cli.global.log_format);
             let out = Output {
                 json: cli.global.json,
                 quiet: cli.global.quiet,
-                verbose: cli.global.verbose,
+                verbose: cli.global.verbose > 0,
+                log: crate::logging::active(cli.global.verbose),
             };
             Ok((cli, out))
         }

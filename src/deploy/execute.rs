@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// Everything execution needs besides the plan: plain data, no callbacks.
 pub struct Execution<'a, H: HostOps> {
@@ -116,7 +117,12 @@ impl<'a, H: HostOps> Execution<'a, H> {
 
     async fn phases(&self, steps: &[HostSteps<'_>], tally: &Tally) -> anyhow::Result<()> {
         // Phase 0: every host ready before anything switches.
-        let prepared = join_all(steps.iter().map(|h| self.prepare(h))).await;
+        let prepared = join_all(
+            steps
+                .iter()
+                .map(|h| self.prepare(h).instrument(host_span(&h.host.host, None))),
+        )
+        .await;
         let failures = errors(prepared);
         if !failures.is_empty() {
             return Err(fail(
@@ -151,7 +157,11 @@ impl<'a, H: HostOps> Execution<'a, H> {
                         "interrupted (Ctrl-C) before all hosts were switched",
                     ));
                 }
-                let results = join_all(work.iter().map(|(h, r)| self.boot_role(h, r, tally))).await;
+                let results = join_all(work.iter().map(|(h, r)| {
+                    self.boot_role(h, r, tally)
+                        .instrument(host_span(&h.host, Some(&r.role.role)))
+                }))
+                .await;
                 let failures = errors(results);
                 if !failures.is_empty() {
                     return Err(fail(Kind::Deploy, failures.join("\n")));
@@ -159,7 +169,12 @@ impl<'a, H: HostOps> Execution<'a, H> {
             }
         }
         // Phase 3: prune old containers (best effort, reported).
-        let pruned = join_all(steps.iter().map(|h| self.prune(h))).await;
+        let pruned = join_all(
+            steps
+                .iter()
+                .map(|h| self.prune(h).instrument(host_span(&h.host.host, None))),
+        )
+        .await;
         for (h, r) in steps.iter().zip(pruned) {
             let host = &h.host.host;
             match r {
@@ -218,7 +233,12 @@ impl<'a, H: HostOps> Execution<'a, H> {
                         let out = self.out;
                         conn.pull(image, r, &move |l: &str| out.debug(l)).await?
                     }
-                    Delivery::Ssh => conn.receive(image).await?,
+                    Delivery::Ssh => {
+                        let h = host.host.as_str();
+                        let sent = |bytes| self.progress.bytes(h, "delivering the image", bytes);
+                        let total = conn.receive(image, &sent).await?;
+                        self.progress.bytes_done(h, "delivering the image", total);
+                    }
                     Delivery::OnHosts => {
                         if !conn.has_image(image).await {
                             return Err(fail(
@@ -365,4 +385,9 @@ fn errors<T>(results: Vec<anyhow::Result<T>>) -> Vec<String> {
         .filter_map(|r| r.err())
         .map(|e| format!("{e:#}"))
         .collect()
+}
+
+/// The diagnostic log's span for work on one host (and role): its events carry the host.
+fn host_span(host: &str, role: Option<&str>) -> tracing::Span {
+    tracing::info_span!("host", host, role)
 }

@@ -184,8 +184,8 @@ impl HostOps for FakeHost {
         self.done(format!("pull {image}"), Ok(()))
     }
 
-    fn receive<'a>(&'a self, image: &'a str) -> Call<'a, ()> {
-        self.done(format!("receive {image}"), Ok(()))
+    fn receive<'a>(&'a self, image: &'a str, _: &'a (dyn Fn(u64) + Send + Sync)) -> Call<'a, u64> {
+        self.done(format!("receive {image}"), Ok(0))
     }
 
     fn has_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, bool> {

@@ -60,8 +60,13 @@ pub trait HostOps: Send + Sync {
         registry: &'a RegistrySettings,
         log: Log<'a>,
     ) -> Call<'a, ()>;
-    /// Stream `image` from the local engine (not sent again when the host has it).
-    fn receive<'a>(&'a self, image: &'a str) -> Call<'a, ()>;
+    /// Stream `image` from the local engine (not sent again when the host has it), calling
+    /// `sent` with the bytes sent so far; returns the total sent.
+    fn receive<'a>(
+        &'a self,
+        image: &'a str,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> Call<'a, u64>;
     fn has_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, bool>;
     fn ensure_network(&self) -> Call<'_, ()>;
     /// Network and a running, ready proxy (loading `image` into the host when it lacks it).
@@ -155,11 +160,21 @@ impl HostOps for HostConn {
         })
     }
 
-    fn receive<'a>(&'a self, image: &'a str) -> Call<'a, ()> {
+    fn receive<'a>(
+        &'a self,
+        image: &'a str,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> Call<'a, u64> {
         Box::pin(async move {
             let local = crate::docker::connect_local().await?;
-            crate::image::transfer::copy(&local, &self.docker, image, |_| {}).await?;
-            crate::docker::arch::check_image(&self.docker, &self.name, image).await
+            let total = crate::image::transfer::copy(&local, &self.docker, image, |ev| {
+                if let crate::image::transfer::TransferEvent::Sent { bytes } = ev {
+                    sent(bytes)
+                }
+            })
+            .await?;
+            crate::docker::arch::check_image(&self.docker, &self.name, image).await?;
+            Ok(total)
         })
     }
 

@@ -35,11 +35,20 @@ pub async fn timed<T>(
     what: &str,
     fut: impl Future<Output = Result<T, bollard::errors::Error>>,
 ) -> anyhow::Result<T> {
-    match tokio::time::timeout(API_TIMEOUT, fut).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(API_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(fail(Kind::Remote, format!("{what}: {}", message(&e)))),
         Err(_) => Err(timed_out(what)),
-    }
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(
+        call = what,
+        ok = result.is_ok(),
+        ms,
+        "docker: {what} ({ms} ms)"
+    );
+    result
 }
 
 /// Like [`timed`], but "not found" is an answer, not an error: `Ok(None)`.

@@ -33,8 +33,15 @@ pub async fn connect_one(
     target: &SshTarget,
     ssh: &SshOptions,
 ) -> anyhow::Result<HostConn> {
+    let started = std::time::Instant::now();
     let session = Session::connect(target, ssh).await?;
     let docker = super::docker_tunnel::connect(&session).await?;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        host = name,
+        ms,
+        "{name}: connected over SSH, Docker API tunnelled ({ms} ms)"
+    );
     Ok(HostConn {
         name: name.to_string(),
         shell: Arc::new(session),

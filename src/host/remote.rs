@@ -92,10 +92,22 @@ pub trait Exec: Send + Sync {
         deadline: Duration,
     ) -> BoxFuture<'a, anyhow::Result<ExecOutput>> {
         Box::pin(async move {
-            match tokio::time::timeout(deadline, self.run(cmd, stdin)).await {
+            let started = std::time::Instant::now();
+            tracing::trace!(host = %self.label(), step, cmd, "remote command");
+            let result = match tokio::time::timeout(deadline, self.run(cmd, stdin)).await {
                 Ok(result) => result,
                 Err(_) => Err(deadline_error(&self.label(), step, deadline)),
+            };
+            let ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(out) => {
+                    tracing::debug!(host = %self.label(), step, status = out.status, ms, "ran {step} ({ms} ms)")
+                }
+                Err(e) => {
+                    tracing::debug!(host = %self.label(), step, ms, error = %e, "{step} failed ({ms} ms)")
+                }
             }
+            result
         })
     }
 

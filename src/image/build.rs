@@ -63,6 +63,18 @@ pub enum BuildEvent {
     Built { id: String },
 }
 
+/// Is `line` of build output the start of a build step: the classic builder's
+/// `Step 2/5 : COPY . /app` or BuildKit's `#7 [2/3] COPY . /app` (shown without `-v`)?
+pub fn step_line(line: &str) -> Option<&str> {
+    let line = line.trim();
+    if line.starts_with("Step ") && line.contains(" : ") {
+        return Some(line);
+    }
+    let rest = line.strip_prefix('#')?;
+    let (num, vertex) = rest.split_once(' ')?;
+    (num.chars().all(|c| c.is_ascii_digit()) && vertex.starts_with('[')).then_some(vertex)
+}
+
 /// Build `spec` on `docker` (the local engine) and return the image ID.
 pub async fn build(
     docker: &Docker,
@@ -279,6 +291,17 @@ fn build_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_lines_of_both_builders_are_recognised() {
+        assert_eq!(
+            step_line("Step 2/5 : COPY . /app"),
+            Some("Step 2/5 : COPY . /app")
+        );
+        assert_eq!(step_line("#7 [2/3] COPY . /app"), Some("[2/3] COPY . /app"));
+        assert_eq!(step_line("#7 DONE 0.1s"), None);
+        assert_eq!(step_line(" ---> Running in 3f2a"), None);
+    }
 
     #[test]
     fn arch_becomes_a_linux_platform() {

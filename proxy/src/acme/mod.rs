@@ -12,7 +12,6 @@ pub mod settings;
 pub mod store;
 
 use dhow_proxy_api::AcmeStatus;
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -152,11 +151,12 @@ fn unix(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-fn log(level: &str, host: &str, message: &str) {
-    eprintln!(
-        "{}",
-        json!({ "level": level, "acme_host": host, "message": message })
-    );
+fn log(level: tracing::Level, host: &str, message: &str) {
+    match level {
+        tracing::Level::ERROR => tracing::error!(acme_host = host, "{message}"),
+        tracing::Level::WARN => tracing::warn!(acme_host = host, "{message}"),
+        _ => tracing::info!(acme_host = host, "{message}"),
+    }
 }
 
 /// The manager: obtains missing certificates and renews due ones for the hosts `wanted`
@@ -171,7 +171,7 @@ pub async fn run(acme: Arc<Acme>, wanted: impl Fn() -> BTreeSet<String>) {
         for host in wanted() {
             if !acme.certs.has(&host) {
                 if let Err(e) = acme.certs.load(&settings.dir, &host) {
-                    log("error", &host, &e);
+                    log(tracing::Level::ERROR, &host, &e);
                 }
             }
             if acme.due(&host, settings.renew_before) {
@@ -201,7 +201,7 @@ impl Acme {
         self.set_status(host, |s| s.obtaining = true);
         let renewing = self.certs.has(host);
         log(
-            "info",
+            tracing::Level::INFO,
             host,
             &format!(
                 "{} a certificate for {host} from {} ({})",
@@ -230,7 +230,7 @@ impl Acme {
             Ok(issued) => {
                 self.set_status(host, |s| *s = HostStatus::default());
                 log(
-                    "info",
+                    tracing::Level::INFO,
                     host,
                     &format!(
                         "certificate for {host} obtained, valid until {} (unix time)",
@@ -248,7 +248,7 @@ impl Acme {
                     s.error = Some(e.clone());
                 });
                 log(
-                    "error",
+                    tracing::Level::ERROR,
                     host,
                     &format!(
                         "no certificate for {host}: {e}; check that {host} resolves to \
