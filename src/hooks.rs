@@ -65,30 +65,30 @@ impl Hooks {
         cmd.envs(&self.env)
             .envs(extra.iter().map(|(k, v)| (format!("DHOW_{k}"), v.clone())))
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let output = match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => {
-                return Err(fail(
-                    Kind::Hook,
-                    format!("hook {name} ({}) could not start: {e}", path.display()),
-                ))
-            }
-            Err(_) => {
-                return Err(fail(
-                    Kind::Hook,
-                    format!(
-                        "hook {name} ran longer than {}s and was stopped",
-                        HOOK_TIMEOUT.as_secs()
-                    ),
-                ))
-            }
-        };
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        if !output.status.success() {
-            let code = output
-                .status
+        let mut child = cmd.spawn().map_err(|e| {
+            fail(
+                Kind::Hook,
+                format!("hook {name} ({}) could not start: {e}", path.display()),
+            )
+        })?;
+        let (status, text) =
+            match tokio::time::timeout(HOOK_TIMEOUT, self.stream(name, &mut child)).await {
+                Ok(r) => r.map_err(|e| fail(Kind::Hook, format!("hook {name}: {e}")))?,
+                Err(_) => {
+                    return Err(fail(
+                        Kind::Hook,
+                        format!(
+                            "hook {name} ran longer than {}s and was stopped",
+                            HOOK_TIMEOUT.as_secs()
+                        ),
+                    ))
+                }
+            };
+        if !status.success() {
+            let code = status
                 .code()
                 .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
             return Err(fail(
@@ -99,12 +99,45 @@ impl Hooks {
                 ),
             ));
         }
-        if let Some(out) = &self.out {
-            for line in text.lines() {
+        Ok(Some(text))
+    }
+}
+
+impl Hooks {
+    /// Show the hook's stdout and stderr lines as they come (`[name] line`) and collect them;
+    /// returns its exit status and the output.
+    async fn stream(
+        &self,
+        name: &str,
+        child: &mut tokio::process::Child,
+    ) -> std::io::Result<(std::process::ExitStatus, String)> {
+        use tokio::io::AsyncBufReadExt;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let pipes: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+            child.stdout.take().map(|p| Box::new(p) as _),
+            child.stderr.take().map(|p| Box::new(p) as _),
+        ];
+        for pipe in pipes.into_iter().flatten() {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut text = String::new();
+        while let Some(line) = rx.recv().await {
+            if let Some(out) = &self.out {
                 out.info(format!("[{name}] {line}"));
             }
+            text.push_str(&line);
+            text.push('\n');
         }
-        Ok(Some(text))
+        Ok((child.wait().await?, text))
     }
 }
 

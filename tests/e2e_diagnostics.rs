@@ -2,7 +2,7 @@
 //! `--json`: `transfer` events with the bytes sent to each host over SSH. `-v --log-format
 //! json`: diagnostic JSON lines on stderr with the SSH connection and each host's steps, their
 //! durations in ms and the host span; `-vv` adds every remote command and Docker API call.
-//! No secret value appears in any of them.
+//! No secret value appears in any of them. Hook output is shown while the hook runs.
 
 mod support;
 
@@ -79,5 +79,58 @@ fn a_deploy_shows_build_steps_transfer_bytes_and_timed_steps_per_host() {
             "a secret in the output"
         );
     }
+    p.dhow_ok(&["remove", "-y"]);
+}
+
+/// A hook's output is shown as it comes: the hook prints a line, then waits for a file the
+/// test creates only after it has read that line from dhow's stdout (a hook whose output were
+/// held back until it exits would wait in vain, and fail after 20 s).
+#[test]
+fn hook_output_is_streamed_while_the_hook_runs() {
+    use std::io::BufRead;
+    let sb = Sandbox::load();
+    let h1 = sb.hosts()[0].clone();
+    let p = Project::new(&config_with_servers(
+        &sb,
+        "diaghook",
+        &format!("servers = [\"{h1}\"]"),
+        "",
+    ));
+    let flag = p.path().join("seen-first");
+    p.write(
+        "hooks/pre-connect",
+        &format!(
+            "#!/bin/sh\necho first-line\nfor i in $(seq 1 200); do [ -e '{}' ] && break; sleep 0.1; done\n\
+             [ -e '{}' ] || {{ echo 'never released'; exit 1; }}\necho second-line\n",
+            flag.display(),
+            flag.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.path().join("hooks/pre-connect"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut child = p
+        .cmd(&["deploy", "--version", "v1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dhow");
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if line.contains("[pre-connect] first-line") {
+            std::fs::write(&flag, "").unwrap();
+        }
+        seen.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "deploy failed:\n{}", seen.join("\n"));
+    assert!(
+        seen.iter().any(|l| l.contains("[pre-connect] second-line")),
+        "{seen:#?}"
+    );
     p.dhow_ok(&["remove", "-y"]);
 }
