@@ -1,9 +1,21 @@
-//! `dhow config`: the merged config (base + destination) as dhow sees it, secrets by name only.
+//! `dhow config`: the merged config (base + destination) as dhow sees it, secrets by name only;
+//! `dhow config schema`: the config's JSON Schema.
 
 use super::Global;
 use crate::output::Output;
 
-pub fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of config/deploy.toml (and destination files): every key, its
+    /// type and whether it may be left out. Needs no config.
+    Schema,
+}
+
+pub fn run(global: &Global, out: &Output, cmd: Option<&ConfigCommand>) -> anyhow::Result<()> {
+    if let Some(ConfigCommand::Schema) = cmd {
+        println!("{}", crate::config::json_schema::document());
+        return Ok(());
+    }
     let loaded = super::hosts::load_config(global)?;
     let secrets: Vec<(String, String)> = loaded
         .secrets

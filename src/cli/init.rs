@@ -1,6 +1,7 @@
 //! `dhow init`: write a commented config/deploy.toml, the sample hooks (executable, each a
-//! working example), an empty .dhow/secrets, a .dockerignore (unless there is one), and
-//! git-ignore the secrets. Never overwrites.
+//! working example), an empty .dhow/secrets, config/deploy.schema.json (the JSON Schema the
+//! template's `#:schema` line names), a .dockerignore (unless there is one), and git-ignore
+//! the secrets. Never overwrites.
 
 use crate::error::{fail, Kind};
 use crate::output::Output;
@@ -65,6 +66,12 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         std::fs::write(p, body)?;
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(*mode))?;
         out.info(format!("wrote {path}"));
+    }
+    // The schema the template's `#:schema` line names (editors complete and check keys).
+    let schema = Path::new("config/deploy.schema.json");
+    if !schema.exists() {
+        std::fs::write(schema, crate::config::json_schema::document() + "\n")?;
+        out.info("wrote config/deploy.schema.json");
     }
     let di = Path::new(".dockerignore");
     if !di.exists() {

@@ -155,8 +155,12 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Remove old containers and images beyond retain_containers.
     Prune,
-    /// Print the merged config (base + destination), secrets redacted.
-    Config,
+    /// Print the merged config (base + destination), secrets redacted; `config schema`
+    /// prints the config's JSON Schema (for editors: see the `#:schema` line `dhow init` writes).
+    Config {
+        #[command(subcommand)]
+        cmd: Option<config::ConfigCommand>,
+    },
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
     Init,
     /// Print dhow's version.
@@ -293,7 +297,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             let c = ctx();
             lock::hold(&c, "prune", || prune::run(&c)).await
         }
-        Command::Config => config::run(&cli.global, &out),
+        Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
         Command::Init => init::run(&out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),

@@ -5,6 +5,7 @@
 //! [`NotYet`], refused where they are written, never accepted and ignored.
 
 use super::types::{Cmd, ContextSource, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ impl<'de> Deserialize<'de> for NotYet {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub service: Option<String>,
@@ -47,24 +48,31 @@ pub struct Config {
     pub aliases: Option<BTreeMap<String, String>>,
     // Kamal's keys dhow does not have yet (refused: see `NotYet`).
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub asset_path: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub logging: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub volumes: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub readiness_delay: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub run_directory: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub minimum_version: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub error_pages_path: Option<NotYet>,
 }
@@ -114,7 +122,7 @@ pub struct RoleConfig {
     pub proxy: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleTable {
     #[serde(default)]
@@ -126,6 +134,11 @@ struct RoleTable {
     #[serde(default)]
     options: BTreeMap<String, OneOrMany>,
     proxy: Option<bool>,
+}
+
+/// The schema of a role table (for json_schema.rs: `RoleTable` stays private here).
+pub fn role_table_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<RoleTable>()
 }
 
 impl<'de> Deserialize<'de> for RoleConfig {
@@ -164,7 +177,7 @@ impl<'de> Deserialize<'de> for RoleConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
     #[serde(default)]
@@ -174,7 +187,7 @@ pub struct EnvConfig {
     pub secret: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
     pub host: Option<String>,
@@ -206,7 +219,7 @@ pub struct ProxyConfig {
     pub image: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {
     pub path: Option<String>,
@@ -214,7 +227,7 @@ pub struct HealthcheckConfig {
     pub timeout: Option<PosDur>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferingConfig {
     pub requests: Option<bool>,
@@ -224,7 +237,7 @@ pub struct BufferingConfig {
     pub memory: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     pub server: Option<String>,
@@ -233,7 +246,7 @@ pub struct RegistryConfig {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuilderConfig {
     pub context: Option<String>,
@@ -248,17 +261,20 @@ pub struct BuilderConfig {
     pub arch: Option<String>,
     // Kamal's keys dhow does not have yet (refused: see `NotYet`).
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub cache: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub remote: Option<NotYet>,
     #[serde(default, skip_serializing)]
+    #[schemars(skip)]
     #[allow(dead_code)] // never read: any value is refused
     pub driver: Option<NotYet>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshConfig {
     pub user: Option<String>,
@@ -279,14 +295,14 @@ pub struct SshConfig {
 }
 
 /// `ssh.config`: on/off, or the file to read.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum SshConfigSetting {
     On(bool),
     Path(String),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub enum KnownHostsPolicy {
     Strict,
@@ -294,7 +310,7 @@ pub enum KnownHostsPolicy {
     Off,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessoryConfig {
     pub image: Option<String>,
@@ -323,14 +339,14 @@ pub struct AccessoryConfig {
 
 /// Where an accessory file goes: `"/etc/app.conf"` or
 /// `{ path = "/etc/app.conf", mode = "0600", owner = "999:999", template = true }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, Serialize)]
 #[serde(untagged)]
 pub enum AccessoryFile {
     Path(String),
     Full(AccessoryFileTable),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessoryFileTable {
     pub path: String,
@@ -339,14 +355,14 @@ pub struct AccessoryFileTable {
     pub template: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootConfig {
     pub limit: Option<Limit>,
     pub wait: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetupConfig {
     pub firewall: Option<bool>,
@@ -357,7 +373,7 @@ pub struct SetupConfig {
     pub docker_script_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum DockerInstall {
     Apt,

@@ -204,7 +204,9 @@ impl Serialize for Limit {
 }
 
 /// `builder.context_source`: where the build context's files come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContextSource {
     /// The committed tree of the commit being deployed (uncommitted changes left out).

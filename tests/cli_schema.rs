@@ -1,0 +1,90 @@
+//! `dhow config schema`: the JSON Schema a real validator (the jsonschema crate) checks config
+//! files with. The config `dhow init` writes, this repository's own staging config and every
+//! example in docs/config.md's tables are valid; a typo in a key, a key Kamal has and dhow
+//! refuses, and a wrong type are not. `dhow init` writes the schema its `#:schema` line names.
+
+use std::process::Command;
+
+fn dhow(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dhow"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run dhow")
+}
+
+fn schema() -> jsonschema::Validator {
+    let out = dhow(std::path::Path::new("."), &["config", "schema"]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    jsonschema::validator_for(&doc).expect("a valid JSON Schema")
+}
+
+fn as_json(toml_text: &str) -> serde_json::Value {
+    let v: toml::Value = toml::from_str(toml_text).expect("TOML");
+    serde_json::to_value(v).unwrap()
+}
+
+fn errors(v: &jsonschema::Validator, toml_text: &str) -> Vec<String> {
+    v.iter_errors(&as_json(toml_text))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn configs_dhow_writes_and_uses_are_valid_and_typos_are_not() {
+    let v = schema();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dhow(dir.path(), &["init"]);
+    assert!(out.status.success(), "{out:?}");
+    let written = std::fs::read_to_string(dir.path().join("config/deploy.toml")).unwrap();
+    assert!(written.starts_with("#:schema ./deploy.schema.json\n"));
+    let on_disk: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("config/deploy.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(jsonschema::validator_for(&on_disk).is_ok());
+    assert_eq!(
+        errors(&v, &written),
+        Vec::<String>::new(),
+        "the init template"
+    );
+    for f in ["config/deploy.toml", "config/deploy.staging.toml"] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_eq!(errors(&v, &text), Vec::<String>::new(), "{f}");
+    }
+
+    let base = "service = \"app\"\nimage = \"org/app\"\nservers = [\"web-1\"]\n";
+    let rich = format!(
+        "{base}deploy_timeout = 30\ndrain_timeout = \"5s\"\n[boot]\nlimit = \"25%\"\n\
+         [env.clear]\nPORT = 3000\nDEBUG = false\n[proxy]\nhost = \"a.test\"\n\
+         [proxy.healthcheck]\npath = \"/up\"\ninterval = \"1s\"\n\
+         [builder]\nargs = {{ A = 1 }}\n[accessories.db]\nimage = \"postgres:16\"\nhost = \"web-1\"\n"
+    );
+    assert_eq!(errors(&v, &rich), Vec::<String>::new());
+    let roles = "service = \"app\"\nimage = \"org/app\"\n[servers]\nweb = [\"a\"]\n\
+                 [servers.worker]\nhosts = [\"b\"]\ncmd = \"bin/jobs\"\nproxy = false\n";
+    assert_eq!(errors(&v, roles), Vec::<String>::new());
+
+    for (bad, what) in [
+        (format!("{base}servrs = [\"x\"]\n"), "a typo"),
+        (format!("{base}asset_path = \"/x\"\n"), "a key dhow refuses"),
+        (
+            format!("{base}[proxy]\napp_port = \"eighty\"\n"),
+            "a wrong type",
+        ),
+        (
+            format!("{base}[proxy]\nhealthcheck = {{ paht = \"/up\" }}\n"),
+            "a nested typo",
+        ),
+        (
+            format!("{base}[builder]\ncontext_source = \"head\"\n"),
+            "an unknown choice",
+        ),
+    ] {
+        assert!(
+            !errors(&v, &bad).is_empty(),
+            "{what} passed the schema:\n{bad}"
+        );
+    }
+}
