@@ -110,6 +110,28 @@ fn wrong_arguments_are_usage_errors_naming_the_problem() {
 }
 
 #[test]
+fn with_json_a_usage_error_is_an_error_event() {
+    let dir = project();
+    for args in [
+        &["deploy", "--bogus", "--json"][..],
+        &["--json", "deplyo"][..],
+    ] {
+        let out = dhow(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let event: serde_json::Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON object ({e}): {line}"));
+        assert_eq!(event["event"], "error");
+        assert_eq!(event["exit_code"], 2);
+        assert!(event["usage"].is_string(), "{event}");
+        assert!(
+            !event["message"].as_str().unwrap().starts_with("error:"),
+            "{event}"
+        );
+    }
+}
+
+#[test]
 fn help_on_any_command_prints_help_and_does_nothing() {
     let dir = project();
     for args in [

@@ -262,6 +262,22 @@ pub fn parse() -> Result<(Cli, Output), ExitCode> {
             Ok((cli, out))
         }
         Err(e) => {
+            // With --json, a usage error is an `error` event too (help and --version stay text).
+            if e.use_stderr()
+                && args
+                    .iter()
+                    .take_while(|a| *a != "--")
+                    .any(|a| a == "--json")
+            {
+                let text = e.to_string();
+                let message = text.trim().trim_start_matches("error: ");
+                let event = serde_json::json!({
+                    "event": "error", "message": message, "exit_code": 2,
+                    "usage": e.kind().as_str().unwrap_or("usage error"),
+                });
+                println!("{event}");
+                return Err(ExitCode::from(2));
+            }
             let _ = e.print();
             Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }))
         }
