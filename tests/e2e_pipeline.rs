@@ -206,6 +206,20 @@ fn dry_run_prints_the_plan_and_touches_nothing_and_json_is_one_event_per_line() 
         t.contains(&format!("dr-web-{d1}")),
         "the plan names the container: {t}"
     );
+    // The same plan as data.
+    let out = p.dhow_ok(&["deploy", "--dry-run", "--json", "--version", &d1]);
+    let plan: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "plan")
+        .map(|e| e["plan"].clone())
+        .expect("a plan event");
+    assert_eq!(plan["version"], d1.as_str());
+    assert_eq!(plan["movement"], "deploy");
+    let hosts = plan["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), sb.hosts().len(), "{plan}");
+    assert_eq!(hosts[0]["roles"][0]["container"], format!("dr-web-{d1}"));
+    assert!(!hosts[0]["roles"][0]["steps"].as_array().unwrap().is_empty());
 
     let out = p.dhow_ok(&["deploy", "--json", "--version", &d1]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -221,6 +235,19 @@ fn dry_run_prints_the_plan_and_touches_nothing_and_json_is_one_event_per_line() 
         }
     }
     assert_eq!(summaries, sb.hosts().len(), "one summary event per host");
+    // The audit log as data: the deploy's entry with its fields.
+    let out = p.dhow_ok(&["audit", "--json", "-n", "5"]);
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["event"] == "audit")
+        .collect();
+    assert!(
+        entries.iter().any(|e| e["action"] == "deploy"
+            && e["version"] == d1.as_str()
+            && e["host"].is_string()),
+        "{entries:#?}"
+    );
     for h in sb.hosts() {
         assert_eq!(version_on(&sb, &h, svc), format!("demo {d1}"));
     }

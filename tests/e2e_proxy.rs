@@ -35,6 +35,24 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
             "{details}"
         );
     }
+    // The same as data: one `proxy` event per host with its routes.
+    let out = a.dhow_ok(&["proxy", "details", "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["event"] == "proxy")
+        .collect();
+    assert_eq!(events.len(), hosts.len(), "{events:#?}");
+    for e in &events {
+        assert_eq!(e["running"], true);
+        let names: Vec<&str> = e["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        assert!(names.contains(&"pxa-web") && names.contains(&"pxb-web"), "{e}");
+    }
 
     let out = a.dhow(&["proxy", "remove", "-y"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -1,4 +1,5 @@
-//! `dhow audit`: the last lines of the audit log of every selected host.
+//! `dhow audit`: the last lines of the audit log of every selected host (with `--json`, one
+//! `audit` event per entry, its fields parsed).
 
 use super::context::Ctx;
 use crate::deploy::audit;
@@ -17,7 +18,13 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
         if let Some(conn) = conns.get(&host) {
             let text = audit::tail(conn.shell.as_ref(), &plan.lock_key, args.lines).await?;
             for line in text.lines() {
-                ctx.out.host_line(&host, "stdout", line);
+                if ctx.out.json {
+                    let mut entry = audit::parse_line(line);
+                    entry["host"] = host.as_str().into();
+                    ctx.out.event("audit", entry);
+                } else {
+                    ctx.out.host_line(&host, "stdout", line);
+                }
             }
         }
     }

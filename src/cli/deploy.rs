@@ -61,7 +61,7 @@ pub async fn deploy_version(
     if args.dry_run {
         if ctx.out.json {
             ctx.out
-                .event("plan", serde_json::json!({ "plan": plan.describe() }));
+                .event("plan", serde_json::json!({ "plan": plan.describe_json() }));
         } else {
             print!("{}", plan.describe());
         }

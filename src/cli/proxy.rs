@@ -350,10 +350,28 @@ async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
     };
     let running = info.state.as_ref().and_then(|s| s.running) == Some(true);
     let image = info.config.and_then(|c| c.image).unwrap_or_default();
+    let ours = px::image_for(c, &ctx.proxy_boot()).await.ok();
+    if ctx.out.json {
+        let services = if running {
+            px::control(c, Method::GET, "/v1/services", None).await?["services"].clone()
+        } else {
+            serde_json::Value::Array(Vec::new())
+        };
+        ctx.out.event(
+            "proxy",
+            serde_json::json!({
+                "host": h, "running": running, "image": image,
+                "this_dhow_image": ours,
+                "boot": ctx.proxy_boot().run_args(),
+                "services": services,
+            }),
+        );
+        return Ok(());
+    }
     say(&format!(
         "proxy: {} ({image}){}",
         if running { "running" } else { "stopped" },
-        if px::image_for(c, &ctx.proxy_boot()).await.ok().as_deref() == Some(image.as_str()) {
+        if ours.as_deref() == Some(image.as_str()) {
             ""
         } else {
             "; another image than this dhow's: `dhow proxy reboot` upgrades it"

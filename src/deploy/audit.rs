@@ -43,6 +43,30 @@ impl Entry<'_> {
     }
 }
 
+/// A line of the audit log read back as fields (`at`, `performer`, `action`, the `key=value`
+/// pairs, `detail`), for `dhow audit --json`. A line of another shape is kept whole as `line`.
+pub fn parse_line(line: &str) -> serde_json::Value {
+    // Timestamps hold ':' but never ": "; the other head fields are single words.
+    let (head, detail) = match line.split_once(": ") {
+        Some((h, d)) => (h, Some(d)),
+        None => (line, None),
+    };
+    let mut words = head.split(' ');
+    let (Some(at), Some(performer), Some(action)) = (words.next(), words.next(), words.next())
+    else {
+        return serde_json::json!({ "line": line });
+    };
+    let mut v = serde_json::json!({ "at": at, "performer": performer, "action": action });
+    for w in words {
+        match w.split_once('=') {
+            Some((k, val)) => v[k] = val.into(),
+            None => return serde_json::json!({ "line": line }),
+        }
+    }
+    v["detail"] = detail.unwrap_or("").into();
+    v
+}
+
 fn one_word(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join("_")
 }
@@ -103,6 +127,28 @@ pub async fn tail(host: &dyn Exec, key: &str, lines: usize) -> anyhow::Result<St
 mod tests {
     use super::*;
     use crate::host::remote::LocalShell;
+
+    #[test]
+    fn a_written_line_reads_back_as_its_fields() {
+        let e = Entry {
+            at: "2026-11-22T10:00:00Z",
+            performer: "Ann Lee",
+            action: "deploy",
+            version: Some("abc"),
+            role: Some("web"),
+            destination: None,
+            detail: "took 2s: fine",
+        };
+        let v = parse_line(&e.line());
+        assert_eq!(v["at"], "2026-11-22T10:00:00Z");
+        assert_eq!(v["performer"], "Ann_Lee");
+        assert_eq!(
+            (&v["action"], &v["version"], &v["role"]),
+            (&"deploy".into(), &"abc".into(), &"web".into())
+        );
+        assert_eq!(v["detail"], "took 2s: fine");
+        assert_eq!(parse_line("garbage")["line"], "garbage");
+    }
 
     #[tokio::test]
     async fn entries_are_appended_one_per_line() {

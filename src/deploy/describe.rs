@@ -32,6 +32,54 @@ impl Plan {
         s
     }
 
+    /// The dry run as data (`--dry-run --json`): what moves, how the image travels, and per
+    /// host its preparing steps and each role's steps, in execution order; `text` is the human
+    /// rendering.
+    pub fn describe_json(&self) -> serde_json::Value {
+        let hosts: Vec<serde_json::Value> = self
+            .steps()
+            .iter()
+            .map(|host| {
+                let roles: Vec<serde_json::Value> = host
+                    .roles
+                    .iter()
+                    .map(|role| {
+                        let mut lines = Vec::new();
+                        for step in &role.steps {
+                            let at = At::role(host.host, role.role, *step);
+                            self.render_role_step(role.role, at, &mut lines);
+                        }
+                        serde_json::json!({
+                            "role": role.role.role,
+                            "primary": role.role.primary,
+                            "container": role.role.container.name,
+                            "steps": lines.iter().map(|l| l.text.trim()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "host": host.host.host,
+                    "prepare": host
+                        .prepare
+                        .iter()
+                        .map(|s| self.host_step_line(*s).trim().to_string())
+                        .collect::<Vec<_>>(),
+                    "roles": roles,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "movement": format!("{:?}", self.movement).to_lowercase(),
+            "service": self.service,
+            "version": self.version,
+            "image": self.image_ref,
+            "destination": self.destination,
+            "delivery": self.header().get(1).map(|l| l.trim().to_string()),
+            "hosts": hosts,
+            "text": self.describe(),
+        })
+    }
+
     /// The dry run's lines, each tagged with the steps of [`Plan::steps`] it renders.
     pub fn lines(&self) -> Vec<Line> {
         let mut lines: Vec<Line> = self.header().into_iter().map(Line::plain).collect();

@@ -31,7 +31,7 @@ impl Default for BootOptions {
 
 impl BootOptions {
     /// The `dhow-proxy run` arguments these options add.
-    pub(super) fn run_args(&self) -> Vec<String> {
+    pub fn run_args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(e) = &self.acme_email {
             args.extend(["--acme-email".to_string(), e.clone()]);
