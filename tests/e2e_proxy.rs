@@ -51,7 +51,10 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
             .iter()
             .filter_map(|s| s["name"].as_str())
             .collect();
-        assert!(names.contains(&"pxa-web") && names.contains(&"pxb-web"), "{e}");
+        assert!(
+            names.contains(&"pxa-web") && names.contains(&"pxb-web"),
+            "{e}"
+        );
     }
 
     let out = a.dhow(&["proxy", "remove", "-y"]);

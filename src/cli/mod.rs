@@ -17,6 +17,7 @@ mod lock;
 mod man;
 mod proxy;
 mod proxy_binary;
+mod proxy_details;
 mod prune;
 mod server;
 mod setup;

@@ -1,8 +1,7 @@
 //! Value types of the config with their own syntax: durations (`"30s"`, `"2m"`, `"500ms"`),
 //! hosts (`[user@]host[:port]`), published ports (`[ADDRESS:]HOSTPORT:PORT[/udp]`), boot
-//! limits (`3` or `"25%"`), commands (split as a shell would), the build context source
-//! and scalars that become strings.
-//! Each parses while the file is read, so a bad value is reported at its line and column.
+//! limits (`3` or `"25%"`), commands (split as a shell would), the build context source and
+//! scalars that become strings. Each parses while the file is read, so a bad value is reported at its line and column.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
