@@ -15,6 +15,7 @@ mod image;
 mod output;
 mod progress;
 mod proxy;
+mod secrets_managers;
 mod setup;
 
 use std::process::ExitCode;

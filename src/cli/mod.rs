@@ -17,6 +17,7 @@ mod lock;
 mod man;
 mod proxy;
 mod prune;
+mod secrets;
 mod server;
 mod setup;
 mod version;
@@ -145,6 +146,12 @@ pub enum Command {
     Prune,
     /// Print the merged config (base + destination), secrets redacted.
     Config,
+    /// Secrets from password managers for `.dhow/secrets` (fetch, extract, as `kamal
+    /// secrets`), and `print`, the one command that shows secret values.
+    Secrets {
+        #[command(subcommand)]
+        cmd: secrets::SecretsCommand,
+    },
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
     Init,
     /// Print dhow's version.
@@ -280,6 +287,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             lock::hold(&c, "prune", || prune::run(&c)).await
         }
         Command::Config => config::run(&cli.global, &out),
+        Command::Secrets { cmd } => secrets::run(&cli.global, cmd),
         Command::Init => init::run(&out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),
