@@ -16,6 +16,8 @@ pub enum SecretsCommand {
     /// Fetch secrets with a password manager's own CLI and print them as one JSON object
     /// `{"KEY": "value", ...}`, keys named as Kamal's adapters name them (1Password:
     /// `VAULT/ITEM/FIELD`). Meant for `.dhow/secrets`: `SECRETS=$(dhow secrets fetch ...)`.
+    /// The JSON has no space, `*`, `?` or `[` (they are `\uXXXX`), so an unquoted `$SECRETS`
+    /// stays one word.
     ///
     /// Adapters: 1password (op), bitwarden (bw), bitwarden-sm (bws), aws_secrets_manager (aws),
     /// gcp_secret_manager or gcp (gcloud), doppler (doppler), lastpass (lpass). Each CLI call
@@ -63,7 +65,7 @@ pub fn run(global: &Global, cmd: &SecretsCommand) -> anyhow::Result<()> {
                 from: from.clone(),
                 names: secrets.clone(),
             })?;
-            println!("{}", serde_json::to_string(&values)?);
+            println!("{}", secrets_managers::extract::to_json(&values)?);
             Ok(())
         }
         SecretsCommand::Extract { name, secrets } => {

@@ -1,10 +1,27 @@
 //! `dhow secrets extract NAME JSON...`: the value of key NAME in a fetch's JSON object, or of
 //! the key that ends with `/NAME` (as Kamal looks it up). The JSON may arrive split over
 //! several arguments (an unquoted `$SECRETS` is split on whitespace): they are joined with
-//! spaces first. Errors name keys, never values.
+//! spaces first. Errors name keys, never values. [`to_json`] writes a fetch's JSON so that such
+//! splitting never happens: compact, and the characters an unquoted expansion would split
+//! on or glob (space, `*`, `?`, `[`) written as `\uXXXX` escapes.
 
 use crate::error::{fail, Kind};
 use anyhow::Result;
+
+/// `values` as one JSON object with no character a shell splits an unquoted `$SECRETS` on or
+/// expands as a glob (so `$SECRETS` and `"$SECRETS"` pass the same text on).
+pub fn to_json(values: &super::Values) -> Result<String> {
+    let compact = serde_json::to_string(values)?;
+    // Compact JSON has these characters only inside strings, where `\uXXXX` means the same.
+    let mut out = String::with_capacity(compact.len());
+    for c in compact.chars() {
+        match c {
+            ' ' | '*' | '?' | '[' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
 
 /// The value of `name` in the JSON made of `parts` joined with spaces.
 pub fn extract(name: &str, parts: &[String]) -> Result<String> {
@@ -50,6 +67,15 @@ mod tests {
 
     fn parts(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn fetch_json_has_nothing_a_shell_splits_or_globs() {
+        let mut v = super::super::Values::new();
+        v.insert("K ey".into(), "a  b\t*?[x]\n\"q\"\\".into());
+        let json = to_json(&v).unwrap();
+        assert!(!json.contains([' ', '\t', '\n', '*', '?', '[']), "{json}");
+        assert_eq!(extract("K ey", &[json]).unwrap(), "a  b\t*?[x]\n\"q\"\\");
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl Request {
 pub type Values = BTreeMap<String, String>;
 
 /// One secrets manager.
+#[derive(Debug)]
 pub struct Adapter {
     /// The name `--adapter` takes (Kamal's).
     pub name: &'static str,

@@ -272,8 +272,9 @@ mod tests {
         assert_eq!(ok.stdout, "out");
         let call = Call::new(
             SH,
-            &["-c", "printf 'the-value'; printf 'bad token' >&2; exit 4"],
-        );
+            &["-c", "printf %s \"$V\"; printf 'bad token' >&2; exit 4"],
+        )
+        .env(&[("V".into(), "the-value".into())]);
         let err = call.output().unwrap_err().to_string();
         assert!(
             err.contains("bad token") && err.contains("exit status: 4"),
