@@ -16,6 +16,7 @@ mod logging;
 mod output;
 mod progress;
 mod proxy;
+mod secrets_managers;
 mod setup;
 
 use std::process::ExitCode;

@@ -19,6 +19,7 @@ mod proxy;
 mod proxy_binary;
 mod proxy_details;
 mod prune;
+mod secrets;
 mod server;
 mod setup;
 mod version;
@@ -161,6 +162,12 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         cmd: Option<config::ConfigCommand>,
+    },
+    /// Secrets from password managers for `.dhow/secrets` (fetch, extract, as `kamal
+    /// secrets`), and `print`, the one command that shows secret values.
+    Secrets {
+        #[command(subcommand)]
+        cmd: secrets::SecretsCommand,
     },
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
     Init,
@@ -315,6 +322,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             lock::hold(&c, "prune", || prune::run(&c)).await
         }
         Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
+        Command::Secrets { cmd } => secrets::run(&cli.global, cmd),
         Command::Init => init::run(&out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),

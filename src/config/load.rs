@@ -117,6 +117,27 @@ pub fn deep_merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// A destination name dhow accepts (it names files and containers).
+pub fn check_destination(d: &str) -> anyhow::Result<()> {
+    if d.is_empty()
+        || !d
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(fail(
+            Kind::Usage,
+            format!("bad destination `{d}`: use letters, digits, - and _"),
+        ));
+    }
+    if super::validate::dash_at_edge(d) {
+        return Err(fail(
+            Kind::Usage,
+            super::validate::dash_at_edge_message("destination", d),
+        ));
+    }
+    Ok(())
+}
+
 /// Load and validate the config for an optional destination.
 pub fn load(
     config_file: &Path,
@@ -125,22 +146,7 @@ pub fn load(
 ) -> anyhow::Result<Loaded> {
     let mut files = vec![config_file.to_path_buf()];
     if let Some(d) = destination {
-        if d.is_empty()
-            || !d
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(fail(
-                Kind::Usage,
-                format!("bad destination `{d}`: use letters, digits, - and _"),
-            ));
-        }
-        if super::validate::dash_at_edge(d) {
-            return Err(fail(
-                Kind::Usage,
-                super::validate::dash_at_edge_message("destination", d),
-            ));
-        }
+        check_destination(d)?;
         files.push(destination_file(config_file, d));
     }
     let mut located = Vec::new();
