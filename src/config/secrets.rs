@@ -162,18 +162,66 @@ fn referenced(raw: &str) -> BTreeSet<String> {
     names
 }
 
+/// How long a secret's `$(command)` may run (a password manager's sign-in included).
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `sh -c cmd` with `refs` in its environment, its output collected; killed past `limit`.
+fn run_within(
+    cmd: &str,
+    refs: &BTreeMap<String, String>,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .envs(refs)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run its command: {e}"))?;
+    let pipe = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = pipe(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = pipe(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "its command ran longer than {}s and was stopped",
+                    limit.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("waiting for its command: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
 /// `$(command)` runs through `sh -c` with `refs` in its environment; otherwise `${VAR}` is
 /// filled from `refs`, else the environment.
 fn expand(raw: &str, refs: &BTreeMap<String, String>) -> Result<String, String> {
     if let Some(cmd) = raw.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .envs(refs)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run its command: {e}"))?;
+        let out = run_within(cmd, refs, COMMAND_TIMEOUT)?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             let first = err.lines().next().unwrap_or("").trim();
@@ -198,6 +246,27 @@ fn expand(raw: &str, refs: &BTreeMap<String, String>) -> Result<String, String> 
             format!("{var} is neither a secret defined here nor a set environment variable")
         }
     })
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_hangs_is_stopped_at_its_limit() {
+        let e = run_within(
+            "sleep 30",
+            &BTreeMap::new(),
+            std::time::Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
+        let out = run_within("echo hi; echo oops >&2", &BTreeMap::new(), COMMAND_TIMEOUT).unwrap();
+        assert_eq!(
+            (&out.stdout[..], &out.stderr[..]),
+            (&b"hi\n"[..], &b"oops\n"[..])
+        );
+    }
 }
 
 #[cfg(test)]
