@@ -146,7 +146,12 @@ pub enum Command {
     /// Print the merged config (base + destination), secrets redacted.
     Config,
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
-    Init,
+    ///
+    /// With --from-kamal, convert a Kamal project instead: config/deploy.yml (and each
+    /// config/deploy.<destination>.yml) becomes config/deploy.toml (deploy.<destination>.toml),
+    /// .kamal/secrets* is copied to .dhow/secrets*, .kamal/hooks/* to hooks/; every Kamal key
+    /// dhow does not support is warned about, and the result is checked like `dhow config`.
+    Init(init::InitArgs),
     /// Print dhow's version.
     Version,
     /// Run commands on the servers.
@@ -280,7 +285,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             lock::hold(&c, "prune", || prune::run(&c)).await
         }
         Command::Config => config::run(&cli.global, &out),
-        Command::Init => init::run(&out),
+        Command::Init(args) => init::run(args, &out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),

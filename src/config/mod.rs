@@ -6,6 +6,7 @@
 pub mod accessories;
 pub mod dotenv;
 pub mod interpolate;
+pub mod kamal;
 pub mod load;
 pub mod locate;
 pub mod schema;
