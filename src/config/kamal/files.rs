@@ -111,6 +111,11 @@ pub fn hooks(hooks_dir: &Path, r: &mut Report) -> anyhow::Result<()> {
     for f in listing(hooks_dir, "")? {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let shown = f.display().to_string();
+        if name.starts_with('.') {
+            r.lines
+                .push(format!("skipped {shown}: a hidden file, not a hook"));
+            continue;
+        }
         if name.ends_with(".sample") {
             r.lines.push(format!(
                 "skipped {shown}: a sample (dhow init writes its own)"

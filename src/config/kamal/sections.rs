@@ -27,6 +27,18 @@ pub fn proxy(out: &mut Out, at: &[&str], v: &Y) {
     let mut prefix_strip = None;
     for (k, v) in kv {
         match k.as_str() {
+            // kamal-proxy takes `host: a.example.com,b.example.com` as two host names.
+            "host" if v.str().is_some_and(|h| h.contains(',')) => {
+                let hosts: toml_edit::Array = v
+                    .str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .collect();
+                out.set(at, "hosts", hosts);
+                out.note(at, k, "a comma list, became proxy.hosts");
+            }
             "host" | "path_prefix" => string(out, at, k, v),
             "hosts" => match write::strings(v) {
                 Some(a) => out.set(at, k, a),
@@ -270,8 +282,10 @@ pub fn boot(out: &mut Out, v: &Y) {
     let at: &[&str] = &["boot"];
     for (k, v) in entries(out, at, v) {
         match (k.as_str(), v) {
-            ("limit", Y::Int(n)) if *n > 0 => out.set(at, k, *n),
-            ("limit", Y::Str(s)) => out.set(at, k, s.as_str()),
+            ("limit", _) if write::integer(v).is_some_and(|n| n > 0) => {
+                out.set(at, k, write::integer(v).unwrap_or_default())
+            }
+            ("limit", Y::Str(s)) if s.ends_with('%') => out.set(at, k, s.as_str()),
             ("limit", other) => wrong(out, at, k, "a number of hosts or a percentage", other),
             ("wait", _) => duration(out, at, k, v),
             _ => out.unknown(at, k),
