@@ -1,7 +1,8 @@
 //! `dhow init`: write a commented config/deploy.toml, the sample hooks (executable, each a
 //! working example), an empty .dhow/secrets, config/deploy.schema.json (the JSON Schema the
 //! template's `#:schema` line names), a .dockerignore (unless there is one), and git-ignore
-//! the secrets. Never overwrites.
+//! the secrets. Never overwrites. `--from-kamal` converts a Kamal project instead (the
+//! conversion is `config::kamal`).
 
 use crate::error::{fail, Kind};
 use crate::output::Output;
@@ -34,7 +35,41 @@ const HOOKS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn run(out: &Output) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Convert a Kamal config (default config/deploy.yml) instead of writing the sample one.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "config/deploy.yml")]
+    pub from_kamal: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: &InitArgs, out: &Output) -> anyhow::Result<()> {
+    match &args.from_kamal {
+        Some(from) => from_kamal(from, out),
+        None => sample(out),
+    }
+}
+
+/// `dhow init --from-kamal [PATH]`.
+fn from_kamal(from: &Path, out: &Output) -> anyhow::Result<()> {
+    let report = crate::config::kamal::import(from)?;
+    for line in &report.lines {
+        out.info(line);
+    }
+    for note in &report.notes {
+        out.info(format!("note: {note}"));
+    }
+    for w in &report.warnings {
+        out.warn(w);
+    }
+    ignore_secrets(out)?;
+    out.info(format!(
+        "next: read the warnings above ({}), check config/deploy.toml, then `dhow config`",
+        report.warnings.len()
+    ));
+    Ok(())
+}
+
+fn sample(out: &Output) -> anyhow::Result<()> {
     let mut files: Vec<(String, &str, u32)> = vec![
         ("config/deploy.toml".into(), CONFIG, 0o644),
         (".dhow/secrets".into(), SECRETS, 0o600),
@@ -78,6 +113,13 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         std::fs::write(di, DOCKERIGNORE)?;
         out.info("wrote .dockerignore");
     }
+    ignore_secrets(out)?;
+    out.info("next: edit config/deploy.toml, put secrets in .dhow/secrets, then `dhow deploy`");
+    Ok(())
+}
+
+/// Add `.dhow/secrets*` to .gitignore unless it is there.
+fn ignore_secrets(out: &Output) -> anyhow::Result<()> {
     let gi = Path::new(".gitignore");
     let current = std::fs::read_to_string(gi).unwrap_or_default();
     if !current.lines().any(|l| l.trim() == ".dhow/secrets*") {
@@ -89,6 +131,14 @@ pub fn run(out: &Output) -> anyhow::Result<()> {
         std::fs::write(gi, text)?;
         out.info("added .dhow/secrets* to .gitignore");
     }
-    out.info("next: edit config/deploy.toml, put secrets in .dhow/secrets, then `dhow deploy`");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kamal_import_knows_the_hooks_init_writes() {
+        let names: Vec<&str> = super::HOOKS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, crate::config::kamal::HOOK_NAMES);
+    }
 }

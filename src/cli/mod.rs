@@ -170,7 +170,12 @@ pub enum Command {
         cmd: secrets::SecretsCommand,
     },
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
-    Init,
+    ///
+    /// With --from-kamal, convert a Kamal project instead: config/deploy.yml (and each
+    /// config/deploy.<destination>.yml) becomes config/deploy.toml (deploy.<destination>.toml),
+    /// .kamal/secrets* is copied to .dhow/secrets*, .kamal/hooks/* to hooks/; every Kamal key
+    /// dhow does not support is warned about, and the result is checked like `dhow config`.
+    Init(init::InitArgs),
     /// Print dhow's version.
     Version,
     /// Run commands on the servers.
@@ -323,7 +328,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         }
         Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
         Command::Secrets { cmd } => secrets::run(&cli.global, cmd),
-        Command::Init => init::run(&out),
+        Command::Init(args) => init::run(args, &out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),

@@ -138,12 +138,16 @@ pub fn check_destination(d: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Load and validate the config for an optional destination.
-pub fn load(
-    config_file: &Path,
-    destination: Option<&str>,
-    secrets_dir: &Path,
-) -> anyhow::Result<Loaded> {
+/// The files read and merged, before validation.
+struct Parsed {
+    config: Config,
+    merged: toml::Table,
+    files: Vec<PathBuf>,
+    located: Vec<Located>,
+}
+
+/// Read the base file and the destination's, check each against the schema and merge them.
+fn parse(config_file: &Path, destination: Option<&str>) -> anyhow::Result<Parsed> {
     let mut files = vec![config_file.to_path_buf()];
     if let Some(d) = destination {
         check_destination(d)?;
@@ -175,16 +179,59 @@ pub fn load(
             format!("{}: {}", config_file.display(), explain(&e.to_string())),
         )
     })?;
-    let defs = secrets::read(secrets_dir, destination)?;
-    let needed = validate::validate(&config, destination, &located, &defs)?;
-    let secrets = secrets::resolve(&defs, &needed)?;
-    Ok(Loaded {
+    Ok(Parsed {
         config,
-        secrets,
-        destination: destination.map(str::to_string),
         merged,
         files,
+        located,
     })
+}
+
+/// Load and validate the config for an optional destination.
+pub fn load(
+    config_file: &Path,
+    destination: Option<&str>,
+    secrets_dir: &Path,
+) -> anyhow::Result<Loaded> {
+    let p = parse(config_file, destination)?;
+    let defs = secrets::read(secrets_dir, destination)?;
+    let needed = validate::validate(&p.config, destination, &p.located, &defs)?;
+    let secrets = secrets::resolve(&defs, &needed)?;
+    Ok(Loaded {
+        config: p.config,
+        secrets,
+        destination: destination.map(str::to_string),
+        merged: p.merged,
+        files: p.files,
+    })
+}
+
+/// Every check `load` makes except resolving the secrets (no `$(command)` of a secrets file
+/// runs): for a config just written (`dhow init --from-kamal`). A secret the config references
+/// but no secrets file defines is not an error here: the names of those are returned.
+pub fn check(
+    config_file: &Path,
+    destination: Option<&str>,
+    secrets_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let p = parse(config_file, destination)?;
+    let mut defs = secrets::read(secrets_dir, destination)?;
+    let mut undefined = Vec::new();
+    for name in validate::referenced_secrets(&p.config) {
+        if !defs.contains_key(&name) && !undefined.contains(&name) {
+            defs.insert(
+                name.clone(),
+                secrets::Def {
+                    raw: String::new(),
+                    quoting: super::dotenv::Quoting::Single,
+                    at: "(not defined yet)".into(),
+                },
+            );
+            undefined.push(name);
+        }
+    }
+    validate::validate(&p.config, destination, &p.located, &defs)?;
+    Ok(undefined)
 }
 
 #[cfg(test)]

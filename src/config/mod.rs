@@ -7,6 +7,7 @@ pub mod accessories;
 pub mod dotenv;
 pub mod interpolate;
 pub mod json_schema;
+pub mod kamal;
 pub mod load;
 pub mod locate;
 pub mod schema;

@@ -25,6 +25,11 @@ pub fn secret_ref(entry: &str) -> (&str, &str) {
     entry.split_once(':').unwrap_or((entry, entry))
 }
 
+/// The names of the secrets the config references (whether defined or not), in config order.
+pub fn referenced_secrets(c: &Config) -> Vec<String> {
+    secrets::references(c).into_iter().map(|(_, n)| n).collect()
+}
+
 /// Validate; returns the names of the secrets the config references.
 pub fn validate(
     c: &Config,

@@ -39,7 +39,7 @@ pub(super) fn check(
 }
 
 /// Every secret reference with the key path it is written at, in config order.
-fn references(c: &Config) -> Vec<(Vec<Seg>, String)> {
+pub(super) fn references(c: &Config) -> Vec<(Vec<Seg>, String)> {
     let mut refs: Vec<(Vec<Seg>, String)> = Vec::new();
     let env_refs = |env: &Option<EnvConfig>, base: Vec<Seg>, refs: &mut Vec<(Vec<Seg>, String)>| {
         if let Some(e) = env {
