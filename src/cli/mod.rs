@@ -5,6 +5,7 @@ mod accessory;
 mod aliases;
 mod app;
 mod audit;
+mod build;
 mod completions;
 mod config;
 mod context;
@@ -145,6 +146,12 @@ pub enum Command {
     App {
         #[command(subcommand)]
         cmd: app::AppCommand,
+    },
+    /// The app image without a deploy: push (build and push), pull (hosts pull it), deliver
+    /// (build, then onto every host as a deploy would), details (the builder).
+    Build {
+        #[command(subcommand)]
+        cmd: build::BuildCommand,
     },
     /// The deploy lock: status, acquire, release.
     Lock {
@@ -287,6 +294,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             }
             None => app::run(&ctx(), cmd).await,
         },
+        Command::Build { cmd } => build::run(&ctx(), cmd).await,
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
         Command::Prune => {
