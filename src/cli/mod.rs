@@ -19,6 +19,7 @@ mod man;
 mod proxy;
 mod proxy_binary;
 mod prune;
+mod registry;
 mod server;
 mod setup;
 mod version;
@@ -168,6 +169,11 @@ pub enum Command {
     Init,
     /// Print dhow's version.
     Version,
+    /// Log the Docker CLI in to or out of [registry], here and on the hosts.
+    Registry {
+        #[command(subcommand)]
+        cmd: registry::RegistryCommand,
+    },
     /// Run commands on the servers.
     Server {
         #[command(subcommand)]
@@ -295,6 +301,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             None => app::run(&ctx(), cmd).await,
         },
         Command::Build { cmd } => build::run(&ctx(), cmd).await,
+        Command::Registry { cmd } => registry::run(&ctx(), cmd).await,
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
         Command::Prune => {
