@@ -56,16 +56,23 @@ pub enum AppCommand {
     Images,
     /// Logs of the running containers.
     Logs(AppLogsArgs),
-    /// Run a command in a new container of the current version (with the app's env), or in
-    /// the running container with --reuse.
+    /// Run a command in a new container of the current version (with the app's env and any
+    /// -e), or in the running container with --reuse; its output is shown as it comes.
     Exec {
         /// Run inside the running container instead of a new one.
         #[arg(long)]
         reuse: bool,
         /// Interactive: attached to this terminal (a TTY when there is one), on the first
         /// selected host only.
-        #[arg(short = 'i', long)]
+        #[arg(short = 'i', long, conflicts_with = "detach")]
         interactive: bool,
+        /// Start the new container and return its name at once, without waiting for its
+        /// output; it is kept after it exits (`docker logs NAME` on the host).
+        #[arg(long, conflicts_with = "reuse")]
+        detach: bool,
+        /// Extra env for the command, KEY=VALUE (repeatable); replaces the app's value of KEY.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = exec::parse_env)]
+        env: Vec<(String, String)>,
         /// The command: one argument is split the way a shell would ("bin/rails db:migrate"),
         /// several are the words as given. `--help` anywhere before a `--` prints this help;
         /// after `--` words are the command's own (`-- bin/rails --help`).
@@ -132,11 +139,15 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
         AppCommand::Exec {
             reuse,
             interactive,
+            detach,
+            env,
             cmd,
         } => {
             let req = exec::ExecRequest {
                 reuse: *reuse,
                 interactive: *interactive,
+                detach: *detach,
+                env,
                 cmd,
             };
             return exec::run(ctx, &plan, &conns, &req).await;
