@@ -161,8 +161,12 @@ pub enum Command {
     },
     /// The audit log of each host.
     Audit(audit::AuditArgs),
-    /// Remove old containers and images beyond retain_containers.
-    Prune,
+    /// Remove old containers beyond retain_containers and images no container uses (Kamal's
+    /// prune): all (the default), images, containers [--retain N].
+    Prune {
+        #[command(subcommand)]
+        cmd: Option<prune::PruneCommand>,
+    },
     /// Print the merged config (base + destination), secrets redacted.
     Config,
     /// Write a starting config/deploy.toml, sample hooks and .dhow/secrets (never overwrites).
@@ -304,9 +308,9 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Registry { cmd } => registry::run(&ctx(), cmd).await,
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
-        Command::Prune => {
+        Command::Prune { cmd } => {
             let c = ctx();
-            lock::hold(&c, "prune", || prune::run(&c)).await
+            lock::hold(&c, "prune", || prune::run(&c, cmd.as_ref())).await
         }
         Command::Config => config::run(&cli.global, &out),
         Command::Init => init::run(&out),
