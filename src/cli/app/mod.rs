@@ -1,8 +1,10 @@
 //! `dhow app ...`: look at and operate the app's containers on the selected hosts: details,
-//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live.
+//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live,
+//! stale_containers.
 
 mod exec;
 mod logs;
+mod stale;
 
 use super::context::Ctx;
 use crate::deploy::plan::Movement;
@@ -103,6 +105,14 @@ pub enum AppCommand {
     },
     /// End maintenance: requests reach the app again.
     Live,
+    /// Containers of the app that run but are not the current version of their role (the
+    /// one the proxy routes to, else the newest), e.g. left by an interrupted deploy.
+    #[command(name = "stale_containers", visible_alias = "stale-containers")]
+    StaleContainers {
+        /// Stop them (takes the deploy lock).
+        #[arg(short = 's', long)]
+        stop: bool,
+    },
 }
 
 /// What a command that changes what runs holds the deploy lock for (`app boot` takes it as
@@ -112,6 +122,7 @@ pub fn locking(cmd: &AppCommand) -> Option<&'static str> {
         AppCommand::Stop => Some("app stop"),
         AppCommand::Start => Some("app start"),
         AppCommand::Remove { .. } => Some("app remove"),
+        AppCommand::StaleContainers { stop: true } => Some("app stale_containers --stop"),
         _ => None,
     }
 }
@@ -136,6 +147,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     let conns = ctx.connect(&plan.host_names()).await?;
     match cmd {
         AppCommand::Logs(args) => return logs::app(ctx, &plan, &conns, args).await,
+        AppCommand::StaleContainers { stop } => return stale::run(ctx, &plan, &conns, *stop).await,
         AppCommand::Exec {
             reuse,
             interactive,
