@@ -192,8 +192,8 @@ pub enum Command {
         #[arg(short = 'y', long)]
         yes: bool,
     },
-    /// Accessories (databases, caches next to the app): boot, reboot, start, stop, restart,
-    /// details, logs, exec, remove; NAME or all.
+    /// Accessories (databases, caches next to the app): boot, reboot, upgrade, start, stop,
+    /// restart, details, logs, exec, remove; NAME or all.
     Accessory {
         #[command(subcommand)]
         cmd: accessory::AccessoryCommand,
