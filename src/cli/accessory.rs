@@ -212,8 +212,8 @@ pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
             let tasks = group.iter().map(|h| {
                 let conn = conns.get(h).cloned();
                 async move {
-                    let conn = conn
-                        .ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))?;
+                    let conn =
+                        conn.ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))?;
                     on_host(ctx, cmd, a, &conn).await
                 }
             });

@@ -60,8 +60,10 @@ async fn push(ctx: &Ctx) -> anyhow::Result<()> {
     let hooks = ctx.hooks(&plan);
     hooks.run("pre-build", &[]).await?;
     ctx.build_and_push(&plan).await?;
-    ctx.out
-        .event("pushed", json!({ "image": plan.image_ref, "version": version }));
+    ctx.out.event(
+        "pushed",
+        json!({ "image": plan.image_ref, "version": version }),
+    );
     ctx.out.info(format!("pushed {}", plan.image_ref));
     Ok(())
 }
@@ -184,7 +186,10 @@ async fn details(ctx: &Ctx) -> anyhow::Result<()> {
     }
     let mut lines = vec![
         format!("image:          {}", s.image),
-        format!("context:        {} (from the {source})", b.context.display()),
+        format!(
+            "context:        {} (from the {source})",
+            b.context.display()
+        ),
         format!("dockerfile:     {dockerfile}"),
     ];
     if let Some(t) = &b.target {

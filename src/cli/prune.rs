@@ -32,11 +32,9 @@ pub async fn run(ctx: &Ctx, cmd: Option<&PruneCommand>) -> anyhow::Result<()> {
     let (do_containers, do_images, keep) = match cmd {
         None | Some(PruneCommand::All) => (true, true, plan.retain),
         Some(PruneCommand::Images) => (false, true, plan.retain),
-        Some(PruneCommand::Containers { retain }) => (
-            true,
-            false,
-            retain.map_or(plan.retain, |n| n as usize),
-        ),
+        Some(PruneCommand::Containers { retain }) => {
+            (true, false, retain.map_or(plan.retain, |n| n as usize))
+        }
     };
     for host in &plan.hosts {
         let conn = conns
@@ -114,10 +112,8 @@ async fn prune_images(ctx: &Ctx, plan: &Targets, conn: &HostConn) -> anyhow::Res
     for tag in &removed {
         ctx.out
             .host_line(host, "stdout", &format!("removed image {tag}"));
-        ctx.out.event(
-            "pruned",
-            serde_json::json!({ "host": host, "image": tag }),
-        );
+        ctx.out
+            .event("pruned", serde_json::json!({ "host": host, "image": tag }));
     }
     if reclaimed > 0 {
         ctx.out.host_line(

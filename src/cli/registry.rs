@@ -114,7 +114,11 @@ pub async fn run(ctx: &Ctx, cmd: &RegistryCommand) -> anyhow::Result<()> {
     for (h, result) in hosts.iter().zip(futures::future::join_all(tasks).await) {
         match result {
             Ok(()) => {
-                let what = if login { "logged in to" } else { "logged out of" };
+                let what = if login {
+                    "logged in to"
+                } else {
+                    "logged out of"
+                };
                 ctx.out
                     .host_line(h, "stdout", &format!("{what} {}", r.server));
                 ctx.out.event(
@@ -161,13 +165,22 @@ async fn local(server: &str, user: &str, password: Option<&SecretString>) -> any
     };
     let out = tokio::time::timeout(LOCAL_TIMEOUT, run)
         .await
-        .map_err(|_| fail(Kind::Remote, format!("docker login {server}: no answer within 60s")))??;
+        .map_err(|_| {
+            fail(
+                Kind::Remote,
+                format!("docker login {server}: no answer within 60s"),
+            )
+        })??;
     if !out.status.success() {
         return Err(fail(
             Kind::Remote,
             format!(
                 "local docker {}: {}",
-                if password.is_some() { "login" } else { "logout" },
+                if password.is_some() {
+                    "login"
+                } else {
+                    "logout"
+                },
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         ));
@@ -204,10 +217,7 @@ async fn on_host(
     };
     let out = conn.shell.exec_step(step, &line, stdin).await?;
     if out.status != 0 {
-        return Err(fail(
-            Kind::Remote,
-            format!("{step}: {}", out.stderr.trim()),
-        ));
+        return Err(fail(Kind::Remote, format!("{step}: {}", out.stderr.trim())));
     }
     Ok(())
 }

@@ -224,8 +224,17 @@ async fn deliver_only_brings_the_image_and_starts_nothing() {
     );
     for h in hosts.values() {
         let calls = h.calls();
-        assert!(calls.contains(&"receive dhow/demo:v3".to_string()), "{calls:?}");
-        assert!(!calls.iter().any(|c| c.starts_with("create_and_start")), "{calls:?}");
-        assert!(!calls.iter().any(|c| c.starts_with("ensure_proxy")), "{calls:?}");
+        assert!(
+            calls.contains(&"receive dhow/demo:v3".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("create_and_start")),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("ensure_proxy")),
+            "{calls:?}"
+        );
     }
 }

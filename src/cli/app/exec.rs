@@ -9,10 +9,10 @@ use crate::deploy::targets::Targets;
 use crate::docker::labels::LABEL_SERVICE;
 use crate::docker::spec::{create_body, ContainerSpec};
 use crate::docker::{containers, exec, lines::Lines, logs};
-use futures::StreamExt;
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::host::shell::quote;
+use futures::StreamExt;
 use std::collections::HashMap;
 
 /// The words of a trailing command: one argument is a command line, split the way a shell
