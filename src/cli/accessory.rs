@@ -1,6 +1,7 @@
 //! `dhow accessory ...`: the config's accessories (databases, caches) on their hosts: boot,
-//! reboot, start, stop, restart, details, logs, exec, remove; NAME or `all`. Hosts of one
-//! accessory are handled at once, accessories one after another by name.
+//! reboot, upgrade, start, stop, restart, details, logs, exec, remove; NAME or `all`. Hosts
+//! of one accessory are handled at once (upgrade --rolling: one after another), accessories
+//! one after another by name.
 
 use super::context::Ctx;
 use crate::accessory::ops::{self, Booted};
@@ -19,6 +20,19 @@ pub enum AccessoryCommand {
     Reboot {
         /// The accessory (a key of [accessories]), or all.
         name: String,
+    },
+    /// Kamal's upgrade: reboot the accessory on every host on its current config, in the
+    /// `dhow` network (image pulled, container replaced, data directories and volumes kept);
+    /// asks first. --rolling does one host at a time.
+    Upgrade {
+        /// The accessory (a key of [accessories]), or all.
+        name: String,
+        /// One host at a time (each rebooted before the next starts).
+        #[arg(long)]
+        rolling: bool,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
     },
     /// Start the stopped container.
     Start {
@@ -75,6 +89,7 @@ impl AccessoryCommand {
         match self {
             AccessoryCommand::Boot { name }
             | AccessoryCommand::Reboot { name }
+            | AccessoryCommand::Upgrade { name, .. }
             | AccessoryCommand::Start { name }
             | AccessoryCommand::Stop { name }
             | AccessoryCommand::Restart { name }
@@ -129,6 +144,7 @@ pub fn locking(cmd: &AccessoryCommand) -> Option<&'static str> {
     match cmd {
         AccessoryCommand::Boot { .. } => Some("accessory boot"),
         AccessoryCommand::Reboot { .. } => Some("accessory reboot"),
+        AccessoryCommand::Upgrade { .. } => Some("accessory upgrade"),
         AccessoryCommand::Start { .. } => Some("accessory start"),
         AccessoryCommand::Stop { .. } => Some("accessory stop"),
         AccessoryCommand::Restart { .. } => Some("accessory restart"),
@@ -164,6 +180,18 @@ pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
             ));
         }
     }
+    if let AccessoryCommand::Upgrade { yes: false, .. } = cmd {
+        let names: Vec<&str> = list.iter().map(|a| a.name.as_str()).collect();
+        if !super::context::confirm(&format!(
+            "Reboot accessory {} on its hosts? Each is down while its container is replaced; data stays.",
+            names.join(", ")
+        ))? {
+            return Err(fail(
+                Kind::Usage,
+                "not confirmed; nothing rebooted (use -y to skip the question)",
+            ));
+        }
+    }
     let mut hosts: Vec<String> = Vec::new();
     for h in list.iter().flat_map(|a| a.hosts.iter()) {
         if !hosts.contains(h) {
@@ -172,18 +200,30 @@ pub async fn run(ctx: &Ctx, cmd: &AccessoryCommand) -> anyhow::Result<()> {
     }
     let conns = ctx.connect(&hosts).await?;
     let mut failed = Vec::new();
+    let rolling = matches!(cmd, AccessoryCommand::Upgrade { rolling: true, .. });
     for a in &list {
-        let tasks = a.hosts.iter().map(|h| {
-            let conn = conns.get(h).cloned();
-            async move {
-                let conn =
-                    conn.ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))?;
-                on_host(ctx, cmd, a, &conn).await
+        // --rolling: one host per group; else all of the accessory's hosts at once.
+        let groups: Vec<&[String]> = if rolling {
+            a.hosts.chunks(1).collect()
+        } else {
+            vec![&a.hosts[..]]
+        };
+        for group in groups {
+            let tasks = group.iter().map(|h| {
+                let conn = conns.get(h).cloned();
+                async move {
+                    let conn =
+                        conn.ok_or_else(|| fail(Kind::Internal, format!("no connection to {h}")))?;
+                    on_host(ctx, cmd, a, &conn).await
+                }
+            });
+            for (h, r) in group.iter().zip(futures::future::join_all(tasks).await) {
+                if let Err(e) = r {
+                    failed.push(format!("{h}: {e:#}"));
+                }
             }
-        });
-        for (h, r) in a.hosts.iter().zip(futures::future::join_all(tasks).await) {
-            if let Err(e) = r {
-                failed.push(format!("{h}: {e:#}"));
+            if rolling && !failed.is_empty() {
+                break;
             }
         }
     }
@@ -228,7 +268,7 @@ async fn on_host(
             Booted::Started => say("started (the container was there, stopped)"),
             Booted::Created { delivered, placed } => booted(&say, a, &delivered, &placed),
         },
-        AccessoryCommand::Reboot { .. } => {
+        AccessoryCommand::Reboot { .. } | AccessoryCommand::Upgrade { .. } => {
             let (delivered, placed) = ops::reboot(conn, a, registry.as_ref(), log).await?;
             booted(&say, a, &delivered, &placed);
         }

@@ -5,6 +5,7 @@ mod accessory;
 mod aliases;
 mod app;
 mod audit;
+mod build;
 mod completions;
 mod config;
 mod context;
@@ -19,6 +20,7 @@ mod proxy;
 mod proxy_binary;
 mod proxy_details;
 mod prune;
+mod registry;
 mod secrets;
 mod server;
 mod setup;
@@ -148,6 +150,12 @@ pub enum Command {
         #[command(subcommand)]
         cmd: app::AppCommand,
     },
+    /// The app image without a deploy: push (build and push), pull (hosts pull it), deliver
+    /// (build, then onto every host as a deploy would), details (the builder).
+    Build {
+        #[command(subcommand)]
+        cmd: build::BuildCommand,
+    },
     /// The deploy lock: status, acquire, release.
     Lock {
         #[command(subcommand)]
@@ -155,8 +163,12 @@ pub enum Command {
     },
     /// The audit log of each host.
     Audit(audit::AuditArgs),
-    /// Remove old containers and images beyond retain_containers.
-    Prune,
+    /// Remove old containers beyond retain_containers and images no container uses (Kamal's
+    /// prune): all (the default), images, containers [--retain N].
+    Prune {
+        #[command(subcommand)]
+        cmd: Option<prune::PruneCommand>,
+    },
     /// Print the merged config (base + destination), secrets redacted; `config schema`
     /// prints the config's JSON Schema (for editors: see the `#:schema` line `dhow init` writes).
     Config {
@@ -178,6 +190,11 @@ pub enum Command {
     Init(init::InitArgs),
     /// Print dhow's version.
     Version,
+    /// Log the Docker CLI in to or out of [registry], here and on the hosts.
+    Registry {
+        #[command(subcommand)]
+        cmd: registry::RegistryCommand,
+    },
     /// Run commands on the servers.
     Server {
         #[command(subcommand)]
@@ -192,8 +209,8 @@ pub enum Command {
         #[arg(short = 'y', long)]
         yes: bool,
     },
-    /// Accessories (databases, caches next to the app): boot, reboot, start, stop, restart,
-    /// details, logs, exec, remove; NAME or all.
+    /// Accessories (databases, caches next to the app): boot, reboot, upgrade, start, stop,
+    /// restart, details, logs, exec, remove; NAME or all.
     Accessory {
         #[command(subcommand)]
         cmd: accessory::AccessoryCommand,
@@ -320,11 +337,13 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             }
             None => app::run(&ctx(), cmd).await,
         },
+        Command::Build { cmd } => build::run(&ctx(), cmd).await,
+        Command::Registry { cmd } => registry::run(&ctx(), cmd).await,
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
-        Command::Prune => {
+        Command::Prune { cmd } => {
             let c = ctx();
-            lock::hold(&c, "prune", || prune::run(&c)).await
+            lock::hold(&c, "prune", || prune::run(&c, cmd.as_ref())).await
         }
         Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
         Command::Secrets { cmd } => secrets::run(&cli.global, cmd),

@@ -246,12 +246,8 @@ pub async fn prune_role(
     role: &str,
     keep: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let all = host.containers(service, destination, role).await?;
-    let stopped: Vec<&AppContainer> = all.iter().filter(|c| !c.running).collect();
-    let mut removed = Vec::new();
-    for c in stopped.iter().skip(keep) {
-        host.remove(&c.name).await?;
-        removed.push(c.name.clone());
+    let (all, removed) = prune_stopped(host, service, destination, role, keep).await?;
+    for c in all.iter().filter(|c| removed.contains(&c.name)) {
         let still_used = all
             .iter()
             .any(|o| o.image == c.image && !removed.contains(&o.name));
@@ -261,6 +257,25 @@ pub async fn prune_role(
         }
     }
     Ok(removed)
+}
+
+/// Remove all but the newest `keep` stopped containers of `role` (`dhow prune containers`:
+/// their images stay, for `dhow prune images`). Returns the role's containers as they were
+/// and the names removed.
+pub async fn prune_stopped(
+    host: &dyn HostOps,
+    service: &str,
+    destination: Option<&str>,
+    role: &str,
+    keep: usize,
+) -> anyhow::Result<(Vec<AppContainer>, Vec<String>)> {
+    let all = host.containers(service, destination, role).await?;
+    let mut removed = Vec::new();
+    for c in all.iter().filter(|c| !c.running).skip(keep) {
+        host.remove(&c.name).await?;
+        removed.push(c.name.clone());
+    }
+    Ok((all, removed))
 }
 
 fn unix_time() -> u64 {

@@ -115,6 +115,33 @@ impl<'a, H: HostOps> Execution<'a, H> {
         (rows, result)
     }
 
+    /// Only bring the plan's image to every host (`dhow build deliver`, `dhow build pull`):
+    /// each host's [`HostStep::Deliver`] at once, as a deploy runs it; nothing is started or
+    /// switched. Fails naming each host that did not get the image.
+    pub async fn deliver(&self) -> anyhow::Result<()> {
+        let results = join_all(self.plan.hosts.iter().map(|host| {
+            async move {
+                let conn = self.conn(&host.host)?;
+                self.record(At::host(host, HostStep::Deliver));
+                let result = self.host_step(conn, host, HostStep::Deliver).await;
+                let (ok, msg) = match &result {
+                    Ok(()) => (true, format!("{} delivered", self.plan.image_ref)),
+                    Err(_) => (false, "delivering failed".to_string()),
+                };
+                self.progress.finish(&host.host, ok, &msg);
+                result.map_err(|e| fail(Kind::Deploy, format!("{}: {e:#}", host.host)))
+            }
+            .instrument(host_span(&host.host, None))
+        }))
+        .await;
+        let failures = errors(results);
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(fail(Kind::Deploy, failures.join("\n")))
+        }
+    }
+
     async fn phases(&self, steps: &[HostSteps<'_>], tally: &Tally) -> anyhow::Result<()> {
         // Phase 0: every host ready before anything switches.
         let prepared = join_all(

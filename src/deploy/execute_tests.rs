@@ -202,3 +202,39 @@ async fn certificate_files_are_uploaded_before_the_switch() {
     let calls = hosts["h1"].calls();
     assert!(position(&calls, &format!("upload_tls {WEB}")) < position(&calls, "proxy_deploy"));
 }
+
+#[tokio::test]
+async fn deliver_only_brings_the_image_and_starts_nothing() {
+    let plan = sample().plan("v3", Movement::Deploy, false);
+    let hosts = hosts("v1", "v2");
+    let out = Output {
+        quiet: true,
+        ..Output::default()
+    };
+    let progress = Progress::new(out, &plan.host_names());
+    let image = ProxyImage::default();
+    let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+    let exec = Execution::new(&plan, &hosts, &progress, &image, out, cancelled);
+    exec.deliver().await.unwrap();
+    let steps: Vec<Step> = exec.journal().into_iter().map(|a| a.step).collect();
+    assert_eq!(
+        steps,
+        [Step::Host(super::steps::HostStep::Deliver); 2],
+        "{steps:?}"
+    );
+    for h in hosts.values() {
+        let calls = h.calls();
+        assert!(
+            calls.contains(&"receive dhow/demo:v3".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("create_and_start")),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("ensure_proxy")),
+            "{calls:?}"
+        );
+    }
+}

@@ -90,6 +90,18 @@ pub async fn running_with_label(
     timed("list containers", docker.list_containers(Some(opts))).await
 }
 
+/// The images every container on the engine (running or not, any service) was created from,
+/// as the containers name them (`repo:tag`, or an ID).
+pub async fn images_in_use(docker: &Docker) -> anyhow::Result<Vec<String>> {
+    let opts = ListContainersOptionsBuilder::default().all(true).build();
+    let list = timed("list containers", docker.list_containers(Some(opts))).await?;
+    Ok(list
+        .into_iter()
+        .flat_map(|c| [c.image, c.image_id])
+        .flatten()
+        .collect())
+}
+
 /// Create and start a container from a spec.
 pub async fn create_and_start(docker: &Docker, spec: &ContainerSpec) -> anyhow::Result<()> {
     let body = create_body(spec)?;

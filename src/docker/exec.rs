@@ -10,12 +10,14 @@ use bollard::query_parameters::WaitContainerOptions;
 use bollard::Docker;
 use futures::StreamExt;
 
-/// Run `cmd` inside the running container `name`, handing each output line to `on_line`;
-/// returns the command's exit code (-1 when the engine does not say).
+/// Run `cmd` inside the running container `name` with `env` added (`docker exec -e`),
+/// handing each output line to `on_line` as it comes; returns the command's exit code (-1
+/// when the engine does not say).
 pub async fn exec_in(
     docker: &Docker,
     name: &str,
     cmd: &[String],
+    env: &[(String, String)],
     mut on_line: impl FnMut(&str),
 ) -> anyhow::Result<i64> {
     let exec = timed(
@@ -26,6 +28,8 @@ pub async fn exec_in(
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 cmd: Some(cmd.to_vec()),
+                env: (!env.is_empty())
+                    .then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 ..Default::default()
             },
         ),
@@ -33,11 +37,11 @@ pub async fn exec_in(
     .await?;
     let started = timed("exec", docker.start_exec(&exec.id, None)).await?;
     if let StartExecResults::Attached { mut output, .. } = started {
+        let mut lines = super::lines::Lines::default();
         while let Some(Ok(chunk)) = output.next().await {
-            for line in chunk.to_string().lines() {
-                on_line(line);
-            }
+            lines.push(&chunk.to_string(), &mut on_line);
         }
+        lines.finish(&mut on_line);
     }
     let info = timed("exec", docker.inspect_exec(&exec.id)).await?;
     Ok(info.exit_code.unwrap_or(-1))

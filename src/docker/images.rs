@@ -1,4 +1,5 @@
-//! Images on one engine: is one there, which tags of a repository it holds, remove one.
+//! Images on one engine: is one there, which tags of a repository it holds, remove one,
+//! remove a service's dangling (untagged) ones.
 //! (Building, pushing, pulling and streaming images between engines is image/'s work.)
 
 use super::errors::{timed, timed_or_missing};
@@ -45,6 +46,20 @@ pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Tagged
                 .map(move |tag| TaggedImage { tag, size })
         })
         .collect())
+}
+
+/// Remove the dangling (untagged) images labelled `label` (`key=value`) that no container
+/// uses, as `docker image prune --filter label=...` does; the space reclaimed, in bytes.
+pub async fn prune_dangling(docker: &Docker, label: &str) -> anyhow::Result<i64> {
+    let filters: HashMap<&str, Vec<String>> = HashMap::from([
+        ("label", vec![label.to_string()]),
+        ("dangling", vec!["true".to_string()]),
+    ]);
+    let opts = bollard::query_parameters::PruneImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let r = timed("prune images", docker.prune_images(Some(opts))).await?;
+    Ok(r.space_reclaimed.unwrap_or(0))
 }
 
 /// Remove an image (tag). The engine refuses while a container, running or stopped, uses it.

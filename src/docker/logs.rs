@@ -1,5 +1,6 @@
-//! A container's output: the last lines (for error messages, bounded in time) and a live
-//! stream (for `app logs` / `proxy logs`, which follow until the caller stops reading).
+//! A container's output: the last lines (for error messages, bounded in time), a live
+//! stream (for `app logs` / `proxy logs`, which follow until the caller stops reading) and a
+//! one-off container's whole output as it comes (`app exec`).
 
 use super::errors::message;
 use crate::error::{fail, Kind};
@@ -53,6 +54,22 @@ pub struct LogWindow {
     pub since: Option<Duration>,
     /// Prefix each line with the engine's RFC 3339 timestamp (`docker logs -t`).
     pub timestamps: bool,
+}
+
+/// All of a container's output from its start, followed until it exits (a one-off command's
+/// output as it comes: `app exec`). No end but the container's, so no timeout here.
+pub fn from_start(docker: &Docker, name: &str) -> impl Stream<Item = anyhow::Result<String>> {
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .follow(true)
+        .tail("all")
+        .build();
+    let name = name.to_string();
+    docker.logs(&name, Some(opts)).map(move |item| {
+        item.map(|chunk| chunk.to_string())
+            .map_err(|e| fail(Kind::Remote, format!("logs of {name}: {}", message(&e))))
+    })
 }
 
 /// A container's output (stdout and stderr) as text chunks; an error says `logs of <name>`.

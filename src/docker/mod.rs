@@ -14,6 +14,7 @@ pub mod errors;
 pub mod exec;
 pub mod images;
 pub mod labels;
+pub mod lines;
 pub mod local;
 pub mod logs;
 pub mod network;

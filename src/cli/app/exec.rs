@@ -1,16 +1,18 @@
 //! `app exec`: run a command in the running container (--reuse) or in a new one-off
-//! container of the current version with the app's env, on each selected host (the first
-//! role there), or attached to this terminal (-i, first host only).
+//! container of the current version with the app's env (plus `-e KEY=VALUE`), on each
+//! selected host (the first role there), its output shown line by line as it comes; attached
+//! to this terminal (-i, first host only); or started and left running (--detach).
 
 use super::super::context::Ctx;
 use crate::deploy::plan::Movement;
 use crate::deploy::targets::Targets;
 use crate::docker::labels::LABEL_SERVICE;
 use crate::docker::spec::{create_body, ContainerSpec};
-use crate::docker::{containers, exec, logs};
+use crate::docker::{containers, exec, lines::Lines, logs};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::host::shell::quote;
+use futures::StreamExt;
 use std::collections::HashMap;
 
 /// The words of a trailing command: one argument is a command line, split the way a shell
@@ -34,7 +36,20 @@ pub(crate) fn command_words(cmd: &[String]) -> anyhow::Result<Vec<String>> {
 pub(super) struct ExecRequest<'a> {
     pub reuse: bool,
     pub interactive: bool,
+    pub detach: bool,
+    /// `-e KEY=VALUE`: added to (or replacing in) the container's env.
+    pub env: &'a [(String, String)],
     pub cmd: &'a [String],
+}
+
+/// Parse `-e KEY=VALUE` (an empty value is allowed, an empty or `=`-less key is not).
+pub(super) fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 /// Run the command on every selected host, in its first role; fails naming each host where
@@ -77,10 +92,10 @@ pub(super) async fn run(
                 ));
             };
             if req.interactive {
-                let code = exec_attached(conn, &c.name, req.cmd).await?;
+                let code = exec_attached_env(conn, &c.name, req.env, req.cmd).await?;
                 return exit_status(&host.host, code);
             }
-            exec_in(ctx, conn, &host.host, &c.name, req.cmd).await?
+            exec_in_env(ctx, conn, &host.host, &c.name, req.env, req.cmd).await?
         } else {
             let current = running
                 .map(|c| c.version.clone())
@@ -100,10 +115,21 @@ pub(super) async fn run(
                 .map(|r| r.container.clone())
                 .ok_or_else(|| fail(Kind::Internal, "role vanished from the plan"))?;
             if req.interactive {
-                let code = exec_new_attached(conn, spec, req.cmd).await?;
+                let code = exec_new_attached(conn, spec, req.env, req.cmd).await?;
                 return exit_status(&host.host, code);
             }
-            exec_new(ctx, conn, &host.host, spec, req.cmd).await?
+            if req.detach {
+                let name = exec_detached(conn, spec, req.env, req.cmd).await?;
+                ctx.out.event(
+                    "exec_detached",
+                    serde_json::json!({ "host": host.host, "role": role.role, "container": name }),
+                );
+                if !ctx.out.json {
+                    ctx.out.host_line(&host.host, "stdout", &name);
+                }
+                continue;
+            }
+            exec_new(ctx, conn, &host.host, spec, req.env, req.cmd).await?
         };
         if code != 0 {
             failed.push(format!("{} ({}): exit status {code}", host.host, role.role));
@@ -136,10 +162,24 @@ pub(crate) async fn exec_attached(
     name: &str,
     cmd: &[String],
 ) -> anyhow::Result<u32> {
+    exec_attached_env(conn, name, &[], cmd).await
+}
+
+/// The same with `-e KEY=VALUE` for each of `env`.
+async fn exec_attached_env(
+    conn: &HostConn,
+    name: &str,
+    env: &[(String, String)],
+    cmd: &[String],
+) -> anyhow::Result<u32> {
     let tty = crate::host::ssh::terminal_attached();
     let words: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
+    let envs: String = env
+        .iter()
+        .map(|(k, v)| format!(" -e {}", quote(&format!("{k}={v}"))))
+        .collect();
     let line = format!(
-        "docker exec -i{} {} {}",
+        "docker exec -i{}{envs} {} {}",
         if tty { "t" } else { "" },
         quote(name),
         words.join(" ")
@@ -151,9 +191,10 @@ pub(crate) async fn exec_attached(
 async fn exec_new_attached(
     conn: &HostConn,
     spec: ContainerSpec,
+    env: &[(String, String)],
     cmd: &[String],
 ) -> anyhow::Result<u32> {
-    let (name, mut body) = one_off(spec, cmd)?;
+    let (name, mut body) = one_off(spec, env, cmd)?;
     body.tty = Some(crate::host::ssh::terminal_attached());
     body.open_stdin = Some(true);
     body.stdin_once = Some(true);
@@ -169,14 +210,20 @@ async fn exec_new_attached(
     result
 }
 
-/// A one-off container of the app running `cmd` (for `app exec`): its name and create body,
-/// with no restart policy and not labelled as an app container.
+/// A one-off container of the app running `cmd` (for `app exec`) with `env` over the app's:
+/// its name and create body, with no restart policy and not labelled as an app container.
 fn one_off(
     mut spec: ContainerSpec,
+    env: &[(String, String)],
     cmd: &[String],
 ) -> anyhow::Result<(String, bollard::models::ContainerCreateBody)> {
     spec.name = format!("{}-exec-{}", spec.name, std::process::id());
     spec.cmd = Some(cmd.to_vec());
+    for (k, v) in env {
+        spec.env.retain(|(key, _)| key != k);
+        spec.secret_env.retain(|(key, _)| key != k);
+        spec.env.push((k.clone(), v.clone()));
+    }
     spec.labels
         .insert(format!("{LABEL_SERVICE}.exec"), "true".into());
     let mut body = create_body(&spec)?;
@@ -207,32 +254,66 @@ pub(crate) async fn exec_in(
     name: &str,
     cmd: &[String],
 ) -> anyhow::Result<i64> {
-    exec::exec_in(&conn.docker, name, cmd, |line| {
+    exec_in_env(ctx, conn, host, name, &[], cmd).await
+}
+
+/// The same with `env` added.
+async fn exec_in_env(
+    ctx: &Ctx,
+    conn: &HostConn,
+    host: &str,
+    name: &str,
+    env: &[(String, String)],
+    cmd: &[String],
+) -> anyhow::Result<i64> {
+    exec::exec_in(&conn.docker, name, cmd, env, |line| {
         ctx.out.host_line(host, "stdout", line)
     })
     .await
     .map_err(|e| fail(Kind::Remote, format!("{host}: {e:#}")))
 }
 
+/// A new one-off container running `cmd`: its output shown line by line while it runs (the
+/// log followed from the start until the container exits), then its exit code; removed after.
 async fn exec_new(
     ctx: &Ctx,
     conn: &HostConn,
     host: &str,
     spec: ContainerSpec,
+    env: &[(String, String)],
     cmd: &[String],
 ) -> anyhow::Result<i64> {
-    let (name, body) = one_off(spec, cmd)?;
+    let (name, body) = one_off(spec, env, cmd)?;
+    create_one_off(conn, &name, body).await?;
+    let result = async {
+        containers::start(&conn.docker, &name).await?;
+        let say = |line: &str| ctx.out.host_line(host, "stdout", line);
+        let mut lines = Lines::default();
+        let mut stream = std::pin::pin!(logs::from_start(&conn.docker, &name));
+        while let Some(chunk) = stream.next().await {
+            lines.push(&chunk?, say);
+        }
+        lines.finish(say);
+        exec::wait_exit(&conn.docker, &name).await
+    }
+    .await
+    .map_err(|e| fail(Kind::Remote, format!("{host}: {e:#}")));
+    containers::remove(&conn.docker, &name).await?;
+    result
+}
+
+/// A new one-off container running `cmd`, started and left: its name. It is kept after it
+/// exits (as Kamal's `--detach`), for `docker logs NAME` on the host; `docker rm` removes it.
+async fn exec_detached(
+    conn: &HostConn,
+    spec: ContainerSpec,
+    env: &[(String, String)],
+    cmd: &[String],
+) -> anyhow::Result<String> {
+    let (name, body) = one_off(spec, env, cmd)?;
     create_one_off(conn, &name, body).await?;
     containers::start(&conn.docker, &name).await?;
-    let code = exec::wait_exit(&conn.docker, &name)
-        .await
-        .map_err(|e| fail(Kind::Remote, format!("{host}: {e:#}")))?;
-    let out = logs::logs_tail(&conn.docker, &name, 10_000).await;
-    for line in out.lines() {
-        ctx.out.host_line(host, "stdout", line);
-    }
-    containers::remove(&conn.docker, &name).await?;
-    Ok(code)
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -256,12 +337,25 @@ mod tests {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
         };
-        let (name, body) = one_off(spec, &["rake".into(), "db:migrate".into()]).unwrap();
+        let env = [("S".to_string(), "plain".to_string())];
+        let (name, body) = one_off(spec, &env, &["rake".into(), "db:migrate".into()]).unwrap();
         assert!(name.starts_with("demo-web-abc-exec-"));
         let labels = body.labels.unwrap();
         assert!(!labels.contains_key(LABEL_SERVICE));
         assert_eq!(labels[&format!("{LABEL_SERVICE}.exec")], "true");
         assert!(body.host_config.unwrap().restart_policy.is_none());
         assert_eq!(body.cmd.unwrap(), ["rake", "db:migrate"]);
+        // -e replaces the app's value of the same key, secret or not.
+        let env = body.env.unwrap();
+        assert!(env.contains(&"S=plain".to_string()), "{env:?}");
+        assert!(!env.contains(&"S=hush".to_string()), "{env:?}");
+    }
+
+    #[test]
+    fn env_flags_are_key_value() {
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert_eq!(parse_env("A="), Ok(("A".into(), String::new())));
+        assert!(parse_env("A").is_err());
+        assert!(parse_env("=x").is_err());
     }
 }

@@ -1,8 +1,10 @@
 //! `dhow app ...`: look at and operate the app's containers on the selected hosts: details,
-//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live.
+//! containers, images, logs, exec, stop, start, boot, remove, version, maintenance, live,
+//! stale_containers.
 
 mod exec;
 mod logs;
+mod stale;
 
 use super::context::Ctx;
 use crate::deploy::plan::Movement;
@@ -56,16 +58,23 @@ pub enum AppCommand {
     Images,
     /// Logs of the running containers.
     Logs(AppLogsArgs),
-    /// Run a command in a new container of the current version (with the app's env), or in
-    /// the running container with --reuse.
+    /// Run a command in a new container of the current version (with the app's env and any
+    /// -e), or in the running container with --reuse; its output is shown as it comes.
     Exec {
         /// Run inside the running container instead of a new one.
         #[arg(long)]
         reuse: bool,
         /// Interactive: attached to this terminal (a TTY when there is one), on the first
         /// selected host only.
-        #[arg(short = 'i', long)]
+        #[arg(short = 'i', long, conflicts_with = "detach")]
         interactive: bool,
+        /// Start the new container and return its name at once, without waiting for its
+        /// output; it is kept after it exits (`docker logs NAME` on the host).
+        #[arg(long, conflicts_with = "reuse")]
+        detach: bool,
+        /// Extra env for the command, KEY=VALUE (repeatable); replaces the app's value of KEY.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = exec::parse_env)]
+        env: Vec<(String, String)>,
         /// The command: one argument is split the way a shell would ("bin/rails db:migrate"),
         /// several are the words as given. `--help` anywhere before a `--` prints this help;
         /// after `--` words are the command's own (`-- bin/rails --help`).
@@ -96,6 +105,14 @@ pub enum AppCommand {
     },
     /// End maintenance: requests reach the app again.
     Live,
+    /// Containers of the app that run but are not the current version of their role (the
+    /// one the proxy routes to, else the newest), e.g. left by an interrupted deploy.
+    #[command(name = "stale_containers", visible_alias = "stale-containers")]
+    StaleContainers {
+        /// Stop them (takes the deploy lock).
+        #[arg(short = 's', long)]
+        stop: bool,
+    },
 }
 
 /// What a command that changes what runs holds the deploy lock for (`app boot` takes it as
@@ -105,6 +122,7 @@ pub fn locking(cmd: &AppCommand) -> Option<&'static str> {
         AppCommand::Stop => Some("app stop"),
         AppCommand::Start => Some("app start"),
         AppCommand::Remove { .. } => Some("app remove"),
+        AppCommand::StaleContainers { stop: true } => Some("app stale_containers --stop"),
         _ => None,
     }
 }
@@ -129,14 +147,19 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     let conns = ctx.connect(&plan.host_names()).await?;
     match cmd {
         AppCommand::Logs(args) => return logs::app(ctx, &plan, &conns, args).await,
+        AppCommand::StaleContainers { stop } => return stale::run(ctx, &plan, &conns, *stop).await,
         AppCommand::Exec {
             reuse,
             interactive,
+            detach,
+            env,
             cmd,
         } => {
             let req = exec::ExecRequest {
                 reuse: *reuse,
                 interactive: *interactive,
+                detach: *detach,
+                env,
                 cmd,
             };
             return exec::run(ctx, &plan, &conns, &req).await;

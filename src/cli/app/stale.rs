@@ -1,0 +1,77 @@
+//! `app stale_containers [--stop]` (Kamal's): the app's containers that run but are not the
+//! current version of their role, e.g. left running by an interrupted deploy. The current
+//! one is the container the proxy routes to (a proxied role), else the newest running one;
+//! `--stop` stops the others (under the deploy lock, with the role's stop grace).
+
+use super::super::context::Ctx;
+use crate::deploy::targets::Targets;
+use crate::docker::containers;
+use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
+use std::collections::HashMap;
+
+pub(super) async fn run(
+    ctx: &Ctx,
+    plan: &Targets,
+    conns: &HashMap<String, HostConn>,
+    stop: bool,
+) -> anyhow::Result<()> {
+    let mut found = 0;
+    for host in &plan.hosts {
+        let conn = conns
+            .get(&host.host)
+            .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
+        for role in &host.roles {
+            let list = containers::service_containers(
+                &conn.docker,
+                &plan.service,
+                plan.destination.as_deref(),
+                Some(&role.role),
+            )
+            .await?;
+            let running: Vec<_> = list.iter().filter(|c| c.running).collect();
+            let routed = match role.route {
+                Some(_) => crate::deploy::routes::routed_container(conn, &role.prefix).await,
+                None => None,
+            };
+            // Newest first: without a route the newest running container is the current one.
+            let current = routed
+                .filter(|r| running.iter().any(|c| &c.name == r))
+                .or_else(|| running.first().map(|c| c.name.clone()));
+            for c in running.iter().filter(|c| Some(&c.name) != current.as_ref()) {
+                found += 1;
+                let line = if stop {
+                    containers::stop(&conn.docker, &c.name, plan.stop_grace).await?;
+                    format!(
+                        "{}: stopped stale container {} (version {})",
+                        role.role, c.name, c.version
+                    )
+                } else {
+                    format!(
+                        "{}: stale container {} (version {}) runs beside {}; \
+                         `dhow app stale_containers --stop` stops it",
+                        role.role,
+                        c.name,
+                        c.version,
+                        current.as_deref().unwrap_or("-")
+                    )
+                };
+                if ctx.out.json {
+                    ctx.out.event(
+                        "stale_container",
+                        serde_json::json!({
+                            "host": host.host, "role": role.role, "container": c.name,
+                            "version": c.version, "current": current, "stopped": stop,
+                        }),
+                    );
+                } else {
+                    ctx.out.host_line(&host.host, "stdout", &line);
+                }
+            }
+        }
+    }
+    if found == 0 {
+        ctx.out.info("no stale containers");
+    }
+    Ok(())
+}
