@@ -132,7 +132,7 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
     assert!(tagged.status.success(), "{}", text(&tagged));
     let out = text(&a.dhow_ok(&["prune"]));
     assert!(
-        out.contains("removed old proxy image dhow-proxy:0.0.1-old"),
+        out.contains("removed image dhow-proxy:0.0.1-old"),
         "{out}"
     );
     let left = text(&sb.docker_exec(
