@@ -131,10 +131,7 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
     );
     assert!(tagged.status.success(), "{}", text(&tagged));
     let out = text(&a.dhow_ok(&["prune"]));
-    assert!(
-        out.contains("removed image dhow-proxy:0.0.1-old"),
-        "{out}"
-    );
+    assert!(out.contains("removed image dhow-proxy:0.0.1-old"), "{out}");
     let left = text(&sb.docker_exec(
         &sb.container(1),
         "docker images dhow-proxy --format '{{.Tag}}'",
