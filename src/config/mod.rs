@@ -4,6 +4,7 @@
 //! `accessory::from_config`); only `host::ssh` for the SSH target and options types.
 
 pub mod accessories;
+pub mod child;
 pub mod dotenv;
 pub mod interpolate;
 pub mod json_schema;

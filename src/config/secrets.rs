@@ -171,7 +171,6 @@ fn run_within(
     refs: &BTreeMap<String, String>,
     limit: std::time::Duration,
 ) -> Result<std::process::Output, String> {
-    use std::io::Read;
     let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -181,34 +180,17 @@ fn run_within(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run its command: {e}"))?;
-    let pipe = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = pipe(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = pipe(child.stderr.take().map(|p| Box::new(p) as _));
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < limit => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "its command ran longer than {}s and was stopped",
-                    limit.as_secs()
-                ));
-            }
-            Err(e) => return Err(format!("waiting for its command: {e}")),
+    let stdout = super::child::reader(child.stdout.take(), u64::MAX);
+    let stderr = super::child::reader(child.stderr.take(), u64::MAX);
+    let status = match super::child::wait_within(&mut child, limit) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            return Err(format!(
+                "its command ran longer than {}s and was stopped",
+                limit.as_secs()
+            ))
         }
+        Err(e) => return Err(format!("waiting for its command: {e}")),
     };
     Ok(std::process::Output {
         status,

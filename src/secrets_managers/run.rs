@@ -5,10 +5,9 @@
 
 use crate::error::{fail, Kind};
 use anyhow::Result;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a non-interactive call may take.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -148,15 +147,19 @@ impl Call {
                 format!("cannot run {}: {e}", self.tool.program),
             )
         })?;
-        let stdout = reader(child.stdout.take());
-        let stderr = reader(child.stderr.take());
+        // At most 4 MiB of each, read on threads so a full pipe never blocks the CLI.
+        let stdout = crate::config::child::reader(child.stdout.take(), 4 << 20);
+        let stderr = crate::config::child::reader(child.stderr.take(), 4 << 20);
+        let text = |h: std::thread::JoinHandle<Vec<u8>>| {
+            String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
+        };
         let status = wait(&mut child, timeout)
             .map_err(|e| fail(Kind::Config, format!("`{}`: {e}", self.shown())))?;
         Ok(Ran {
             ok: status.success(),
             status: status.to_string(),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
+            stdout: text(stdout),
+            stderr: text(stderr),
         })
     }
 }
@@ -206,38 +209,17 @@ fn stderr_as_stdio() -> Result<Stdio> {
     Ok(Stdio::from(fd))
 }
 
-/// Read a pipe to its end on a thread (at most 4 MiB), so a full pipe never blocks the child.
-fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(p) = pipe {
-            let _ = p.take(4 << 20).read_to_end(&mut out);
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    })
-}
-
 fn wait(
     child: &mut Child,
     timeout: Duration,
 ) -> std::result::Result<std::process::ExitStatus, String> {
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) if started.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "no answer within {}s; stopped it",
-                    timeout.as_secs()
-                ));
-            }
-            Err(e) => return Err(format!("cannot wait for it: {e}")),
-        }
+    match crate::config::child::wait_within(child, timeout) {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(format!(
+            "no answer within {}s; stopped it",
+            timeout.as_secs()
+        )),
+        Err(e) => Err(format!("cannot wait for it: {e}")),
     }
 }
 
@@ -299,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_slow_tool_is_stopped() {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let err = Call::new(SH, &["-c", "exec sleep 5"])
             .run_within(Duration::from_millis(200))
             .unwrap_err()
