@@ -8,8 +8,9 @@ pub mod request;
 pub mod response;
 
 pub use paths::{
-    service_path, Endpoint, CONTAINER_SOCKET, CONTAINER_SOCKET_DIR, HEALTH_PATH, HOST_SOCKET,
-    HOST_SOCKET_DIR, SERVICES_PATH,
+    service_path, Endpoint, CONTAINER_NEXT_SOCKET, CONTAINER_PORTS_SOCKET, CONTAINER_SOCKET,
+    CONTAINER_SOCKET_DIR, HANDOVER_PATH, HEALTH_PATH, HOST_NEXT_SOCKET, HOST_SOCKET,
+    HOST_SOCKET_DIR, PROMOTE_PATH, SERVICES_PATH,
 };
 pub use request::{
     Buffering, DeployRequest, HealthSpec, StopRequest, DEFAULT_BUFFER_MEMORY,

@@ -11,6 +11,18 @@ pub const HOST_SOCKET: &str = "/var/run/dhow-proxy/control.sock";
 pub const CONTAINER_SOCKET_DIR: &str = "/run/dhow-proxy";
 /// The control socket inside the proxy container (`dhow-proxy --control`'s default).
 pub const CONTAINER_SOCKET: &str = "/run/dhow-proxy/control.sock";
+/// A replacement proxy's control socket while it stands by (it takes `CONTAINER_SOCKET`
+/// when promoted), inside the container and on the host.
+pub const CONTAINER_NEXT_SOCKET: &str = "/run/dhow-proxy/control-next.sock";
+pub const HOST_NEXT_SOCKET: &str = "/var/run/dhow-proxy/control-next.sock";
+/// The port holder's socket (it hands the listening sockets to proxy processes).
+pub const CONTAINER_PORTS_SOCKET: &str = "/run/dhow-proxy/ports.sock";
+
+/// `POST`: stop accepting and finish every connection, for the replacement (see the proxy's
+/// `drain.rs`); mutating requests are refused from then on.
+pub const HANDOVER_PATH: &str = "/v1/handover";
+/// `POST`: a standing-by replacement takes over the state and the control socket.
+pub const PROMOTE_PATH: &str = "/v1/promote";
 
 /// `GET`: is the proxy up?
 pub const HEALTH_PATH: &str = "/v1/health";
@@ -36,6 +48,8 @@ pub enum Endpoint<'a> {
     Pause(&'a str),
     Stop(&'a str),
     Resume(&'a str),
+    Handover,
+    Promote,
 }
 
 impl<'a> Endpoint<'a> {
@@ -51,6 +65,8 @@ impl<'a> Endpoint<'a> {
             ("POST", ["v1", "services", name, "pause"]) => Endpoint::Pause(name),
             ("POST", ["v1", "services", name, "stop"]) => Endpoint::Stop(name),
             ("POST", ["v1", "services", name, "resume"]) => Endpoint::Resume(name),
+            ("POST", ["v1", "handover"]) => Endpoint::Handover,
+            ("POST", ["v1", "promote"]) => Endpoint::Promote,
             _ => return None,
         })
     }
@@ -74,6 +90,8 @@ impl<'a> Endpoint<'a> {
             Endpoint::Pause(s) => service_path(s, Some("pause")),
             Endpoint::Stop(s) => service_path(s, Some("stop")),
             Endpoint::Resume(s) => service_path(s, Some("resume")),
+            Endpoint::Handover => HANDOVER_PATH.to_string(),
+            Endpoint::Promote => PROMOTE_PATH.to_string(),
         }
     }
 }

@@ -93,8 +93,25 @@ async fn general_http1<S>(
     let limits = proxy.limits.clone();
     let verdicts = crate::framing::Verdicts::default();
     let stream = crate::framing::Observed::after(read, stream, verdicts.clone());
-    let svc =
-        service_fn(move |req| forward::handle(proxy.clone(), peer, tls, verdicts.clone(), req));
+    let linger_end = {
+        let proxy = proxy.clone();
+        move || proxy.drain.linger_end()
+    };
+    let svc = service_fn(move |req| {
+        let proxy = proxy.clone();
+        let verdicts = verdicts.clone();
+        async move {
+            let mut resp = forward::handle(proxy.clone(), peer, tls, verdicts, req).await?;
+            if proxy.drain.stopping() {
+                // This connection's last answer (see `drain.rs`); hyper closes it after.
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, hyper::Error>(resp)
+        }
+    });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -105,12 +122,18 @@ async fn general_http1<S>(
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+        _ = conn.as_mut() => return,
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {}
+    }
+    // Stopping: keep serving until the linger ends (a request that comes is answered with
+    // `Connection: close`), then close if idle and finish what is under way.
+    if let Some(end) = linger_end() {
+        if tokio::time::timeout_at(end, conn.as_mut()).await.is_ok() {
+            return;
         }
     }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// The first bytes of every HTTP/2 connection (RFC 9113 3.4).

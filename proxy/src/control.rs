@@ -33,6 +33,8 @@ pub struct Control {
     pub proxy: Arc<Proxy>,
     pub state_path: PathBuf,
     writer: Mutex<()>,
+    /// Handing over to, or taking over from, another proxy process (set by `run`).
+    pub lifecycle: std::sync::OnceLock<Arc<crate::handover::Lifecycle>>,
 }
 
 impl Control {
@@ -41,7 +43,28 @@ impl Control {
             proxy,
             state_path,
             writer: Mutex::new(()),
+            lifecycle: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Load the state file again and route by it when it differs from the table (another
+    /// process changed routes since this one started); true when it did.
+    pub fn reload_if_changed(self: &Arc<Self>) -> bool {
+        let (saved, problem) = state::load(&self.state_path);
+        if let Some(p) = problem {
+            tracing::error!("{p}");
+        }
+        let now = serde_json::to_value(State::of(&self.proxy.table.load())).ok();
+        if now.is_some() && serde_json::to_value(&saved).ok() == now {
+            return false;
+        }
+        let (table, problems) = saved.table();
+        for p in problems {
+            tracing::error!("{p}");
+        }
+        self.proxy.publish(table);
+        self.check_restored();
+        true
     }
 
     /// Save `next` to the state file, then make it the table requests are routed by. When the
@@ -319,7 +342,30 @@ async fn route(
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let result = match Endpoint::parse(method.as_str(), &path) {
+    let endpoint = Endpoint::parse(method.as_str(), &path);
+    let mutating = !matches!(
+        endpoint,
+        Some(Endpoint::Health | Endpoint::List | Endpoint::Handover | Endpoint::Promote) | None
+    );
+    if mutating && control.proxy.drain.handed_over() {
+        return Ok(reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ErrorBody {
+                error: "this proxy handed over to a new proxy process; send the request again"
+                    .into(),
+            },
+        ));
+    }
+    let lifecycle = control.lifecycle.get().cloned();
+    let result = match endpoint {
+        Some(Endpoint::Handover) => match &lifecycle {
+            Some(l) => Ok(ok(&l.hand_over(&control.proxy))),
+            None => Err((StatusCode::CONFLICT, "this proxy cannot hand over".into())),
+        },
+        Some(Endpoint::Promote) => match &lifecycle {
+            Some(l) => l.promote(|| control.reload_if_changed()).map(|a| ok(&a)),
+            None => Err((StatusCode::CONFLICT, "this proxy cannot take over".into())),
+        },
         Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
             ok: true,
             service_limits: true,

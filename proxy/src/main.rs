@@ -3,15 +3,13 @@
 //! socket.
 
 mod ctl_client;
+mod serve_cmd;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ctl_client::call;
-use dhow_proxy::limits::{parse_duration, Limits};
-use dhow_proxy::proxy::Proxy;
-use dhow_proxy::{acme, control, server, state};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use dhow_proxy::limits::parse_duration;
+use dhow_proxy::acme;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -74,6 +72,24 @@ struct RunArgs {
     /// How long SIGTERM waits for in-flight requests before exiting.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// After SIGTERM, how long an idle keep-alive connection waits for a last request (answered
+    /// with `Connection: close`) before it is closed.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    shutdown_linger: Duration,
+    /// Take the listening sockets from the port holder at this unix socket (`dhow-proxy
+    /// hold`) instead of binding --http, --https and --metrics: connections then wait in the
+    /// holder's sockets while this process restarts or is replaced.
+    #[arg(long)]
+    listen_from: Option<PathBuf>,
+    /// With --listen-from: how long restored routes get to pass a first health check before
+    /// this process starts accepting.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    ready_wait: Duration,
+    /// The usual control socket: while another proxy answers there, stand by on --control
+    /// until `POST /v1/promote` (a zero-downtime replacement), then move to it; when none
+    /// answers, use it at once.
+    #[arg(long)]
+    takeover: Option<PathBuf>,
     #[command(flatten)]
     rules: dhow_proxy::policy::flags::RulesFlags,
     /// Group allowed to use the control socket (mode 0660), e.g. the host's `docker` group so
@@ -120,6 +136,19 @@ struct AcmeArgs {
 enum Cmd {
     /// Serve traffic, the control socket and metrics.
     Run(RunArgs),
+    /// Hold the listening sockets and hand them to proxy processes (`run --listen-from`).
+    Hold {
+        /// Where proxy processes ask for the sockets.
+        #[arg(long, default_value = dhow_proxy_api::CONTAINER_PORTS_SOCKET)]
+        socket: PathBuf,
+        /// A socket to hold, NAME=ADDRESS with NAME http, https or metrics (repeatable).
+        #[arg(long = "listen", required = true, value_parser = dhow_proxy::ports_holder::parse_listen)]
+        listen: Vec<(String, std::net::SocketAddr)>,
+        /// SO_REUSEPORT sockets per address (default: one per CPU core, as the proxy has
+        /// data-plane threads).
+        #[arg(long)]
+        per_port: Option<usize>,
+    },
     /// List services, their targets and modes.
     List,
     /// Health-check TARGET and switch SERVICE to it; drains the old target before answering.
@@ -186,7 +215,20 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let svc = |name: &str, action: &str| format!("/v1/services/{name}/{action}");
     let result = match cli.cmd {
-        Cmd::Run(args) => run(args, &cli.control).await,
+        Cmd::Run(args) => serve_cmd::run(args, &cli.control).await,
+        Cmd::Hold {
+            socket,
+            listen,
+            per_port,
+        } => {
+            dhow_proxy::logging::init(dhow_proxy::logging::LogFormat::Json, false);
+            let per_port = per_port.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            dhow_proxy::ports_holder::hold(&socket, &listen, per_port).await
+        }
         Cmd::List => call(&cli.control, "GET", "/v1/services", None).await,
         Cmd::Remove { service } => {
             call(
@@ -246,175 +288,3 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// The routes saved in the state file (problems logged), and the shared state serving them.
-fn restore(args: &RunArgs) -> (state::State, Arc<Proxy>) {
-    let (saved, problem) = state::load(&args.state);
-    if let Some(p) = problem {
-        tracing::error!("{p}");
-    }
-    let (table, problems) = saved.table();
-    for p in problems {
-        tracing::error!("{p}");
-    }
-    let limits = Limits {
-        header_timeout: args.header_timeout,
-        max_header_bytes: args.max_header_bytes,
-        max_body_bytes: args.max_body_bytes,
-        response_timeout: args.response_timeout,
-        pause_timeout: args.pause_timeout,
-        max_connections: dhow_proxy::limits::max_connections(args.max_connections),
-    };
-    let proxy = Proxy::with_limits(table, !args.quiet, limits, args.rules.rules());
-    (saved, proxy)
-}
-
-/// The HTTPS address and TLS config when `--https` is given; ACME set up and its stored
-/// certificates loaded for it.
-fn https_setup(
-    args: &RunArgs,
-    proxy: &Arc<Proxy>,
-) -> anyhow::Result<Option<(std::net::SocketAddr, Arc<rustls::ServerConfig>)>> {
-    let Some(a) = &args.https else {
-        return Ok(None);
-    };
-    let addr: std::net::SocketAddr = a
-        .parse()
-        .with_context(|| format!("--https {a}: expected an address and port, like 0.0.0.0:443"))?;
-    let config = dhow_proxy::tls::sni::server_config(proxy.clone())
-        .map_err(|e| anyhow::anyhow!("TLS setup: {e}"))?;
-    let a = &args.acme;
-    let dir = args.state.parent().unwrap_or(Path::new(".")).join("acme");
-    let _ = proxy.acme.settings.set(acme::Settings {
-        directory: a.acme_directory.clone(),
-        email: a.acme_email.clone(),
-        ca_root: a.acme_ca_root.clone(),
-        challenge: a.acme_challenge,
-        renew_before: a.acme_renew_before,
-        check_interval: a.acme_check_interval,
-        dir,
-    });
-    for p in proxy.acme.load_stored(&proxy.table.load().acme_hosts()) {
-        tracing::error!("{p}");
-    }
-    Ok(Some((addr, config)))
-}
-
-async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
-    dhow_proxy::logging::init(args.log_format, args.debug);
-    let (saved, proxy) = restore(&args);
-    let ctl = control::Control::new(proxy.clone(), args.state.clone());
-    ctl.check_restored();
-    let http: std::net::SocketAddr = args.http.parse().with_context(|| {
-        format!(
-            "--http {}: expected an address and port, like 0.0.0.0:80",
-            args.http
-        )
-    })?;
-    let workers = args.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let https = https_setup(&args, &proxy)?;
-    let ports = server::Ports { http, https };
-    let server::Workers {
-        http: bound,
-        https: https_bound,
-        threads,
-    } = server::spawn_workers(
-        ports,
-        workers,
-        proxy.clone(),
-        rx.clone(),
-        args.shutdown_timeout,
-    )
-    .with_context(|| {
-        format!(
-            "cannot listen on {}{}",
-            args.http,
-            args.https
-                .as_deref()
-                .map(|h| format!(" / {h}"))
-                .unwrap_or_default()
-        )
-    })?;
-    if let Some(b) = https_bound {
-        let _ = proxy
-            .https_port
-            .set(args.https_public_port.unwrap_or(b.port()));
-    }
-    let metrics = match &args.metrics {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr}"))?,
-        ),
-        None => None,
-    };
-    if let Some(dir) = control_path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let _ = std::fs::remove_file(control_path);
-    let http_addr = bound.to_string();
-    let metrics_addr = match &metrics {
-        Some(m) => Some(m.local_addr()?.to_string()),
-        None => None,
-    };
-    let unix = tokio::net::UnixListener::bind(control_path)
-        .with_context(|| format!("cannot bind the control socket {}", control_path.display()))?;
-    restrict_socket(control_path, args.control_gid)?;
-    let https_addr = https_bound.map(|b| b.to_string());
-    tracing::info!(
-        http = %http_addr,
-        https = https_addr.as_deref(),
-        metrics = metrics_addr.as_deref(),
-        services = saved.services.len(),
-        "dhow-proxy listening on {http_addr}, control socket {}",
-        control_path.display()
-    );
-    tokio::spawn(control::serve(unix, ctl));
-    let routes = proxy.clone();
-    tokio::spawn(acme::run(proxy.acme.clone(), move || {
-        routes.table.load().acme_hosts()
-    }));
-    if let Some(m) = metrics {
-        tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
-    }
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = tx.send(true);
-    });
-    tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
-        }
-    })
-    .await?;
-    Ok(())
-}
-
-/// Mode 0600, or 0660 with group `gid`.
-fn restrict_socket(path: &Path, gid: Option<u32>) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(gid) = gid {
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-            .context("control socket path")?;
-        // SAFETY: a valid NUL-terminated path; uid -1 leaves the owner unchanged.
-        let rc = unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot give the control socket to group {gid}"));
-        }
-    }
-    let mode = if gid.is_some() { 0o660 } else { 0o600 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    Ok(())
-}

@@ -32,6 +32,8 @@ pub struct Proxy {
     pub https_port: OnceLock<u16>,
     /// Automatic certificates: obtained ones and open challenges.
     pub acme: Arc<Acme>,
+    /// How connections end once the proxy stops or hands over (see `drain.rs`).
+    pub drain: crate::drain::Drain,
     ids: RequestIds,
 }
 
@@ -51,6 +53,7 @@ impl Proxy {
             changed: watch::channel(0).0,
             https_port: OnceLock::new(),
             acme: Arc::default(),
+            drain: crate::drain::Drain::default(),
             ids: RequestIds::default(),
         })
     }

@@ -125,7 +125,11 @@ async fn serve(listener: TcpListener, tls: bool, w: Worker, grace: Duration) {
         }
     }
     drop(listener);
-    let deadline = tokio::time::Instant::now() + grace;
+    // Lingering connections (see `drain.rs`) get their linger, then the grace like the rest.
+    let mut deadline = tokio::time::Instant::now() + grace;
+    if let Some(end) = w.proxy.drain.linger_end() {
+        deadline = deadline.max(end + grace);
+    }
     while w.balance.open(w.me) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -146,12 +150,64 @@ async fn receive(mut inbox: mpsc::UnboundedReceiver<Handoff>, w: Worker) {
     }
 }
 
+/// Where one port's connections come from: an address each thread binds itself
+/// (SO_REUSEPORT), or sockets the port holder handed over (`ports_holder.rs`), shared out over
+/// the threads.
+pub enum Bind {
+    Addr(SocketAddr),
+    Held(Vec<std::net::TcpListener>),
+}
+
+impl Bind {
+    /// Thread `i` of `threads`'s sockets: its own bound one, or its share of the held ones
+    /// (every held socket is some thread's; with fewer sockets than threads, threads share).
+    fn for_thread(&self, i: usize, threads: usize) -> std::io::Result<Source> {
+        Ok(match self {
+            Bind::Addr(a) => Source::Bind(*a),
+            Bind::Held(held) if held.is_empty() => {
+                return Err(std::io::Error::other("no sockets were handed over"))
+            }
+            Bind::Held(held) if held.len() < threads => {
+                Source::Held(vec![held[i % held.len()].try_clone()?])
+            }
+            Bind::Held(held) => Source::Held(
+                held.iter()
+                    .skip(i)
+                    .step_by(threads)
+                    .map(|l| l.try_clone())
+                    .collect::<std::io::Result<_>>()?,
+            ),
+        })
+    }
+}
+
+/// One thread's sockets for one port, before its runtime starts.
+enum Source {
+    Bind(SocketAddr),
+    Held(Vec<std::net::TcpListener>),
+}
+
+impl Source {
+    /// The listening sockets, registered with this thread's runtime.
+    fn open(self) -> std::io::Result<Vec<TcpListener>> {
+        match self {
+            Source::Bind(a) => Ok(vec![listen_reuseport(a)?]),
+            Source::Held(held) => held
+                .into_iter()
+                .map(|l| {
+                    l.set_nonblocking(true)?;
+                    TcpListener::from_std(l)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Where the data plane listens.
-#[derive(Clone)]
 pub struct Ports {
-    pub http: SocketAddr,
-    /// The HTTPS address and its TLS config.
-    pub https: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    pub http: Bind,
+    /// The HTTPS sockets and their TLS config.
+    pub https: Option<(Bind, Arc<rustls::ServerConfig>)>,
 }
 
 /// The running data plane: the bound addresses and its threads.
@@ -172,19 +228,29 @@ pub fn spawn_workers(
     shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<Workers> {
-    let mut bound = (ports.http, ports.https.as_ref().map(|(a, _)| *a));
+    let threads = threads.max(1);
+    let mut bound: Option<(SocketAddr, Option<SocketAddr>)> = None;
     let mut handles = Vec::new();
-    let (balance, inboxes) = Balance::new(threads.max(1));
+    let (balance, inboxes) = Balance::new(threads);
     let cap = Cap::new(proxy.limits.max_connections);
+    let tls = ports
+        .https
+        .as_ref()
+        .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
     for (i, inbox) in inboxes.into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
         let (proxy, shutdown, balance) = (proxy.clone(), shutdown.clone(), balance.clone());
-        let cap = cap.clone();
-        let at = bound;
-        let tls = ports
-            .https
-            .as_ref()
-            .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
+        let (cap, tls) = (cap.clone(), tls.clone());
+        // Threads after the first bind where the first did (its real port when asked for 0).
+        let http = match (&ports.http, bound) {
+            (Bind::Addr(_), Some((h, _))) => Source::Bind(h),
+            (b, _) => b.for_thread(i, threads)?,
+        };
+        let https = match (&ports.https, bound) {
+            (Some((Bind::Addr(_), _)), Some((_, Some(s)))) => Some(Source::Bind(s)),
+            (Some((b, _)), _) => Some(b.for_thread(i, threads)?),
+            (None, _) => None,
+        };
         let handle = std::thread::Builder::new()
             .name(format!("dhow-proxy-http-{i}"))
             .spawn(move || {
@@ -199,24 +265,23 @@ pub fn spawn_workers(
                     }
                 };
                 rt.block_on(async move {
-                    let listen = || -> std::io::Result<_> {
-                        let http = listen_reuseport(at.0)?;
-                        let https = match at.1 {
-                            Some(a) => Some(listen_reuseport(a)?),
-                            None => None,
-                        };
-                        Ok((http, https))
-                    };
-                    let (http, https) = match listen() {
+                    let opened = http
+                        .open()
+                        .and_then(|h| Ok((h, https.map(Source::open).transpose()?)));
+                    let (http, https) = match opened {
                         Ok(l) => l,
                         Err(e) => {
                             let _ = tx.send(Err(e));
                             return;
                         }
                     };
-                    let addrs = http
-                        .local_addr()
-                        .and_then(|h| Ok((h, https.as_ref().map(|s| s.local_addr()).transpose()?)));
+                    let addr = |l: &[TcpListener]| -> std::io::Result<SocketAddr> {
+                        l.first()
+                            .ok_or_else(|| std::io::Error::other("no listening socket"))?
+                            .local_addr()
+                    };
+                    let addrs = addr(&http)
+                        .and_then(|h| Ok((h, https.as_deref().map(addr).transpose()?)));
                     let _ = tx.send(addrs);
                     let w = Worker {
                         me: i,
@@ -226,34 +291,36 @@ pub fn spawn_workers(
                         shutdown,
                         cap,
                     };
-                    let handed = receive(inbox, w.clone());
-                    let plain = serve(http, false, w.clone(), grace);
-                    match https {
-                        Some(l) if w.tls.is_some() => {
-                            let secure = serve(l, true, w.clone(), grace);
-                            tokio::join!(handed, plain, secure);
-                        }
-                        _ => {
-                            tokio::join!(handed, plain);
+                    let mut accepting = Vec::new();
+                    for l in http {
+                        accepting.push(serve(l, false, w.clone(), grace));
+                    }
+                    if w.tls.is_some() {
+                        for l in https.into_iter().flatten() {
+                            accepting.push(serve(l, true, w.clone(), grace));
                         }
                     }
+                    tokio::join!(receive(inbox, w.clone()), futures::future::join_all(accepting));
                 });
             })?;
         match rx.recv() {
-            Ok(Ok(a)) => bound = a,
+            Ok(Ok(a)) => bound = bound.or(Some(a)),
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(std::io::Error::other("a data-plane thread died at start")),
         }
         handles.push(handle);
     }
+    let (http, https) = bound.ok_or_else(|| std::io::Error::other("no data-plane thread"))?;
     Ok(Workers {
-        http: bound.0,
-        https: bound.1,
+        http,
+        https,
         threads: handles,
     })
 }
 
-fn listen_reuseport(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening socket on `addr` that other sockets of this process (or of the port holder) may
+/// share (SO_REUSEPORT).
+pub fn listen_reuseport(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

@@ -150,7 +150,7 @@ async fn next_plan<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let deadline = tokio::time::Instant::now() + proxy.limits.header_timeout;
+    let mut deadline = tokio::time::Instant::now() + proxy.limits.header_timeout;
     loop {
         if !r.buf.is_empty() {
             let scratch = r.held.get_or_insert_with(Scratch::take);
@@ -162,13 +162,19 @@ where
                 Parsed::Partial => {}
             }
         }
-        if r.buf.is_empty() && *stop.borrow() {
-            return Next::Closed;
+        let stopping = *stop.borrow();
+        if stopping && r.buf.is_empty() {
+            // Lingering (see `drain.rs`): a request on its way gets its answer, with
+            // `Connection: close`, rather than a closed connection.
+            match proxy.drain.linger_end() {
+                Some(end) if end > tokio::time::Instant::now() => deadline = deadline.min(end),
+                _ => return Next::Closed,
+            }
         }
         let read = tokio::select! {
             read = tokio::time::timeout_at(deadline, idle_read::read_appending(r.client, r.buf)) => read,
-            _ = async { let _ = stop.wait_for(|s| *s).await; }, if r.buf.is_empty() => {
-                return Next::Closed
+            _ = async { let _ = stop.wait_for(|s| *s).await; }, if r.buf.is_empty() && !stopping => {
+                continue
             }
         };
         match read {
