@@ -74,7 +74,7 @@ fn two_services_share_the_proxy_through_its_lifecycle() {
     let out = a.dhow_ok(&["proxy", "reboot", "--rolling"]);
     let report: Vec<_> = loads.into_iter().map(Load::stop).collect();
     let t = text(&out);
-    assert_eq!(t.matches("proxy rebooted").count(), hosts.len(), "{t}");
+    assert_eq!(t.matches("proxy replaced").count(), hosts.len(), "{t}");
     for (i, h) in hosts.iter().enumerate() {
         assert_ne!(
             proxy_id(&sb, i + 1),

@@ -67,7 +67,12 @@ impl Lifecycle {
         let taken = self
             .takeover
             .lock()
-            .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "lock poisoned".to_string()))?
+            .map_err(|_| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "lock poisoned".to_string(),
+                )
+            })?
             .take();
         let Some((mine, usual)) = taken else {
             return Ok(serde_json::json!({ "promoted": true, "reloaded": false }));

@@ -7,8 +7,8 @@ mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use ctl_client::call;
-use dhow_proxy::limits::parse_duration;
 use dhow_proxy::acme;
+use dhow_proxy::limits::parse_duration;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -287,4 +287,3 @@ async fn main() -> std::process::ExitCode {
         }
     }
 }
-

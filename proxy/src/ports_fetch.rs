@@ -59,8 +59,11 @@ pub fn fetch(path: &Path, wait: Duration) -> anyhow::Result<Held> {
         link,
     };
     for g in groups {
-        let group: Vec<std::net::TcpListener> =
-            fds.by_ref().take(g.count).map(std::net::TcpListener::from).collect();
+        let group: Vec<std::net::TcpListener> = fds
+            .by_ref()
+            .take(g.count)
+            .map(std::net::TcpListener::from)
+            .collect();
         for l in &group {
             l.set_nonblocking(true)?;
         }

@@ -53,7 +53,11 @@ pub async fn hold(
     let mut sockets = Vec::new();
     for (name, addr) in listen {
         // Metrics are scraped now and then: one socket is plenty.
-        let count = if name == "metrics" { 1 } else { per_port.max(1) };
+        let count = if name == "metrics" {
+            1
+        } else {
+            per_port.max(1)
+        };
         for _ in 0..count {
             let l = crate::server::listen_reuseport(*addr)
                 .with_context(|| format!("cannot listen on {addr} ({name})"))?;

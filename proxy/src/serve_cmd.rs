@@ -129,7 +129,13 @@ async fn sockets(args: &RunArgs, proxy: &Arc<Proxy>) -> anyhow::Result<Sockets> 
 async fn wait_restored(proxy: &Proxy, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
-        if proxy.table.load().services.iter().all(|s| s.target.is_ready()) {
+        if proxy
+            .table
+            .load()
+            .services
+            .iter()
+            .all(|s| s.target.is_ready())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -219,7 +225,10 @@ pub async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
     tokio::spawn(async move {
         // A replacement renews certificates once it owns the state.
         renewals.owner().await;
-        acme::run(routes.acme.clone(), move || routes.table.load().acme_hosts()).await
+        acme::run(routes.acme.clone(), move || {
+            routes.table.load().acme_hosts()
+        })
+        .await
     });
     if let Some(m) = metrics {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));

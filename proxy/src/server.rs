@@ -117,8 +117,13 @@ async fn serve(listener: TcpListener, tls: bool, w: Worker, grace: Duration) {
                 if worker == w.me {
                     w.spawn(stream, peer, tls, open);
                 } else if let Ok(stream) = stream.into_std() {
-                    // Only fails once that thread stopped taking connections (shutdown).
-                    let _ = w.balance.send(worker, Handoff { stream, peer, tls, open });
+                    // Fails once that thread stopped taking connections (a stop): this
+                    // thread serves it then, as a stop never drops an accepted connection.
+                    if let Err(h) = w.balance.send(worker, Handoff { stream, peer, tls, open }) {
+                        if let Ok(stream) = TcpStream::from_std(h.stream) {
+                            w.spawn(stream, h.peer, h.tls, h.open);
+                        }
+                    }
                 }
             }
             _ = w.stopping() => break,
@@ -145,7 +150,17 @@ async fn receive(mut inbox: mpsc::UnboundedReceiver<Handoff>, w: Worker) {
                     w.spawn(stream, h.peer, h.tls, h.open);
                 }
             }
-            _ = w.stopping() => break,
+            _ = w.stopping() => {
+                // No more hand-offs (senders serve them themselves); those already here are
+                // served like the rest.
+                inbox.close();
+                while let Ok(h) = inbox.try_recv() {
+                    if let Ok(stream) = TcpStream::from_std(h.stream) {
+                        w.spawn(stream, h.peer, h.tls, h.open);
+                    }
+                }
+                break;
+            }
         }
     }
 }
@@ -280,8 +295,8 @@ pub fn spawn_workers(
                             .ok_or_else(|| std::io::Error::other("no listening socket"))?
                             .local_addr()
                     };
-                    let addrs = addr(&http)
-                        .and_then(|h| Ok((h, https.as_deref().map(addr).transpose()?)));
+                    let addrs =
+                        addr(&http).and_then(|h| Ok((h, https.as_deref().map(addr).transpose()?)));
                     let _ = tx.send(addrs);
                     let w = Worker {
                         me: i,
@@ -300,7 +315,10 @@ pub fn spawn_workers(
                             accepting.push(serve(l, true, w.clone(), grace));
                         }
                     }
-                    tokio::join!(receive(inbox, w.clone()), futures::future::join_all(accepting));
+                    tokio::join!(
+                        receive(inbox, w.clone()),
+                        futures::future::join_all(accepting)
+                    );
                 });
             })?;
         match rx.recv() {

@@ -1,8 +1,8 @@
-//! `dhow proxy ...`: the dhow-proxy container on the selected hosts: boot it, reboot it on the
-//! image of this dhow release (the upgrade path; `--rolling` one host at a time), start, stop,
-//! restart, details (its routes), logs, remove. Routes live in its state volume, so a rebooted
-//! or re-booted proxy serves what it served before. Replacing a proxy container drops
-//! requests on that host for about a second: reboot behind a load balancer with `--rolling`.
+//! `dhow proxy ...`: the dhow-proxy containers on the selected hosts (the proxy and its port
+//! holder): boot them, reboot the proxy on the image of this dhow release and the config's
+//! settings (the upgrade path, with no gap: see proxy/replace.rs; `--rolling` one host at a
+//! time), start, stop, restart, details (its routes and settings), logs, remove. Routes live
+//! in its state volume, so a rebooted or re-booted proxy serves what it served before.
 
 use super::context::Ctx;
 use crate::deploy::targets::Targets;
@@ -10,7 +10,8 @@ use crate::docker::containers;
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::host::HostConns;
-use crate::proxy::on_host::{self as px, CONTAINER, STATE_VOLUME};
+use crate::proxy::on_host::{self as px, CONTAINER, PORTS_CONTAINER, STATE_VOLUME};
+use crate::proxy::replace::{self, Replaced};
 use hyper::Method;
 use std::time::Duration;
 
@@ -92,16 +93,29 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                                 px::Ensured::AlreadyRunning => "proxy: already running",
                                 px::Ensured::Started => "proxy: started",
                                 px::Ensured::Booted => "proxy: booted",
+                                px::Ensured::Upgraded => {
+                                    "proxy: upgraded to this dhow's build, with no gap"
+                                }
                             },
                         );
                     }
                     ProxyCommand::Start => {
+                        if containers::inspect(&c.docker, PORTS_CONTAINER)
+                            .await?
+                            .is_some()
+                        {
+                            containers::start(&c.docker, PORTS_CONTAINER).await?;
+                        }
                         containers::start(&c.docker, CONTAINER).await?;
                         px::wait_ready(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy started");
                     }
                     ProxyCommand::Stop => {
                         containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
+                        // The ports close too: connections are refused rather than left
+                        // waiting in the holder's queues for a proxy that is not coming.
+                        containers::stop(&c.docker, PORTS_CONTAINER, Duration::from_secs(10))
+                            .await?;
                         say(h, "proxy stopped");
                     }
                     ProxyCommand::Restart => {
@@ -145,14 +159,9 @@ async fn reboot_all(
         let ports = &ports;
         async move {
             let c = conn(&h)?;
-            let took = reboot(&c, ports, image).await?;
-            say(
-                &h,
-                &format!(
-                    "proxy rebooted; serving again after {:.1}s",
-                    took.as_secs_f64()
-                ),
-            );
+            let note = |line: String| say(&h, &line);
+            let done = reboot(&c, ports, image, &note).await?;
+            say(&h, &done);
             Ok::<_, anyhow::Error>(())
         }
     };
@@ -228,7 +237,7 @@ async fn remove(
         ));
     }
     for h in hosts {
-        containers::remove(&conn(h)?.docker, CONTAINER).await?;
+        px::remove_all(&conn(h)?).await?;
         say(
             h,
             &format!("proxy removed (its routes stay in the {STATE_VOLUME} volume)"),
@@ -303,7 +312,7 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
             }
         };
         if others.is_empty() {
-            containers::remove(&c.docker, CONTAINER).await?;
+            px::remove_all(&c).await?;
             ctx.out.host_line(h, "stdout", "proxy removed");
         } else {
             ctx.out.host_line(
@@ -339,34 +348,27 @@ async fn routed(c: &HostConn) -> anyhow::Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-/// Replace the proxy container on one host with one from this dhow's image; returns the time
-/// from stopping the old one to the new one answering (the window without a proxy).
+/// Replace the proxy on one host with one from this dhow's image and the config's settings
+/// (with no gap where the host has the port holder; see proxy/replace.rs).
 async fn reboot(
     c: &HostConn,
     ports: &px::BootOptions,
     image: &crate::proxy::image::ProxyImage,
-) -> anyhow::Result<Duration> {
+    note: &(dyn Fn(String) + Sync),
+) -> anyhow::Result<String> {
     let tag = px::image_for(c, ports).await?;
     px::provide_image(c, ports, &tag, image).await?;
-    let started = std::time::Instant::now();
-    if matches!(containers::inspect(&c.docker, CONTAINER).await, Ok(Some(_))) {
-        // SIGTERM: the old proxy stops accepting and finishes its in-flight requests.
-        containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
-        containers::remove(&c.docker, CONTAINER).await?;
-    }
-    px::boot(c, &tag, ports).await?;
-    px::wait_ready(c, Duration::from_secs(30)).await?;
-    // Restored routes are health-checked before they get traffic: wait for them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = px::control(c, Method::GET, "/v1/services", None).await?;
-        let all_healthy = list["services"]
-            .as_array()
-            .is_none_or(|a| a.iter().all(|s| s["healthy"].as_bool() == Some(true)));
-        if all_healthy || std::time::Instant::now() > deadline {
-            break;
+    Ok(match replace::replace(c, &tag, ports, note).await? {
+        Replaced::Booted => "proxy booted".to_string(),
+        Replaced::WithGap { gap, why } => {
+            format!(
+                "proxy replaced ({why}); serving again after {:.1}s",
+                gap.as_secs_f64()
+            )
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(started.elapsed())
+        Replaced::HandedOver { drained } => format!(
+            "proxy replaced with no gap; the old one finished its connections in {:.1}s",
+            drained.as_secs_f64()
+        ),
+    })
 }

@@ -1,10 +1,12 @@
 //! `dhow proxy details`: per host, the proxy container (running or not, its image beside the one
-//! this dhow would boot) and the services it routes, with their certificates' state; with
-//! `--json` one `proxy` event per host.
+//! this dhow would boot, the settings it was started with beside the config's, its layout) and
+//! the services it routes, with their certificates' state; with `--json` one `proxy` event per
+//! host.
 
 use super::context::Ctx;
 use crate::docker::containers;
 use crate::host::conn::HostConn;
+use crate::proxy::layout;
 use crate::proxy::on_host::{self as px, CONTAINER};
 use hyper::Method;
 
@@ -18,8 +20,11 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
         }
     };
     let running = info.state.as_ref().and_then(|s| s.running) == Some(true);
+    let held = layout::is_held(&info);
+    let recorded = layout::recorded(&info);
+    let configured = ctx.proxy_boot();
     let image = info.config.and_then(|c| c.image).unwrap_or_default();
-    let ours = px::image_for(c, &ctx.proxy_boot()).await.ok();
+    let ours = px::image_for(c, &configured).await.ok();
     if ctx.out.json {
         let services = if running {
             px::control(c, Method::GET, "/v1/services", None).await?["services"].clone()
@@ -31,7 +36,10 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             serde_json::json!({
                 "host": h, "running": running, "image": image,
                 "this_dhow_image": ours,
-                "boot": ctx.proxy_boot().run_args(),
+                "boot": configured.run_args(),
+                "layout": if held { "port-holder" } else { "single-container" },
+                "settings": recorded,
+                "configured": configured,
                 "services": services,
             }),
         );
@@ -46,6 +54,22 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             "; another image than this dhow's: `dhow proxy reboot` upgrades it"
         }
     ));
+    say(&format!(
+        "  settings: {}",
+        recorded
+            .as_ref()
+            .map_or("not recorded (booted by an older dhow)".into(), describe)
+    ));
+    if recorded.as_ref() != Some(&configured) {
+        say(&format!(
+            "  the config says: {}; `dhow proxy reboot` applies it{}",
+            describe(&configured),
+            if held { " with no gap" } else { "" }
+        ));
+    }
+    if !held {
+        say("  layout: one container publishing the ports; `dhow proxy reboot` moves it to the zero-downtime layout (a gap of about a second, once)");
+    }
     if !running {
         return Ok(());
     }
@@ -81,6 +105,28 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The boot settings on one line.
+fn describe(o: &px::BootOptions) -> String {
+    let on = |b: bool| if b { "on" } else { "off" };
+    format!(
+        "http {}, https {}, bind {}, metrics {}, debug {}, log rotated at {}{}",
+        o.http_port,
+        o.https_port.map_or("off".into(), |p| p.to_string()),
+        if o.bind.is_empty() {
+            "all addresses".into()
+        } else {
+            o.bind.join(",")
+        },
+        o.metrics_port.map_or("off".into(), |p| p.to_string()),
+        on(o.debug),
+        o.log_max_size,
+        o.image
+            .as_ref()
+            .map(|i| format!(", image {i}"))
+            .unwrap_or_default()
+    )
 }
 
 /// One line for a host name's automatic certificate, from the proxy's `list`.

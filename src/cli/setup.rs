@@ -39,13 +39,7 @@ pub async fn run(ctx: &Ctx, args: &DeployArgs) -> anyhow::Result<()> {
             hosts.push(h.clone());
         }
     }
-    let web_ports: Vec<u16> = settings
-        .proxy
-        .boot
-        .publish
-        .iter()
-        .map(|(h, _)| *h)
-        .collect();
+    let web_ports: Vec<u16> = settings.proxy.boot.web_ports();
     let chosen = Chosen {
         install,
         harden,

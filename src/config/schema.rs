@@ -207,8 +207,17 @@ pub struct ProxyConfig {
     pub healthcheck: Option<HealthcheckConfig>,
     pub response_timeout: Option<Dur>,
     pub buffering: Option<BufferingConfig>,
-    /// Ports the proxy publishes on the host: `[80, 443]` by default.
+    /// The host ports the proxy publishes: `[HTTP]` or `[HTTP, HTTPS]`; `[80, 443]` by
+    /// default. Applied at proxy boot.
     pub publish: Option<Vec<u16>>,
+    /// Host addresses the proxy's ports are published on (default: every address).
+    pub bind: Option<Vec<String>>,
+    /// A host port serving the proxy's Prometheus metrics (`/metrics`); off by default.
+    pub metrics_port: Option<u16>,
+    /// The proxy's operational log at debug level.
+    pub debug: Option<bool>,
+    /// The size at which the proxy containers' log is rotated (Docker's `max-size`: `10m`).
+    pub log_max_size: Option<String>,
     /// Senders (a CDN, a load balancer) whose X-Forwarded-*/Forwarded headers the proxy keeps:
     /// IP addresses and CIDR ranges. Applied at proxy boot.
     pub trusted_proxies: Option<Vec<String>>,

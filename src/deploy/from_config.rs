@@ -158,13 +158,20 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
         tls: tls_files(p)?,
         acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
         boot: crate::proxy::on_host::BootOptions {
-            publish: p
+            http_port: p
                 .publish
-                .clone()
-                .unwrap_or_else(|| vec![80, 443])
-                .into_iter()
-                .map(|port| (port, port))
-                .collect(),
+                .as_ref()
+                .and_then(|v| v.first())
+                .copied()
+                .unwrap_or(80),
+            https_port: match &p.publish {
+                Some(v) => v.get(1).copied(),
+                None => Some(443),
+            },
+            bind: p.bind.clone().unwrap_or_default(),
+            metrics_port: p.metrics_port,
+            debug: p.debug.unwrap_or(false),
+            log_max_size: p.log_max_size.clone().unwrap_or_else(|| "10m".into()),
             acme_email: p.acme_email.clone(),
             acme_directory: p.acme_directory.clone(),
             trusted_proxies: p.trusted_proxies.clone().unwrap_or_default(),

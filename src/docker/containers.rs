@@ -185,6 +185,27 @@ pub async fn rename(docker: &Docker, name: &str, new_name: &str) -> anyhow::Resu
     .await
 }
 
+/// Set whether Docker starts a container again when it exits (unless-stopped, or never).
+pub async fn set_restart(docker: &Docker, name: &str, again: bool) -> anyhow::Result<()> {
+    let policy = if again {
+        bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED
+    } else {
+        bollard::models::RestartPolicyNameEnum::NO
+    };
+    let body = bollard::models::ContainerUpdateBody {
+        restart_policy: Some(bollard::models::RestartPolicy {
+            name: Some(policy),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    timed(
+        &format!("update container {name}"),
+        docker.update_container(name, body),
+    )
+    .await
+}
+
 /// A container's state and config, or `None` when there is no such container.
 pub async fn inspect(
     docker: &Docker,

@@ -20,3 +20,7 @@ pub const LABEL_OWNER: &str = "dhow.accessory-of";
 pub const LABEL_PROXY: &str = "dhow.proxy";
 /// The dhow release that booted the proxy.
 pub const LABEL_PROXY_VERSION: &str = "dhow.proxy.version";
+/// The proxy settings a proxy container was started with (JSON of `BootOptions`).
+pub const LABEL_PROXY_BOOT: &str = "dhow.proxy.boot";
+/// On the port holder: what it publishes (a holder with other ports must be recreated).
+pub const LABEL_PROXY_PORTS: &str = "dhow.proxy.ports";

@@ -8,4 +8,6 @@ pub mod boot_options;
 pub mod capability;
 pub mod control;
 pub mod image;
+pub mod layout;
 pub mod on_host;
+pub mod replace;

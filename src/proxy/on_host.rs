@@ -2,17 +2,12 @@
 //! (booting it from an image delivered by dhow itself when absent), and ask it to switch a
 //! service to a new target through its control socket.
 
-use crate::docker::labels::{LABEL_PROXY, LABEL_PROXY_VERSION};
-use crate::docker::network::{self, NETWORK};
+use crate::docker::network;
 use crate::docker::{containers, images, logs};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
-use crate::proxy::control::{self, DeployRequest, HOST_SOCKET, HOST_SOCKET_DIR};
-use bollard::models::{
-    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
-};
+use crate::proxy::control::{self, DeployRequest, HOST_SOCKET};
 use hyper::Method;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub use super::boot_options::BootOptions;
@@ -25,10 +20,8 @@ pub struct TlsFiles {
     pub key_pem: secrecy::SecretString,
 }
 
-/// The proxy container's name on every host.
-pub const CONTAINER: &str = "dhow-proxy";
-/// Its state volume.
-pub const STATE_VOLUME: &str = "dhow-proxy-state";
+use super::layout;
+pub use super::layout::{CONTAINER, PORTS_CONTAINER, STATE_VOLUME};
 
 /// The proxy image `host` runs: `proxy.image` when set, else the image dhow makes for the
 /// host engine's architecture (`dhow-proxy:<version>-<binary digest>`, see proxy/image.rs).
@@ -69,6 +62,8 @@ pub enum Ensured {
     AlreadyRunning,
     Started,
     Booted,
+    /// It ran an older proxy build: replaced with this dhow's, with no gap.
+    Upgraded,
 }
 
 /// Make sure the proxy container runs on the host, booting it from `image` when absent.
@@ -81,10 +76,18 @@ pub async fn ensure(
     // An engine that cannot say whether the proxy is there gets a boot attempt, whose
     // error then says what is wrong.
     let ensured = match containers::inspect(&host.docker, CONTAINER).await {
-        Ok(Some(info)) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
-            Ensured::AlreadyRunning
+        Ok(Some(info)) if layout::running(&info) => {
+            if super::replace::upgrade_if_older(host, &info, options, image).await? {
+                Ensured::Upgraded
+            } else {
+                Ensured::AlreadyRunning
+            }
         }
-        Ok(Some(_)) => {
+        Ok(Some(info)) => {
+            if layout::is_held(&info) {
+                let tag = layout::image_of(&info).unwrap_or_default();
+                ensure_holder(host, &tag, options, false).await?;
+            }
             containers::start(&host.docker, CONTAINER).await?;
             Ensured::Started
         }
@@ -101,6 +104,67 @@ pub async fn ensure(
     };
     wait_ready(host, Duration::from_secs(30)).await?;
     Ok(ensured)
+}
+
+/// What `ensure_holder` found.
+#[derive(Debug, PartialEq)]
+pub enum Holder {
+    Running,
+    Started,
+    Created,
+}
+
+/// Make sure the port holder runs (created from `tag` when absent). `exact`: a holder that
+/// publishes other ports than `options` say is an error (the caller recreates it); otherwise
+/// a running holder is kept whatever it publishes (another app's config booted it).
+pub async fn ensure_holder(
+    host: &HostConn,
+    tag: &str,
+    options: &BootOptions,
+    exact: bool,
+) -> anyhow::Result<Holder> {
+    match containers::inspect(&host.docker, PORTS_CONTAINER).await? {
+        Some(info) if exact && layout::holder_key_of(&info) != Some(options.holder_key()) => {
+            Err(fail(
+                Kind::Remote,
+                format!(
+                    "{}: the proxy's port holder publishes other ports",
+                    host.name
+                ),
+            ))
+        }
+        Some(info) if layout::running(&info) => Ok(Holder::Running),
+        Some(_) => {
+            containers::start(&host.docker, PORTS_CONTAINER).await?;
+            Ok(Holder::Started)
+        }
+        None => {
+            containers::create(
+                &host.docker,
+                PORTS_CONTAINER,
+                layout::holder_body(tag, options),
+                &format!("{}: create the proxy's port holder", host.name),
+            )
+            .await?;
+            containers::start_described(
+                &host.docker,
+                PORTS_CONTAINER,
+                &format!("{}: start the proxy's port holder", host.name),
+            )
+            .await
+            .map_err(|e| {
+                let ports: Vec<String> = options.web_ports().iter().map(u16::to_string).collect();
+                fail(
+                    Kind::Remote,
+                    format!(
+                        "{e:#} (is another program using port {} on the host?)",
+                        ports.join(" or ")
+                    ),
+                )
+            })?;
+            Ok(Holder::Created)
+        }
+    }
 }
 
 /// Where the proxy keeps certificates dhow gives it (in its state volume).
@@ -221,75 +285,46 @@ async fn docker_gid(host: &HostConn) -> Option<u32> {
     out.stdout.trim().split(':').nth(2)?.parse().ok()
 }
 
-/// Create and start the proxy container.
-pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::Result<()> {
-    let publish_ports = &options.publish;
-    let mut cmd: Vec<String> = vec!["run".into(), "--https".into(), "0.0.0.0:443".into()];
-    if let Some(gid) = docker_gid(host).await {
-        cmd.extend(["--control-gid".into(), gid.to_string()]);
+/// Remove the proxy's containers from the host (the state volume stays).
+pub async fn remove_all(host: &HostConn) -> anyhow::Result<()> {
+    for name in [
+        CONTAINER,
+        layout::NEXT_CONTAINER,
+        layout::OLD_CONTAINER,
+        PORTS_CONTAINER,
+    ] {
+        containers::remove(&host.docker, name).await?;
     }
-    cmd.extend(options.run_args());
-    let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for (host_port, container_port) in publish_ports {
-        ports.insert(
-            format!("{container_port}/tcp"),
-            Some(vec![PortBinding {
-                host_ip: None,
-                host_port: Some(host_port.to_string()),
-            }]),
-        );
-    }
-    let body = ContainerCreateBody {
-        image: Some(tag.to_string()),
-        // HTTPS is served when a service brings a certificate (proxy.ssl_certificate).
-        cmd: Some(cmd),
-        labels: Some(HashMap::from([
-            (LABEL_PROXY.to_string(), "true".to_string()),
-            (
-                LABEL_PROXY_VERSION.to_string(),
-                env!("CARGO_PKG_VERSION").to_string(),
-            ),
-        ])),
-        exposed_ports: Some(
-            publish_ports
-                .iter()
-                .map(|(_, c)| format!("{c}/tcp"))
-                .collect(),
-        ),
-        host_config: Some(HostConfig {
-            network_mode: Some(NETWORK.into()),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            binds: Some(vec![
-                format!("{HOST_SOCKET_DIR}:/run/dhow-proxy"),
-                format!("{STATE_VOLUME}:/var/lib/dhow-proxy"),
-            ]),
-            port_bindings: Some(ports),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    Ok(())
+}
+
+/// Create and start the proxy (the port holder first, when absent) as `name`.
+pub async fn boot_as(
+    host: &HostConn,
+    name: &str,
+    tag: &str,
+    options: &BootOptions,
+) -> anyhow::Result<()> {
+    ensure_holder(host, tag, options, false).await?;
+    let gid = docker_gid(host).await;
     containers::create(
         &host.docker,
-        CONTAINER,
-        body,
+        name,
+        layout::proxy_body(tag, options, gid),
         &format!("{}: create the proxy container", host.name),
     )
     .await?;
     containers::start_described(
         &host.docker,
-        CONTAINER,
+        name,
         &format!("{}: start the proxy container", host.name),
     )
     .await
-    .map_err(|e| {
-        fail(
-            Kind::Remote,
-            format!("{e:#} (is another program using port 80 or 443 on the host?)"),
-        )
-    })
+}
+
+/// Create and start the proxy container (and its port holder when absent).
+pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::Result<()> {
+    boot_as(host, CONTAINER, tag, options).await
 }
 
 /// The control socket exists but the SSH user may not write to it.
@@ -407,6 +442,18 @@ pub async fn control(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
-    let stream = host.shell.open_unix(HOST_SOCKET).await?;
+    control_at(host, HOST_SOCKET, method, path, body).await
+}
+
+/// A control request to the proxy answering on `socket` (the usual one, or a replacement's
+/// while it stands by).
+pub async fn control_at(
+    host: &HostConn,
+    socket: &str,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let stream = host.shell.open_unix(socket).await?;
     control::call(stream, method, path, body, Duration::from_secs(30)).await
 }

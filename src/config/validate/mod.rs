@@ -8,6 +8,7 @@
 mod accessories;
 mod app;
 mod proxy;
+mod proxy_boot;
 mod registry;
 mod secrets;
 mod servers;

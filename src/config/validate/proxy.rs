@@ -24,6 +24,7 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
         }
     }
     check_tls(p, e);
+    super::proxy_boot::check(p, e);
     for (i, item) in p.trusted_proxies.iter().flatten().enumerate() {
         let t = item.trim();
         if t.parse::<ipnet::IpNet>().is_err() && t.parse::<std::net::IpAddr>().is_err() {

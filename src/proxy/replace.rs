@@ -1,0 +1,236 @@
+//! Replacing the proxy on a host (`dhow proxy reboot`, and a deploy that brings a new proxy
+//! build) without a refused connection or a failed request. The new proxy starts beside the
+//! old one as `dhow-proxy-next`, takes the same listening sockets from the port holder,
+//! restores the routes and gets them healthy; then the old one hands over (stops accepting,
+//! refuses route changes, gives each keep-alive connection a last answer with
+//! `Connection: close`) and the new one is promoted to the control socket and the name
+//! `dhow-proxy`. The old one finishes its connections as `dhow-proxy-old` and is removed.
+//!
+//! A proxy booted by an older dhow publishes the ports itself: moving it to this layout stops
+//! it before the holder can take the ports, a gap of about a second, once. So does a change of
+//! the published ports or addresses (the holder itself is replaced).
+
+use super::layout::{self, CONTAINER, NEXT_CONTAINER, OLD_CONTAINER, PORTS_CONTAINER};
+use super::on_host::{self, BootOptions};
+use crate::docker::{containers, logs};
+use crate::error::{fail, Kind};
+use crate::host::conn::HostConn;
+use dhow_proxy_api::{HANDOVER_PATH, HOST_NEXT_SOCKET, HOST_SOCKET, PROMOTE_PATH, SERVICES_PATH};
+use hyper::Method;
+use std::time::{Duration, Instant};
+
+/// A deploy that finds the proxy running another build than this dhow's (its digest differs)
+/// replaces it with this one, keeping the settings it was started with (another app's config
+/// may have chosen them; `dhow proxy reboot` applies this config's). Only where the
+/// replacement has no gap: a proxy in the old layout is left for `dhow proxy reboot`.
+pub async fn upgrade_if_older(
+    host: &HostConn,
+    running: &bollard::models::ContainerInspectResponse,
+    options: &BootOptions,
+    image: &super::image::ProxyImage,
+) -> anyhow::Result<bool> {
+    if !layout::is_held(running) {
+        return Ok(false);
+    }
+    let settings = layout::recorded(running).unwrap_or_else(|| options.clone());
+    let tag = on_host::image_for(host, &settings).await?;
+    if layout::image_of(running).as_deref() == Some(tag.as_str()) {
+        return Ok(false);
+    }
+    on_host::provide_image(host, &settings, &tag, image).await?;
+    replace(host, &tag, &settings, &|_| {}).await?;
+    Ok(true)
+}
+
+/// How a replacement went.
+#[derive(Debug, PartialEq)]
+pub enum Replaced {
+    /// There was no proxy: booted.
+    Booted,
+    /// Replaced with a gap (`why`): the time from stopping the old proxy to the new answering.
+    WithGap { gap: Duration, why: String },
+    /// Handed over with no gap; the old proxy's connections had finished after `drained`.
+    HandedOver { drained: Duration },
+}
+
+/// The longest a replaced proxy takes to finish: its lingering connections (the header
+/// timeout), then in-flight requests (the grace), with room.
+const OLD_FINISH: Duration = Duration::from_secs(100);
+
+/// Replace the proxy on `host` with one from image `tag` started with `options`. `note` gets
+/// a line for each step a user waits on.
+pub async fn replace(
+    host: &HostConn,
+    tag: &str,
+    options: &BootOptions,
+    note: &(dyn Fn(String) + Sync),
+) -> anyhow::Result<Replaced> {
+    crate::docker::network::ensure(&host.docker).await?;
+    clear_leftovers(host).await?;
+    let current = containers::inspect(&host.docker, CONTAINER).await?;
+    let holder = containers::inspect(&host.docker, PORTS_CONTAINER).await?;
+    let Some(current) = current else {
+        on_host::boot(host, tag, options).await?;
+        on_host::wait_ready(host, Duration::from_secs(30)).await?;
+        wait_healthy(host, HOST_SOCKET).await;
+        return Ok(Replaced::Booted);
+    };
+    let why = if !layout::is_held(&current) {
+        Some(
+            "moving to the zero-downtime proxy layout (a port holder beside the proxy); this once"
+                .to_string(),
+        )
+    } else {
+        match &holder {
+            Some(h) if layout::holder_key_of(h) != Some(options.holder_key()) => {
+                Some("the published ports or addresses changed".to_string())
+            }
+            Some(h) if layout::running(h) && layout::running(&current) => None,
+            Some(_) => Some("the proxy or its port holder was not running".to_string()),
+            None => Some("the proxy's port holder was missing".to_string()),
+        }
+    };
+    if let Some(why) = why {
+        note(format!("replacing the proxy with a short gap: {why}"));
+        let started = Instant::now();
+        containers::stop(&host.docker, CONTAINER, Duration::from_secs(30)).await?;
+        containers::remove(&host.docker, CONTAINER).await?;
+        if holder.is_some() {
+            containers::stop(&host.docker, PORTS_CONTAINER, Duration::from_secs(10)).await?;
+            containers::remove(&host.docker, PORTS_CONTAINER).await?;
+        }
+        on_host::boot(host, tag, options).await?;
+        on_host::wait_ready(host, Duration::from_secs(30)).await?;
+        wait_healthy(host, HOST_SOCKET).await;
+        return Ok(Replaced::WithGap {
+            gap: started.elapsed(),
+            why,
+        });
+    }
+    hand_over(host, tag, options, note).await
+}
+
+/// The zero-downtime path: next beside current, handover, promote, rename, old finishes.
+async fn hand_over(
+    host: &HostConn,
+    tag: &str,
+    options: &BootOptions,
+    note: &(dyn Fn(String) + Sync),
+) -> anyhow::Result<Replaced> {
+    note("starting the new proxy beside the running one".into());
+    on_host::boot_as(host, NEXT_CONTAINER, tag, options).await?;
+    if let Err(e) = next_ready(host).await {
+        let logs = logs::stderr_tail(&host.docker, NEXT_CONTAINER, 20).await;
+        let _ = containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
+        let _ = containers::remove(&host.docker, NEXT_CONTAINER).await;
+        return Err(fail(
+            Kind::Remote,
+            format!(
+                "{}: the new proxy did not get ready ({e:#}); the running one keeps serving. \
+                 Its last log lines:\n{}",
+                host.name,
+                logs.trim_end()
+            ),
+        ));
+    }
+    // The old proxy must not be started again once it has finished.
+    containers::set_restart(&host.docker, CONTAINER, false).await?;
+    on_host::control_at(host, HOST_SOCKET, Method::POST, HANDOVER_PATH, None).await?;
+    let promoted =
+        on_host::control_at(host, HOST_NEXT_SOCKET, Method::POST, PROMOTE_PATH, None).await;
+    if let Err(e) = promoted {
+        return Err(fail(
+            Kind::Remote,
+            format!(
+                "{}: the new proxy serves traffic but did not take over the control socket \
+                 ({e:#}); run `dhow proxy reboot` again",
+                host.name
+            ),
+        ));
+    }
+    containers::rename(&host.docker, CONTAINER, OLD_CONTAINER).await?;
+    containers::rename(&host.docker, NEXT_CONTAINER, CONTAINER).await?;
+    note("new proxy serving; the old one is finishing its connections".into());
+    let started = Instant::now();
+    finish_old(host).await?;
+    Ok(Replaced::HandedOver {
+        drained: started.elapsed(),
+    })
+}
+
+/// Wait for the replaced proxy to exit by itself (its connections done), then remove it.
+async fn finish_old(host: &HostConn) -> anyhow::Result<()> {
+    let deadline = Instant::now() + OLD_FINISH;
+    loop {
+        match containers::inspect(&host.docker, OLD_CONTAINER).await? {
+            None => return Ok(()),
+            Some(info) if !layout::running(&info) => break,
+            Some(_) if Instant::now() > deadline => {
+                containers::stop(&host.docker, OLD_CONTAINER, Duration::from_secs(10)).await?;
+                break;
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    containers::remove(&host.docker, OLD_CONTAINER).await
+}
+
+/// A replacement that did not finish: a stopped old proxy is removed, a running one gets its
+/// time to finish; a next that never took over is removed (the running proxy kept serving).
+async fn clear_leftovers(host: &HostConn) -> anyhow::Result<()> {
+    if containers::inspect(&host.docker, OLD_CONTAINER)
+        .await?
+        .is_some()
+    {
+        finish_old(host).await?;
+    }
+    if containers::inspect(&host.docker, NEXT_CONTAINER)
+        .await?
+        .is_some()
+    {
+        let _ = containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
+        containers::remove(&host.docker, NEXT_CONTAINER).await?;
+    }
+    Ok(())
+}
+
+/// The replacement answers on its standby socket and its restored routes are healthy.
+async fn next_ready(host: &HostConn) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let last =
+            match on_host::control_at(host, HOST_NEXT_SOCKET, Method::GET, SERVICES_PATH, None)
+                .await
+            {
+                Ok(list) if all_healthy(&list) => return Ok(()),
+                Ok(_) => "its restored routes are not healthy yet".to_string(),
+                Err(e) => format!("{e:#}"),
+            };
+        if let Some(info) = containers::inspect(&host.docker, NEXT_CONTAINER).await? {
+            if !layout::running(&info) {
+                anyhow::bail!("it exited");
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{last}, after 60s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn all_healthy(list: &serde_json::Value) -> bool {
+    list["services"]
+        .as_array()
+        .is_none_or(|a| a.iter().all(|s| s["healthy"].as_bool() == Some(true)))
+}
+
+/// Restored routes are health-checked before they get traffic: wait for them (30 s at most).
+async fn wait_healthy(host: &HostConn, socket: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match on_host::control_at(host, socket, Method::GET, SERVICES_PATH, None).await {
+            Ok(list) if all_healthy(&list) => return,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
