@@ -1,6 +1,7 @@
 //! Faults injected into real deploys on the sandbox (`make test-faults`): a crash-looping
 //! version, a host down before the deploy, the SSH connection to a host cut mid-deploy, the
-//! proxy restarted under load, a host rebooted, and a scan for secret values after a deploy.
+//! proxy replaced, restarted and killed under load, a host rebooted, and a scan for secret
+//! values after a deploy.
 //! The scenarios restart proxies and hosts, so they run one after another in one test (and
 //! their own test binary, beside nothing else), then print one line per scenario: what was
 //! injected, what was observed, and the requests that failed meanwhile.
@@ -10,7 +11,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::load::Load;
+use support::load::{Load, Report};
 use support::{config, config_with_servers, http_get, text, version_on, Project, Sandbox};
 
 struct Row {
@@ -192,8 +193,10 @@ fn ssh_cut(sb: &Sandbox) -> Row {
     }
 }
 
-fn proxy_restart(sb: &Sandbox) -> Row {
-    let svc = "fprox";
+/// One proxy fault under a strict load (16 keep-alive connections, no retries): `inject` runs
+/// on host 1; then the routes must come back and a second load must see no failure. Returns
+/// the load's report and how long until the service answered again.
+fn proxy_fault(sb: &Sandbox, svc: &str, inject: &dyn Fn(&Project)) -> (Report, Duration) {
     let host = sb.hosts()[0].clone();
     let p = Project::new(&config_with_servers(
         sb,
@@ -206,8 +209,7 @@ fn proxy_restart(sb: &Sandbox) -> Row {
     let load = Load::start(&sb.http_addr(&host), &format!("{svc}.test"), "/", 16);
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
-    let restart = sb.docker_exec(&sb.container(1), "docker restart -t 30 dhow-proxy");
-    assert!(restart.status.success(), "{}", text(&restart));
+    inject(&p);
     let back = wait_until(Duration::from_secs(30), || {
         serves(sb, &host, svc, &format!("demo {v1}"))
     });
@@ -216,25 +218,76 @@ fn proxy_restart(sb: &Sandbox) -> Row {
     let report = load.stop();
     assert!(
         back.is_some(),
-        "routes did not come back after the proxy restart"
+        "routes did not come back after the proxy fault"
     );
     // After it is back, nothing fails.
     let after = Load::start(&sb.http_addr(&host), &format!("{svc}.test"), "/", 8);
     std::thread::sleep(Duration::from_millis(1000));
     let after = after.stop();
     assert_eq!(after.failed, 0, "{:?}", after.failures);
+    (report, gap)
+}
+
+fn failed_line(r: &Report) -> String {
+    format!(
+        "{} of {} ({}); longest wait of a client {} ms; 0 after",
+        r.failed,
+        r.failed + r.ok,
+        r.failures.first().map_or("none", String::as_str),
+        r.longest_wait.as_millis()
+    )
+}
+
+fn proxy_restart(sb: &Sandbox) -> Row {
+    let (report, gap) = proxy_fault(sb, "fprox", &|_| {
+        let restart = sb.docker_exec(&sb.container(1), "docker restart -t 30 dhow-proxy");
+        assert!(restart.status.success(), "{}", text(&restart));
+    });
     Row {
         scenario: "proxy restarted under load",
         injected: "docker restart dhow-proxy (SIGTERM, graceful)".into(),
         observed: format!(
-            "routes back from the state file; serving again {:.1}s after the restart began",
+            "connections wait in the port holder's queues; routes back from the state file; \
+             serving again {:.1}s after the restart began",
             gap.as_secs_f64()
         ),
-        failed: format!(
-            "{} of {} during the restart, 0 after",
-            report.failed,
-            report.failed + report.ok
+        failed: failed_line(&report),
+    }
+}
+
+fn proxy_killed(sb: &Sandbox) -> Row {
+    let (report, gap) = proxy_fault(sb, "fkill", &|_| {
+        let kill = sb.docker_exec(
+            &sb.container(1),
+            "kill -KILL \"$(docker inspect -f '{{.State.Pid}}' dhow-proxy)\"",
+        );
+        assert!(kill.status.success(), "{}", text(&kill));
+    });
+    Row {
+        scenario: "proxy process killed under load",
+        injected: "kill -9 of the proxy process (Docker restarts it)".into(),
+        observed: format!(
+            "requests in flight on it are lost; new connections wait in the holder's queues; \
+             serving again {:.1}s after the kill",
+            gap.as_secs_f64()
         ),
+        failed: failed_line(&report),
+    }
+}
+
+fn proxy_replaced(sb: &Sandbox) -> Row {
+    let (report, gap) = proxy_fault(sb, "frepl", &|p| {
+        p.dhow_ok(&["proxy", "reboot"]);
+    });
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    Row {
+        scenario: "proxy replaced under load",
+        injected: "dhow proxy reboot".into(),
+        observed: format!(
+            "new proxy beside the old, handover; done {:.1}s after it began",
+            gap.as_secs_f64()
+        ),
+        failed: failed_line(&report),
     }
 }
 
@@ -554,23 +607,36 @@ fn non_root_user(sb: &Sandbox) -> Row {
 fn proxy_surface(sb: &Sandbox) -> Row {
     // The TCP ports the proxy process listens on, from its network namespace's socket table
     // (Docker's embedded DNS also listens there, on 127.0.0.11 = 0B00007F: not the proxy's).
-    let out = sb.docker_exec(
-        &sb.container(1),
-        "pid=$(docker inspect -f '{{.State.Pid}}' dhow-proxy) && \
-         cat /proc/$pid/net/tcp /proc/$pid/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {print $2}'",
-    );
-    let mut ports: Vec<u16> = text(&out)
-        .lines()
-        .filter(|l| !l.starts_with("0B00007F:"))
-        .filter_map(|l| l.rsplit(':').next())
-        .filter_map(|h| u16::from_str_radix(h.trim(), 16).ok())
-        .collect();
-    ports.sort();
-    ports.dedup();
+    // The listening sockets are the port holder's (in its namespace); the proxy container's
+    // own namespace listens on nothing.
+    let listening = |container: &str| -> Vec<u16> {
+        let out = sb.docker_exec(
+            &sb.container(1),
+            &format!(
+                "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {container}) && \
+                 cat /proc/$pid/net/tcp /proc/$pid/net/tcp6 2>/dev/null | awk '$4 == \"0A\" {{print $2}}'"
+            ),
+        );
+        let mut ports: Vec<u16> = text(&out)
+            .lines()
+            .filter(|l| !l.starts_with("0B00007F:"))
+            .filter_map(|l| l.rsplit(':').next())
+            .filter_map(|h| u16::from_str_radix(h.trim(), 16).ok())
+            .collect();
+        ports.sort();
+        ports.dedup();
+        ports
+    };
+    let ports = listening("dhow-proxy-ports");
     assert_eq!(
         ports,
         vec![80, 443],
         "the proxy listens on TCP ports {ports:?}"
+    );
+    let own = listening("dhow-proxy");
+    assert!(
+        own.is_empty(),
+        "the proxy's own namespace listens on {own:?}"
     );
     // The control socket is a unix socket on the host only.
     let sock = sb.docker_exec(
@@ -677,7 +743,7 @@ fn faults() {
     let sb = Sandbox::load();
     let mut rows = Vec::new();
     type Scenario = fn(&Sandbox) -> Row;
-    let scenarios: [(&str, Scenario); 10] = [
+    let scenarios: [(&str, Scenario); 12] = [
         ("crash", crash_loop),
         ("disk", disk_full),
         ("surface", proxy_surface),
@@ -685,7 +751,9 @@ fn faults() {
         ("registry", registry_lost),
         ("down", host_down),
         ("secrets", secrets_scan),
+        ("replace", proxy_replaced),
         ("proxy", proxy_restart),
+        ("kill", proxy_killed),
         ("cut", ssh_cut),
         ("reboot", host_reboot),
     ];

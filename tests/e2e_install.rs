@@ -110,7 +110,7 @@ fn proxy_image(sb: &Sandbox, i: usize) -> String {
 fn wipe_proxy(sb: &Sandbox, i: usize) {
     sb.docker_exec(
         &sb.container(i),
-        "docker rm -f dhow-proxy >/dev/null 2>&1; \
+        "docker rm -f dhow-proxy dhow-proxy-ports >/dev/null 2>&1; \
          docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^dhow-proxy(-e2e)?:' | \
          xargs -r docker rmi -f >/dev/null",
     );

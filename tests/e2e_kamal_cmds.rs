@@ -81,7 +81,7 @@ fn app_logs_timestamps_and_container_id() {
 
     // Not the app's container: refused with a hint.
     let other = String::from_utf8_lossy(
-        &sb.docker_exec(&c1, "docker ps -q --filter name=dhow-proxy")
+        &sb.docker_exec(&c1, "docker ps -q --filter name=^dhow-proxy$")
             .stdout,
     )
     .trim()

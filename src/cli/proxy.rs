@@ -107,7 +107,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                             containers::start(&c.docker, PORTS_CONTAINER).await?;
                         }
                         containers::start(&c.docker, CONTAINER).await?;
-                        px::wait_ready(&c, Duration::from_secs(30)).await?;
+                        px::wait_booted(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy started");
                     }
                     ProxyCommand::Stop => {
@@ -121,7 +121,7 @@ pub async fn run(ctx: &Ctx, cmd: &ProxyCommand) -> anyhow::Result<()> {
                     ProxyCommand::Restart => {
                         containers::stop(&c.docker, CONTAINER, Duration::from_secs(30)).await?;
                         containers::start(&c.docker, CONTAINER).await?;
-                        px::wait_ready(&c, Duration::from_secs(30)).await?;
+                        px::wait_booted(&c, Duration::from_secs(30)).await?;
                         say(h, "proxy restarted");
                     }
                     ProxyCommand::Details => super::proxy_details::details(ctx, &c, h).await?,

@@ -102,7 +102,11 @@ pub async fn ensure(
             }
         }
     };
-    wait_ready(host, Duration::from_secs(30)).await?;
+    if ensured == Ensured::AlreadyRunning {
+        wait_ready(host, Duration::from_secs(30)).await?;
+    } else {
+        wait_booted(host, Duration::from_secs(30)).await?;
+    }
     Ok(ensured)
 }
 
@@ -339,6 +343,18 @@ async fn socket_denied(host: &HostConn) -> bool {
 
 /// Wait until the proxy answers on its control socket.
 pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()> {
+    wait_answer(host, within, Duration::ZERO).await
+}
+
+/// Wait until a proxy that was just started answers on its control socket. A socket left by
+/// the proxy before it (perhaps one for root only) stays until the new one has its sockets
+/// and routes back, so it says nothing for a while.
+pub async fn wait_booted(host: &HostConn, within: Duration) -> anyhow::Result<()> {
+    wait_answer(host, within, Duration::from_secs(15)).await
+}
+
+/// `wait_ready`, judging a socket the SSH user may not use only after `settle`.
+async fn wait_answer(host: &HostConn, within: Duration, settle: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let last = match host.shell.open_unix(HOST_SOCKET).await {
@@ -357,7 +373,7 @@ pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()>
                 }
             }
             Err(e) => {
-                if socket_denied(host).await {
+                if start.elapsed() >= settle && socket_denied(host).await {
                     return Err(fail(
                         Kind::Remote,
                         format!(

@@ -71,7 +71,7 @@ pub async fn replace(
     let holder = containers::inspect(&host.docker, PORTS_CONTAINER).await?;
     let Some(current) = current else {
         on_host::boot(host, tag, options).await?;
-        on_host::wait_ready(host, Duration::from_secs(30)).await?;
+        on_host::wait_booted(host, Duration::from_secs(30)).await?;
         wait_healthy(host, HOST_SOCKET).await;
         return Ok(Replaced::Booted);
     };
@@ -100,7 +100,7 @@ pub async fn replace(
             containers::remove(&host.docker, PORTS_CONTAINER).await?;
         }
         on_host::boot(host, tag, options).await?;
-        on_host::wait_ready(host, Duration::from_secs(30)).await?;
+        on_host::wait_booted(host, Duration::from_secs(30)).await?;
         wait_healthy(host, HOST_SOCKET).await;
         return Ok(Replaced::WithGap {
             gap: started.elapsed(),

@@ -18,6 +18,9 @@ pub struct Report {
     /// Body (first line) -> count.
     pub bodies: BTreeMap<String, u64>,
     pub reconnects: u64,
+    /// The longest time one connection went without a complete 2xx (a client's view of a
+    /// window without service, queueing included).
+    pub longest_wait: Duration,
 }
 
 pub struct Load {
@@ -52,6 +55,7 @@ impl Load {
             total.ok += r.ok;
             total.failed += r.failed;
             total.reconnects += r.reconnects;
+            total.longest_wait = total.longest_wait.max(r.longest_wait);
             total.failures.extend(r.failures.into_iter().take(5));
             for (k, v) in r.bodies {
                 *total.bodies.entry(k).or_default() += v;
@@ -78,6 +82,7 @@ fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
         }
     };
     let _ = &mut fail;
+    let mut last_ok = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
             match connect(addr).and_then(|s| Ok((s.try_clone()?, BufReader::new(s)))) {
@@ -102,6 +107,8 @@ fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
             Ok((status, body, close)) => {
                 if (200..300).contains(&status) {
                     report.ok += 1;
+                    report.longest_wait = report.longest_wait.max(last_ok.elapsed());
+                    last_ok = std::time::Instant::now();
                     let first = body.lines().next().unwrap_or("").to_string();
                     *report.bodies.entry(first).or_default() += 1;
                 } else {

@@ -256,7 +256,7 @@ pub fn replace_proxy(sb: &Sandbox, i: usize, run_args: &str) {
     let out = sb.docker_exec(
         &sb.container(i),
         &format!(
-            "docker rm -f dhow-proxy >/dev/null && docker run -d --name dhow-proxy --network dhow \
+            "docker rm -f dhow-proxy dhow-proxy-ports >/dev/null && docker run -d --name dhow-proxy --network dhow \
              --restart unless-stopped -p 80:80 -p 443:443 -v /var/run/dhow-proxy:/run/dhow-proxy \
              -v dhow-proxy-state:/var/lib/dhow-proxy {image} {run_args}"
         ),
