@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench-proxy: dhow-proxy beside nginx, haproxy and caddy (Debian's packages), all in
+# make bench-proxy: dhow-proxy (binding its own sockets, and as on servers: dhow-held, its sockets
+# from the port holder) beside nginx, haproxy and caddy (Debian's packages), all in
 # front of the same small backend, and the backend alone, under the same wrk load, side by side
 # in one run on this machine. Prints requests/s, p50/p99 latency, the proxy's peak memory
 # (VmHWM, summed over its processes) and the ratios to nginx. Everything listens on 127.0.0.1;
@@ -24,6 +25,7 @@ DHOW_PORT=$((BASE_PORT + 1))
 NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
 CADDY_PORT=$((BASE_PORT + 4))
+HELD_PORT=$((BASE_PORT + 5))
 
 for cmd in wrk ab nginx haproxy caddy; do
   command -v "$cmd" >/dev/null || { echo "bench-proxy: $cmd is missing (make bench-proxy installs it)" >&2; exit 1; }
@@ -75,6 +77,14 @@ cores=$(nproc)
   --state "$work/dhow-state.json" --quiet 2>"$work/dhow.log" &
 dhow_pid=$!
 pids+=($dhow_pid)
+# dhow-held: dhow-proxy as it runs on servers, its listening sockets held by the port holder
+# (`dhow-proxy hold`) and handed over (`run --listen-from`): the same data path, measured.
+"$PROXY_BIN" hold --socket "$work/ports.sock" --listen "http=127.0.0.1:$HELD_PORT" 2>"$work/hold.log" &
+pids+=($!)
+"$PROXY_BIN" --control "$work/held.sock" run --listen-from "$work/ports.sock" \
+  --state "$work/held-state.json" --quiet 2>"$work/held.log" &
+held_pid=$!
+pids+=($held_pid)
 
 cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes $cores;
@@ -156,7 +166,11 @@ wait_port "$BACKEND_PORT" backend
 for _ in $(seq 1 100); do [ -S "$work/dhow.sock" ] && break; sleep 0.1; done
 "$PROXY_BIN" --control "$work/dhow.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
   --health-path / --health-interval 100ms >/dev/null
+for _ in $(seq 1 100); do [ -S "$work/held.sock" ] && break; sleep 0.1; done
+"$PROXY_BIN" --control "$work/held.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
+  --health-path / --health-interval 100ms >/dev/null
 wait_port "$DHOW_PORT" dhow-proxy
+wait_port "$HELD_PORT" dhow-held
 wait_port "$NGINX_PORT" nginx
 wait_port "$HAPROXY_PORT" haproxy
 wait_port "$CADDY_PORT" caddy
@@ -204,9 +218,9 @@ paired() {
   done
 }
 
-names=(direct dhow-proxy nginx haproxy caddy)
-declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
-declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
+names=(direct dhow-proxy dhow-held nginx haproxy caddy)
+declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [dhow-held]=$HELD_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
+declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [dhow-held]=$held_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
 mkdir -p "$work/res"
 echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved round(s), $cores cores" >&2
 # Warm every path once, then measure: each round loads every target once, starting one further
@@ -239,6 +253,8 @@ if [ "$ROUNDS" -gt 1 ]; then
   echo
   echo "dhow-proxy / nginx, round by round: req/s $(paired dhow-proxy 1 | tr '\n' ' ')"
   echo "                                    p99   $(paired dhow-proxy 3 | tr '\n' ' ')"
+  echo "dhow-held / dhow-proxy (the port holder's sockets / its own), req/s by round: $(
+    for r in $(seq 1 "$ROUNDS"); do awk 'NR == FNR {a = $1; next} {printf "%.3f ", a / $1}' "$work/res/dhow-held.$r" "$work/res/dhow-proxy.$r"; done)"
 fi
 for n in "${names[@]}"; do
   [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"

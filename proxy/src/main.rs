@@ -3,12 +3,13 @@
 //! socket.
 
 mod ctl_client;
+mod run_args;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use ctl_client::call;
-use dhow_proxy::acme;
 use dhow_proxy::limits::parse_duration;
+use run_args::RunArgs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,112 +25,6 @@ struct Cli {
     control: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// Where to accept HTTP.
-    #[arg(long, default_value = "0.0.0.0:80")]
-    http: String,
-    /// Where to accept HTTPS (certificates come with each service's deploy); off unless given,
-    /// e.g. 0.0.0.0:443. HTTP/2 is offered over it (ALPN).
-    #[arg(long)]
-    https: Option<String>,
-    /// The HTTPS port clients see, for redirects (default: the port of --https).
-    #[arg(long)]
-    https_public_port: Option<u16>,
-    /// Where to serve /metrics (Prometheus text format); off unless given, e.g. 127.0.0.1:9180.
-    #[arg(long)]
-    metrics: Option<String>,
-    /// The state file (routes survive restarts).
-    #[arg(long, default_value = "/var/lib/dhow-proxy/state.json")]
-    state: PathBuf,
-    /// Do not log one JSON line per request.
-    #[arg(long)]
-    quiet: bool,
-    /// The operational log on stderr: `json` (one object per line) or `text`. `RUST_LOG`
-    /// overrides its levels.
-    #[arg(long, value_enum, default_value = "json")]
-    log_format: dhow_proxy::logging::LogFormat,
-    /// Debug-level operational log (when RUST_LOG is not set).
-    #[arg(long)]
-    debug: bool,
-    /// Time a client has to send a request's headers.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    header_timeout: Duration,
-    /// Largest request head in bytes (larger: 431; at least 8192).
-    #[arg(long, default_value_t = 64 * 1024)]
-    max_header_bytes: usize,
-    /// Largest request body in bytes (larger: 413; 0 = no limit).
-    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
-    max_body_bytes: u64,
-    /// Time a target has to answer with a response head (longer: 504).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    response_timeout: Duration,
-    /// How long a paused service holds a request before answering 503.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pause_timeout: Duration,
-    /// How long SIGTERM waits for in-flight requests before exiting.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    shutdown_timeout: Duration,
-    /// After SIGTERM, how long an idle keep-alive connection waits for a last request (answered
-    /// with `Connection: close`) before it is closed.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-    shutdown_linger: Duration,
-    /// Take the listening sockets from the port holder at this unix socket (`dhow-proxy
-    /// hold`) instead of binding --http, --https and --metrics: connections then wait in the
-    /// holder's sockets while this process restarts or is replaced.
-    #[arg(long)]
-    listen_from: Option<PathBuf>,
-    /// With --listen-from: how long restored routes get to pass a first health check before
-    /// this process starts accepting.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    ready_wait: Duration,
-    /// The usual control socket: while another proxy answers there, stand by on --control
-    /// until `POST /v1/promote` (a zero-downtime replacement), then move to it; when none
-    /// answers, use it at once.
-    #[arg(long)]
-    takeover: Option<PathBuf>,
-    #[command(flatten)]
-    rules: dhow_proxy::policy::flags::RulesFlags,
-    /// Group allowed to use the control socket (mode 0660), e.g. the host's `docker` group so
-    /// a non-root deploy user can reach it; without it the socket is root's alone (0600).
-    #[arg(long)]
-    control_gid: Option<u32>,
-    /// Data-plane threads (default: one per CPU core).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Client connections open at once; more are closed as they are accepted (default:
-    /// 10000, lower when the open-file limit is lower).
-    #[arg(long)]
-    max_connections: Option<usize>,
-    #[command(flatten)]
-    acme: AcmeArgs,
-}
-
-/// Automatic certificates for services deployed with --acme (needs --https).
-#[derive(clap::Args)]
-struct AcmeArgs {
-    /// The ACME directory to get certificates from.
-    #[arg(long, default_value = acme::LETS_ENCRYPT)]
-    acme_directory: String,
-    /// Contact e-mail for the ACME account (expiry notices).
-    #[arg(long)]
-    acme_email: Option<String>,
-    /// PEM root certificates to trust for the ACME directory instead of the built-in ones
-    /// (a private or test CA).
-    #[arg(long)]
-    acme_ca_root: Option<PathBuf>,
-    /// How the ACME server checks that a host name is ours: http-01 (port 80) or
-    /// tls-alpn-01 (the HTTPS port).
-    #[arg(long, default_value = "http-01", value_parser = acme::Challenge::parse)]
-    acme_challenge: acme::Challenge,
-    /// Renew a certificate when it has less than this left.
-    #[arg(long, default_value = "30d", value_parser = parse_duration)]
-    acme_renew_before: Duration,
-    /// How often certificates are checked for renewal.
-    #[arg(long, default_value = "12h", value_parser = parse_duration)]
-    acme_check_interval: Duration,
 }
 
 #[derive(Subcommand)]

@@ -2,7 +2,7 @@
 //! with `--listen-from`, or bind them), serve the data plane, the control socket and metrics,
 //! and stop gracefully on SIGTERM or when handing over to a replacement (`handover.rs`).
 
-use crate::RunArgs;
+use crate::run_args::RunArgs;
 use anyhow::Context;
 use dhow_proxy::limits::Limits;
 use dhow_proxy::ports_fetch::Held;
@@ -234,7 +234,34 @@ pub async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         tokio::spawn(server::serve_metrics(m, proxy.clone(), rx.clone()));
     }
     let failed = Arc::new(AtomicBool::new(false));
-    let (stopper, linger, lost) = (proxy.clone(), args.shutdown_linger, failed.clone());
+    watch_stop(
+        proxy.clone(),
+        args.shutdown_linger,
+        holder_gone,
+        failed.clone(),
+        tx,
+    );
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await?;
+    if failed.load(Ordering::SeqCst) {
+        anyhow::bail!("the port holder went away");
+    }
+    Ok(())
+}
+
+/// Begin the stop on SIGTERM, Ctrl-C, or when the port holder goes away (then `failed` is set:
+/// the process exits non-zero so Docker starts it again with the new holder's sockets).
+fn watch_stop(
+    stopper: Arc<Proxy>,
+    linger: Duration,
+    holder_gone: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    lost: Arc<AtomicBool>,
+    tx: tokio::sync::watch::Sender<bool>,
+) {
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -261,16 +288,6 @@ pub async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         stopper.drain.begin(linger);
         let _ = tx.send(true);
     });
-    tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
-        }
-    })
-    .await?;
-    if failed.load(Ordering::SeqCst) {
-        anyhow::bail!("the port holder went away");
-    }
-    Ok(())
 }
 
 /// Mode 0600, or 0660 with group `gid`.

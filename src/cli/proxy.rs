@@ -312,7 +312,7 @@ pub async fn remove_everything(ctx: &Ctx, yes: bool) -> anyhow::Result<()> {
             }
         };
         if others.is_empty() {
-            px::remove_all(&c).await?;
+            px::remove_all(c).await?;
             ctx.out.host_line(h, "stdout", "proxy removed");
         } else {
             ctx.out.host_line(

@@ -3,12 +3,12 @@
 //! service to a new target through its control socket.
 
 use crate::docker::network;
-use crate::docker::{containers, images, logs};
+use crate::docker::{containers, images};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
 use crate::proxy::control::{self, DeployRequest, HOST_SOCKET};
 use hyper::Method;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use super::boot_options::BootOptions;
 use super::image::ProxyImage;
@@ -22,6 +22,7 @@ pub struct TlsFiles {
 
 use super::layout;
 pub use super::layout::{CONTAINER, PORTS_CONTAINER, STATE_VOLUME};
+pub use super::ready::{wait_booted, wait_ready};
 
 /// The proxy image `host` runs: `proxy.image` when set, else the image dhow makes for the
 /// host engine's architecture (`dhow-proxy:<version>-<binary digest>`, see proxy/image.rs).
@@ -329,82 +330,6 @@ pub async fn boot_as(
 /// Create and start the proxy container (and its port holder when absent).
 pub async fn boot(host: &HostConn, tag: &str, options: &BootOptions) -> anyhow::Result<()> {
     boot_as(host, CONTAINER, tag, options).await
-}
-
-/// The control socket exists but the SSH user may not write to it.
-async fn socket_denied(host: &HostConn) -> bool {
-    let probe = format!("test -S {HOST_SOCKET} && ! test -w {HOST_SOCKET} && echo denied");
-    host.shell
-        .exec(&probe, None)
-        .await
-        .map(|o| o.stdout.trim() == "denied")
-        .unwrap_or(false)
-}
-
-/// Wait until the proxy answers on its control socket.
-pub async fn wait_ready(host: &HostConn, within: Duration) -> anyhow::Result<()> {
-    wait_answer(host, within, Duration::ZERO).await
-}
-
-/// Wait until a proxy that was just started answers on its control socket. A socket left by
-/// the proxy before it (perhaps one for root only) stays until the new one has its sockets
-/// and routes back, so it says nothing for a while.
-pub async fn wait_booted(host: &HostConn, within: Duration) -> anyhow::Result<()> {
-    wait_answer(host, within, Duration::from_secs(15)).await
-}
-
-/// `wait_ready`, judging a socket the SSH user may not use only after `settle`.
-async fn wait_answer(host: &HostConn, within: Duration, settle: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        let last = match host.shell.open_unix(HOST_SOCKET).await {
-            Ok(stream) => {
-                match control::call(
-                    stream,
-                    Method::GET,
-                    "/v1/health",
-                    None,
-                    Duration::from_secs(5),
-                )
-                .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(e) => format!("{e:#}"),
-                }
-            }
-            Err(e) => {
-                if start.elapsed() >= settle && socket_denied(host).await {
-                    return Err(fail(
-                        Kind::Remote,
-                        format!(
-                            "{}: the proxy's control socket {HOST_SOCKET} is there but {} may \
-                             not use it: the proxy was booted by an older dhow, for root only. \
-                             Upgrade it with `dhow proxy reboot` (or `docker rm -f {CONTAINER}` \
-                             on the host, then deploy again); its routes are kept in the \
-                             {STATE_VOLUME} volume, and requests fail for about a second while \
-                             it is replaced",
-                            host.name,
-                            host.shell.label()
-                        ),
-                    ));
-                }
-                format!("{e:#}")
-            }
-        };
-        if start.elapsed() > within {
-            let logs = logs::stderr_tail(&host.docker, CONTAINER, 20).await;
-            return Err(fail(
-                Kind::Remote,
-                format!(
-                    "{}: dhow-proxy did not answer on {HOST_SOCKET} within {}s ({last}); its last log lines:\n{}",
-                    host.name,
-                    within.as_secs(),
-                    logs.trim_end()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// Ask the proxy to health-check `req.target` and switch `service` to it; returns after the
