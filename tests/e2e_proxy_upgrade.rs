@@ -4,7 +4,8 @@
 //! images with different digests (the one this dhow makes, and a variant built from it on the
 //! host: a real upgrade each time), with a deploy of the app between two replacements: not
 //! one request fails and each image served requests. Then a settings change (the log size
-//! cap) goes through the same replacement, and the proxy container's log stays under it.
+//! cap) goes through the same replacement, and the proxy container's log stays under it; a
+//! metrics port and the debug log are applied and shown, and removed again.
 //! Its own test binary: it replaces the hosts' proxies.
 
 mod support;
@@ -162,5 +163,41 @@ fn replacing_the_proxy_under_load_fails_no_request() {
         size <= 64 * 1024 + 4096,
         "the proxy's log is {size} bytes, over its 64k cap"
     );
-    a.dhow_ok(&["proxy", "reboot"]);
+
+    // Settings users set on the proxy: a metrics port (the holder publishes it: a new holder,
+    // said so) and the debug log (the proxy only).
+    let ops = Project::new(&plain.replace(
+        "app_port = 3000",
+        "app_port = 3000\nmetrics_port = 9180\ndebug = true",
+    ));
+    let out = text(&ops.dhow_ok(&["proxy", "reboot"]));
+    assert!(
+        out.contains("published ports or addresses changed"),
+        "{out}"
+    );
+    let details = text(&ops.dhow_ok(&["proxy", "details"]));
+    assert!(details.contains("metrics 9180, debug on"), "{details}");
+    assert!(!details.contains("the config says"), "{details}");
+    let metrics = on_host(
+        &sb,
+        1,
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/9180; printf \"GET /metrics HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3'",
+    );
+    assert!(metrics.contains("dhow_proxy_requests_total"), "{metrics}");
+    let logs = text(&sb.docker_exec(&sb.container(1), "docker logs dhow-proxy 2>&1"));
+    assert!(
+        logs.contains("\"level\":\"DEBUG\""),
+        "no debug lines: {logs}"
+    );
+    // Back to the defaults: the config without those keys, and a reboot.
+    let out = text(&a.dhow_ok(&["proxy", "reboot"]));
+    assert!(
+        out.contains("published ports or addresses changed"),
+        "{out}"
+    );
+    let details = text(&a.dhow_ok(&["proxy", "details"]));
+    assert!(
+        details.contains("metrics off, debug off, log rotated at 10m"),
+        "{details}"
+    );
 }

@@ -342,6 +342,7 @@ async fn route(
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    tracing::debug!(method = %method, path = %path, "control request");
     let endpoint = Endpoint::parse(method.as_str(), &path);
     let mutating = !matches!(
         endpoint,

@@ -18,6 +18,25 @@ pub async fn check_once(
         .body(Empty::<bytes::Bytes>::new().map_err(|e| match e {}).boxed())
         .map_err(|e| format!("bad health check URL {uri}: {e}"))?;
     let timeout = Duration::from_millis(spec.timeout_ms.max(1));
+    let started = std::time::Instant::now();
+    let result = check(client, req, timeout, spec).await;
+    tracing::debug!(
+        target = addr,
+        path = %spec.path,
+        ms = started.elapsed().as_millis() as u64,
+        passed = result.is_ok(),
+        error = result.as_ref().err().map(String::as_str),
+        "health check"
+    );
+    result
+}
+
+async fn check(
+    client: &UpstreamClient,
+    req: Request<crate::body::TargetBody>,
+    timeout: Duration,
+    spec: &HealthSpec,
+) -> Result<(), String> {
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
         Ok(Ok(resp)) => Err(format!("GET {} answered {}", spec.path, resp.status())),

@@ -109,6 +109,7 @@ async fn serve(listener: TcpListener, tls: bool, w: Worker, grace: Duration) {
                     Ok(s) => s,
                     Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                 };
+                tracing::debug!(peer = %peer, tls, "connection accepted");
                 if !w.cap.admit(w.balance.total()) {
                     drop(stream);
                     continue;
