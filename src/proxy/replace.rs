@@ -72,7 +72,7 @@ pub async fn replace(
     let Some(current) = current else {
         on_host::boot(host, tag, options).await?;
         on_host::wait_booted(host, Duration::from_secs(30)).await?;
-        wait_healthy(host, HOST_SOCKET).await;
+        wait_healthy(host, None).await;
         return Ok(Replaced::Booted);
     };
     let why = if !layout::is_held(&current) {
@@ -92,6 +92,12 @@ pub async fn replace(
     };
     if let Some(why) = why {
         note(format!("replacing the proxy with a short gap: {why}"));
+        // What serves now is what must serve again (a route whose target is gone holds
+        // nothing up).
+        let serving = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None)
+            .await
+            .map(|l| healthy_names(&l))
+            .ok();
         let started = Instant::now();
         containers::stop(&host.docker, CONTAINER, Duration::from_secs(30)).await?;
         containers::remove(&host.docker, CONTAINER).await?;
@@ -101,7 +107,7 @@ pub async fn replace(
         }
         on_host::boot(host, tag, options).await?;
         on_host::wait_booted(host, Duration::from_secs(30)).await?;
-        wait_healthy(host, HOST_SOCKET).await;
+        wait_healthy(host, serving.as_deref()).await;
         return Ok(Replaced::WithGap {
             gap: started.elapsed(),
             why,
@@ -194,18 +200,38 @@ async fn clear_leftovers(host: &HostConn) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The replacement answers on its standby socket and its restored routes are healthy.
+/// Names of the routes a proxy's list says are healthy.
+fn healthy_names(list: &serde_json::Value) -> Vec<String> {
+    list["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["healthy"].as_bool() == Some(true))
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The replacement answers on its standby socket and every route the running proxy has healthy
+/// is healthy in it too (a route whose target is gone holds nothing up).
 async fn next_ready(host: &HostConn) -> anyhow::Result<()> {
+    let serving = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None)
+        .await
+        .map(|l| healthy_names(&l))
+        .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let last =
-            match on_host::control_at(host, HOST_NEXT_SOCKET, Method::GET, SERVICES_PATH, None)
-                .await
-            {
-                Ok(list) if all_healthy(&list) => return Ok(()),
-                Ok(_) => "its restored routes are not healthy yet".to_string(),
-                Err(e) => format!("{e:#}"),
-            };
+        let next = on_host::control_at(host, HOST_NEXT_SOCKET, Method::GET, SERVICES_PATH, None);
+        let last = match next.await {
+            Ok(list) => {
+                let ready = healthy_names(&list);
+                let waiting: Vec<&String> = serving.iter().filter(|n| !ready.contains(n)).collect();
+                if waiting.is_empty() {
+                    return Ok(());
+                }
+                format!("routes not healthy in it yet: {waiting:?}")
+            }
+            Err(e) => format!("{e:#}"),
+        };
         if let Some(info) = containers::inspect(&host.docker, NEXT_CONTAINER).await? {
             if !layout::running(&info) {
                 anyhow::bail!("it exited");
@@ -218,19 +244,25 @@ async fn next_ready(host: &HostConn) -> anyhow::Result<()> {
     }
 }
 
-fn all_healthy(list: &serde_json::Value) -> bool {
-    list["services"]
-        .as_array()
-        .is_none_or(|a| a.iter().all(|s| s["healthy"].as_bool() == Some(true)))
-}
-
-/// Restored routes are health-checked before they get traffic: wait for them (30 s at most).
-async fn wait_healthy(host: &HostConn, socket: &str) {
+/// Wait (30 s at most) until the routes in `names` are healthy again on the usual socket
+/// (restored routes are health-checked before they get traffic); none given: all of them.
+async fn wait_healthy(host: &HostConn, names: Option<&[String]>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        match on_host::control_at(host, socket, Method::GET, SERVICES_PATH, None).await {
-            Ok(list) if all_healthy(&list) => return,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        if let Ok(list) =
+            on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None).await
+        {
+            let ready = healthy_names(&list);
+            let done = match names {
+                Some(n) => n.iter().all(|x| ready.contains(x)),
+                None => list["services"]
+                    .as_array()
+                    .is_none_or(|a| a.len() == ready.len()),
+            };
+            if done {
+                return;
+            }
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
