@@ -60,10 +60,6 @@ pub struct RunArgs {
     /// holder's sockets while this process restarts or is replaced.
     #[arg(long)]
     pub listen_from: Option<PathBuf>,
-    /// With --listen-from: how long restored routes get to pass a first health check before
-    /// this process starts accepting.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub ready_wait: Duration,
     /// The usual control socket: while another proxy answers there, stand by on --control
     /// until `POST /v1/promote` (a zero-downtime replacement), then move to it; when none
     /// answers, use it at once.

@@ -124,28 +124,6 @@ async fn sockets(args: &RunArgs, proxy: &Arc<Proxy>) -> anyhow::Result<Sockets> 
     })
 }
 
-/// Wait (up to `limit`) for every restored target's first passing health check: with the
-/// holder's sockets, connections wait in their queues meanwhile instead of waiting here.
-async fn wait_restored(proxy: &Proxy, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if proxy
-            .table
-            .load()
-            .services
-            .iter()
-            .all(|s| s.target.is_ready())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tracing::warn!(
-        "some restored routes did not pass a health check within {}s; serving anyway",
-        limit.as_secs()
-    );
-}
-
 pub async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
     dhow_proxy::logging::init(args.log_format, args.debug);
     let (saved, proxy) = restore(&args);
@@ -181,9 +159,6 @@ pub async fn run(args: RunArgs, control_path: &Path) -> anyhow::Result<()> {
         metrics,
         holder_gone,
     } = sockets(&args, &proxy).await?;
-    if holder_gone.is_some() {
-        wait_restored(&proxy, args.ready_wait).await;
-    }
     let grace = args.shutdown_timeout;
     let server::Workers {
         http: bound,
