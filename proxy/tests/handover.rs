@@ -177,10 +177,16 @@ async fn a_replacement_and_a_restart_lose_no_request() {
 
         // B stands by beside A (A answers on the usual socket), A hands over, B is promoted.
         let mut b = proxy(dir.path(), "next.sock");
-        assert!(
-            control(&dir.path().join("next.sock"), "GET", "/v1/services")
-                .contains("\"healthy\":true")
-        );
+        // Ready once its restored route passed a health check (the CLI waits for the same).
+        let next = dir.path().join("next.sock");
+        let start = Instant::now();
+        while !control(&next, "GET", "/v1/services").contains("\"healthy\":true") {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "B's route never got healthy"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(control(&usual, "POST", "/v1/handover").starts_with("HTTP/1.1 200"));
         assert!(
             control(&dir.path().join("next.sock"), "POST", "/v1/promote")
