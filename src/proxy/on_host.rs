@@ -195,8 +195,23 @@ pub async fn upload_tls(
                 ),
             )
         })?;
+    if layout::is_held(&info) {
+        let holder = containers::inspect(&host.docker, PORTS_CONTAINER).await?;
+        let https = holder
+            .and_then(|h| h.config.and_then(|c| c.cmd))
+            .is_some_and(|cmd| cmd.iter().any(|a| a.starts_with("https=")));
+        if !https {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "{}: the proxy there does not publish an HTTPS port (`proxy.publish` has                      one port); publish one, e.g. publish = [80, 443], and `dhow proxy reboot`",
+                    host.name
+                ),
+            ));
+        }
+    }
     let cmd = info.config.and_then(|c| c.cmd).unwrap_or_default();
-    if !cmd.iter().any(|a| a == "--https") {
+    if !cmd.iter().any(|a| a == "--https" || a == "--listen-from") {
         return Err(fail(
             Kind::Remote,
             format!(
