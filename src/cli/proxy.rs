@@ -360,6 +360,7 @@ async fn reboot(
     px::provide_image(c, ports, &tag, image).await?;
     Ok(match replace::replace(c, &tag, ports, note).await? {
         Replaced::Booted => "proxy booted".to_string(),
+        Replaced::ByAnother => "proxy replaced by another dhow meanwhile".to_string(),
         Replaced::WithGap { gap, why } => {
             format!(
                 "proxy replaced ({why}); serving again after {:.1}s",

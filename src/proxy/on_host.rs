@@ -144,13 +144,20 @@ pub async fn ensure_holder(
             Ok(Holder::Started)
         }
         None => {
-            containers::create(
+            let created = containers::create(
                 &host.docker,
                 PORTS_CONTAINER,
                 layout::holder_body(tag, options),
                 &format!("{}: create the proxy's port holder", host.name),
             )
-            .await?;
+            .await;
+            match created {
+                // Another deploy created it a moment ago.
+                Err(e) if format!("{e:#}").contains("is already in use") => {
+                    return Ok(Holder::Running)
+                }
+                other => other?,
+            }
             containers::start_described(
                 &host.docker,
                 PORTS_CONTAINER,

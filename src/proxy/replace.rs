@@ -38,8 +38,9 @@ pub async fn upgrade_if_older(
         return Ok(false);
     }
     on_host::provide_image(host, &settings, &tag, image).await?;
-    replace(host, &tag, &settings, &|_| {}).await?;
-    Ok(true)
+    // Another deploy on this host may be upgrading it at the same time: its result will do.
+    let done = replace_unless(host, &tag, &settings, &|_| {}, true).await?;
+    Ok(done != Replaced::ByAnother)
 }
 
 /// How a replacement went.
@@ -51,6 +52,8 @@ pub enum Replaced {
     WithGap { gap: Duration, why: String },
     /// Handed over with no gap; the old proxy's connections had finished after `drained`.
     HandedOver { drained: Duration },
+    /// Another dhow replaced it with the same image meanwhile (an upgrade found done).
+    ByAnother,
 }
 
 /// The longest a replaced proxy takes to finish: its lingering connections (the header
@@ -65,8 +68,54 @@ pub async fn replace(
     options: &BootOptions,
     note: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<Replaced> {
+    replace_unless(host, tag, options, note, false).await
+}
+
+/// `replace`; with `upgrade`, nothing is done once another dhow has put image `tag` there.
+async fn replace_unless(
+    host: &HostConn,
+    tag: &str,
+    options: &BootOptions,
+    note: &(dyn Fn(String) + Sync),
+    upgrade: bool,
+) -> anyhow::Result<Replaced> {
     crate::docker::network::ensure(&host.docker).await?;
-    clear_leftovers(host).await?;
+    for _ in 0..10 {
+        clear_leftovers(host, note).await?;
+        if upgrade {
+            let now = containers::inspect(&host.docker, CONTAINER).await?;
+            if now.as_ref().and_then(layout::image_of).as_deref() == Some(tag) {
+                on_host::wait_ready(host, Duration::from_secs(30)).await?;
+                return Ok(Replaced::ByAnother);
+            }
+        }
+        match replace_once(host, tag, options, note).await {
+            // Another dhow created its dhow-proxy-next a moment before this one: wait for it,
+            // then replace again (this config's settings, this dhow's image).
+            Err(e)
+                if format!("{e:#}")
+                    .contains(&format!("\"/{NEXT_CONTAINER}\" is already in use")) =>
+            {
+                continue
+            }
+            done => return done,
+        }
+    }
+    Err(fail(
+        Kind::Remote,
+        format!(
+            "{}: other proxy replacements kept this one from starting",
+            host.name
+        ),
+    ))
+}
+
+async fn replace_once(
+    host: &HostConn,
+    tag: &str,
+    options: &BootOptions,
+    note: &(dyn Fn(String) + Sync),
+) -> anyhow::Result<Replaced> {
     let current = containers::inspect(&host.docker, CONTAINER).await?;
     let holder = containers::inspect(&host.docker, PORTS_CONTAINER).await?;
     let Some(current) = current else {
@@ -181,23 +230,38 @@ async fn finish_old(host: &HostConn) -> anyhow::Result<()> {
     containers::remove(&host.docker, OLD_CONTAINER).await
 }
 
-/// A replacement that did not finish: a stopped old proxy is removed, a running one gets its
-/// time to finish; a next that never took over is removed (the running proxy kept serving).
-async fn clear_leftovers(host: &HostConn) -> anyhow::Result<()> {
+/// What a replacement left: a stopped old proxy is removed, a running one gets its time to
+/// finish; a `dhow-proxy-next` that still runs is another dhow's replacement under way, waited
+/// for (2 minutes at most: one an interrupted dhow left behind is removed then). True when it
+/// waited for another replacement.
+async fn clear_leftovers(host: &HostConn, note: &(dyn Fn(String) + Sync)) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut waited = false;
+    loop {
+        match containers::inspect(&host.docker, NEXT_CONTAINER).await? {
+            None => break,
+            Some(info) if layout::running(&info) && Instant::now() < deadline => {
+                if !waited {
+                    note("another replacement of this proxy is under way; waiting for it".into());
+                }
+                waited = true;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Some(_) => {
+                let _ =
+                    containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
+                containers::remove(&host.docker, NEXT_CONTAINER).await?;
+                break;
+            }
+        }
+    }
     if containers::inspect(&host.docker, OLD_CONTAINER)
         .await?
         .is_some()
     {
         finish_old(host).await?;
     }
-    if containers::inspect(&host.docker, NEXT_CONTAINER)
-        .await?
-        .is_some()
-    {
-        let _ = containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
-        containers::remove(&host.docker, NEXT_CONTAINER).await?;
-    }
-    Ok(())
+    Ok(waited)
 }
 
 /// Names of the routes a proxy's list says are healthy.
