@@ -174,7 +174,7 @@ async fn hand_over(
 ) -> anyhow::Result<Replaced> {
     note("starting the new proxy beside the running one".into());
     on_host::boot_as(host, NEXT_CONTAINER, tag, options).await?;
-    if let Err(e) = next_ready(host).await {
+    if let Err(e) = next_ready(host, note).await {
         let logs = logs::stderr_tail(&host.docker, NEXT_CONTAINER, 20).await;
         let _ = containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
         let _ = containers::remove(&host.docker, NEXT_CONTAINER).await;
@@ -250,8 +250,13 @@ async fn clear_leftovers(host: &HostConn, note: &(dyn Fn(String) + Sync)) -> any
             Some(_) => {
                 let _ =
                     containers::stop(&host.docker, NEXT_CONTAINER, Duration::from_secs(5)).await;
-                containers::remove(&host.docker, NEXT_CONTAINER).await?;
-                break;
+                // Another dhow may be removing it at the same moment: look again.
+                if containers::remove(&host.docker, NEXT_CONTAINER)
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
             }
         }
     }
@@ -276,8 +281,10 @@ fn healthy_names(list: &serde_json::Value) -> Vec<String> {
 }
 
 /// The replacement answers on its standby socket and every route the running proxy has healthy
-/// is healthy in it too (a route whose target is gone holds nothing up).
-async fn next_ready(host: &HostConn) -> anyhow::Result<()> {
+/// is healthy in it too. A route whose target stopped answering (a container removed by hand:
+/// the running proxy still counts it healthy) holds it up for 15 s at most, then is named.
+async fn next_ready(host: &HostConn, note: &(dyn Fn(String) + Sync)) -> anyhow::Result<()> {
+    let patience = Instant::now() + Duration::from_secs(15);
     let serving = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None)
         .await
         .map(|l| healthy_names(&l))
@@ -290,6 +297,13 @@ async fn next_ready(host: &HostConn) -> anyhow::Result<()> {
                 let ready = healthy_names(&list);
                 let waiting: Vec<&String> = serving.iter().filter(|n| !ready.contains(n)).collect();
                 if waiting.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() > patience {
+                    note(format!(
+                        "routes whose targets fail their health check: {waiting:?} (the running \
+                         proxy could not serve them either); replacing anyway"
+                    ));
                     return Ok(());
                 }
                 format!("routes not healthy in it yet: {waiting:?}")
