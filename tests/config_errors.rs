@@ -69,6 +69,7 @@ fn cases() -> Vec<Case> {
         case("tags that are not a list", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [{ host = \"127.0.0.1:1\", tags = \"eu\" }]\n", "\"eu\"", &["servers.web.hosts[0].tags", "expected a sequence"]),
         case("env for a tag no host carries", &with("[env.tags.eu]\nclear = { REGION = \"eu\" }\n"), "[env.tags.eu]", &["env.tags.eu", "tag \"eu\": no host carries it"]),
         case("secret of a tag's env not defined", "service = \"app\"\nimage = \"org/app\"\nservers = [{ host = \"127.0.0.1:1\", tags = [\"eu\"] }]\n[env.tags.eu]\nsecret = [\"EU_DB\"]\n", "\"EU_DB\"", &["env.tags.eu.secret[0]", "secret EU_DB is referenced but not defined"]),
+        case("accessory on a tag no host carries", &with("[accessories.db]\nimage = \"pg\"\ntags = [\"db\"]\n"), "\"db\"", &["accessories.db.tags[0]", "tag \"db\": no host carries it"]),
         case("bad port in a role's host", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"web1:99999\"]\n", "\"web1:99999\"", &["servers.web.hosts[0]", "bad host"]),
         case("missing required key", "image = \"org/app\"\nservers = [\"127.0.0.1:1\"]\n", "", &["missing required key `service`"]),
         case("role with no hosts", "service = \"app\"\nimage = \"org/app\"\n[servers.web]\nhosts = [\"127.0.0.1:1\"]\n[servers.worker]\ncmd = \"bin/jobs\"\n", "[servers.worker]", &["servers.worker", "role worker has no hosts"]),

@@ -352,6 +352,8 @@ pub struct AccessoryConfig {
     pub host: Option<HostSpec>,
     pub hosts: Option<Vec<HostSpec>>,
     pub roles: Option<Vec<String>>,
+    /// Every host of `servers` carrying one of these tags.
+    pub tags: Option<Vec<String>>,
     pub cmd: Option<Cmd>,
     /// `"5432"`, `"127.0.0.1:5432:5432"`; published on 127.0.0.1 unless an address is given.
     pub port: Option<Scalar>,

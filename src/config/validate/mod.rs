@@ -45,11 +45,11 @@ pub fn validate(
     };
     app::check(c, &mut e);
     let roles = servers::check(c, &mut e);
-    tags::check(c, &mut e);
+    let tags = tags::check(c, &mut e);
     app::check_destination(c, destination, &mut e);
     registry::check(c, &mut e);
     proxy::check(c, &mut e);
-    accessories::check(c, &roles, &mut e);
+    accessories::check(c, &roles, &tags, &mut e);
     setup::check(c, &mut e);
     let needed = secrets::check(c, destination, defined, &mut e);
     if e.list.is_empty() {

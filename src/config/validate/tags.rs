@@ -1,5 +1,6 @@
-//! Host tags: every tag on a host in `servers` is a good name, and every `[env.tags.<tag>]` (and
-//! accessory `tags`) names a tag some host carries; a tag without env is only a label.
+//! Host tags: every tag on a host in `servers` is a good name, and every `[env.tags.<tag>]`
+//! names a tag some host carries (accessory `tags` are checked in `accessories.rs` with the
+//! same message); a tag without env is only a label.
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{Config, Servers};

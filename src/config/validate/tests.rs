@@ -84,7 +84,7 @@ fn tls_keys_must_agree() {
         r#"config/deploy.toml:7:19: proxy.ssl_certificate: ssl_certificate needs ssl_private_key (the PEM key file) beside it"#,
         r#"config/deploy.toml:1:1: proxy.acme_email: acme_email / acme_directory are for automatic certificates: set ssl = true (without certificate files) or remove them"#,
         r#"config/deploy.toml:6:7: proxy.ssl: ssl = false contradicts ssl_certificate: remove one of them"#,
-        r#"config/deploy.toml:10:1: accessories.cache: accessory cache needs host, hosts or roles"#,
+        r#"config/deploy.toml:10:1: accessories.cache: accessory cache needs host, hosts, roles or tags"#,
     ];
     assert_eq!(errors(text), expected);
 }
