@@ -1,6 +1,7 @@
 //! Host tags: every tag on a host in `servers` is a good name, and every `[env.tags.<tag>]`
-//! names a tag some host carries (accessory `tags` are checked in `accessories.rs` with the
-//! same message); a tag without env is only a label.
+//! names a tag some host carries, in the merged config or in one of the files read (accessory
+//! `tags`, which pick hosts, are checked against the merged config in `accessories.rs`); a tag
+//! without env is only a label.
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{Config, Servers};
@@ -22,11 +23,20 @@ pub(super) fn check(c: &Config, e: &mut Errors) -> BTreeSet<String> {
             }
         }
     }
+    // A tag some host carries in one of the files read counts too: a destination that lists
+    // its own hosts keeps the base file's `env.tags` without tagging its hosts alike.
+    let mut known = carried.clone();
+    for f in e.files {
+        if let Ok(fc) = toml::from_str::<Config>(&f.text) {
+            let hosts = super::super::select::tagged_roles(&fc);
+            known.extend(hosts.into_iter().flat_map(|(_, h)| h).flat_map(|h| h.tags));
+        }
+    }
     for tag in c.env.iter().flat_map(|env| env.tags.keys()) {
-        if !carried.contains(tag) {
+        if !known.contains(tag) {
             e.add(
                 &[key("env"), key("tags"), key(tag)],
-                not_carried(tag, &carried),
+                not_carried(tag, &known),
             );
         }
     }

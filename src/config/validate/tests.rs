@@ -149,6 +149,17 @@ fn a_destination_may_carry_the_tags_of_the_base_env() {
         Located::new("config/deploy.staging.toml", staging),
     ];
     assert!(validate(&c, Some("staging"), &files, &BTreeMap::new()).is_ok());
+    // A destination with hosts of its own, untagged, keeps the base file's tags' env valid.
+    let tagged_base = base.replace("[\"h1\"]", "[{ host = \"h1\", tags = [\"eu\"] }]");
+    let plain = "servers = [\"s1\"]\n";
+    let mut merged: toml::Table = toml::from_str(&tagged_base).unwrap();
+    crate::config::load::deep_merge(&mut merged, toml::from_str(plain).unwrap());
+    let c: Config = toml::Value::Table(merged).try_into().unwrap();
+    let files = [
+        Located::new("config/deploy.toml", &tagged_base),
+        Located::new("config/deploy.staging.toml", plain),
+    ];
+    assert!(validate(&c, Some("staging"), &files, &BTreeMap::new()).is_ok());
     // Without the destination no host carries it.
     let e = errors(base);
     assert_eq!(e.len(), 1, "{e:?}");
