@@ -1,8 +1,9 @@
 //! `dhow init --from-kamal` against the real binary in a temp dir (no Docker, no host): the
 //! fixtures in tests/fixtures/kamal/ (Kamal's own documented examples) convert, the result
 //! passes `dhow config`, keys land where dhow has them, unsupported and unknown keys are
-//! warned about (and commented in the TOML), destinations convert, secrets and hooks are
-//! copied, nothing is overwritten, and ERB is refused with its line.
+//! warned about (and commented in the TOML), host tags and env tags carry over, destinations
+//! convert, secrets and hooks are copied, nothing is overwritten, and ERB is refused with its
+//! line.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -202,7 +203,9 @@ fn documented_examples_map_and_every_unsupported_key_is_warned() {
     assert_eq!(c["drain_timeout"].as_str(), Some("10s"));
     assert_eq!(c["primary_role"].as_str(), Some("web"));
     let web = &c["servers"]["web"];
-    assert_eq!(web["hosts"][1].as_str(), Some("172.1.0.2"));
+    assert_eq!(web["hosts"][0].as_str(), Some("172.1.0.1"));
+    assert_eq!(web["hosts"][1]["host"].as_str(), Some("172.1.0.2"));
+    assert_eq!(web["hosts"][1]["tags"][0].as_str(), Some("experiment1"));
     assert_eq!(web["labels"]["my-label"].as_str(), Some("my-value"));
     let workers = &c["servers"]["workers"];
     assert_eq!(workers["labels"]["my-label"].as_str(), Some("workers"));
@@ -246,8 +249,7 @@ fn documented_examples_map_and_every_unsupported_key_is_warned() {
         "proxy.logging: not supported by dhow, dropped",
         "proxy.ssl_redirect: not supported by dhow, dropped",
         "servers.workers.logging: not supported by dhow, dropped",
-        "servers.web.hosts[1]: host 172.1.0.2 has tags",
-        "env.tags: env tags (per-host env) are not supported by dhow, dropped",
+        "env.tags.monitoring: no host carries tag monitoring (Kamal ignores its env, dhow refuses env for a tag no host has), dropped",
         "readiness_delay: not supported by dhow, dropped",
         "ssh.proxy_command: not supported by dhow, dropped",
         "ssh.key_data: private keys written in the config are not copied",
@@ -272,12 +274,107 @@ fn documented_examples_map_and_every_unsupported_key_is_warned() {
 }
 
 #[test]
+fn host_tags_and_env_tags_carry_over_with_the_destinations() {
+    let dir = fixture("tags");
+    let d = dir.path();
+    let t = convert(d);
+    let (c, _) = toml_at(d, "config/deploy.toml");
+    let web = &c["servers"]["web"]["hosts"];
+    assert_eq!(web[0].as_str(), Some("172.0.0.1"));
+    assert_eq!(web[1]["host"].as_str(), Some("172.0.0.2"));
+    assert_eq!(web[1]["tags"][0].as_str(), Some("monitoring"));
+    assert_eq!(web[2]["tags"][0].as_str(), Some("experiments"));
+    assert_eq!(web[2]["tags"][1].as_str(), Some("replica"));
+    let workers = &c["servers"]["workers"]["hosts"];
+    assert_eq!(workers[0]["tags"][0].as_str(), Some("replica"));
+    let tags = &c["env"]["tags"];
+    assert_eq!(
+        tags["monitoring"]["clear"]["MYSQL_USER"].as_str(),
+        Some("monitoring")
+    );
+    assert_eq!(
+        tags["replica"]["clear"]["MYSQL_USER"].as_str(),
+        Some("readonly")
+    );
+    assert_eq!(
+        tags["replica"]["secret"][0].as_str(),
+        Some("READONLY_PASSWORD")
+    );
+    assert_eq!(
+        c["accessories"]["mysql"]["tags"][0].as_str(),
+        Some("replica")
+    );
+    let (s, _) = toml_at(d, "config/deploy.staging.toml");
+    assert_eq!(
+        s["servers"]["web"]["hosts"][1]["tags"][0].as_str(),
+        Some("canary")
+    );
+    assert_eq!(
+        s["env"]["tags"]["canary"]["clear"]["CANARY"].as_bool(),
+        Some(true)
+    );
+    // Nothing about tags is reported as lost.
+    assert!(!t.contains("not supported by dhow"), "{t}");
+    assert!(
+        t.contains("checked config/deploy.staging.toml: it loads"),
+        "{t}"
+    );
+    config_passes(d, "MYSQL_PASSWORD=x\nREADONLY_PASSWORD=y\n", None);
+    config_passes(d, "", Some("staging"));
+    // The dry run shows each host's own env.
+    let out = dhow(d, &["deploy", "--dry-run", "--version", "v1"]);
+    let plan = text(&out);
+    assert!(out.status.success(), "{plan}");
+    let host = |h: &str| {
+        let start = plan
+            .find(&format!("\n{h}:\n"))
+            .unwrap_or_else(|| panic!("{h}\n{plan}"));
+        let rest = &plan[start + h.len() + 3..];
+        rest[..rest.find("\n1").unwrap_or(rest.len())].to_string()
+    };
+    assert!(
+        host("172.0.0.1").contains("env: MYSQL_USER, MYSQL_PASSWORD (secret)\n"),
+        "{plan}"
+    );
+    assert!(
+        host("172.0.0.2").contains(
+            "tags: monitoring\n    env: MYSQL_USER (tag monitoring), MYSQL_PASSWORD (secret)\n"
+        ),
+        "{plan}"
+    );
+    assert!(host("172.0.0.3").contains("tags: experiments, replica\n    env: MYSQL_USER (tag replica), MYSQL_PASSWORD (secret), READONLY_PASSWORD (secret, tag replica)\n"), "{plan}");
+}
+
+#[test]
+fn env_tags_outside_the_top_level_env_are_dropped_as_kamal_refuses_them() {
+    let dir = project(
+        "service: app\nimage: org/app\nservers:\n  web:\n    hosts:\n      - 192.0.2.1: eu\n    \
+         env:\n      clear:\n        A: 1\n      tags:\n        eu:\n          B: 2\n",
+    );
+    let t = convert(dir.path());
+    assert!(
+        t.contains("servers.web.env.tags: env tags belong in the top-level env"),
+        "{t}"
+    );
+    let (c, _) = toml_at(dir.path(), "config/deploy.toml");
+    assert_eq!(
+        c["servers"]["web"]["env"]["clear"]["A"].as_integer(),
+        Some(1)
+    );
+    assert!(c["servers"]["web"]["env"].get("tags").is_none());
+}
+
+#[test]
 fn documented_accessories_convert_files_directories_and_roles() {
     let dir = fixture("accessories");
     let d = dir.path();
     let t = convert(d);
     let (c, _) = toml_at(d, "config/deploy.toml");
-    assert_eq!(c["servers"][2].as_str(), Some("172.0.0.3"));
+    assert_eq!(c["servers"][0].as_str(), Some("172.0.0.1"));
+    assert_eq!(c["servers"][2]["host"].as_str(), Some("172.0.0.3"));
+    let tags = c["servers"][2]["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(tags[1].as_str(), Some("three"));
     assert!(c.get("registry").is_none());
     assert!(
         t.contains("registry.username: read from the secret DOCKER_REGISTRY_TOKEN"),
@@ -323,7 +420,9 @@ fn documented_accessories_convert_files_directories_and_roles() {
         "accessories.mysql.options.restart: this docker run option is not supported",
         "accessories.mysql.files[0]: config/my.cnf.erb is an ERB template",
         "accessories.mysql.files[1]: mount option `ro` is not supported",
-        "accessories.replica.tags: not supported by dhow, dropped",
+        "accessories.replica.tags: no host carries tag writer (dhow refuses a tag no host has), dropped",
+        "accessories.replica.tags: no host carries tag reader",
+        "env.tags.secondary_db: no host carries tag secondary_db",
         "accessories.replica.files[0]: owner `mysql:mysql`: dhow takes a numeric UID[:GID]",
     ] {
         assert!(t.contains(w), "{w}\n{t}");

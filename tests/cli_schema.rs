@@ -88,3 +88,64 @@ fn configs_dhow_writes_and_uses_are_valid_and_typos_are_not() {
         );
     }
 }
+
+#[test]
+fn host_tags_and_env_per_tag_are_in_the_schema() {
+    let v = schema();
+    let ok = "service = \"app\"\nimage = \"org/app\"\n\
+              [servers.web]\nhosts = [\"10.0.0.1\", { host = \"deploy@10.0.0.2:2222\", tags = [\"eu\", \"exp\"] }, { host = \"10.0.0.3\" }]\n\
+              [servers.jobs]\nhosts = [{ host = \"10.0.0.4\", tags = [\"eu\"] }]\n\
+              [env]\nclear = { A = 1 }\n[env.tags.eu]\nclear = { REGION = \"eu\" }\nsecret = [\"DB:EU_DB\"]\n";
+    assert_eq!(errors(&v, ok), Vec::<String>::new());
+    let short = "servers = [\"a\", { host = \"b\", tags = [\"eu\"] }]\n";
+    assert_eq!(errors(&v, short), Vec::<String>::new());
+    for (bad, what) in [
+        (
+            "servers = [{ host = \"b\", tag = [\"eu\"] }]\n",
+            "a typo in a host's table",
+        ),
+        (
+            "servers = [{ tags = [\"eu\"] }]\n",
+            "a host's table without host",
+        ),
+        (
+            "servers = [{ host = \"b\", tags = \"eu\" }]\n",
+            "tags that are no list",
+        ),
+        (
+            "[servers.web]\nhosts = [{ host = \"b c\" }]\n",
+            "a bad host in the table",
+        ),
+        (
+            "[env.tags.eu]\nclaer = { A = 1 }\n",
+            "a typo in a tag's env",
+        ),
+        (
+            "[env.tags.eu.tags.x]\nclear = { A = 1 }\n",
+            "tags inside a tag's env",
+        ),
+        (
+            "[servers.web]\nhosts = [\"a\"]\nenv = { tags = { eu = { clear = { A = 1 } } } }\n",
+            "tags in a role's env",
+        ),
+    ] {
+        assert!(
+            !errors(&v, bad).is_empty(),
+            "{what} passed the schema:\n{bad}"
+        );
+    }
+}
+
+/// Every TOML example in docs/config.md passes the schema (the host tags examples among them).
+#[test]
+fn the_examples_in_the_config_reference_are_valid() {
+    let v = schema();
+    let doc = include_str!("../docs/config.md");
+    let mut blocks = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        assert_eq!(errors(&v, text), Vec::<String>::new(), "{text}");
+        blocks += 1;
+    }
+    assert!(blocks > 5);
+}

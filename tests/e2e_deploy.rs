@@ -1,6 +1,6 @@
 //! End-to-end: the real `dhow` binary deploys the demo app to the sandbox's hosts through
 //! real SSH, real Docker engines and dhow-proxy, while a real HTTP load runs through the
-//! proxies. Each test uses its own service and proxy host name so they can run side by side.
+//! proxies; a tagged host gets its tags' env. Each test uses its own service and proxy host name so they can run side by side.
 
 mod support;
 
@@ -164,4 +164,88 @@ fn a_worker_role_runs_its_cmd_and_is_not_routed() {
         "the worker must not be routed through the proxy: {list}"
     );
     assert_eq!(version_on(&sb, &hosts[0], svc), "demo v1");
+}
+
+#[test]
+fn a_tagged_host_gets_its_tags_env_and_the_other_host_does_not() {
+    let sb = Sandbox::load();
+    let svc = "tg";
+    let hosts = sb.hosts();
+    let servers = format!(
+        "[servers.web]\nhosts = [\"{}\", {{ host = \"{}\", tags = [\"eu\", \"exp\"] }}]",
+        hosts[0], hosts[1]
+    );
+    let extra = "[env]\nclear = { REGION = \"default\", SHARED = \"app\" }\n\
+                 [env.tags.eu]\nclear = { REGION = \"eu\" }\nsecret = [\"EU_TOKEN\"]\n\
+                 [env.tags.exp]\nclear = { REGION = \"exp\", EXPERIMENT = \"on\" }\n\
+                 [accessories.cache]\nimage = \"dhow-test/tg:v1\"\ntags = [\"eu\"]\n";
+    // `servers` must come before the first table: move it below the top-level keys.
+    let cfg = config_with_servers(&sb, svc, "", extra).replacen(
+        "[builder]",
+        &format!("{servers}\n\n[builder]"),
+        1,
+    );
+    let p = Project::new(&cfg);
+    p.write(".dhow/secrets", "EU_TOKEN=eu-token-value\n");
+    let plan = text(&p.dhow_ok(&["deploy", "--dry-run", "--version", "v1"]));
+    assert!(
+        plan.contains("    tags: eu, exp\n    env: EXPERIMENT (tag exp), REGION (tag exp), SHARED, EU_TOKEN (secret, tag eu)\n"),
+        "{plan}"
+    );
+    assert!(plan.contains("    env: REGION, SHARED\n"), "{plan}");
+    p.dhow_ok(&["deploy", "--version", "v1"]);
+    let env_on = |i: usize| -> Vec<String> {
+        let out = sb.docker_exec(
+            &sb.container(i),
+            "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' tg-web-v1",
+        );
+        assert!(out.status.success(), "docker inspect: {}", text(&out));
+        let mut vars: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| {
+                ["REGION=", "SHARED=", "EXPERIMENT=", "EU_TOKEN="]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_string)
+            .collect();
+        vars.sort();
+        vars
+    };
+    assert_eq!(env_on(1), ["REGION=default", "SHARED=app"]);
+    // exp is after eu on the host: its REGION wins.
+    assert_eq!(
+        env_on(2),
+        [
+            "EU_TOKEN=eu-token-value",
+            "EXPERIMENT=on",
+            "REGION=exp",
+            "SHARED=app"
+        ]
+    );
+    // The env file each host keeps for the role is that host's own.
+    let file = |i: usize| {
+        let out = sb.docker_exec(&sb.container(i), "cat ~/.dhow/tg/env/web.env");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(!file(1).contains("EU_TOKEN"), "{}", file(1));
+    assert!(file(2).contains("EU_TOKEN=eu-token-value\n"), "{}", file(2));
+    for h in &hosts[..2] {
+        assert_eq!(version_on(&sb, h, svc), "demo v1");
+    }
+    // -h picks a host written in the table form (the lock stays on the primary host).
+    p.dhow_ok(&["deploy", "--version", "v2", "-h", &hosts[1]]);
+    assert_eq!(version_on(&sb, &hosts[1], svc), "demo v2");
+    assert_eq!(version_on(&sb, &hosts[0], svc), "demo v1");
+    // An accessory with `tags` runs on the hosts carrying one: host 2 only.
+    p.dhow_ok(&["accessory", "boot", "cache"]);
+    let running = |i: usize| {
+        let out = sb.docker_exec(&sb.container(i), "docker ps --format '{{.Names}}'");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "tg-cache")
+    };
+    assert!(running(2) && !running(1));
+    p.dhow_ok(&["accessory", "remove", "cache", "-y"]);
+    assert!(!running(2));
 }

@@ -1,7 +1,7 @@
-//! `[accessories.*]` resolved for commands: hosts (host, hosts, or the hosts of roles, then the
-//! `-h` filter), env with secrets, the port (127.0.0.1 unless an address is given), files read
-//! and templates rendered now (so a missing file stops the command before any host is
-//! touched), directories, options. Formats were checked by the config's validation.
+//! `[accessories.*]` resolved for commands: hosts (host, hosts, the hosts of roles or of tags,
+//! then the `-h` filter), env with secrets, the port (127.0.0.1 unless an address is given),
+//! files read and templates rendered now (so a missing file stops the command before any host
+//! is touched), directories, options. Formats were checked by the config's validation.
 
 use super::{default_network, AccessorySettings, FileSpec, Publish};
 use crate::config::accessories::{hosts_of, parse_mode};

@@ -69,7 +69,9 @@ pub async fn deploy_version(
     }
     let hooks = ctx.hooks(&plan);
     hooks.run("pre-connect", &[]).await?;
-    let conns = ctx.connect(&plan.host_names()).await?;
+    let conns = ctx
+        .connect(&with_primary(plan.host_names(), &plan.primary_host))
+        .await?;
     let what = plan.movement.as_str();
     locked(
         ctx,
@@ -108,7 +110,9 @@ pub async fn deploy_version(
 pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let targets = ctx.targets()?;
-    let conns = ctx.connect(&targets.host_names()).await?;
+    let conns = ctx
+        .connect(&with_primary(targets.host_names(), &targets.primary_host))
+        .await?;
     let inventory = super::versions::inventory(&targets, &conns).await?;
     let version = rollback::choose(&inventory, &targets.primary_host, args.version.as_deref())?;
     let plan = ctx.plan(&version, Movement::Rollback, true)?;
@@ -130,6 +134,15 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
     ctx.out
         .info(format!("rolled back {} to {version}", plan.service));
     Ok(())
+}
+
+/// The hosts to connect to: the selected ones and the primary host, which holds the deploy
+/// lock even when `-h`/`-r` leave it out.
+fn with_primary(mut hosts: Vec<String>, primary: &str) -> Vec<String> {
+    if !hosts.iter().any(|h| h == primary) {
+        hosts.push(primary.to_string());
+    }
+    hosts
 }
 
 /// Run `work` holding the deploy lock; the lock is released whatever happens, including

@@ -4,6 +4,7 @@
 //! Kamal has and dhow refuses are left out, so an editor flags them as it flags a typo.
 
 use super::schema::{Config, RoleConfig, Servers};
+use super::server_host::ServerHost;
 use super::types::{Cmd, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -65,14 +66,14 @@ schema!(OneOrMany, "OneOrMany", |g| json_schema!({
 }));
 schema!(Servers, "Servers", |g| json_schema!({
     "anyOf": [
-        {"type": "array", "items": g.subschema_for::<HostSpec>()},
+        {"type": "array", "items": g.subschema_for::<ServerHost>()},
         {"type": "object", "additionalProperties": g.subschema_for::<RoleConfig>()},
     ],
     "description": "the hosts of the web role, or a table of roles",
 }));
 schema!(RoleConfig, "Role", |g| json_schema!({
     "anyOf": [
-        {"type": "array", "items": g.subschema_for::<HostSpec>()},
+        {"type": "array", "items": g.subschema_for::<ServerHost>()},
         super::schema::role_table_schema(g),
     ],
 }));

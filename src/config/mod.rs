@@ -14,6 +14,7 @@ pub mod locate;
 pub mod schema;
 pub mod secrets;
 pub mod select;
+pub mod server_host;
 pub mod types;
 pub mod validate;
 

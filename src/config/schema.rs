@@ -4,6 +4,7 @@
 //! Every key here has an effect: keys Kamal users write that dhow does not support yet are
 //! [`NotYet`], refused where they are written, never accepted and ignored.
 
+use super::server_host::ServerHost;
 use super::types::{Cmd, ContextSource, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -34,7 +35,7 @@ pub struct Config {
     pub proxy: Option<ProxyConfig>,
     pub registry: Option<RegistryConfig>,
     pub builder: Option<BuilderConfig>,
-    pub env: Option<EnvConfig>,
+    pub env: Option<AppEnvConfig>,
     pub ssh: Option<SshConfig>,
     pub accessories: Option<BTreeMap<String, AccessoryConfig>>,
     pub boot: Option<BootConfig>,
@@ -81,7 +82,7 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Servers {
-    Hosts(Vec<HostSpec>),
+    Hosts(Vec<ServerHost>),
     Roles(BTreeMap<String, RoleConfig>),
 }
 
@@ -95,7 +96,7 @@ impl<'de> Deserialize<'de> for Servers {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Servers, A::Error> {
                 let mut hosts = Vec::new();
-                while let Some(h) = seq.next_element::<HostSpec>()? {
+                while let Some(h) = seq.next_element::<ServerHost>()? {
                     hosts.push(h);
                 }
                 Ok(Servers::Hosts(hosts))
@@ -114,7 +115,7 @@ impl<'de> Deserialize<'de> for Servers {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RoleConfig {
-    pub hosts: Vec<HostSpec>,
+    pub hosts: Vec<ServerHost>,
     pub cmd: Option<Cmd>,
     pub env: Option<EnvConfig>,
     pub labels: BTreeMap<String, Scalar>,
@@ -126,7 +127,7 @@ pub struct RoleConfig {
 #[serde(deny_unknown_fields)]
 struct RoleTable {
     #[serde(default)]
-    hosts: Vec<HostSpec>,
+    hosts: Vec<ServerHost>,
     cmd: Option<Cmd>,
     env: Option<EnvConfig>,
     #[serde(default)]
@@ -153,7 +154,7 @@ impl<'de> Deserialize<'de> for RoleConfig {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RoleConfig, A::Error> {
                 let mut hosts = Vec::new();
-                while let Some(h) = seq.next_element::<HostSpec>()? {
+                while let Some(h) = seq.next_element::<ServerHost>()? {
                     hosts.push(h);
                 }
                 Ok(RoleConfig {
@@ -185,6 +186,31 @@ pub struct EnvConfig {
     /// Secret names; `NAME:SECRET_NAME` sets NAME from the secret SECRET_NAME.
     #[serde(default)]
     pub secret: Vec<String>,
+}
+
+/// The top-level `[env]`: the app's env, and `[env.tags.<tag>]` merged over it (and over the
+/// role's) for containers on hosts carrying the tag.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppEnvConfig {
+    #[serde(default)]
+    pub clear: BTreeMap<String, Scalar>,
+    /// Secret names; `NAME:SECRET_NAME` sets NAME from the secret SECRET_NAME.
+    #[serde(default)]
+    pub secret: Vec<String>,
+    /// Env per host tag (tags are given to hosts in `servers`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, EnvConfig>,
+}
+
+impl AppEnvConfig {
+    /// The app's own env, without the tags.
+    pub fn base(&self) -> EnvConfig {
+        EnvConfig {
+            clear: self.clear.clone(),
+            secret: self.secret.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
@@ -326,6 +352,8 @@ pub struct AccessoryConfig {
     pub host: Option<HostSpec>,
     pub hosts: Option<Vec<HostSpec>>,
     pub roles: Option<Vec<String>>,
+    /// Every host of `servers` carrying one of these tags.
+    pub tags: Option<Vec<String>>,
     pub cmd: Option<Cmd>,
     /// `"5432"`, `"127.0.0.1:5432:5432"`; published on 127.0.0.1 unless an address is given.
     pub port: Option<Scalar>,

@@ -3,7 +3,8 @@
 //! wildcards) applied to them; also the SSH options of `[ssh]`. The CLI builds the
 //! `Selection`; this module knows nothing of command-line types.
 
-use super::schema::{KnownHostsPolicy, Servers, SshConfigSetting};
+use super::schema::{Config, KnownHostsPolicy, Servers, SshConfigSetting};
+use super::server_host::ServerHost;
 use super::types::HostSpec;
 use super::Loaded;
 use crate::error::{fail, Kind};
@@ -37,7 +38,15 @@ pub fn wildcard(pattern: &str, name: &str) -> bool {
 
 /// All roles in config order with their hosts.
 pub fn roles(l: &Loaded) -> Vec<(String, Vec<HostSpec>)> {
-    match &l.config.servers {
+    tagged_roles(&l.config)
+        .into_iter()
+        .map(|(r, hosts)| (r, hosts.into_iter().map(|h| h.host).collect()))
+        .collect()
+}
+
+/// All roles in config order with their hosts as `servers` lists them (tags included).
+pub fn tagged_roles(c: &Config) -> Vec<(String, Vec<ServerHost>)> {
+    match &c.servers {
         Some(Servers::Hosts(h)) => vec![("web".into(), h.clone())],
         Some(Servers::Roles(r)) => r
             .iter()
@@ -45,6 +54,17 @@ pub fn roles(l: &Loaded) -> Vec<(String, Vec<HostSpec>)> {
             .collect(),
         None => vec![],
     }
+}
+
+/// The tags of a host in a role, in the order written (none for a host the role lacks).
+pub fn tags_of(c: &Config, role: &str, host: &HostSpec) -> Vec<String> {
+    tagged_roles(c)
+        .into_iter()
+        .filter(|(r, _)| r == role)
+        .flat_map(|(_, hosts)| hosts)
+        .filter(|h| h.host == *host)
+        .flat_map(|h| h.tags)
+        .collect()
 }
 
 /// The primary role: `primary_role`, else `web` if it exists, else the first role.
@@ -233,7 +253,7 @@ mod tests {
         std::fs::write(
             &file,
             "service = \"app\"\nimage = \"org/app\"\n\
-             [servers]\nweb = [\"w1\", \"w2\"]\nworker = [\"j1\"]\n\
+             [servers]\nweb = [\"w1\", { host = \"w2\", tags = [\"eu\"] }]\nworker = [\"j1\"]\n\
              [accessories.db]\nimage = \"pg\"\nhost = \"d1\"\n",
         )
         .unwrap();

@@ -49,12 +49,16 @@ impl Plan {
                             let at = At::role(host.host, role.role, *step);
                             self.render_role_step(role.role, at, &mut lines);
                         }
-                        serde_json::json!({
+                        let mut j = serde_json::json!({
                             "role": role.role.role,
                             "primary": role.role.primary,
                             "container": role.role.container.name,
                             "steps": lines.iter().map(|l| l.text.trim()).collect::<Vec<_>>(),
-                        })
+                        });
+                        if !role.role.tags.is_empty() {
+                            j["tags"] = serde_json::json!(role.role.tags);
+                        }
+                        j
                     })
                     .collect();
                 serde_json::json!({
@@ -184,8 +188,24 @@ impl Plan {
                 if let Some(cmd) = &c.cmd {
                     text.push(format!("    cmd: {}", shell_words::join(cmd)));
                 }
-                let mut env: Vec<String> = c.env.iter().map(|(k, _)| k.clone()).collect();
-                env.extend(c.secret_env.iter().map(|(k, _)| format!("{k} (secret)")));
+                if !role.tags.is_empty() {
+                    text.push(format!("    tags: {}", role.tags.join(", ")));
+                }
+                // A variable a host tag set says so: the per-host difference.
+                let name = |k: &str, secret: bool| {
+                    let tag = role.env_from_tags.get(k).map(|t| format!("tag {t}"));
+                    let notes: Vec<String> = [secret.then(|| "secret".to_string()), tag]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    if notes.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{k} ({})", notes.join(", "))
+                    }
+                };
+                let mut env: Vec<String> = c.env.iter().map(|(k, _)| name(k, false)).collect();
+                env.extend(c.secret_env.iter().map(|(k, _)| name(k, true)));
                 if !env.is_empty() {
                     text.push(format!("    env: {}", env.join(", ")));
                 }

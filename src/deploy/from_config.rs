@@ -1,15 +1,14 @@
 //! From a loaded config and a [`Selection`] to the deploy [`Settings`]: the selected roles and
-//! hosts with their merged env and resolved secrets, SSH options, proxy, registry and builder
+//! hosts with their merged env (per host where hosts carry tags) and resolved secrets, SSH options, proxy, registry and builder
 //! settings, with defaults. Certificate files are read here, so a missing file stops the
 //! command before any host is touched. The only place the deploy side reads the config.
 
 use super::settings::{
     BuilderSettings, ProxySettings, RegistrySettings, RoleSettings, Settings, TlsFiles,
 };
-use crate::config::schema::{BufferingConfig, BuilderConfig, EnvConfig, ProxyConfig, Servers};
+use crate::config::schema::{BufferingConfig, BuilderConfig, ProxyConfig, Servers};
 use crate::config::select::{expand, primary_role, roles, selection, ssh_options, Selection};
 use crate::config::types::HostSpec;
-use crate::config::validate::secret_ref;
 use crate::config::Loaded;
 use crate::error::{fail, Kind};
 use crate::proxy::control::Buffering;
@@ -92,20 +91,30 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
     })
 }
 
-/// One selected role: its hosts, command, env (base and role merged), labels and options.
+/// One selected role: its hosts, command, env (app, role and, on tagged hosts, the tags' env
+/// merged: `role_env.rs`), labels and options.
 fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
     let rc = match &l.config.servers {
         Some(Servers::Roles(r)) => r.get(name).cloned(),
         _ => None,
     }
     .unwrap_or_default();
-    let (env, secret_env) = env_for(l, rc.env.as_ref());
+    let env = super::role_env::resolve(l, rc.env.as_ref(), &[]);
+    let mut host_env = BTreeMap::new();
+    for h in hosts {
+        let tags = crate::config::select::tags_of(&l.config, name, h);
+        if !tags.is_empty() {
+            let tagged = super::role_env::resolve(l, rc.env.as_ref(), &tags);
+            host_env.insert(h.to_string(), tagged);
+        }
+    }
     RoleSettings {
         name: name.to_string(),
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         cmd: rc.cmd.map(|c| c.0),
-        env,
-        secret_env,
+        env: env.env,
+        secret_env: env.secret_env,
+        host_env,
         labels: rc
             .labels
             .iter()
@@ -118,26 +127,6 @@ fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
             .collect(),
         proxied: rc.proxy.unwrap_or(name == "web" || name == primary_role(l)),
     }
-}
-
-/// Clear variables, and variables whose values come from secrets.
-type RoleEnv = (Vec<(String, String)>, Vec<(String, SecretString)>);
-
-fn env_for(l: &Loaded, role: Option<&EnvConfig>) -> RoleEnv {
-    let mut clear = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for env in [l.config.env.as_ref(), role].into_iter().flatten() {
-        for (k, v) in &env.clear {
-            clear.insert(k.clone(), v.0.clone());
-        }
-        for s in &env.secret {
-            let (name, from) = secret_ref(s);
-            if let Some(v) = l.secrets.get(from) {
-                secret.insert(name.to_string(), v.clone());
-            }
-        }
-    }
-    (clear.into_iter().collect(), secret.into_iter().collect())
 }
 
 /// `[proxy]` with its defaults, the certificate files read.
@@ -283,5 +272,86 @@ mod tests {
             ..BufferingConfig::default()
         };
         assert_eq!(buffering(&off), None);
+    }
+
+    fn load(toml: &str, secrets: &str) -> Loaded {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("deploy.toml");
+        std::fs::write(&file, toml).unwrap();
+        std::fs::create_dir_all(dir.path().join(".dhow")).unwrap();
+        std::fs::write(dir.path().join(".dhow/secrets"), secrets).unwrap();
+        crate::config::load(&file, None, &dir.path().join(".dhow")).unwrap()
+    }
+
+    /// Each host's container env as `KEY=value` (secrets as `KEY=<secret>`), per role.
+    fn envs(l: &Loaded, sel: &Selection) -> Vec<String> {
+        let plan =
+            settings(l, sel)
+                .unwrap()
+                .plan("v1", crate::deploy::plan::Movement::Deploy, false);
+        let mut out = Vec::new();
+        for h in &plan.hosts {
+            for r in &h.roles {
+                let c = &r.container;
+                let mut vars: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                vars.extend(c.secret_env.iter().map(|(k, _)| format!("{k}=<secret>")));
+                out.push(format!("{} {}: {}", h.host, r.role, vars.join(" ")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn tagged_hosts_get_their_tags_env_and_the_others_do_not() {
+        let l = load(
+            "service = \"app\"\nimage = \"org/app\"\n\
+             [servers.web]\nhosts = [\"h1\", { host = \"h2\", tags = [\"eu\"] }]\n\
+             [servers.jobs]\nhosts = [\"h2\"]\nenv = { clear = { Q = \"all\" } }\n\
+             [env]\nclear = { A = 1, DB = \"main\" }\n\
+             [env.tags.eu]\nclear = { REGION = \"eu\" }\nsecret = [\"DB:EU_DB\"]\n",
+            "EU_DB=eu-pass\n",
+        );
+        assert_eq!(
+            envs(&l, &Selection::default()),
+            [
+                // Tags are per role's host: h2 carries none in jobs.
+                "h2 jobs: A=1 DB=main Q=all",
+                "h2 web: A=1 REGION=eu DB=<secret>",
+                "h1 web: A=1 DB=main",
+            ]
+        );
+        let h2 = Selection {
+            hosts: vec!["h2".into()],
+            ..Selection::default()
+        };
+        assert_eq!(envs(&l, &h2)[1], "h2 web: A=1 REGION=eu DB=<secret>");
+        let s = settings(&l, &Selection::default()).unwrap();
+        let text = s
+            .plan("v1", crate::deploy::plan::Movement::Deploy, false)
+            .describe();
+        assert!(
+            text.contains("    tags: eu\n    env: A, REGION (tag eu), DB (secret, tag eu)\n"),
+            "{text}"
+        );
+        assert!(text.contains("    env: A, DB\n"), "{text}");
+    }
+
+    #[test]
+    fn without_tags_no_host_has_an_env_of_its_own() {
+        let l = load(
+            "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\", \"h2\"]\n\
+             [env]\nclear = { A = 1 }\n",
+            "",
+        );
+        let s = settings(&l, &Selection::default()).unwrap();
+        assert!(s.roles.iter().all(|r| r.host_env.is_empty()));
+        assert_eq!(
+            envs(&l, &Selection::default()),
+            ["h1 web: A=1", "h2 web: A=1"]
+        );
+        let text = s
+            .plan("v1", crate::deploy::plan::Movement::Deploy, false)
+            .describe();
+        assert!(!text.contains("tags"), "{text}");
     }
 }

@@ -13,6 +13,7 @@ pub mod from_config;
 pub mod host_ops;
 pub mod lock;
 pub mod plan;
+pub mod role_env;
 pub mod rollback;
 pub mod routes;
 pub mod settings;

@@ -77,6 +77,10 @@ pub struct RolePlan {
     pub container: ContainerSpec,
     /// `None` for roles that are not proxied (workers).
     pub route: Option<Route>,
+    /// The host's tags in this role (`servers`), in the order written.
+    pub tags: Vec<String>,
+    /// Variables of the container's env whose value a tag's `env.tags` set: variable → tag.
+    pub env_from_tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Everything for one host.

@@ -4,6 +4,7 @@
 
 use super::container::{container_name, role_prefix, ContainerSpec};
 use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
+use super::role_env::HostEnv;
 use super::targets::{HostTargets, RoleTarget, Targets};
 use crate::host::ssh::{SshOptions, SshTarget};
 use crate::proxy::control::Health;
@@ -18,8 +19,11 @@ pub struct RoleSettings {
     pub name: String,
     pub hosts: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    /// The env on hosts without tags (app and role merged).
     pub env: Vec<(String, String)>,
     pub secret_env: Vec<(String, SecretString)>,
+    /// The env on each host that carries tags (their `env.tags` merged over the above).
+    pub host_env: BTreeMap<String, HostEnv>,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, Vec<String>>,
     pub proxied: bool,
@@ -177,7 +181,7 @@ impl Settings {
                     .roles
                     .iter()
                     .filter(|r| r.hosts.contains(&host))
-                    .map(|r| self.role_plan(r, version, &image_ref))
+                    .map(|r| self.role_plan(r, &host, version, &image_ref))
                     .collect(),
                 host,
             })
@@ -233,8 +237,19 @@ impl Settings {
         })
     }
 
-    fn role_plan(&self, role: &RoleSettings, version: &str, image_ref: &str) -> RolePlan {
+    fn role_plan(
+        &self,
+        role: &RoleSettings,
+        host: &str,
+        version: &str,
+        image_ref: &str,
+    ) -> RolePlan {
         let prefix = self.prefix(role);
+        let tagged = role.host_env.get(host);
+        let (env, secret_env) = match tagged {
+            Some(e) => (e.env.clone(), e.secret_env.clone()),
+            None => (role.env.clone(), role.secret_env.clone()),
+        };
         RolePlan {
             role: role.name.clone(),
             primary: role.name == self.primary_role,
@@ -246,12 +261,14 @@ impl Settings {
                 destination: self.destination.clone(),
                 version: version.to_string(),
                 cmd: role.cmd.clone(),
-                env: role.env.clone(),
-                secret_env: role.secret_env.clone(),
+                env,
+                secret_env,
                 labels: role.labels.clone(),
                 options: role.options.clone(),
             },
             route: self.route(role),
+            tags: tagged.map(|e| e.tags.clone()).unwrap_or_default(),
+            env_from_tags: tagged.map(|e| e.from_tags.clone()).unwrap_or_default(),
             prefix,
         }
     }
@@ -268,6 +285,7 @@ pub mod tests {
             cmd: None,
             env: vec![("A".into(), "1".into())],
             secret_env: vec![("TOKEN".into(), SecretString::from("s3cret-value"))],
+            host_env: BTreeMap::new(),
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             proxied,

@@ -1,8 +1,10 @@
-//! The mapping of Kamal's `accessories`: image, where (host/hosts/role/roles), cmd, port, env,
-//! labels, options, volumes, network, and `files` / `directories` from Kamal's `local:remote`
-//! strings (or tables) to dhow's shapes. ERB files and mount options are warned about.
+//! The mapping of Kamal's `accessories`: image, where (host/hosts/role/roles/tag/tags), cmd,
+//! port, env, labels, options, volumes, network, and `files` / `directories` from Kamal's
+//! `local:remote` strings (or tables) to dhow's shapes. ERB files and mount options are warned
+//! about.
 
-use super::map::{cmd, env, options, scalars, string, wrong};
+use super::env::env;
+use super::map::{cmd, options, scalars, string, wrong};
 use super::write::{self, Out};
 use super::yaml::Y;
 use toml_edit::{Array, InlineTable, Value};
@@ -23,6 +25,7 @@ fn accessory(out: &mut Out, name: &str, v: &Y) {
     };
     out.table(at).set_implicit(false);
     let mut roles = Array::new();
+    let mut tagged = Array::new();
     for (k, v) in kv {
         match k.as_str() {
             "image" | "host" => string(out, at, k, v),
@@ -33,6 +36,10 @@ fn accessory(out: &mut Out, name: &str, v: &Y) {
             "role" | "roles" => match write::strings(v) {
                 Some(a) => roles.extend(a),
                 None => wrong(out, at, k, "role names", v),
+            },
+            "tag" | "tags" => match write::strings(v) {
+                Some(a) => tags(out, at, k, a, &mut tagged),
+                None => wrong(out, at, k, "tag names", v),
             },
             "cmd" => cmd(out, at, k, v),
             "port" => match write::text(v) {
@@ -52,12 +59,30 @@ fn accessory(out: &mut Out, name: &str, v: &Y) {
             },
             "files" => files(out, at, v),
             "directories" => directories(out, at, v),
-            "service" | "registry" | "tag" | "tags" | "proxy" => out.unsupported(at, k),
+            "service" | "registry" | "proxy" => out.unsupported(at, k),
             _ => out.unknown(at, k),
         }
     }
     if !roles.is_empty() {
         out.set(at, "roles", roles);
+    }
+    if !tagged.is_empty() {
+        out.set(at, "tags", tagged);
+    }
+}
+
+/// Kamal's `tag` / `tags`: those some host carries (the others would make dhow refuse the file).
+fn tags(out: &mut Out, at: &[&str], key: &str, names: Array, tagged: &mut Array) {
+    for t in names.iter().filter_map(|v| v.as_str()) {
+        if out.carried_tags.contains(t) {
+            tagged.push(t);
+        } else {
+            out.warn(
+                at,
+                key,
+                &format!("no host carries tag {t} (dhow refuses a tag no host has), dropped"),
+            );
+        }
     }
 }
 

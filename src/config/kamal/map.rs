@@ -1,6 +1,7 @@
-//! The mapping of a Kamal config's top level, servers and roles, and env onto dhow's keys.
-//! Every key ends up written, converted (and noted), or warned about with its path: nothing is
-//! dropped silently. The other sections are in `sections.rs` and `accessories.rs`.
+//! The mapping of a Kamal config's top level, servers (hosts with their tags) and roles onto
+//! dhow's keys. Every key ends up written, converted (and noted), or warned about with its
+//! path: nothing is dropped silently. The other sections are in `env.rs`, `sections.rs` and
+//! `accessories.rs`.
 
 use super::write::{self, Out};
 use super::yaml::Y;
@@ -71,7 +72,7 @@ pub fn map(root: &Y, out: &mut Out) {
             },
             "deploy_timeout" | "drain_timeout" => duration(out, &[], k, v),
             "servers" => servers(out, v),
-            "env" => env(out, &[], v),
+            "env" => super::env::env(out, &[], v),
             "labels" => labels = Some(v),
             "volumes" => volumes = Some(v),
             "proxy" => super::sections::proxy(out, &["proxy"], v),
@@ -144,22 +145,31 @@ pub fn scalars(out: &mut Out, table: &[&str], key: &str, v: &Y) {
     }
 }
 
-/// A host entry of a list: `"1.2.3.4"`, or `{"1.2.3.4": tag(s)}` (tags dropped, warned).
-fn host(out: &mut Out, table: &[&str], at: &str, v: &Y) -> Option<String> {
+/// A host entry of a list: `"1.2.3.4"`, or `{"1.2.3.4": tag(s)}` as `{ host, tags }`.
+fn host(out: &mut Out, table: &[&str], at: &str, v: &Y) -> Option<Value> {
     match v {
         Y::Map(m) if m.len() == 1 => {
-            out.warn(
-                table,
-                at,
-                &format!(
-                    "host {} has tags (for env.tags), which dhow does not support; tags dropped",
-                    m[0].0
-                ),
-            );
-            Some(m[0].0.clone())
+            let (h, tags) = &m[0];
+            let tags = match tags {
+                Y::Null => Array::new(),
+                other => match write::strings(other) {
+                    Some(a) => a,
+                    None => {
+                        wrong(out, table, at, "a host's tag or list of tags", other);
+                        Array::new()
+                    }
+                },
+            };
+            if tags.is_empty() {
+                return Some(h.as_str().into());
+            }
+            let mut t = InlineTable::new();
+            t.insert("host", h.as_str().into());
+            t.insert("tags", Value::Array(tags));
+            Some(Value::InlineTable(t))
         }
         other => match write::text(other) {
-            Some(h) => Some(h),
+            Some(h) => Some(h.into()),
             None => {
                 wrong(out, table, at, "a host", other);
                 None
@@ -219,7 +229,7 @@ fn role(out: &mut Out, name: &str, v: &Y) {
                 out.set(at, k, hs);
             }
             "cmd" => cmd(out, at, k, v),
-            "env" => env(out, at, v),
+            "env" => super::env::env(out, at, v),
             "labels" => scalars(out, at, k, v),
             "options" => options(out, at, v),
             "proxy" => match v {
@@ -299,35 +309,6 @@ pub fn options(out: &mut Out, table: &[&str], v: &Y) {
     }
     if !t.is_empty() {
         out.set(table, "options", t);
-    }
-}
-
-/// `env`: a flat mapping (all clear) or `clear` / `secret` / `tags`.
-pub fn env(out: &mut Out, table: &[&str], v: &Y) {
-    let at: Vec<&str> = table.iter().copied().chain(["env"]).collect();
-    let Some(entries) = v.map() else {
-        return wrong(out, table, "env", "a mapping", v);
-    };
-    let structured = entries
-        .iter()
-        .all(|(k, _)| matches!(k.as_str(), "clear" | "secret" | "tags"));
-    if !structured {
-        out.note(table, "env", "plain variables became env.clear");
-        return scalars(out, &at, "clear", v);
-    }
-    for (k, v) in entries {
-        match k.as_str() {
-            "clear" => scalars(out, &at, k, v),
-            "secret" => match write::strings(v) {
-                Some(a) => out.set(&at, k, a),
-                None => wrong(out, &at, k, "a list of secret names", v),
-            },
-            _ => out.warn(
-                &at,
-                k,
-                "env tags (per-host env) are not supported by dhow, dropped",
-            ),
-        }
     }
 }
 

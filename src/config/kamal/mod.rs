@@ -2,11 +2,12 @@
 //! `config/deploy.<destination>.yml`) turned into dhow's `config/deploy.toml` (and
 //! `deploy.<destination>.toml`), its secrets files and hooks copied, and the result checked
 //! the way `dhow config` checks it. One file per concern: `yaml.rs` reading (ERB refused),
-//! `map.rs` / `sections.rs` / `accessories.rs` the key mapping, `write.rs` the TOML with its
+//! `map.rs` / `env.rs` / `sections.rs` / `accessories.rs` the key mapping, `write.rs` the TOML with its
 //! `# kamal:` comments, `files.rs` secrets and hooks. Nothing is overwritten, and every Kamal
 //! key dhow does not take is warned about with its path.
 
 mod accessories;
+mod env;
 mod files;
 mod map;
 mod sections;
@@ -17,6 +18,7 @@ mod yaml;
 pub use files::HOOK_NAMES;
 
 use crate::error::{fail, Kind};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// What an import did: one line per file (`wrote`, `skipped`), and the warnings.
@@ -35,11 +37,17 @@ pub struct Converted {
     pub notes: Vec<String>,
 }
 
-/// Convert one Kamal YAML file's text (`file` names it in messages).
-pub fn convert(file: &str, text: &str) -> anyhow::Result<Converted> {
+/// Convert one Kamal YAML file's text (`file` names it in messages); `carried_tags`: the tags
+/// the hosts of the project's files carry.
+pub fn convert(
+    file: &str,
+    text: &str,
+    carried_tags: &BTreeSet<String>,
+) -> anyhow::Result<Converted> {
     yaml::refuse_erb(file, text)?;
     let root = yaml::parse(file, text)?;
     let mut out = write::Out::default();
+    out.carried_tags = carried_tags.clone();
     map::map(&root, &mut out);
     let warnings = out.warnings.clone();
     let notes = out.notes.clone();
@@ -102,10 +110,19 @@ pub fn import(from: &Path) -> anyhow::Result<Report> {
             .map_err(|e| fail(Kind::Config, format!("cannot read {}: {e}", path.display())))?;
         sources.push((Some(dest), path, text));
     }
+    // Env for a tag is kept when a host of any file carries it (a destination may tag hosts).
+    let mut carried = BTreeSet::new();
+    for (_, path, text) in &sources {
+        yaml::refuse_erb(&path.display().to_string(), text)?;
+        carried.extend(env::host_tags(&yaml::parse(
+            &path.display().to_string(),
+            text,
+        )?));
+    }
     // Every file converts before anything is written: ERB in one file writes nothing.
     let mut converted = Vec::new();
     for (dest, path, text) in &sources {
-        let c = convert(&path.display().to_string(), text)?;
+        let c = convert(&path.display().to_string(), text, &carried)?;
         converted.push((dest.clone(), path.display().to_string(), c));
     }
     let mut r = Report::default();

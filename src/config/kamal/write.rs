@@ -15,6 +15,8 @@ pub struct Out {
     pub notes: Vec<String>,
     /// (table path, comment text) for the written file.
     comments: Vec<(Vec<String>, String)>,
+    /// The tags hosts carry in any file of the project (`env.tags` of others are dropped).
+    pub carried_tags: std::collections::BTreeSet<String>,
 }
 
 /// `a.b` of a path.

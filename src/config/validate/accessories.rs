@@ -1,15 +1,23 @@
-//! `[accessories.*]`: each has an image, a good name, hosts (directly or through roles that
-//! exist), and well-formed port, directories and files.
+//! `[accessories.*]`: each has an image, a good name, hosts (directly, or through roles that
+//! exist or tags that hosts carry), and well-formed port, directories and files.
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{AccessoryConfig, AccessoryFile, Config};
 use super::super::types::Publish;
 use super::Errors;
+use std::collections::BTreeSet;
 
-/// `roles`: the roles of `servers`, as `servers::check` found them.
-pub(super) fn check(c: &Config, roles: &[String], e: &mut Errors) {
+/// `roles`: the roles of `servers`, as `servers::check` found them; `tags`: the tags its hosts
+/// carry.
+pub(super) fn check(c: &Config, roles: &[String], tags: &BTreeSet<String>, e: &mut Errors) {
     for (name, a) in c.accessories.iter().flatten() {
         check_one(name, a, roles, e);
+        for (i, t) in a.tags.iter().flatten().enumerate() {
+            if !tags.contains(t) {
+                let at = [key("accessories"), key(name), key("tags"), Seg::Index(i)];
+                e.add(&at, super::tags::not_carried(t, tags));
+            }
+        }
     }
 }
 
@@ -21,10 +29,11 @@ fn check_one(name: &str, a: &AccessoryConfig, roles: &[String], e: &mut Errors) 
     if a.host.is_none()
         && a.hosts.as_ref().is_none_or(Vec::is_empty)
         && a.roles.as_ref().is_none_or(Vec::is_empty)
+        && a.tags.as_ref().is_none_or(Vec::is_empty)
     {
         e.add(
             &base,
-            format!("accessory {name} needs host, hosts or roles"),
+            format!("accessory {name} needs host, hosts, roles or tags"),
         );
     }
     for r in a.roles.iter().flatten() {

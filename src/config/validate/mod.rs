@@ -1,6 +1,6 @@
 //! Checks on the merged config that the schema alone cannot make, one file per section (as
 //! Kamal splits its validators): `app` (service, image, destination), `servers` (roles and the
-//! primary role), `registry`, `proxy`, `accessories`, `setup`, and `secrets` (every reference, from
+//! primary role), `tags` (host tags and `env.tags`), `registry`, `proxy`, `accessories`, `setup`, and `secrets` (every reference, from
 //! whichever section, defined in `.dhow/secrets*`). Every error names the file, line and column
 //! of the offending key (in the destination file when it comes from there); all errors are
 //! reported together, in section order.
@@ -13,6 +13,7 @@ mod registry;
 mod secrets;
 mod servers;
 mod setup;
+mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -44,10 +45,11 @@ pub fn validate(
     };
     app::check(c, &mut e);
     let roles = servers::check(c, &mut e);
+    let tags = tags::check(c, &mut e);
     app::check_destination(c, destination, &mut e);
     registry::check(c, &mut e);
     proxy::check(c, &mut e);
-    accessories::check(c, &roles, &mut e);
+    accessories::check(c, &roles, &tags, &mut e);
     setup::check(c, &mut e);
     let needed = secrets::check(c, destination, defined, &mut e);
     if e.list.is_empty() {

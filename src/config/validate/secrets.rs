@@ -1,5 +1,5 @@
-//! Secret references from every section (`env.secret` at the top, in roles and accessories,
-//! `registry.password`, `builder.secrets`): each a good name, defined in `.dhow/secrets*`.
+//! Secret references from every section (`env.secret` at the top, in `env.tags`, roles and
+//! accessories, `registry.password`, `builder.secrets`, `ssh.key_data`): each a good name, defined in `.dhow/secrets*`.
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{Config, EnvConfig, Servers};
@@ -41,23 +41,29 @@ pub(super) fn check(
 /// Every secret reference with the key path it is written at, in config order.
 pub(super) fn references(c: &Config) -> Vec<(Vec<Seg>, String)> {
     let mut refs: Vec<(Vec<Seg>, String)> = Vec::new();
-    let env_refs = |env: &Option<EnvConfig>, base: Vec<Seg>, refs: &mut Vec<(Vec<Seg>, String)>| {
-        if let Some(e) = env {
-            for (i, s) in e.secret.iter().enumerate() {
-                let mut p = base.clone();
-                p.extend([key("env"), key("secret"), Seg::Index(i)]);
-                refs.push((p, secret_ref(s).1.to_string()));
-            }
+    // The secrets of an env table, at `<at>.secret[i]`.
+    let env_refs = |env: Option<&EnvConfig>, at: Vec<Seg>, refs: &mut Vec<(Vec<Seg>, String)>| {
+        for (i, s) in env.iter().flat_map(|e| e.secret.iter()).enumerate() {
+            let mut p = at.clone();
+            p.extend([key("secret"), Seg::Index(i)]);
+            refs.push((p, secret_ref(s).1.to_string()));
         }
     };
-    env_refs(&c.env, vec![], &mut refs);
+    let base = c.env.as_ref().map(|e| e.base());
+    env_refs(base.as_ref(), vec![key("env")], &mut refs);
     if let Some(Servers::Roles(r)) = &c.servers {
         for (name, role) in r {
-            env_refs(&role.env, vec![key("servers"), key(name)], &mut refs);
+            let at = vec![key("servers"), key(name), key("env")];
+            env_refs(role.env.as_ref(), at, &mut refs);
         }
     }
+    for (tag, env) in c.env.iter().flat_map(|e| e.tags.iter()) {
+        let at = vec![key("env"), key("tags"), key(tag)];
+        env_refs(Some(env), at, &mut refs);
+    }
     for (name, a) in c.accessories.iter().flatten() {
-        env_refs(&a.env, vec![key("accessories"), key(name)], &mut refs);
+        let at = vec![key("accessories"), key(name), key("env")];
+        env_refs(a.env.as_ref(), at, &mut refs);
     }
     if let Some(p) = c.registry.as_ref().and_then(|r| r.password.clone()) {
         refs.push((vec![key("registry"), key("password")], p));

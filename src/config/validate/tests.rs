@@ -84,7 +84,7 @@ fn tls_keys_must_agree() {
         r#"config/deploy.toml:7:19: proxy.ssl_certificate: ssl_certificate needs ssl_private_key (the PEM key file) beside it"#,
         r#"config/deploy.toml:1:1: proxy.acme_email: acme_email / acme_directory are for automatic certificates: set ssl = true (without certificate files) or remove them"#,
         r#"config/deploy.toml:6:7: proxy.ssl: ssl = false contradicts ssl_certificate: remove one of them"#,
-        r#"config/deploy.toml:10:1: accessories.cache: accessory cache needs host, hosts or roles"#,
+        r#"config/deploy.toml:10:1: accessories.cache: accessory cache needs host, hosts, roles or tags"#,
     ];
     assert_eq!(errors(text), expected);
 }
@@ -114,4 +114,57 @@ fn proxy_limits_must_make_sense() {
     let c: Config = toml::from_str(ok).expect("parses");
     let files = [Located::new("config/deploy.toml", ok)];
     assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+}
+
+#[test]
+fn tags_are_names_and_env_tags_need_a_host_carrying_them() {
+    let text = r#"service = "app"
+image = "org/app"
+[servers.web]
+hosts = ["h1", { host = "h2", tags = ["eu", "bad tag"] }]
+[servers.jobs]
+hosts = [{ host = "h3", tags = ["rack-1"] }]
+[env.tags.eu]
+clear = { REGION = "eu" }
+[env.tags.us]
+clear = { REGION = "us" }
+"#;
+    let expected = [
+        r#"config/deploy.toml:4:45: servers.web.hosts[1].tags[1]: bad tag "bad tag": use letters, digits, - and _"#,
+        r#"config/deploy.toml:9:1: env.tags.us: tag "us": no host carries it (tag a host in servers: { host = "...", tags = ["us"] }); tags on hosts: bad tag, eu, rack-1"#,
+    ];
+    assert_eq!(errors(text), expected);
+}
+
+#[test]
+fn a_destination_may_carry_the_tags_of_the_base_env() {
+    let base = "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\"]\n\
+                [env.tags.eu]\nclear = { REGION = \"eu\" }\n";
+    let staging = "servers = [{ host = \"s1\", tags = [\"eu\"] }]\n";
+    let mut merged: toml::Table = toml::from_str(base).unwrap();
+    crate::config::load::deep_merge(&mut merged, toml::from_str(staging).unwrap());
+    let c: Config = toml::Value::Table(merged).try_into().unwrap();
+    let files = [
+        Located::new("config/deploy.toml", base),
+        Located::new("config/deploy.staging.toml", staging),
+    ];
+    assert!(validate(&c, Some("staging"), &files, &BTreeMap::new()).is_ok());
+    // A destination with hosts of its own, untagged, keeps the base file's tags' env valid.
+    let tagged_base = base.replace("[\"h1\"]", "[{ host = \"h1\", tags = [\"eu\"] }]");
+    let plain = "servers = [\"s1\"]\n";
+    let mut merged: toml::Table = toml::from_str(&tagged_base).unwrap();
+    crate::config::load::deep_merge(&mut merged, toml::from_str(plain).unwrap());
+    let c: Config = toml::Value::Table(merged).try_into().unwrap();
+    let files = [
+        Located::new("config/deploy.toml", &tagged_base),
+        Located::new("config/deploy.staging.toml", plain),
+    ];
+    assert!(validate(&c, Some("staging"), &files, &BTreeMap::new()).is_ok());
+    // Without the destination no host carries it.
+    let e = errors(base);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("config/deploy.toml:4:1: env.tags.eu: tag \"eu\": no host carries it"),
+        "{e:?}"
+    );
 }
