@@ -529,7 +529,7 @@ async fn build_secrets_reach_the_build_and_not_the_image() {
         .output()
         .unwrap();
     use sha2::Digest;
-    let want = format!("{:x}", sha2::Sha256::digest(secret.as_bytes()));
+    let want = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), want);
     // The image does not hold it: not in its history, config or any file.
     let history = std::process::Command::new("docker")

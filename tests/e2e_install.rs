@@ -271,7 +271,7 @@ fn an_installed_dhow_boots_its_own_proxy_checks_architectures_and_takes_proxy_im
 /// whose config says arm64 (this engine cannot build one: no BuildKit, no emulation).
 fn load_arm64_base() {
     use sha2::{Digest, Sha256};
-    let hex = |b: &[u8]| format!("{:x}", Sha256::digest(b));
+    let hex = |b: &[u8]| hex::encode(Sha256::digest(b));
     let entry = |t: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);

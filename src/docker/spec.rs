@@ -108,7 +108,7 @@ pub fn dns_name(container: &str) -> String {
         return container.to_string();
     }
     use sha2::{Digest, Sha256};
-    let digest = format!("{:x}", Sha256::digest(container.as_bytes()));
+    let digest = hex::encode(Sha256::digest(container.as_bytes()));
     let head: String = container
         .chars()
         .map(|c| {

@@ -80,8 +80,7 @@ pub struct Archive {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(data))
 }
 
 /// Assemble the `docker load` archive of `image`.

@@ -76,7 +76,7 @@ pub fn static_elf_arch(b: &[u8]) -> Result<&'static str, &'static str> {
 
 fn binary(bytes: Arc<[u8]>) -> Binary {
     use sha2::{Digest, Sha256};
-    let digest = format!("{:x}", Sha256::digest(&bytes));
+    let digest = hex::encode(Sha256::digest(&bytes));
     Binary { bytes, digest }
 }
 

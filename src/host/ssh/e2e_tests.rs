@@ -63,7 +63,7 @@ async fn stdin_reaches_the_command_byte_for_byte() {
         .await
         .unwrap();
     let mut lines = out.stdout.lines();
-    let expected = format!("{:x}", Sha256::digest(&data));
+    let expected = hex::encode(Sha256::digest(&data));
     assert_eq!(lines.next(), Some(expected.as_str()));
     assert_eq!(lines.next(), Some("600"));
 }
