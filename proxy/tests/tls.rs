@@ -1,6 +1,7 @@
 //! TLS with the real binary: certificates given at deploy and picked by SNI, HTTP/2 by ALPN,
 //! plain HTTP redirected to HTTPS (the health path excepted), certificates back after a
-//! restart, an unknown name refused, and bad certificate files refused at deploy.
+//! restart, an unknown name refused, bad certificate files refused at deploy, and a returning
+//! client resuming its session (TLS 1.3 tickets, TLS 1.2 session IDs) instead of a full handshake.
 
 mod support;
 
@@ -245,4 +246,47 @@ async fn h2c_with_prior_knowledge_on_the_plain_port_beside_http1() {
     )
     .await;
     assert_eq!(status_of(&answer), 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_client_resumes_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key, der) = cert(dir.path(), "shop", &["shop.test"]);
+    let shop = Backend::start("shop").await;
+    let proxy = ProxyProc::start(dir.path(), &["--https", "127.0.0.1:0"]);
+    let https = https_addr(&proxy);
+    proxy.deploy(
+        "shop",
+        &shop.target(),
+        &["--host", "shop.test", "--tls-cert", &crt, "--tls-key", &key],
+    );
+    for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut store = rustls::RootCertStore::empty();
+        store.add(der.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[versions])
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+        // One client config (and its session store) for both connections, as a browser has.
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("shop.test").unwrap();
+            let tls = connector.connect(name, tcp).await.unwrap();
+            kinds.push(tls.get_ref().1.handshake_kind());
+            assert_eq!(get_over(tls, "shop.test", "/").await, (200, "shop".into()));
+        }
+        assert_eq!(
+            kinds,
+            [
+                Some(rustls::HandshakeKind::Full),
+                Some(rustls::HandshakeKind::Resumed)
+            ],
+            "{versions:?}"
+        );
+    }
 }

@@ -44,6 +44,9 @@ impl ResolvesServerCert for SniResolver {
 }
 
 /// The server config: certificates by SNI, ALPN h2 then http/1.1.
+/// TLS 1.2 sessions kept for resumption by session ID.
+const SESSION_CACHE: usize = 20_000;
+
 pub fn server_config(
     source: Arc<dyn CertificateSource>,
 ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
@@ -55,5 +58,10 @@ pub fn server_config(
     .with_cert_resolver(Arc::new(SniResolver { source }));
     // acme-tls/1 only ever meets an ACME server's TLS-ALPN-01 validation (RFC 8737).
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+    // Returning clients skip the full handshake: stateless tickets (keys rotated by rustls'
+    // ticketer, every 6 hours), and a session cache for TLS 1.2 session IDs larger than
+    // rustls' default 256 entries (a few hundred bytes each).
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
     Ok(Arc::new(config))
 }
