@@ -86,22 +86,82 @@ impl Output {
         }
     }
 
+    /// A command's result (what a data command prints: details, versions, prune, ...): with
+    /// `--json` one `{"event": kind, ...}` line with `value`'s fields; otherwise `human()`
+    /// prints it. Data commands go through here, so `--json` gets typed objects instead of
+    /// `output` lines, and human output never carries JSON. The shapes are in the README.
+    pub fn data<T: serde::Serialize>(&self, kind: &str, value: &T, human: impl FnOnce()) {
+        if !self.json {
+            human();
+            return;
+        }
+        let fields = serde_json::to_value(value)
+            .unwrap_or_else(|e| json!({ "error": format!("cannot write {kind} as JSON: {e}") }));
+        self.event(kind, fields);
+    }
+
     /// Emit one JSON event line `{"event": name, ...fields}` (only with `--json`).
     pub fn event(&self, name: &str, fields: Value) {
         if !self.json {
             return;
         }
-        let mut obj = match fields {
-            Value::Object(map) => map,
-            other => {
-                let mut m = serde_json::Map::new();
-                m.insert("data".into(), other);
-                m
-            }
-        };
-        obj.insert("event".into(), Value::String(name.to_string()));
-        let line = Value::Object(obj).to_string();
+        let line = event_line(name, fields);
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
+    }
+}
+
+/// `{"event": name, ...fields}`; fields that are no object go under `data`.
+fn event_line(name: &str, fields: Value) -> String {
+    let mut obj = match fields {
+        Value::Object(map) => map,
+        other => {
+            let mut m = serde_json::Map::new();
+            m.insert("data".into(), other);
+            m
+        }
+    };
+    obj.insert("event".into(), Value::String(name.to_string()));
+    Value::Object(obj).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Host {
+        host: String,
+        running: bool,
+        size: u64,
+    }
+
+    #[test]
+    fn data_is_one_typed_object_with_json_and_the_human_lines_without() {
+        let record = Host {
+            host: "h1".into(),
+            running: true,
+            size: 7,
+        };
+        let line = event_line("thing", serde_json::to_value(&record).unwrap());
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v,
+            json!({ "event": "thing", "host": "h1", "running": true, "size": 7 })
+        );
+        assert_eq!(
+            event_line("n", json!(3)),
+            json!({ "event": "n", "data": 3 }).to_string()
+        );
+
+        let human = std::cell::Cell::new(0);
+        let json_out = Output {
+            json: true,
+            ..Output::default()
+        };
+        json_out.data("thing", &record, || human.set(human.get() + 1));
+        assert_eq!(human.get(), 0, "--json prints no human lines");
+        Output::default().data("thing", &record, || human.set(human.get() + 1));
+        assert_eq!(human.get(), 1);
     }
 }

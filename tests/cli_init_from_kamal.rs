@@ -2,8 +2,8 @@
 //! fixtures in tests/fixtures/kamal/ (Kamal's own documented examples) convert, the result
 //! passes `dhow config`, keys land where dhow has them, unsupported and unknown keys are
 //! warned about (and commented in the TOML), host tags and env tags carry over, destinations
-//! convert, secrets and hooks are copied, nothing is overwritten, and ERB is refused with its
-//! line.
+//! convert, secrets and hooks are copied, nothing is overwritten, ERB is refused with its
+//! line, and the config names the JSON Schema written beside it as `dhow init`'s does.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -532,4 +532,41 @@ fn a_result_dhow_refuses_fails_loudly_with_the_file() {
         t.contains("config/deploy.toml does not load as a dhow config"),
         "{t}"
     );
+}
+
+#[test]
+fn the_converted_config_names_the_schema_written_beside_it_as_init_does() {
+    let dir = fixture("template");
+    let d = dir.path();
+    let t = convert(d);
+    let (_, raw) = toml_at(d, "config/deploy.toml");
+    assert!(raw.starts_with("#:schema ./deploy.schema.json\n"), "{raw}");
+    assert!(t.contains("wrote config/deploy.schema.json"), "{t}");
+    // The schema on disk is `dhow config schema`'s, and the converted config passes it.
+    let written = std::fs::read_to_string(d.join("config/deploy.schema.json")).unwrap();
+    let printed = dhow(d, &["config", "schema"]);
+    assert_eq!(written, String::from_utf8_lossy(&printed.stdout));
+    let schema: serde_json::Value = serde_json::from_str(&written).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let config: toml::Value = toml::from_str(&raw).unwrap();
+    let config = serde_json::to_value(config).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&config)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new(), "{raw}");
+    // A destination file is partial: no schema line (its required keys are in the base).
+    let (_, staging) = toml_at(d, "config/deploy.staging.toml");
+    assert!(!staging.starts_with("#:schema"), "{staging}");
+
+    // Beside a config that was there already (not overwritten), no schema is written.
+    let dir = fixture("template");
+    let d = dir.path();
+    std::fs::write(
+        d.join("config/deploy.toml"),
+        "service = \"mine\"\nimage = \"org/mine\"\nservers = [\"192.0.2.9\"]\n",
+    )
+    .unwrap();
+    let t = convert(d);
+    assert!(!d.join("config/deploy.schema.json").exists(), "{t}");
 }

@@ -295,7 +295,7 @@ async fn on_host(
             ops::start(conn, a).await?;
             say("restarted");
         }
-        AccessoryCommand::Details { .. } => details(conn, a, &say).await,
+        AccessoryCommand::Details { .. } => super::accessory_details::details(ctx, conn, a).await,
         AccessoryCommand::Logs { args, .. } => {
             if ops::state(conn, a).await?.is_none() {
                 return Err(missing());
@@ -354,46 +354,5 @@ fn booted(
     }
     if let Some(p) = &a.port {
         say(&format!("  port {p}"));
-    }
-}
-
-async fn details(conn: &HostConn, a: &AccessorySettings, say: &dyn Fn(&str)) {
-    let info = match crate::docker::containers::inspect(&conn.docker, &a.container).await {
-        Ok(Some(i)) => i,
-        Ok(None) | Err(_) => {
-            say(&format!(
-                "not booted (dhow accessory boot {} boots it)",
-                a.name
-            ));
-            return;
-        }
-    };
-    let state = info.state.unwrap_or_default();
-    let status = state
-        .status
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let image = info.config.and_then(|c| c.image).unwrap_or_default();
-    say(&format!(
-        "{} {status} ({image}){}",
-        a.container,
-        if image == a.image {
-            String::new()
-        } else {
-            format!(
-                "; the config says {}: `dhow accessory reboot {}`",
-                a.image, a.name
-            )
-        }
-    ));
-    if let Some(p) = &a.port {
-        say(&format!("  port {p}"));
-    }
-    for m in info.mounts.unwrap_or_default() {
-        say(&format!(
-            "  mount {} -> {}",
-            m.name.or(m.source).unwrap_or_default(),
-            m.destination.unwrap_or_default()
-        ));
     }
 }

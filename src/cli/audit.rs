@@ -18,13 +18,10 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
         if let Some(conn) = conns.get(&host) {
             let text = audit::tail(conn.shell.as_ref(), &plan.lock_key, args.lines).await?;
             for line in text.lines() {
-                if ctx.out.json {
-                    let mut entry = audit::parse_line(line);
-                    entry["host"] = host.as_str().into();
-                    ctx.out.event("audit", entry);
-                } else {
-                    ctx.out.host_line(&host, "stdout", line);
-                }
+                let mut entry = audit::parse_line(line);
+                entry["host"] = host.as_str().into();
+                ctx.out
+                    .data("audit", &entry, || ctx.out.host_line(&host, "stdout", line));
             }
         }
     }

@@ -163,10 +163,7 @@ async fn details(ctx: &Ctx) -> anyhow::Result<()> {
         b.dockerfile.as_str()
     };
     let arg_names: Vec<&str> = b.args.keys().map(String::as_str).collect();
-    if ctx.out.json {
-        ctx.out.event(
-            "builder",
-            json!({
+    let record = json!({
                 "image": s.image,
                 "context": b.context.display().to_string(),
                 "context_source": source,
@@ -180,10 +177,7 @@ async fn details(ctx: &Ctx) -> anyhow::Result<()> {
                 "docker_cli": cli,
                 "engine": { "version": engine, "api": api, "arch": engine_arch },
                 "registry": s.registry.as_ref().map(|r| r.server.clone()),
-            }),
-        );
-        return Ok(());
-    }
+    });
     let mut lines = vec![
         format!("image:          {}", s.image),
         format!(
@@ -213,8 +207,10 @@ async fn details(ctx: &Ctx) -> anyhow::Result<()> {
         Some(r) => format!("registry:       {} (push, then hosts pull)", r.server),
         None => "registry:       none (the image goes to each host over SSH)".to_string(),
     });
-    for l in lines {
-        ctx.out.info(l);
-    }
+    ctx.out.data("builder", &record, || {
+        for l in lines {
+            ctx.out.info(l);
+        }
+    });
     Ok(())
 }

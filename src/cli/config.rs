@@ -23,33 +23,30 @@ pub fn run(global: &Global, out: &Output, cmd: Option<&ConfigCommand>) -> anyhow
         .iter()
         .map(|(name, at)| (name.clone(), at.clone()))
         .collect();
-    if out.json {
-        out.event(
-            "config",
-            serde_json::json!({
-                "config": loaded.merged,
-                "files": loaded.files,
-                "destination": loaded.destination,
-                "secrets": secrets.iter().map(|(n, at)| serde_json::json!({"name": n, "defined_at": at, "value": "[REDACTED]"})).collect::<Vec<_>>(),
-            }),
+    let record = serde_json::json!({
+        "config": loaded.merged,
+        "files": loaded.files,
+        "destination": loaded.destination,
+        "secrets": secrets.iter().map(|(n, at)| serde_json::json!({"name": n, "defined_at": at, "value": "[REDACTED]"})).collect::<Vec<_>>(),
+    });
+    let text = toml::to_string_pretty(&loaded.merged)?;
+    out.data("config", &record, || {
+        println!(
+            "# merged from {}",
+            loaded
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
         );
-        return Ok(());
-    }
-    println!(
-        "# merged from {}",
-        loaded
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" + ")
-    );
-    print!("{}", toml::to_string_pretty(&loaded.merged)?);
-    if !secrets.is_empty() {
-        println!("\n# secrets (values redacted)");
-        for (name, at) in secrets {
-            println!("# {name} = [REDACTED]  ({at})");
+        print!("{text}");
+        if !secrets.is_empty() {
+            println!("\n# secrets (values redacted)");
+            for (name, at) in &secrets {
+                println!("# {name} = [REDACTED]  ({at})");
+            }
         }
-    }
+    });
     Ok(())
 }

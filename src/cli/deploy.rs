@@ -59,12 +59,9 @@ pub async fn deploy_version(
     let started = Instant::now();
     let plan = ctx.plan(version, movement, args.skip_push)?;
     if args.dry_run {
-        if ctx.out.json {
-            ctx.out
-                .event("plan", serde_json::json!({ "plan": plan.describe_json() }));
-        } else {
-            print!("{}", plan.describe());
-        }
+        let record = serde_json::json!({ "plan": plan.describe_json() });
+        ctx.out
+            .data("plan", &record, || print!("{}", plan.describe()));
         return Ok(());
     }
     let hooks = ctx.hooks(&plan);

@@ -1,5 +1,6 @@
 //! `dhow details`: per host, the Docker engine and API versions and the dhow containers
-//! running there (label `dhow.service`), read through the Docker API over SSH.
+//! running there (label `dhow.service`), read through the Docker API over SSH; with `--json`
+//! one `details` object per host.
 
 use super::{hosts, Global};
 use crate::docker::labels::{LABEL_ACCESSORY, LABEL_OWNER, LABEL_SERVICE};
@@ -9,12 +10,26 @@ use crate::host::ssh::Session;
 use crate::output::Output;
 use serde_json::json;
 
-/// One host's answer.
+/// One host's answer (with `--json`, a `details` object).
+#[derive(serde::Serialize)]
 struct Details {
-    engine: String,
-    api: String,
-    /// (name, image, status, service)
-    containers: Vec<[String; 4]>,
+    host: String,
+    docker_version: String,
+    api_version: String,
+    containers: Vec<Listed>,
+}
+
+/// A running dhow container: the app's (service set) or an accessory (accessory set).
+#[derive(serde::Serialize)]
+struct Listed {
+    name: String,
+    image: String,
+    /// The engine's status line (`Up 3 minutes`).
+    status: String,
+    /// The app's service, or `<owner> (accessory <name>)`.
+    service: String,
+    /// The accessory's name, for accessories.
+    accessory: Option<String>,
 }
 
 pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
@@ -38,7 +53,11 @@ pub async fn run(global: &Global, out: &Output) -> anyhow::Result<()> {
     let mut kind = None;
     for (host, result) in results {
         match result {
-            Ok(d) => show(out, &host, &d),
+            Ok(mut d) => {
+                // The host as the config names it (the session may know it by its HostName).
+                d.host = host;
+                out.data("details", &d, || show(out, &d));
+            }
             Err(e) => {
                 out.event(
                     "details",
@@ -76,73 +95,53 @@ async fn fetch(session: &Session) -> anyhow::Result<Details> {
         listed.extend(list.into_iter().map(|c| {
             let name = containers::first_name(&c);
             let labels = c.labels.unwrap_or_default();
-            let service = match labels.get(LABEL_ACCESSORY) {
+            let accessory = labels.get(LABEL_ACCESSORY).cloned();
+            let service = match &accessory {
                 Some(acc) => format!(
                     "{} (accessory {acc})",
                     labels.get(LABEL_OWNER).cloned().unwrap_or_default()
                 ),
                 None => labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
             };
-            [
+            Listed {
                 name,
-                c.image.unwrap_or_default(),
-                c.status.unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
                 service,
-            ]
+                accessory,
+            }
         }));
     }
     Ok(Details {
-        engine,
-        api,
+        host,
+        docker_version: engine,
+        api_version: api,
         containers: listed,
     })
 }
 
-fn show(out: &Output, host: &str, d: &Details) {
-    if out.json {
-        let containers: Vec<_> = d
-            .containers
-            .iter()
-            .map(|[name, image, status, service]| {
-                json!({ "name": name, "image": image, "status": status, "service": service })
-            })
-            .collect();
-        out.event(
-            "details",
-            json!({ "host": host, "docker_version": d.engine, "api_version": d.api, "containers": containers }),
-        );
-        return;
-    }
+fn show(out: &Output, d: &Details) {
+    let host = &d.host;
     out.host_line(
         host,
         "stdout",
-        &format!("Docker {} (API {})", d.engine, d.api),
+        &format!("Docker {} (API {})", d.docker_version, d.api_version),
     );
     if d.containers.is_empty() {
         out.host_line(host, "stdout", "no dhow containers running");
         return;
     }
-    let width = d
-        .containers
-        .iter()
-        .map(|c| c[0].len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    let iwidth = d
-        .containers
-        .iter()
-        .map(|c| c[1].len())
-        .max()
-        .unwrap_or(0)
-        .max(5);
-    let swidth = d
-        .containers
-        .iter()
-        .map(|c| c[3].len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
+    let widest = |f: fn(&Listed) -> &str, min: usize| {
+        d.containers
+            .iter()
+            .map(|c| f(c).len())
+            .max()
+            .unwrap_or(0)
+            .max(min)
+    };
+    let width = widest(|c| &c.name, 4);
+    let iwidth = widest(|c| &c.image, 5);
+    let swidth = widest(|c| &c.service, 7);
     out.host_line(
         host,
         "stdout",
@@ -151,11 +150,14 @@ fn show(out: &Output, host: &str, d: &Details) {
             "NAME", "IMAGE", "SERVICE"
         ),
     );
-    for [name, image, status, service] in &d.containers {
+    for c in &d.containers {
         out.host_line(
             host,
             "stdout",
-            &format!("{name:width$}  {image:iwidth$}  {service:swidth$}  {status}"),
+            &format!(
+                "{:width$}  {:iwidth$}  {:swidth$}  {}",
+                c.name, c.image, c.service, c.status
+            ),
         );
     }
 }

@@ -55,12 +55,15 @@ fn pick(doc: &str, want: &str) -> Result<String, String> {
     }
 }
 
-/// Print the reference or one section; `Err` is a usage error (exit 2).
-pub fn run(section: Option<&str>) -> Result<(), String> {
-    match section {
-        None => print!("{REFERENCE}"),
-        Some(s) => print!("{}", pick(REFERENCE, s)?),
-    }
+/// Print the reference or one section (with `--json` a `docs` object holding the text);
+/// `Err` is a usage error (exit 2).
+pub fn run(section: Option<&str>, out: &crate::output::Output) -> Result<(), String> {
+    let text = match section {
+        None => REFERENCE.to_string(),
+        Some(s) => pick(REFERENCE, s)?,
+    };
+    let record = serde_json::json!({ "section": section, "text": text });
+    out.data("docs", &record, || print!("{text}"));
     Ok(())
 }
 

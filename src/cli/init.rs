@@ -103,10 +103,8 @@ fn sample(out: &Output) -> anyhow::Result<()> {
         out.info(format!("wrote {path}"));
     }
     // The schema the template's `#:schema` line names (editors complete and check keys).
-    let schema = Path::new("config/deploy.schema.json");
-    if !schema.exists() {
-        std::fs::write(schema, crate::config::json_schema::document() + "\n")?;
-        out.info("wrote config/deploy.schema.json");
+    if crate::config::json_schema::write_new()? {
+        out.info(format!("wrote {}", crate::config::json_schema::SCHEMA_FILE));
     }
     let di = Path::new(".dockerignore");
     if !di.exists() {
@@ -136,6 +134,16 @@ fn ignore_secrets(out: &Output) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_template_names_the_schema_file_init_writes() {
+        let first = super::CONFIG.lines().next().unwrap_or_default();
+        assert_eq!(first, crate::config::json_schema::SCHEMA_LINE);
+        assert_eq!(
+            crate::config::json_schema::SCHEMA_FILE,
+            "config/deploy.schema.json"
+        );
+    }
+
     #[test]
     fn kamal_import_knows_the_hooks_init_writes() {
         let names: Vec<&str> = super::HOOKS.iter().map(|(n, _)| *n).collect();

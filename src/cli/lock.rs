@@ -61,29 +61,20 @@ pub async fn run(ctx: &Ctx, cmd: &LockCommand) -> anyhow::Result<()> {
         .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
     let shell = host.shell.as_ref();
     match cmd {
-        LockCommand::Status => match lock::status(shell, &plan.lock_key).await? {
-            Some(info) => {
-                if ctx.out.json {
-                    ctx.out.event(
-                        "lock",
-                        serde_json::json!({ "locked": true, "holder": info }),
-                    );
-                } else {
-                    println!(
-                        "{}",
-                        lock::held_message(&plan.lock_key, &plan.primary_host, Some(&info))
-                    );
-                }
-            }
-            None => {
-                if ctx.out.json {
-                    ctx.out
-                        .event("lock", serde_json::json!({ "locked": false }));
-                } else {
-                    println!("{} is not locked", plan.lock_key);
-                }
-            }
-        },
+        LockCommand::Status => {
+            let holder = lock::status(shell, &plan.lock_key).await?;
+            let record = serde_json::json!({
+                "host": plan.primary_host, "key": plan.lock_key,
+                "locked": holder.is_some(), "holder": holder,
+            });
+            ctx.out.data("lock", &record, || match &holder {
+                Some(info) => println!(
+                    "{}",
+                    lock::held_message(&plan.lock_key, &plan.primary_host, Some(info))
+                ),
+                None => println!("{} is not locked", plan.lock_key),
+            });
+        }
         LockCommand::Acquire { message } => {
             let info = LockInfo::now(
                 ctx.performer(),

@@ -2,6 +2,7 @@
 //! Commands are thin: they parse, load what they need and call into the library modules.
 
 mod accessory;
+mod accessory_details;
 mod aliases;
 mod app;
 mod audit;
@@ -20,6 +21,7 @@ mod proxy;
 mod proxy_binary;
 mod proxy_details;
 mod prune;
+mod records;
 mod registry;
 mod secrets;
 mod server;
@@ -87,7 +89,8 @@ pub struct Global {
     #[arg(short = 'H', long = "skip-hooks", global = true)]
     pub skip_hooks: bool,
 
-    /// One JSON object per line instead of human output.
+    /// One JSON object per line instead of human output; a command that prints data gives one
+    /// typed object per host (the README lists their fields).
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -346,12 +349,12 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
             lock::hold(&c, "prune", || prune::run(&c, cmd.as_ref())).await
         }
         Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
-        Command::Secrets { cmd } => secrets::run(&cli.global, cmd),
+        Command::Secrets { cmd } => secrets::run(&cli.global, &out, cmd),
         Command::Init(args) => init::run(args, &out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),
-        Command::Docs { section } => docs::run(section.as_deref())
+        Command::Docs { section } => docs::run(section.as_deref(), &out)
             .map_err(|m| crate::error::fail(crate::error::Kind::Usage, m)),
         Command::Server { cmd } => server::run(&cli.global, cmd.clone(), &out).await,
         Command::Details => details::run(&cli.global, &out).await,

@@ -15,7 +15,10 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
     let info = match containers::inspect(&c.docker, CONTAINER).await {
         Ok(Some(i)) => i,
         Ok(None) | Err(_) => {
-            say("proxy: not booted (dhow deploy or dhow proxy boot boots it)");
+            let record = serde_json::json!({ "host": h, "booted": false, "running": false });
+            ctx.out.data("proxy", &record, || {
+                say("proxy: not booted (dhow deploy or dhow proxy boot boots it)")
+            });
             return Ok(());
         }
     };
@@ -34,7 +37,7 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
         ctx.out.event(
             "proxy",
             serde_json::json!({
-                "host": h, "running": running, "image": image,
+                "host": h, "booted": true, "running": running, "image": image,
                 "this_dhow_image": ours,
                 "boot": configured.run_args(),
                 "layout": if held { "port-holder" } else { "single-container" },

@@ -2,9 +2,11 @@
 //! `all`) on every selected host: containers removes the app's stopped containers beyond
 //! `retain_containers` per role (or `--retain N`); images removes the app's images no
 //! container uses (its tags and its dangling builds; `:latest` kept) and proxy images of
-//! older dhow releases no container uses; all does both, containers first.
+//! older dhow releases no container uses; all does both, containers first. With `--json`,
+//! one `pruned` object per host.
 
 use super::context::Ctx;
+use super::records::{Pruned, PrunedRole};
 use crate::deploy::boot;
 use crate::deploy::targets::Targets;
 use crate::docker::{containers, images};
@@ -40,23 +42,63 @@ pub async fn run(ctx: &Ctx, cmd: Option<&PruneCommand>) -> anyhow::Result<()> {
         let conn = conns
             .get(&host.host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
+        let mut record = Pruned {
+            host: host.host.clone(),
+            ..Pruned::default()
+        };
         if do_containers {
-            prune_containers(ctx, &plan, conn, &host.roles, keep).await?;
+            record.containers = Some(prune_containers(&plan, conn, &host.roles, keep).await?);
         }
-        if do_images {
-            prune_images(ctx, &plan, conn).await?;
+        // The containers removed are told even when the images then fail.
+        let images = match do_images {
+            true => prune_images(&plan, conn).await.map(Some),
+            false => Ok(None),
+        };
+        if let Ok(Some((removed, reclaimed))) = &images {
+            record.images = Some(removed.clone());
+            record.untagged_bytes = Some(*reclaimed);
         }
+        ctx.out
+            .data("pruned", &record, || human(ctx, &plan, &record));
+        images?;
     }
     Ok(())
 }
 
+/// What prune did on one host, as lines.
+fn human(ctx: &Ctx, plan: &Targets, record: &Pruned) {
+    let say = |line: &str| ctx.out.host_line(&record.host, "stdout", line);
+    for r in record.containers.iter().flatten() {
+        say(&if r.removed.is_empty() {
+            format!("{}: no containers to prune (keeping {})", r.role, r.retain)
+        } else {
+            format!("{}: removed {}", r.role, r.removed.join(", "))
+        });
+    }
+    if let Some(removed) = &record.images {
+        if removed.is_empty() {
+            say("no unused images");
+        }
+        for tag in removed {
+            say(&format!("removed image {tag}"));
+        }
+    }
+    if let Some(reclaimed) = record.untagged_bytes.filter(|n| *n > 0) {
+        say(&format!(
+            "removed untagged images of {} ({} MB)",
+            plan.service,
+            reclaimed / 1_000_000
+        ));
+    }
+}
+
 async fn prune_containers(
-    ctx: &Ctx,
     plan: &Targets,
     conn: &HostConn,
     roles: &[crate::deploy::targets::RoleTarget],
     keep: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<PrunedRole>> {
+    let mut out = Vec::new();
     for role in roles {
         let (_, removed) = boot::prune_stopped(
             conn,
@@ -66,23 +108,17 @@ async fn prune_containers(
             keep,
         )
         .await?;
-        let msg = if removed.is_empty() {
-            format!("{}: no containers to prune (keeping {keep})", role.role)
-        } else {
-            format!("{}: removed {}", role.role, removed.join(", "))
-        };
-        ctx.out.host_line(&conn.name, "stdout", &msg);
-        for name in &removed {
-            ctx.out.event(
-                "pruned",
-                serde_json::json!({ "host": conn.name, "role": role.role, "container": name }),
-            );
-        }
+        out.push(PrunedRole {
+            role: role.role.clone(),
+            removed,
+            retain: keep,
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
-async fn prune_images(ctx: &Ctx, plan: &Targets, conn: &HostConn) -> anyhow::Result<()> {
+/// The image tags removed on a host, and the bytes its untagged images of the app freed.
+async fn prune_images(plan: &Targets, conn: &HostConn) -> anyhow::Result<(Vec<String>, i64)> {
     let host = &conn.name;
     let remote = |e: anyhow::Error| fail(Kind::Remote, format!("{host}: {e:#}"));
     let used = containers::images_in_use(&conn.docker)
@@ -106,25 +142,5 @@ async fn prune_images(ctx: &Ctx, plan: &Targets, conn: &HostConn) -> anyhow::Res
         .await
         .map_err(remote)?;
     removed.extend(crate::proxy::on_host::prune_images(conn).await?);
-    if removed.is_empty() {
-        ctx.out.host_line(host, "stdout", "no unused images");
-    }
-    for tag in &removed {
-        ctx.out
-            .host_line(host, "stdout", &format!("removed image {tag}"));
-        ctx.out
-            .event("pruned", serde_json::json!({ "host": host, "image": tag }));
-    }
-    if reclaimed > 0 {
-        ctx.out.host_line(
-            host,
-            "stdout",
-            &format!(
-                "removed untagged images of {} ({} MB)",
-                plan.service,
-                reclaimed / 1_000_000
-            ),
-        );
-    }
-    Ok(())
+    Ok((removed, reclaimed))
 }

@@ -74,23 +74,22 @@ pub async fn run(ctx: &Ctx, cmd: &RegistryCommand) -> anyhow::Result<()> {
         ));
     }
     if !sides.skip_local {
-        if login && r.password.is_none() {
-            ctx.out.info(format!(
+        let already = login && r.password.is_none();
+        let line = if already {
+            format!(
                 "local: the Docker CLI is logged in to {} already (registry.password is not set)",
                 r.server
-            ));
+            )
         } else {
             local(&r.server, &r.username, password.as_ref()).await?;
-            ctx.out.info(format!(
+            format!(
                 "local: logged {} {}",
                 if login { "in to" } else { "out of" },
                 r.server
-            ));
-        }
-        ctx.out.event(
-            "registry",
-            serde_json::json!({ "host": "local", "server": r.server, "login": login }),
-        );
+            )
+        };
+        let record = serde_json::json!({ "host": "local", "server": r.server, "login": login });
+        ctx.out.data("registry", &record, || ctx.out.info(line));
     }
     if sides.skip_remote {
         return Ok(());
@@ -119,12 +118,11 @@ pub async fn run(ctx: &Ctx, cmd: &RegistryCommand) -> anyhow::Result<()> {
                 } else {
                     "logged out of"
                 };
-                ctx.out
-                    .host_line(h, "stdout", &format!("{what} {}", r.server));
-                ctx.out.event(
-                    "registry",
-                    serde_json::json!({ "host": h, "server": r.server, "login": login }),
-                );
+                let record = serde_json::json!({ "host": h, "server": r.server, "login": login });
+                ctx.out.data("registry", &record, || {
+                    ctx.out
+                        .host_line(h, "stdout", &format!("{what} {}", r.server))
+                });
             }
             Err(e) => failed.push(format!("{h}: {e:#}")),
         }

@@ -1,14 +1,16 @@
 //! `dhow secrets fetch|extract|print`: Kamal's `kamal secrets` for `.dhow/secrets` files.
 //! `fetch` asks a password manager's CLI (`secrets_managers/`) and prints one JSON object,
 //! `extract` picks one value out of it, `print` shows the resolved secrets (the one command
-//! that prints values). `fetch` and `extract` need no config.
+//! that prints values). `fetch` and `extract` need no config. With `--json`, `fetch` and `print`
+//! give one `secrets` object (`{"secrets": {NAME: value}}`), `extract` one `secret`.
 
 use super::Global;
 use crate::config::secrets;
+use crate::output::Output;
 use crate::secrets_managers::{self, extract::extract, Request};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, Subcommand)]
@@ -51,7 +53,7 @@ pub enum SecretsCommand {
     Print,
 }
 
-pub fn run(global: &Global, cmd: &SecretsCommand) -> anyhow::Result<()> {
+pub fn run(global: &Global, out: &Output, cmd: &SecretsCommand) -> anyhow::Result<()> {
     match cmd {
         SecretsCommand::Fetch {
             adapter,
@@ -65,18 +67,22 @@ pub fn run(global: &Global, cmd: &SecretsCommand) -> anyhow::Result<()> {
                 from: from.clone(),
                 names: secrets.clone(),
             })?;
-            println!("{}", secrets_managers::extract::to_json(&values)?);
+            let text = secrets_managers::extract::to_json(&values)?;
+            let record = serde_json::json!({ "secrets": values });
+            out.data("secrets", &record, || println!("{text}"));
             Ok(())
         }
         SecretsCommand::Extract { name, secrets } => {
-            println!("{}", extract(name, secrets)?);
+            let value = extract(name, secrets)?;
+            let record = serde_json::json!({ "name": name, "value": value });
+            out.data("secret", &record, || println!("{value}"));
             Ok(())
         }
-        SecretsCommand::Print => print(global),
+        SecretsCommand::Print => print(global, out),
     }
 }
 
-fn print(global: &Global) -> anyhow::Result<()> {
+fn print(global: &Global, out: &Output) -> anyhow::Result<()> {
     let destination = global.destination.as_deref();
     if let Some(d) = destination {
         crate::config::load::check_destination(d)?;
@@ -84,10 +90,15 @@ fn print(global: &Global) -> anyhow::Result<()> {
     let defs = secrets::read(Path::new(".dhow"), destination)?;
     let all: BTreeSet<String> = defs.keys().cloned().collect();
     let resolved = secrets::resolve(&defs, &all)?;
-    for name in &all {
-        if let Some(value) = resolved.get(name) {
-            println!("{name}={}", value.expose_secret());
+    let values: BTreeMap<&str, &str> = all
+        .iter()
+        .filter_map(|name| Some((name.as_str(), resolved.get(name)?.expose_secret())))
+        .collect();
+    let record = serde_json::json!({ "secrets": values });
+    out.data("secrets", &record, || {
+        for (name, value) in &values {
+            println!("{name}={value}");
         }
-    }
+    });
     Ok(())
 }

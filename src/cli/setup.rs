@@ -131,16 +131,15 @@ fn report(
         match result {
             Ok(p) => {
                 changed |= p.changed();
-                ctx.out.host_line(&host, "stdout", &p.describe());
-                for step in &p.steps {
-                    ctx.out.host_line(&host, "stdout", step);
-                }
-                ctx.out.event(
-                    "setup",
-                    json!({ "host": host, "os": p.os, "docker": p.docker_version,
-                            "installed": p.installed, "started": p.started,
-                            "group_added": p.group_added, "changed": p.changed() }),
-                );
+                let record = json!({ "host": host, "os": p.os, "docker": p.docker_version,
+                        "installed": p.installed, "started": p.started,
+                        "group_added": p.group_added, "changed": p.changed() });
+                ctx.out.data("setup", &record, || {
+                    ctx.out.host_line(&host, "stdout", &p.describe());
+                    for step in &p.steps {
+                        ctx.out.host_line(&host, "stdout", step);
+                    }
+                });
             }
             Err(e) => {
                 kind.get_or_insert(kind_of(&e));

@@ -1,12 +1,16 @@
-//! `dhow versions`: the retained versions per host and role, the running one marked; and that
-//! inventory, from which `deploy::rollback::choose` picks the version `dhow rollback` goes to.
+//! `dhow versions`: the retained versions per host and role, the running one marked (with
+//! `--json` one `versions` object per host); and that inventory, from which
+//! `deploy::rollback::choose` picks the version `dhow rollback` goes to.
 
 use super::context::Ctx;
+use super::records::HostRoles;
 use crate::deploy::targets::Targets;
 use crate::docker::containers::{self, AppContainer};
 use crate::error::{fail, Kind};
 use crate::host::conn::HostConn;
+use crate::output::out_line;
 use std::collections::HashMap;
+use std::io::Write;
 
 /// Containers per (host, role) for the plan's hosts and roles.
 pub async fn inventory(
@@ -36,24 +40,21 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let plan = ctx.targets()?;
     let conns = ctx.connect(&plan.host_names()).await?;
     let inv = inventory(&plan, &conns).await?;
-    if ctx.out.json {
-        for (host, role, list) in &inv {
-            for c in list {
-                ctx.out.event(
-                    "version",
-                    serde_json::json!({"host": host, "role": role, "version": c.version, "running": c.running, "container": c.name}),
-                );
-            }
-        }
-        return Ok(());
+    for record in HostRoles::group(&inv, false) {
+        ctx.out.data("versions", &record, || human(&record));
     }
-    for (host, role, list) in &inv {
-        println!("{host} ({role}):");
-        if list.is_empty() {
-            println!("  (nothing deployed)");
+    Ok(())
+}
+
+/// One host's versions, newest first, the running one marked.
+fn human(record: &HostRoles) {
+    for r in &record.roles {
+        out_line!("{} ({}):", record.host, r.role);
+        if r.containers.is_empty() {
+            out_line!("  (nothing deployed)");
         }
-        for c in list {
-            println!(
+        for c in &r.containers {
+            out_line!(
                 "  {} {}{}",
                 if c.running { "*" } else { " " },
                 c.version,
@@ -61,5 +62,4 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
 }

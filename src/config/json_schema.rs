@@ -9,6 +9,26 @@ use super::types::{Cmd, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
 
+/// The first line of a config/deploy.toml that `dhow init` (and `--from-kamal`) writes:
+/// editors with TOML schema support read the schema from the file it names.
+pub const SCHEMA_LINE: &str = "#:schema ./deploy.schema.json";
+
+/// Where that line points, as `dhow init` writes it.
+pub const SCHEMA_FILE: &str = "config/deploy.schema.json";
+
+/// Write the schema to [`SCHEMA_FILE`] unless a file is there; whether it was written.
+pub fn write_new() -> std::io::Result<bool> {
+    let path = std::path::Path::new(SCHEMA_FILE);
+    if path.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, document() + "\n")?;
+    Ok(true)
+}
+
 /// The schema of config/deploy.toml (and its destination files), as pretty JSON.
 pub fn document() -> String {
     let mut schema = schemars::schema_for!(Config);

@@ -49,6 +49,7 @@ impl FakeHost {
             version: version.into(),
             role: role.into(),
             running,
+            state: if running { "running" } else { "exited" }.into(),
             created,
             image: format!("dhow/demo:{version}"),
         });
@@ -88,6 +89,7 @@ impl FakeHost {
             .find(|c| c.name == name)
             .ok_or_else(|| fail(Kind::Remote, format!("No such container: {name}")))?;
         c.running = running;
+        c.state = if running { "running" } else { "exited" }.into();
         Ok(())
     }
 
@@ -127,6 +129,7 @@ impl HostOps for FakeHost {
             version: spec.version.clone(),
             role: spec.role.clone(),
             running: true,
+            state: "running".into(),
             created,
             image: spec.image.clone(),
         });

@@ -76,6 +76,7 @@ mod tests {
                 version: v.to_string(),
                 role: "web".into(),
                 running: *running,
+                state: if *running { "running" } else { "exited" }.into(),
                 created: 100 - i as i64,
                 image: format!("dhow/demo:{v}"),
             })

@@ -25,6 +25,8 @@ pub struct AppContainer {
     pub version: String,
     pub role: String,
     pub running: bool,
+    /// The engine's word for it: running, exited, created, restarting, paused, dead.
+    pub state: String,
     pub created: i64,
     pub image: String,
 }
@@ -64,6 +66,7 @@ fn app_container(c: ContainerSummary) -> AppContainer {
             c.state,
             Some(ContainerSummaryStateEnum::RUNNING | ContainerSummaryStateEnum::RESTARTING)
         ),
+        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
         created: c.created.unwrap_or(0),
         image: c.image.unwrap_or_default(),
     }

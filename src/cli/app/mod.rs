@@ -4,6 +4,7 @@
 
 mod exec;
 mod logs;
+mod look;
 mod stale;
 
 use super::context::Ctx;
@@ -148,6 +149,7 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
     match cmd {
         AppCommand::Logs(args) => return logs::app(ctx, &plan, &conns, args).await,
         AppCommand::StaleContainers { stop } => return stale::run(ctx, &plan, &conns, *stop).await,
+        c if look::handles(c) => return look::run(ctx, c, &plan, &conns).await,
         AppCommand::Exec {
             reuse,
             interactive,
@@ -180,8 +182,8 @@ pub async fn run(ctx: &Ctx, cmd: &AppCommand) -> anyhow::Result<()> {
             .await?;
             on_role(ctx, cmd, &plan, conn, role, &list).await?;
         }
-        if matches!(cmd, AppCommand::Images | AppCommand::Remove { .. }) {
-            on_images(ctx, cmd, &plan, conn).await?;
+        if matches!(cmd, AppCommand::Remove { .. }) {
+            remove_images(ctx, &plan, conn).await?;
         }
     }
     Ok(())
@@ -200,29 +202,6 @@ async fn on_role(
     let say = |line: &str| ctx.out.host_line(host, "stdout", line);
     let running: Vec<_> = list.iter().filter(|c| c.running).collect();
     match cmd {
-        AppCommand::Details | AppCommand::Version => {
-            if running.is_empty() {
-                say(&format!("{}: not running", role.role));
-            }
-            for c in &running {
-                if matches!(cmd, AppCommand::Version) {
-                    say(&format!("{}: {}", role.role, c.version));
-                } else {
-                    say(&format!("{}: {} ({}) running", role.role, c.name, c.image));
-                }
-            }
-        }
-        AppCommand::Containers => {
-            for c in list {
-                say(&format!(
-                    "{}: {} {} {}",
-                    role.role,
-                    c.name,
-                    c.version,
-                    if c.running { "running" } else { "stopped" }
-                ));
-            }
-        }
         AppCommand::Stop => {
             for c in &running {
                 containers::stop(&conn.docker, &c.name, plan.stop_grace).await?;
@@ -279,7 +258,7 @@ async fn on_role(
                 })?;
             say(&format!("{}: {now}", role.role));
         }
-        // Images: after the roles (on_images); logs, exec and boot: handled before.
+        // Images: after the roles (remove_images); the others: handled before.
         _ => {}
     }
     Ok(())
@@ -317,26 +296,16 @@ async fn serving<'a>(
     latest.map(|(c, _)| c).or(list.first())
 }
 
-/// `app images` lists the app's images on a host, `app remove` removes them.
-async fn on_images(
-    ctx: &Ctx,
-    cmd: &AppCommand,
-    plan: &Targets,
-    conn: &HostConn,
-) -> anyhow::Result<()> {
+/// `app remove`: the app's images on a host, after its containers.
+async fn remove_images(ctx: &Ctx, plan: &Targets, conn: &HostConn) -> anyhow::Result<()> {
     let host = &conn.name;
-    let say = |line: &str| ctx.out.host_line(host, "stdout", line);
-    let repository = plan.image.clone();
-    let tags = images::tags(&conn.docker, &repository)
+    let tags = images::tags(&conn.docker, &plan.image)
         .await
         .map_err(|e| fail(Kind::Remote, format!("{host}: {e:#}")))?;
     for image in tags {
-        if matches!(cmd, AppCommand::Remove { .. }) {
-            let _ = images::remove(&conn.docker, &image.tag).await;
-            say(&format!("removed image {}", image.tag));
-        } else {
-            say(&format!("{} ({} MB)", image.tag, image.size / 1_000_000));
-        }
+        let _ = images::remove(&conn.docker, &image.tag).await;
+        ctx.out
+            .host_line(host, "stdout", &format!("removed image {}", image.tag));
     }
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! `app stale_containers [--stop]` (Kamal's): the app's containers that run but are not the
 //! current version of their role, e.g. left running by an interrupted deploy. The current
 //! one is the container the proxy routes to (a proxied role), else the newest running one;
-//! `--stop` stops the others (under the deploy lock, with the role's stop grace).
+//! `--stop` stops the others (under the deploy lock, with the role's stop grace). With
+//! `--json`, one `stale_containers` object per host.
 
 use super::super::context::Ctx;
+use super::super::records::{HostStale, Stale};
 use crate::deploy::targets::Targets;
 use crate::docker::containers;
 use crate::error::{fail, Kind};
@@ -21,6 +23,10 @@ pub(super) async fn run(
         let conn = conns
             .get(&host.host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {}", host.host)))?;
+        let mut record = HostStale {
+            host: host.host.clone(),
+            stale: Vec::new(),
+        };
         for role in &host.roles {
             let list = containers::service_containers(
                 &conn.docker,
@@ -39,39 +45,46 @@ pub(super) async fn run(
                 .filter(|r| running.iter().any(|c| &c.name == r))
                 .or_else(|| running.first().map(|c| c.name.clone()));
             for c in running.iter().filter(|c| Some(&c.name) != current.as_ref()) {
-                found += 1;
-                let line = if stop {
+                if stop {
                     containers::stop(&conn.docker, &c.name, plan.stop_grace).await?;
-                    format!(
-                        "{}: stopped stale container {} (version {})",
-                        role.role, c.name, c.version
-                    )
-                } else {
-                    format!(
-                        "{}: stale container {} (version {}) runs beside {}; \
-                         `dhow app stale_containers --stop` stops it",
-                        role.role,
-                        c.name,
-                        c.version,
-                        current.as_deref().unwrap_or("-")
-                    )
-                };
-                if ctx.out.json {
-                    ctx.out.event(
-                        "stale_container",
-                        serde_json::json!({
-                            "host": host.host, "role": role.role, "container": c.name,
-                            "version": c.version, "current": current, "stopped": stop,
-                        }),
-                    );
-                } else {
-                    ctx.out.host_line(&host.host, "stdout", &line);
                 }
+                record.stale.push(Stale {
+                    role: role.role.clone(),
+                    container: c.name.clone(),
+                    version: c.version.clone(),
+                    current: current.clone(),
+                    stopped: stop,
+                });
             }
         }
+        found += record.stale.len();
+        ctx.out
+            .data("stale_containers", &record, || human(ctx, &record));
     }
-    if found == 0 {
+    if found == 0 && !ctx.out.json {
         ctx.out.info("no stale containers");
     }
     Ok(())
+}
+
+/// One line per stale container of a host.
+fn human(ctx: &Ctx, record: &HostStale) {
+    for s in &record.stale {
+        let line = if s.stopped {
+            format!(
+                "{}: stopped stale container {} (version {})",
+                s.role, s.container, s.version
+            )
+        } else {
+            format!(
+                "{}: stale container {} (version {}) runs beside {}; \
+                 `dhow app stale_containers --stop` stops it",
+                s.role,
+                s.container,
+                s.version,
+                s.current.as_deref().unwrap_or("-")
+            )
+        };
+        ctx.out.host_line(&record.host, "stdout", &line);
+    }
 }

@@ -63,6 +63,11 @@ pub fn convert(
     })
 }
 
+/// `toml` with the `#:schema` line of `dhow init`'s template in front.
+fn with_schema_line(toml: &str) -> String {
+    format!("{}\n{toml}", crate::config::json_schema::SCHEMA_LINE)
+}
+
 /// The destination files beside the base one: `deploy.<dest>.yml` -> `dest`, sorted.
 fn destinations(base: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let dir = base.parent().filter(|d| !d.as_os_str().is_empty());
@@ -127,16 +132,28 @@ pub fn import(from: &Path) -> anyhow::Result<Report> {
     }
     let mut r = Report::default();
     let base_toml = PathBuf::from("config/deploy.toml");
+    let writes_base = !base_toml.exists();
     for (dest, shown, c) in &converted {
-        let to = match dest {
-            None => base_toml.clone(),
-            Some(d) => crate::config::load::destination_file(&base_toml, d),
+        // The base file names the schema as `dhow init`'s does (a destination file is a
+        // partial config the schema's required keys would flag).
+        let (to, body) = match dest {
+            None => (base_toml.clone(), with_schema_line(&c.toml)),
+            Some(d) => (
+                crate::config::load::destination_file(&base_toml, d),
+                c.toml.clone(),
+            ),
         };
         r.warnings
             .extend(c.warnings.iter().map(|w| format!("{shown}: {w}")));
         r.notes
             .extend(c.notes.iter().map(|n| format!("{shown}: {n}")));
-        files::write_new(&to, &c.toml, 0o644, shown, &mut r)?;
+        files::write_new(&to, &body, 0o644, shown, &mut r)?;
+    }
+    if writes_base && crate::config::json_schema::write_new()? {
+        let file = crate::config::json_schema::SCHEMA_FILE;
+        r.lines.push(format!(
+            "wrote {file} (the config's JSON Schema, for editors)"
+        ));
     }
     let secrets_path = top_string(&base_text, "secrets_path").unwrap_or(".kamal/secrets".into());
     files::secrets(Path::new(&secrets_path), &mut r)?;
