@@ -29,7 +29,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    fn new(manifest: Vec<u8>) -> Prepared {
+    pub(crate) fn new(manifest: Vec<u8>) -> Prepared {
         Prepared {
             digest: format!("sha256:{:x}", Sha256::digest(&manifest)),
             media_type: manifest::media_type(&manifest),
