@@ -16,6 +16,7 @@ pub mod credential_helper;
 pub mod credentials;
 pub mod dockerignore;
 pub mod engine;
+pub mod layers;
 pub mod pull;
 pub mod reference;
 pub mod registry;
