@@ -94,7 +94,7 @@ impl Cache {
         let mut reader = HashingReader::new(input);
         io::copy(&mut reader, &mut gz).map_err(|e| io_fail("compress layer", tar, e))?;
         let hashed = gz.finish().map_err(|e| io_fail("compress layer", tar, e))?;
-        let actual = format!("sha256:{:x}", reader.hash.finalize());
+        let actual = format!("sha256:{}", hex::encode(reader.hash.finalize()));
         if actual != diff_id {
             return Err(fail(
                 Kind::Internal,
@@ -105,7 +105,7 @@ impl Cache {
             ));
         }
         let blob = Blob {
-            digest: format!("sha256:{:x}", hashed.hash.finalize()),
+            digest: format!("sha256:{}", hex::encode(hashed.hash.finalize())),
             size: hashed.written,
         };
         tmp.persist(self.blob_path(&blob.digest))
@@ -120,7 +120,7 @@ impl Cache {
     /// Store `bytes` as a blob (a config, a layer that came compressed already).
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Blob> {
         let blob = Blob {
-            digest: format!("sha256:{:x}", Sha256::digest(bytes)),
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
             size: bytes.len() as u64,
         };
         if self.blob(&blob.digest).map(|b| b.size) != Some(blob.size) {
@@ -135,7 +135,7 @@ impl Cache {
             HashingReader::new(fs::File::open(path).map_err(|e| io_fail("read", path, e))?);
         let size = io::copy(&mut reader, &mut io::sink()).map_err(|e| io_fail("read", path, e))?;
         let blob = Blob {
-            digest: format!("sha256:{:x}", reader.hash.finalize()),
+            digest: format!("sha256:{}", hex::encode(reader.hash.finalize())),
             size,
         };
         fs::copy(path, self.blob_path(&blob.digest)).map_err(|e| io_fail("store", path, e))?;
@@ -232,7 +232,10 @@ mod tests {
     fn layer(dir: &Path, content: &[u8]) -> (PathBuf, String) {
         let path = dir.join("layer.tar");
         fs::write(&path, content).unwrap();
-        (path, format!("sha256:{:x}", Sha256::digest(content)))
+        (
+            path,
+            format!("sha256:{}", hex::encode(Sha256::digest(content))),
+        )
     }
 
     #[test]
@@ -244,7 +247,10 @@ mod tests {
         let first = cache.compress_layer(&diff_id, &tar).unwrap();
         assert!(first.size < 1000, "{first:?}");
         let bytes = fs::read(cache.blob_path(&first.digest)).unwrap();
-        assert_eq!(format!("sha256:{:x}", Sha256::digest(&bytes)), first.digest);
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+            first.digest
+        );
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut plain)

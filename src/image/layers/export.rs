@@ -31,7 +31,7 @@ pub struct Prepared {
 impl Prepared {
     pub(crate) fn new(manifest: Vec<u8>) -> Prepared {
         Prepared {
-            digest: format!("sha256:{:x}", Sha256::digest(&manifest)),
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(&manifest))),
             media_type: manifest::media_type(&manifest),
             manifest,
         }
@@ -155,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("cache")).unwrap();
         let layer = b"pretend this is a layer tar ".repeat(50);
-        let diff_id = format!("sha256:{:x}", Sha256::digest(&layer));
+        let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
         let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
         let file = std::fs::File::create(dir.path().join("image.tar")).unwrap();
         let mut t = tar::Builder::new(file);
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(refs.len(), 2);
         assert_eq!(
             refs[0],
-            format!("sha256:{:x}", Sha256::digest(config.as_bytes()))
+            format!("sha256:{}", hex::encode(Sha256::digest(config.as_bytes())))
         );
         assert_eq!(
             cache.compressed_for(&diff_id).map(|b| b.digest),
