@@ -19,19 +19,22 @@ use std::time::Duration;
 pub enum ProxyCommand {
     /// Boot the proxy where it is not running (routes come back from its volume).
     Boot,
-    /// Replace the proxy container with one from this dhow's proxy image (an upgrade).
+    /// Replace the proxy with one from this dhow's proxy image and this config's [proxy] boot
+    /// settings, with no failed request: the new one starts beside the old one, takes the same
+    /// listening sockets and the old one hands over (an upgrade; `dhow proxy details` shows
+    /// the settings each host runs with).
     Reboot {
-        /// One host at a time, each serving again before the next (behind a load balancer).
+        /// One host at a time, each replaced before the next starts.
         #[arg(long)]
         rolling: bool,
     },
-    /// Start a stopped proxy container.
+    /// Start a stopped proxy (and its port holder).
     Start,
-    /// Stop the proxy container (its hosts stop answering HTTP until `proxy start`).
+    /// Stop the proxy and its port holder (the hosts refuse HTTP until `proxy start`).
     Stop,
-    /// Restart the proxy container (same image).
+    /// Restart the proxy container (same image; connections wait in the port holder meanwhile).
     Restart,
-    /// The proxy container and the services it routes, per host.
+    /// The proxy, its settings beside the config's, and the services it routes, per host.
     Details,
     /// The proxy's logs (one JSON line per request).
     Logs(super::app::LogsArgs),
