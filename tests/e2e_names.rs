@@ -124,24 +124,26 @@ fn app_start_after_a_rollback_starts_the_rolled_back_to_version() {
 #[test]
 fn remove_keeps_a_proxy_whose_control_socket_does_not_answer() {
     let sb = Sandbox::load();
-    let h1 = sb.hosts()[0].clone();
-    let servers = format!("servers = [\"{h1}\"]");
+    // Host 2: the other tests here deploy to host 1 meanwhile, and this one takes its proxy's
+    // control socket away for a while.
+    let h2 = sb.hosts()[1].clone();
+    let servers = format!("servers = [\"{h2}\"]");
     let ra = one_host(&sb, "ra", &servers, "");
     let rb = one_host(&sb, "rb", &servers, "");
     ra.dhow_ok(&["deploy", "--version", "v1"]);
     rb.dhow_ok(&["deploy", "--version", "v1"]);
     // The socket goes away: the proxy still serves, but cannot be asked what it routes.
-    let c1 = sb.container(1);
-    sb.docker_exec(&c1, "rm -f /var/run/dhow-proxy/control.sock");
+    let c2 = sb.container(2);
+    sb.docker_exec(&c2, "rm -f /var/run/dhow-proxy/control.sock");
     let out = ra.dhow(&["remove", "-y"]);
     let msg = text(&out);
     assert!(msg.contains("proxy kept"), "{msg}");
     assert!(msg.contains("did not answer"), "{msg}");
-    let running = sb.docker_exec(&c1, "docker inspect -f '{{.State.Running}}' dhow-proxy");
+    let running = sb.docker_exec(&c2, "docker inspect -f '{{.State.Running}}' dhow-proxy");
     assert_eq!(text(&running).trim(), "true", "the proxy must stay");
-    assert_eq!(version_on(&sb, &h1, "rb"), "demo v1");
+    assert_eq!(version_on(&sb, &h2, "rb"), "demo v1");
     // Back to normal for the other tests: a restarted proxy makes its socket again.
-    sb.docker_exec(&c1, "docker restart dhow-proxy >/dev/null");
+    sb.docker_exec(&c2, "docker restart dhow-proxy >/dev/null");
     std::thread::sleep(std::time::Duration::from_secs(2));
     rb.dhow_ok(&["remove", "-y"]);
 }
