@@ -22,7 +22,7 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let running = info.state.as_ref().and_then(|s| s.running) == Some(true);
+    let running = layout::running(&info);
     let held = layout::is_held(&info);
     let recorded = layout::recorded(&info);
     let configured = ctx.proxy_boot();

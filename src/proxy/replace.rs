@@ -143,10 +143,7 @@ async fn replace_once(
         note(format!("replacing the proxy with a short gap: {why}"));
         // What serves now is what must serve again (a route whose target is gone holds
         // nothing up).
-        let serving = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None)
-            .await
-            .map(|l| healthy_names(&l))
-            .ok();
+        let serving = serving_routes(host).await.ok();
         let started = Instant::now();
         containers::stop(&host.docker, CONTAINER, Duration::from_secs(30)).await?;
         containers::remove(&host.docker, CONTAINER).await?;
@@ -269,6 +266,12 @@ async fn clear_leftovers(host: &HostConn, note: &(dyn Fn(String) + Sync)) -> any
     Ok(waited)
 }
 
+/// The routes the proxy on the usual socket serves (healthy), by name.
+async fn serving_routes(host: &HostConn) -> anyhow::Result<Vec<String>> {
+    let list = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None).await?;
+    Ok(healthy_names(&list))
+}
+
 /// Names of the routes a proxy's list says are healthy.
 fn healthy_names(list: &serde_json::Value) -> Vec<String> {
     list["services"]
@@ -285,10 +288,7 @@ fn healthy_names(list: &serde_json::Value) -> Vec<String> {
 /// the running proxy still counts it healthy) holds it up for 15 s at most, then is named.
 async fn next_ready(host: &HostConn, note: &(dyn Fn(String) + Sync)) -> anyhow::Result<()> {
     let patience = Instant::now() + Duration::from_secs(15);
-    let serving = on_host::control_at(host, HOST_SOCKET, Method::GET, SERVICES_PATH, None)
-        .await
-        .map(|l| healthy_names(&l))
-        .unwrap_or_default();
+    let serving = serving_routes(host).await.unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let next = on_host::control_at(host, HOST_NEXT_SOCKET, Method::GET, SERVICES_PATH, None);
