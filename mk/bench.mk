@@ -1,5 +1,5 @@
 # Benchmarks: measured side by side in one run, reported as ratios (never pass/fail).
-.PHONY: bench bench-deploy bench-proxy bench-proxy-deps dhow-release proxy-release
+.PHONY: bench bench-deploy bench-delivery bench-proxy bench-proxy-deps dhow-release proxy-release
 
 dhow-release:
 	$(CARGO) build --release -p dhow
@@ -9,6 +9,11 @@ proxy-release:
 
 bench-deploy: sandbox demo-bin proxy-static dhow-release
 	bash bench/deploy.sh
+
+# A one-line change to an image with a 200 MB base: layers vs the whole image, 1 and 10 hosts
+# of a private sandbox the script starts and removes (BENCH_HOSTS, BASE_MB, ROUNDS).
+bench-delivery: sandbox-images demo-bin dhow-release
+	bash bench/delivery.sh
 
 # nginx, haproxy, caddy, wrk and ab (apache2-utils) from Debian's packages (none is started as a service).
 bench-proxy-deps:
@@ -23,4 +28,4 @@ bench-proxy-deps:
 bench-proxy: bench-proxy-deps proxy-release
 	bash bench/proxy.sh
 
-bench: bench-deploy bench-proxy
+bench: bench-deploy bench-delivery bench-proxy

@@ -1,5 +1,5 @@
 //! End-to-end: what a deploy tells while it runs. Without flags: a line per image build step.
-//! `--json`: `transfer` events with the bytes sent to each host over SSH. `-v --log-format
+//! `--json`: `transfer` and `image_delivery` events with the bytes sent to each host over SSH. `-v --log-format
 //! json`: diagnostic JSON lines on stderr with the SSH connection and each host's steps, their
 //! durations in ms and the host span; `-vv` adds every remote command and Docker API call.
 //! No secret value appears in any of them. Hook output is shown while the hook runs.
@@ -26,7 +26,8 @@ fn a_deploy_shows_build_steps_transfer_bytes_and_timed_steps_per_host() {
     assert!(said.contains("  Step 1/"), "no build step lines:\n{said}");
 
     // --json: transfer events for the new image (a changed Dockerfile: a new image ID), with
-    // its size.
+    // what was sent: a new label changes the image's config, no layer, so only the config and
+    // the manifest travel.
     let dockerfile = std::fs::read_to_string(p.path().join("app/Dockerfile")).unwrap();
     p.write("app/Dockerfile", &format!("{dockerfile}\nLABEL diag=v2\n"));
     let out = p.dhow_ok(&["deploy", "--version", "v2", "--json"]);
@@ -39,7 +40,16 @@ fn a_deploy_shows_build_steps_transfer_bytes_and_timed_steps_per_host() {
         .find(|e| e["event"] == "transfer" && e["done"] == true)
         .unwrap_or_else(|| panic!("no transfer event: {events:#?}"));
     assert_eq!(done["host"], h1.as_str());
-    assert!(done["bytes"].as_u64().unwrap() > 100_000, "{done}");
+    let sent = done["bytes"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 100_000, "{done}");
+    let how = events
+        .iter()
+        .find(|e| e["event"] == "image_delivery")
+        .unwrap_or_else(|| panic!("no image_delivery event: {events:#?}"));
+    assert_eq!(how["how"], "layers", "{how}");
+    assert_eq!(how["layers_sent"], 0, "{how}");
+    assert_eq!(how["bytes"], sent, "{how}");
+    assert!(how["image_bytes"].as_u64().unwrap() > 100_000, "{how}");
 
     // -v with JSON diagnostics: timed steps with the host span; -vv: remote commands.
     let out = p.dhow_ok(&["deploy", "--version", "v3", "-vv", "--log-format", "json"]);

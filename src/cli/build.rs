@@ -98,6 +98,7 @@ async fn deliver_to(
 ) -> anyhow::Result<()> {
     let how = match &plan.delivery {
         Delivery::Registry(r) => format!("pulled from {}", r.server),
+        Delivery::Layers => "sent over SSH (missing layers)".to_string(),
         Delivery::Ssh => "sent over SSH".to_string(),
         Delivery::OnHosts | Delivery::Nothing => "checked".to_string(),
     };

@@ -5,6 +5,7 @@
 
 pub mod accessories;
 pub mod child;
+pub mod choices;
 pub mod dotenv;
 pub mod interpolate;
 pub mod json_schema;

@@ -5,7 +5,9 @@
 //! [`NotYet`], refused where they are written, never accepted and ignored.
 
 use super::server_host::ServerHost;
-use super::types::{Cmd, ContextSource, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar};
+use super::types::{
+    Cmd, ContextSource, DeliveryMode, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar,
+};
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,8 @@ pub struct Config {
     pub servers: Option<Servers>,
     pub proxy: Option<ProxyConfig>,
     pub registry: Option<RegistryConfig>,
+    /// Without a registry: `layers` (default) or `stream`.
+    pub delivery: Option<DeliveryMode>,
     pub builder: Option<BuilderConfig>,
     pub env: Option<AppEnvConfig>,
     pub ssh: Option<SshConfig>,

@@ -3,6 +3,7 @@
 //! limits (`3` or `"25%"`), commands (split as a shell would), the build context source and
 //! scalars that become strings. Each parses while the file is read, so a bad value is reported at its line and column.
 
+pub use super::choices::{ContextSource, DeliveryMode};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
@@ -200,19 +201,6 @@ impl Serialize for Limit {
             Limit::Percent(p) => s.serialize_str(&format!("{p}%")),
         }
     }
-}
-
-/// `builder.context_source`: where the build context's files come from.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ContextSource {
-    /// The committed tree of the commit being deployed (uncommitted changes left out).
-    #[default]
-    Commit,
-    /// The files on disk, uncommitted changes included (version `<sha>-dirty`).
-    WorkingTree,
 }
 
 /// A string, number or boolean, kept as its string form (env values, labels, options).

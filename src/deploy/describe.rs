@@ -128,6 +128,9 @@ impl Plan {
                 "  no build (--skip-push): hosts pull the image from {} as {}",
                 r.server, r.username
             ),
+            (Delivery::Layers, _) => {
+                "  build locally, send each host the layers it lacks over SSH".into()
+            }
             (Delivery::Ssh, _) => "  build locally, stream the image to each host over SSH".into(),
             (Delivery::OnHosts, _) => {
                 "  no build (--skip-push): every host must have the image already".into()
@@ -162,6 +165,9 @@ impl Plan {
             HostStep::EnsureNetwork => "  ensure network dhow".into(),
             HostStep::Deliver => match &self.delivery {
                 Delivery::Registry(r) => format!("  pull {image} from {}", r.server),
+                Delivery::Layers => {
+                    format!("  receive the layers of {image} the host lacks over SSH")
+                }
                 Delivery::Ssh => {
                     format!("  receive {image} over SSH (not sent again when the host has it)")
                 }
@@ -284,18 +290,18 @@ mod tests {
         let text = sample().plan("v1", Movement::Deploy, false).describe();
         let expected = "\
 Deploy demo version v1 to staging (dhow/demo:v1)
-  build locally, stream the image to each host over SSH
+  build locally, send each host the layers it lacks over SSH
   lock demo-staging on h1; boot all hosts at once
 h1:
   ensure network dhow and the dhow-proxy container
-  receive dhow/demo:v1 over SSH (not sent again when the host has it)
+  receive the layers of dhow/demo:v1 the host lacks over SSH
   web (primary): start demo-web-staging-v1 from dhow/demo:v1
     env: A, TOKEN (secret)
     proxy: health-check demo-web-staging-v1:3000/up then switch demo.test traffic; drain up to 30s
     then stop the previous demo-web-staging container, keep 5 old ones
 h2:
   ensure network dhow and the dhow-proxy container
-  receive dhow/demo:v1 over SSH (not sent again when the host has it)
+  receive the layers of dhow/demo:v1 the host lacks over SSH
   web (primary): start demo-web-staging-v1 from dhow/demo:v1
     env: A, TOKEN (secret)
     proxy: health-check demo-web-staging-v1:3000/up then switch demo.test traffic; drain up to 30s

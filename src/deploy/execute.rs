@@ -13,6 +13,7 @@ use super::host_ops::HostOps;
 use super::plan::{Delivery, HostPlan, Plan};
 use super::steps::{At, HostStep, HostSteps, RoleStep, RoleSteps};
 use crate::error::{fail, Kind};
+use crate::image::layers::deliver::{Outcome, Source};
 use crate::progress::{Progress, Row};
 use crate::proxy::image::ProxyImage;
 use crate::proxy::on_host::Ensured;
@@ -33,6 +34,8 @@ pub struct Execution<'a, H: HostOps> {
     out: crate::output::Output,
     cancel: watch::Receiver<bool>,
     journal: Mutex<Vec<At>>,
+    /// The image as every host's layer delivery serves it (prepared on first need).
+    layers: Source,
 }
 
 /// A role switched during this run (for rollback on Ctrl-C).
@@ -71,6 +74,7 @@ impl<'a, H: HostOps> Execution<'a, H> {
             out,
             cancel,
             journal: Mutex::new(Vec::new()),
+            layers: Source::new(&plan.image_ref),
         }
     }
 
@@ -259,6 +263,20 @@ impl<'a, H: HostOps> Execution<'a, H> {
                     Delivery::Registry(r) => {
                         let out = self.out;
                         conn.pull(image, r, &move |l: &str| out.debug(l)).await?
+                    }
+                    Delivery::Layers => {
+                        let h = host.host.as_str();
+                        let sent = |bytes| self.progress.bytes(h, "delivering the image", bytes);
+                        let outcome = conn.receive_layers(&self.layers, &sent).await?;
+                        self.progress
+                            .bytes_done(h, "delivering the image", outcome.sent());
+                        if self.out.json {
+                            let mut fields = outcome.fields();
+                            fields["host"] = serde_json::json!(h);
+                            self.out.event("image_delivery", fields);
+                        } else if outcome != Outcome::AlreadyThere {
+                            self.progress.step(h, None, &outcome.summary());
+                        }
                     }
                     Delivery::Ssh => {
                         let h = host.host.as_str();

@@ -86,7 +86,7 @@ async fn a_deploy_switches_after_the_health_check_then_stops_the_old() {
     result.unwrap();
     let h2 = &hosts["h2"];
     let calls = h2.calls();
-    assert!(position(&calls, "ensure_proxy") < position(&calls, "receive dhow/demo:v3"));
+    assert!(position(&calls, "ensure_proxy") < position(&calls, "receive layers dhow/demo:v3"));
     let started = position(&calls, &format!("create_and_start {WEB}-v3"));
     let switched = position(&calls, &format!("proxy_deploy {WEB} {WEB}-v3:3000"));
     let stopped = position(&calls, &format!("stop {WEB}-v2"));
@@ -140,7 +140,7 @@ async fn redeploy_skips_network_and_proxy_and_replaces_the_running_version() {
         let calls = h.calls();
         assert!(!calls.iter().any(|c| c.starts_with("ensure_")), "{calls:?}");
         assert!(
-            calls.contains(&"receive dhow/demo:v2".to_string()),
+            calls.contains(&"receive layers dhow/demo:v2".to_string()),
             "{calls:?}"
         );
         let aside = position(&calls, &format!("rename {WEB}-v2 {WEB}-v2_replaced_"));
@@ -225,7 +225,7 @@ async fn deliver_only_brings_the_image_and_starts_nothing() {
     for h in hosts.values() {
         let calls = h.calls();
         assert!(
-            calls.contains(&"receive dhow/demo:v3".to_string()),
+            calls.contains(&"receive layers dhow/demo:v3".to_string()),
             "{calls:?}"
         );
         assert!(

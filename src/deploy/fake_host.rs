@@ -9,6 +9,7 @@ use super::plan::TlsPaths;
 use super::settings::{RegistrySettings, TlsFiles};
 use crate::docker::engine::AppContainer;
 use crate::error::{fail, Kind};
+use crate::image::layers::deliver::{Outcome, Source};
 use crate::proxy::control::DeployRequest;
 use crate::proxy::image::ProxyImage;
 use crate::proxy::on_host::{BootOptions, Ensured};
@@ -189,6 +190,15 @@ impl HostOps for FakeHost {
 
     fn receive<'a>(&'a self, image: &'a str, _: &'a (dyn Fn(u64) + Send + Sync)) -> Call<'a, u64> {
         self.done(format!("receive {image}"), Ok(0))
+    }
+
+    fn receive_layers<'a>(
+        &'a self,
+        source: &'a Source,
+        _: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> Call<'a, Outcome> {
+        let what = format!("receive layers {}", source.image_ref());
+        self.done(what, Ok(Outcome::AlreadyThere))
     }
 
     fn has_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, bool> {

@@ -74,6 +74,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
         ssh: ssh_options(l)?,
         proxy: proxy(&c.proxy.clone().unwrap_or_default())?,
         registry,
+        delivery: c.delivery.unwrap_or_default(),
         builder: builder(l, c.builder.clone().unwrap_or_default()),
         boot_limit: boot.limit.map_or(host_count.max(1), |l| l.of(host_count)),
         boot_wait: boot.wait.map_or(Duration::ZERO, |d| d.0),

@@ -12,6 +12,7 @@ use super::plan::TlsPaths;
 use super::settings::{RegistrySettings, TlsFiles};
 use crate::docker::engine::{self, AppContainer};
 use crate::host::conn::HostConn;
+use crate::image::layers::deliver::{deliver, Outcome, Source};
 use crate::proxy::control::DeployRequest;
 use crate::proxy::image::ProxyImage;
 use crate::proxy::on_host::{self as proxy, BootOptions, Ensured};
@@ -67,6 +68,13 @@ pub trait HostOps: Send + Sync {
         image: &'a str,
         sent: &'a (dyn Fn(u64) + Send + Sync),
     ) -> Call<'a, u64>;
+    /// Send the host the layers of `source`'s image it lacks (the whole image when it cannot
+    /// pull them), calling `sent` with the bytes sent so far.
+    fn receive_layers<'a>(
+        &'a self,
+        source: &'a Source,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> Call<'a, Outcome>;
     fn has_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, bool>;
     fn ensure_network(&self) -> Call<'_, ()>;
     /// Network and a running, ready proxy (loading `image` into the host when it lacks it).
@@ -175,6 +183,23 @@ impl HostOps for HostConn {
             .await?;
             crate::docker::arch::check_image(&self.docker, &self.name, image).await?;
             Ok(total)
+        })
+    }
+
+    fn receive_layers<'a>(
+        &'a self,
+        source: &'a Source,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> Call<'a, Outcome> {
+        Box::pin(async move {
+            let local = crate::docker::connect_local().await?;
+            let forward = |port, local: String| async move {
+                self.shell.forward_remote_port(port, &local).await
+            };
+            let image = source.image_ref();
+            let outcome = deliver(source, &local, &self.docker, forward, sent).await?;
+            crate::docker::arch::check_image(&self.docker, &self.name, image).await?;
+            Ok(outcome)
         })
     }
 

@@ -41,8 +41,11 @@ pub enum Delivery {
     /// Every host pulls it from this registry (the build pushed it there, or with
     /// `--skip-push` it is there already).
     Registry(RegistrySettings),
-    /// Streamed from the local engine to each host over its SSH connection (not sent again to
-    /// a host that has it).
+    /// Only the layers each host lacks: its engine pulls them from dhow's read-only registry
+    /// endpoint through its SSH connection (the whole image streamed when it cannot).
+    Layers,
+    /// Streamed whole from the local engine to each host over its SSH connection (not sent
+    /// again to a host that has it): `delivery = "stream"`.
     Ssh,
     /// `--skip-push` without a registry: it must be on every host already; checked, not sent.
     OnHosts,

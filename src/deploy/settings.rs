@@ -94,6 +94,8 @@ pub struct Settings {
     pub ssh: SshOptions,
     pub proxy: ProxySettings,
     pub registry: Option<RegistrySettings>,
+    /// Without a registry: only missing layers, or the whole image.
+    pub delivery: crate::config::types::DeliveryMode,
     pub builder: BuilderSettings,
     pub boot_limit: usize,
     pub boot_wait: Duration,
@@ -190,7 +192,10 @@ impl Settings {
         let delivery = match (&self.registry, rollback, skip_push) {
             (_, true, _) => Delivery::Nothing,
             (Some(r), false, _) => Delivery::Registry(r.clone()),
-            (None, false, false) => Delivery::Ssh,
+            (None, false, false) => match self.delivery {
+                crate::config::types::DeliveryMode::Layers => Delivery::Layers,
+                crate::config::types::DeliveryMode::Stream => Delivery::Ssh,
+            },
             (None, false, true) => Delivery::OnHosts,
         };
         Plan {
@@ -317,6 +322,7 @@ pub mod tests {
                 buffering: None,
             },
             registry: None,
+            delivery: Default::default(),
             builder: BuilderSettings::default(),
             boot_limit: 10,
             boot_wait: Duration::ZERO,
@@ -376,7 +382,7 @@ pub mod tests {
     fn delivery_follows_registry_movement_and_skip_push() {
         let mut s = sample();
         let p = s.plan("v1", Movement::Deploy, false);
-        assert!(p.build && matches!(p.delivery, Delivery::Ssh));
+        assert!(p.build && matches!(p.delivery, Delivery::Layers));
         let p = s.plan("v1", Movement::Redeploy, true);
         assert!(!p.build && matches!(p.delivery, Delivery::OnHosts));
         let p = s.plan("v1", Movement::Rollback, false);

@@ -1,5 +1,6 @@
-//! Docker images: pick the version, build on the local engine, deliver to hosts (stream it
-//! engine to engine, or push and pull through a registry), and assemble single-binary images
+//! Docker images: pick the version, build on the local engine, deliver to hosts (only the
+//! layers a host lacks, the whole image streamed engine to engine, or push and pull through a
+//! registry), and assemble single-binary images
 //! (the proxy's) without any build at all.
 //!
 //! Everything takes plain values and `bollard::Docker` handles: the local engine comes from

@@ -145,7 +145,7 @@ pub async fn copy(
 
 /// True when `dst` has the image with ID `id`, under `image_ref` or under any name (then
 /// `image_ref` is added as a tag).
-async fn already_there(dst: &Docker, image_ref: &str, id: &str) -> Result<bool> {
+pub(crate) async fn already_there(dst: &Docker, image_ref: &str, id: &str) -> Result<bool> {
     match dst.inspect_image(image_ref).await {
         Ok(found) if found.id.as_deref() == Some(id) => return Ok(true),
         Ok(_) => {}

@@ -78,6 +78,25 @@ files = { "init.sql" = { path = "rel", mode = "999", owner = "root" } }
 }
 
 #[test]
+fn delivery_is_refused_beside_a_registry() {
+    let text = r#"service = "app"
+image = "app"
+servers = ["h1"]
+delivery = "stream"
+
+[registry]
+server = "ghcr.io"
+username = "me"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"config/deploy.toml:4:12: delivery: delivery applies only without [registry] (with one, hosts pull from it); remove one of them"#
+        ]
+    );
+}
+
+#[test]
 fn tls_keys_must_agree() {
     let text = "service = \"app\"\nimage = \"org/app\"\nservers = [\"h1\"]\n\n[proxy]\nssl = false\nssl_certificate = \"c.pem\"\nacme_directory = \"https://acme.test/dir\"\n\n[accessories.cache]\nimage = \"redis\"\n";
     let expected = [

@@ -24,6 +24,12 @@ impl Forwards {
             .map(|mut m| m.insert(port, local.to_string()).is_none())
             .unwrap_or(false)
     }
+
+    fn remove(&self, port: u32) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&port);
+        }
+    }
 }
 
 /// Carry one forwarded connection to `local`.
@@ -46,7 +52,12 @@ impl Session {
         let req = self
             .handle()
             .tcpip_forward("127.0.0.1", u32::from(remote_port));
-        match tokio::time::timeout(Duration::from_secs(15), req).await {
+        let answer = tokio::time::timeout(Duration::from_secs(15), req).await;
+        if !matches!(answer, Ok(Ok(_))) {
+            // Not forwarded: asking again (or for another port) must really ask.
+            self.forwards().remove(u32::from(remote_port));
+        }
+        match answer {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(fail(
                 Kind::Remote,
