@@ -148,6 +148,8 @@ fn build_deliver_without_a_registry_sends_over_ssh_and_push_refuses() {
     let sb = Sandbox::load();
     let svc = "kd";
     let p = Project::new(&config(&sb, svc, ""));
+    // A sandbox used before may hold this test's deploy from an earlier run.
+    let _ = p.dhow(&["remove", "-y"]);
     for i in 1..=sb.hosts().len() {
         on_host(
             &sb,
