@@ -36,6 +36,14 @@ fn images(sb: &Sandbox, i: usize) -> String {
     on_host(sb, i, "docker images --format '{{.Repository}}:{{.Tag}}'")
 }
 
+/// Held by the tests whose hosts reach the sandbox registry: each such command forwards the
+/// registry's port on the hosts, and a host's sshd lets one connection at a time hold it.
+static REGISTRY_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn registry_port() -> std::sync::MutexGuard<'static, ()> {
+    REGISTRY_PORT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn registry_toml(sb: &Sandbox) -> String {
     format!(
         "[registry]\nserver = \"{}\"\nusername = \"dhow\"\npassword = \"REGISTRY_PASSWORD\"\n",
@@ -106,6 +114,7 @@ fn app_logs_timestamps_and_container_id() {
 
 #[test]
 fn build_push_pull_and_details_through_the_registry_start_nothing() {
+    let _port = registry_port();
     let sb = Sandbox::load();
     let svc = "kb";
     let password = sb.var("SANDBOX_REGISTRY_PASSWORD").to_string();
@@ -176,6 +185,7 @@ fn build_deliver_without_a_registry_sends_over_ssh_and_push_refuses() {
 
 #[test]
 fn registry_login_and_logout_here_and_on_the_hosts() {
+    let _port = registry_port();
     let sb = Sandbox::load();
     let registry = sb.var("SANDBOX_REGISTRY").to_string();
     let password = sb.var("SANDBOX_REGISTRY_PASSWORD").to_string();

@@ -4,7 +4,8 @@
 //! bytes the host received over SSH are measured outside dhow). After a one-line change, each
 //! host gets less than 2x the changed layer, by dhow's count (`image_delivery` events) and by
 //! the relay's. Then a delivery whose SSH connection is cut half way through fails, naming
-//! the host, and the re-run completes.
+//! the host, and the re-run completes. A host whose sshd refuses port forwarding gets the
+//! whole image streamed, and dhow says so and why.
 //!
 //! Run: the sandbox up, `make demo-bin`, then
 //! `cargo test --features e2e --test e2e_layers -- --nocapture`.
@@ -284,5 +285,63 @@ fn only_changed_layers_travel_and_a_cut_delivery_completes_on_rerun() {
     for h in &hosts {
         assert_eq!(version_on(&sb, h, svc), format!("demo {v3}"));
     }
+
+    // v4: host 2's sshd refuses port forwarding, so its engine cannot reach dhow's endpoint:
+    // it gets the whole image, and dhow says so and why; host 1 still gets the layer only.
+    p.write("code/version.txt", "four\n");
+    let v4 = format!("l4-{stamp}");
+    let refused = NoForwarding::on(&sb, 2);
+    let fourth = dhow(&["deploy", "--json", "--version", &v4]);
+    drop(refused);
+    assert!(fourth.status.success(), "{}", text(&fourth));
+    let d4 = deliveries(&fourth.stdout);
+    let on = |relay: &Relay| {
+        let name = format!("127.0.0.1:{}", relay.port);
+        d4.iter()
+            .find(|d| d["host"] == name.as_str())
+            .unwrap_or_else(|| panic!("no delivery for {name}: {d4:?}"))
+            .clone()
+    };
+    let (one, two) = (on(&relays[0]), on(&relays[1]));
+    assert_eq!(one["how"], "layers", "{one}");
+    assert_eq!(two["how"], "stream", "{two}");
+    let why = two["why"].as_str().unwrap_or("");
+    assert!(why.contains("AllowTcpForwarding"), "{two}");
+    assert!(two["bytes"].as_u64().unwrap() > 24_000_000, "{two}");
+    for h in &hosts {
+        assert_eq!(version_on(&sb, h, svc), format!("demo {v4}"));
+    }
     let _ = dhow(&["remove", "-y"]);
+}
+
+/// Host `i`'s sshd refuses TCP port forwarding (new connections) until this is dropped.
+struct NoForwarding<'a> {
+    sb: &'a Sandbox,
+    i: usize,
+}
+
+const NO_FORWARDING: &str = "/etc/ssh/sshd_config.d/dhow-test-no-forwarding.conf";
+
+impl<'a> NoForwarding<'a> {
+    fn on(sb: &'a Sandbox, i: usize) -> NoForwarding<'a> {
+        let out = sb.docker_exec(
+            &sb.container(i),
+            &format!(
+                "echo 'AllowTcpForwarding no' >{NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""
+            ),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        NoForwarding { sb, i }
+    }
+}
+
+impl Drop for NoForwarding<'_> {
+    fn drop(&mut self) {
+        let _ = self.sb.docker_exec(
+            &self.sb.container(self.i),
+            &format!("rm -f {NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
