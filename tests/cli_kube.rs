@@ -255,3 +255,34 @@ fn host_selection_flags_are_refused_rather_than_ignored() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("-h, -r and -p do not apply"));
 }
+
+#[test]
+fn json_gives_one_object_with_the_manifests_and_the_notes() {
+    let dir = project();
+    let out = dhow(
+        dir.path(),
+        &["--json", "kube", "export", "--version", "v42"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let kinds: Vec<&str> = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"Deployment") && kinds.contains(&"Ingress"),
+        "{v}"
+    );
+    assert!(v["not_exported"].to_string().contains("boot.limit"), "{v}");
+    assert!(v["secrets_to_fill"]["shop-secrets"].is_array(), "{v}");
+    assert!(!stdout.contains("rails-key-3"));
+}

@@ -1,6 +1,8 @@
 //! `dhow kube export`: the config (destination merged) as Kubernetes manifests (src/kube/),
 //! written as one YAML stream on stdout or one file per object in a directory. What cannot
-//! be exported is named on stderr, one "not exported: ..." line each.
+//! be exported is named on stderr, one "not exported: ..." line each; under `--json`, one
+//! `kube_export` object carries the objects (or the files written), the Secrets to fill and
+//! the notes.
 
 use super::Global;
 use crate::error::{fail, Kind};
@@ -48,16 +50,23 @@ pub fn run(global: &Global, out: &Output, cmd: &KubeCommand) -> anyhow::Result<(
             with_secrets: *with_secrets,
         },
     )?;
-    for n in &e.notes {
-        out.warn(n.clone());
+    if !out.json {
+        for n in e.fill_lines().iter().chain(&e.notes) {
+            out.warn(n);
+        }
     }
-    for n in e.fill_lines() {
-        out.warn(n);
-    }
+    let mut record = serde_json::json!({
+        "secrets_to_fill": e.secrets_to_fill,
+        "not_exported": e.notes,
+    });
     if output == "-" {
-        print!("{}", stream(&e)?);
+        let text = stream(&e)?;
+        record["objects"] = e.objects.iter().map(|o| o.value.clone()).collect();
+        out.data("kube_export", &record, || print!("{text}"));
     } else {
-        write_dir(&e, &PathBuf::from(output))?;
+        let files = write_dir(&e, &PathBuf::from(output))?;
+        record["files"] = files.iter().map(|f| f.display().to_string()).collect();
+        out.data("kube_export", &record, || {});
     }
     Ok(())
 }
@@ -79,7 +88,7 @@ fn stream(e: &Export) -> anyhow::Result<String> {
     Ok(s)
 }
 
-fn write_dir(e: &Export, dir: &std::path::Path) -> anyhow::Result<()> {
+fn write_dir(e: &Export, dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     let io = |what: &std::path::Path, err: std::io::Error| {
         fail(
             Kind::Usage,
@@ -87,6 +96,7 @@ fn write_dir(e: &Export, dir: &std::path::Path) -> anyhow::Result<()> {
         )
     };
     std::fs::create_dir_all(dir).map_err(|err| io(dir, err))?;
+    let mut files = Vec::new();
     for (i, o) in e.objects.iter().enumerate() {
         let f = dir.join(format!(
             "{:02}-{}-{}.yaml",
@@ -95,6 +105,7 @@ fn write_dir(e: &Export, dir: &std::path::Path) -> anyhow::Result<()> {
             o.name
         ));
         std::fs::write(&f, yaml::document(&o.value)?).map_err(|err| io(&f, err))?;
+        files.push(f);
     }
     let readme = dir.join("README.md");
     let mut text = String::from("# Kubernetes manifests from `dhow kube export`\n\n");
@@ -113,5 +124,6 @@ fn write_dir(e: &Export, dir: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     std::fs::write(&readme, text).map_err(|err| io(&readme, err))?;
-    Ok(())
+    files.push(readme);
+    Ok(files)
 }
