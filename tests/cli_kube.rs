@@ -5,7 +5,8 @@
 //! Kubernetes minor versions, strictly (unknown fields refused), with and without Secrets; the
 //! probes, rolling update and routes are asserted against the config; what cannot map is
 //! named on stderr; no secret value is printed without --with-secrets. The validator missing
-//! fails the test: it is never skipped. Checked against schemas, not applied to a cluster.
+//! fails the test: it is never skipped. This repository's own demo config (staging) exports
+//! valid manifests too. Checked against schemas, not applied to a cluster.
 
 use std::path::Path;
 use std::process::Command;
@@ -285,4 +286,46 @@ fn json_gives_one_object_with_the_manifests_and_the_notes() {
     assert!(v["not_exported"].to_string().contains("boot.limit"), "{v}");
     assert!(v["secrets_to_fill"]["shop-secrets"].is_array(), "{v}");
     assert!(!stdout.contains("rails-key-3"));
+}
+
+#[test]
+fn this_repositorys_demo_config_exports_valid_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    for f in ["deploy.toml", "deploy.staging.toml"] {
+        std::fs::copy(
+            root.join("config").join(f),
+            dir.path().join("config").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join(".dhow")).unwrap();
+    std::fs::write(
+        dir.path().join(".dhow/secrets.staging"),
+        "DEMO_SECRET=demo-s3\n",
+    )
+    .unwrap();
+    let out = dhow(
+        dir.path(),
+        &["kube", "export", "-d", "staging", "--version", "v1"],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("demo-s3") && !stderr.contains("demo-s3"));
+    assert!(
+        stderr.contains("proxy.healthcheck.interval 250ms rounded up to 1s"),
+        "{stderr}"
+    );
+    let file = dir.path().join("demo.yaml");
+    std::fs::write(&file, &stdout).unwrap();
+    let d = docs(&stdout);
+    validate(&[&file], d.len());
+    let web = find(&d, "Deployment", "demo-staging-web");
+    assert_eq!(web["spec"]["replicas"].as_i64(), Some(2));
+    let probe = &web["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
+    assert_eq!(probe["httpGet"]["path"].as_str(), Some("/up"));
+    assert_eq!(probe["httpGet"]["port"].as_i64(), Some(3000));
+    assert_eq!(web["spec"]["revisionHistoryLimit"].as_i64(), Some(3));
 }

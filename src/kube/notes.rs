@@ -46,6 +46,20 @@ pub fn collect(l: &Loaded, s: &Settings, notes: &mut Vec<String>) {
         }
     }
     proxy_notes(l, notes);
+    if s.roles.iter().any(|r| r.proxied) {
+        for (key, d) in [
+            ("interval", s.proxy.health_interval),
+            ("timeout", s.proxy.health_timeout),
+        ] {
+            if d.subsec_nanos() != 0 {
+                notes.push(format!(
+                    "proxy.healthcheck.{key} {}ms rounded up to {}s (Kubernetes probes count whole seconds)",
+                    d.as_millis(),
+                    d.as_secs() + 1
+                ));
+            }
+        }
+    }
     for a in &s.accessories {
         if a.hosts.len() > 1 {
             notes.push(format!(
