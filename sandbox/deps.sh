@@ -34,6 +34,8 @@ if ! python3 -m pip show kubernetes-validate 2>/dev/null | grep -qx "Version: $k
   python3 -m pip install --quiet "kubernetes-validate==$kv" 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages "kubernetes-validate==$kv"
 fi
+# Under pyenv a script installed by `python3 -m pip` gets its shim only at a rehash.
+if command -v pyenv >/dev/null; then pyenv rehash; fi
 command -v kubernetes-validate >/dev/null || {
   echo "kubernetes-validate was installed but is not on PATH" >&2
   exit 1
