@@ -25,3 +25,18 @@ fi
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi
+
+# kubernetes-validate (PyPI): tests/cli_kube.rs checks `dhow kube export` against the OpenAPI
+# schemas of Kubernetes 1.35-1.37 that this version carries (offline). Pinned so the schemas
+# do not change under the test; the test fails, never skips, without it.
+kv=1.37.0
+if ! python3 -m pip show kubernetes-validate 2>/dev/null | grep -qx "Version: $kv"; then
+  python3 -m pip install --quiet "kubernetes-validate==$kv" 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages "kubernetes-validate==$kv"
+fi
+# Under pyenv a script installed by `python3 -m pip` gets its shim only at a rehash.
+if command -v pyenv >/dev/null; then pyenv rehash; fi
+command -v kubernetes-validate >/dev/null || {
+  echo "kubernetes-validate was installed but is not on PATH" >&2
+  exit 1
+}

@@ -12,6 +12,7 @@ mod error;
 mod hooks;
 mod host;
 mod image;
+mod kube;
 mod logging;
 mod output;
 mod progress;

@@ -15,6 +15,7 @@ mod details;
 mod docs;
 mod hosts;
 mod init;
+mod kube;
 mod lock;
 mod man;
 mod proxy;
@@ -177,6 +178,12 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         cmd: Option<config::ConfigCommand>,
+    },
+    /// Kubernetes manifests for the config (`kube export`): the way out when the app
+    /// outgrows a handful of servers. Typed objects, checked against Kubernetes' schemas.
+    Kube {
+        #[command(subcommand)]
+        cmd: kube::KubeCommand,
     },
     /// Secrets from password managers for `.dhow/secrets` (fetch, extract, as `kamal
     /// secrets`), and `print`, the one command that shows secret values.
@@ -350,6 +357,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         }
         Command::Config { cmd } => config::run(&cli.global, &out, cmd.as_ref()),
         Command::Secrets { cmd } => secrets::run(&cli.global, &out, cmd),
+        Command::Kube { cmd } => kube::run(&cli.global, &out, cmd),
         Command::Init(args) => init::run(args, &out),
         Command::Version => version::run(&out),
         Command::Completions { shell } => completions::run(*shell),

@@ -1,0 +1,118 @@
+//! How traffic reaches the app: a Service per proxied role (port 80 to `proxy.app_port`) and
+//! one Ingress with the proxy's hosts and path prefix, each to the Service of the role that
+//! serves it, with TLS (the certificate in a `kubernetes.io/tls` Secret: written from
+//! `proxy.ssl_certificate` with `--with-secrets`, to be created otherwise, or by the cluster's
+//! certificate issuer where dhow used ACME).
+
+use super::names::Naming;
+use super::Export;
+use crate::deploy::settings::Settings;
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// The Service in front of a proxied role's pods.
+pub fn service(k: &Naming, role: &str, app_port: u16) -> Service {
+    let selector = k.selector(role);
+    Service {
+        metadata: ObjectMeta {
+            name: Some(k.of(role)),
+            labels: Some(selector.clone()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                target_port: Some(IntOrString::Int(i32::from(app_port))),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Ingress of the proxied roles; none when no role is proxied.
+pub fn ingress(
+    k: &Naming,
+    s: &Settings,
+    with_secrets: bool,
+    out: &mut Export,
+) -> anyhow::Result<Option<Ingress>> {
+    let proxied: Vec<&str> = s
+        .roles
+        .iter()
+        .filter(|r| r.proxied)
+        .map(|r| r.name.as_str())
+        .collect();
+    let Some(first) = proxied.first() else {
+        return Ok(None);
+    };
+    for other in &proxied[1..] {
+        out.notes.push(format!(
+            "not exported: the route of role {other} (it has the same hosts and path as role {first}; the Ingress sends them to {first}, give {other} its own Ingress rule)"
+        ));
+    }
+    let p = &s.proxy;
+    let path = p.path_prefix.clone().unwrap_or_else(|| "/".into());
+    let http = HTTPIngressRuleValue {
+        paths: vec![HTTPIngressPath {
+            path: Some(path),
+            path_type: "Prefix".into(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: k.of(first),
+                    port: Some(ServiceBackendPort {
+                        number: Some(80),
+                        ..Default::default()
+                    }),
+                }),
+                ..Default::default()
+            },
+        }],
+    };
+    let rules: Vec<IngressRule> = if p.hosts.is_empty() {
+        vec![IngressRule {
+            host: None,
+            http: Some(http),
+        }]
+    } else {
+        p.hosts
+            .iter()
+            .map(|h| IngressRule {
+                host: Some(h.clone()),
+                http: Some(http.clone()),
+            })
+            .collect()
+    };
+    let tls = if p.tls.is_some() || p.acme {
+        let secret = k.of("tls");
+        super::secrets::tls(k, s, &secret, with_secrets, out)?;
+        Some(vec![IngressTLS {
+            hosts: Some(p.hosts.clone()),
+            secret_name: Some(secret),
+        }])
+    } else {
+        None
+    };
+    Ok(Some(Ingress {
+        metadata: ObjectMeta {
+            name: Some(k.prefix.clone()),
+            labels: Some(k.selector(first)),
+            ..Default::default()
+        },
+        spec: Some(IngressSpec {
+            rules: Some(rules),
+            tls,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
