@@ -5,7 +5,7 @@ dhow-release:
 	$(CARGO) build --release -p dhow
 
 proxy-release:
-	$(CARGO) build --release -p dhow-proxy
+	$(CARGO) build --release -p dhow-proxy --bin dhow-proxy --example bench_client
 
 bench-deploy: sandbox demo-bin proxy-static dhow-release
 	bash bench/deploy.sh
@@ -15,9 +15,10 @@ bench-deploy: sandbox demo-bin proxy-static dhow-release
 bench-delivery: sandbox-images demo-bin dhow-release
 	bash bench/delivery.sh
 
-# nginx, haproxy, caddy, wrk and ab (apache2-utils) from Debian's packages (none is started as a service).
+# nginx, haproxy, caddy, wrk, ab (apache2-utils), h2load (nghttp2-client) and openssl from
+# Debian's packages (none is started as a service).
 bench-proxy-deps:
-	@missing=""; for p in nginx-light haproxy caddy wrk apache2-utils; do \
+	@missing=""; for p in nginx-light haproxy caddy wrk apache2-utils nghttp2-client openssl curl; do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -25,7 +26,10 @@ bench-proxy-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# Per request (bench/proxy.sh), then per connection: idle memory and TLS handshakes
+# (bench/proxy_conns.sh).
 bench-proxy: bench-proxy-deps proxy-release
 	bash bench/proxy.sh
+	bash bench/proxy_conns.sh
 
 bench: bench-deploy bench-delivery bench-proxy

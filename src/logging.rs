@@ -4,6 +4,8 @@
 //! remote command and Docker API call with its duration (debug), `-vvv` everything, russh and
 //! bollard included (trace). `RUST_LOG` overrides the levels as usual (`RUST_LOG=dhow=debug`).
 //! `--log-format json` writes one JSON object per line, with the host span's fields.
+//! A closed or broken stderr drops log lines silently (`log_internal_errors(false)`) rather
+//! than making tracing report the failure with `eprintln!`, which panics on a broken pipe.
 
 use tracing_subscriber::EnvFilter;
 
@@ -37,6 +39,7 @@ pub fn init(verbosity: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_target(verbosity > 2);
     let _ = match format {
         LogFormat::Json => builder

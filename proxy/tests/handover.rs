@@ -22,15 +22,42 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A child process killed (and reaped) when dropped, so a failed assertion anywhere in the
+/// test, which unwinds through it, leaves no proxy or port holder running behind it.
+struct Reaped(Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Start `dhow-proxy ARGS` and wait for the line containing `ready` on its stderr.
-fn spawn(args: &[&str], ready: &str) -> Child {
-    let mut child = Command::new(bin())
+fn spawn(args: &[&str], ready: &str) -> Reaped {
+    let child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = Reaped(child);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
@@ -46,7 +73,7 @@ fn spawn(args: &[&str], ready: &str) -> Child {
     child
 }
 
-fn proxy(dir: &Path, control: &str) -> Child {
+fn proxy(dir: &Path, control: &str) -> Reaped {
     let (c, p, t, s) = (
         dir.join(control),
         dir.join("ports.sock"),
@@ -137,7 +164,7 @@ async fn a_replacement_and_a_restart_lose_no_request() {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ports = dir.path().join("ports.sock");
-    let mut holder = spawn(
+    let holder = spawn(
         &[
             "hold",
             "--socket",
@@ -231,16 +258,14 @@ async fn a_replacement_and_a_restart_lose_no_request() {
         let sent = std::thread::spawn(move || get_on(&mut waiting));
         std::thread::sleep(Duration::from_millis(300));
         // ...and the next process (routes from the state file) answers it.
-        let mut c = proxy(dir.path(), "next.sock");
+        let _c = proxy(dir.path(), "next.sock");
         assert_eq!(
             sent.join().unwrap().0,
             200,
             "the queued connection was answered"
         );
-        let _ = c.kill();
-        let _ = c.wait();
-        let _ = holder.kill();
-        let _ = holder.wait();
+        // `_c` and `holder` are killed as they drop, here or while a failed check unwinds.
+        drop(holder);
     });
     task.await.unwrap();
     assert!(

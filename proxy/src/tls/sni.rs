@@ -4,6 +4,15 @@
 //! ALPN offers h2 and http/1.1; a handshake offering `acme-tls/1` gets the open TLS-ALPN-01
 //! challenge's certificate. A name no service has a certificate for gets the catch-all
 //! service's certificate, if it has one; otherwise the handshake is refused.
+//!
+//! Where a full handshake's time goes (perf on the release build, h2load `--h1 -H
+//! 'Connection: close'`, 2-core VM, 2026-12-03): about 25% of the proxy's samples are the
+//! cryptography (X25519, P-256 signing, SHA-256, AES-GCM; ring), about 42% the kernel (accept,
+//! the TCP handshake and close, epoll, the request to the target), 7% malloc/free/memmove, and
+//! the rest is spread thin: the resolver below and rustls' encoding of the certificate chain
+//! (`with_certified_key`) are under 1% each, with nothing per connection cloned from the
+//! config (one `Arc<ServerConfig>` per acceptor). `make bench-proxy` measures the server's
+//! CPU per handshake beside nginx's and haproxy's (bench/proxy_conns.sh).
 
 use crate::acme::challenges::ACME_TLS_ALPN;
 use rustls::server::{ClientHello, ResolvesServerCert};
