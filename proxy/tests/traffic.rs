@@ -290,3 +290,31 @@ async fn other_hosts_are_redirected_to_the_canonical_one() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_service_that_stays_paused_answers_with_its_503_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    std::fs::write(pages.join("503.html"), "<h1>busy</h1>").unwrap();
+    let a = Backend::start("a").await;
+    let proxy = ProxyProc::start(dir.path(), &["--pause-timeout", "200ms"]);
+    let flags = [
+        "--host",
+        "app.test",
+        "--error-pages",
+        pages.to_str().unwrap(),
+    ];
+    proxy.deploy("app", &a.target(), &flags);
+    let (ok, out) = proxy.ctl(&["pause", "app"]);
+    assert!(ok, "{out}");
+    let answer = ask(&proxy, "app.test", "/", "").await;
+    assert_eq!(status_of(&answer), 503, "{answer}");
+    assert!(answer.ends_with("<h1>busy</h1>"), "{answer}");
+    // Without a maintenance page, the 503 page is the maintenance page too.
+    let (ok, out) = proxy.ctl(&["stop", "app"]);
+    assert!(ok, "{out}");
+    let answer = ask(&proxy, "app.test", "/", "").await;
+    assert!(answer.ends_with("<h1>busy</h1>"), "{answer}");
+    assert_eq!(a.served(), 0);
+}

@@ -50,7 +50,15 @@ pub async fn handle(
     }
     let table = match wait_while_paused(&proxy, &done).await {
         Ok(table) => table,
-        Err(resp) => return Ok(done.answer(resp)),
+        Err(resp) => {
+            // Paused too long: the service's own 503 page, if it has one.
+            let table = proxy.table.load();
+            let service = table.route(done.host(), done.path());
+            done.pages = service
+                .filter(|s| s.traffic.pages.any())
+                .map(|s| s.traffic.clone());
+            return Ok(done.answer(resp));
+        }
     };
     let Some(service) = table.route(done.host(), done.path()) else {
         let resp = text(
