@@ -8,7 +8,7 @@
 #
 # dhow-limited is dhow-proxy with a rate limit on its route (far above the load, so no request
 # is refused: it measures the cost of the check on every request); its ratio to the plain
-# dhow-proxy is printed round by round.
+# dhow-proxy is measured in back-to-back pairs of runs (LIMIT_PAIRS, 10).
 #
 # Then other shapes of load, dhow-proxy against nginx only: HTTP/1.0 clients (ab, with and
 # without keep-alive), 512 connections, 64 KiB responses, 1 KiB and 256 KiB uploads.
@@ -270,13 +270,19 @@ if [ "$ROUNDS" -gt 1 ]; then
   echo "dhow-held / dhow-proxy (the port holder's sockets / its own), req/s by round: $(
     for r in $(seq 1 "$ROUNDS"); do awk 'NR == FNR {a = $1; next} {printf "%.3f ", a / $1}' "$work/res/dhow-held.$r" "$work/res/dhow-proxy.$r"; done)"
 fi
-# The rate limit's cost: dhow-limited against the plain dhow-proxy, within each round.
-by_round() { # target column: target / dhow-proxy, round by round
-  for r in $(seq 1 "$ROUNDS"); do
-    awk -v c="$2" 'NR == FNR {a = $c; next} {printf "%.3f\n", a / $c}' "$work/res/$1.$r" "$work/res/dhow-proxy.$r"
+# The rate limit's cost: dhow-limited right after (or before) the plain dhow-proxy, in
+# LIMIT_PAIRS back-to-back pairs of short runs (order flipped each pair), so that the load of a
+# shared machine falls alike on both; the median of the pairs' ratios.
+pairs="${LIMIT_PAIRS:-10}"
+: >"$work/limit.ratio"
+for i in $(seq 1 "$pairs"); do
+  for n in $([ $((i % 2)) = 1 ] && echo "dhow-proxy dhow-limited" || echo "dhow-limited dhow-proxy"); do
+    run "$n" "${PORT[$n]}" "pair"
   done
-}
-echo "dhow-limited / dhow-proxy (a rate limit checked on every request, none refused): req/s median $(by_round dhow-limited 1 | median) (by round: $(by_round dhow-limited 1 | tr '\n' ' ')), p99 median $(by_round dhow-limited 3 | median)"
+  awk 'NR == FNR {a = $1; b = $3; next} {printf "%.3f %.3f\n", a / $1, b / $3}' \
+    "$work/res/dhow-limited.pair" "$work/res/dhow-proxy.pair" >>"$work/limit.ratio"
+done
+echo "dhow-limited / dhow-proxy (a rate limit checked on every request, none refused), $pairs back-to-back pairs: req/s median $(awk '{print $1}' "$work/limit.ratio" | median) (pairs: $(awk '{printf "%s ", $1}' "$work/limit.ratio")), p99 median $(awk '{print $2}' "$work/limit.ratio" | median)"
 for n in "${names[@]}"; do
   [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"
 done
