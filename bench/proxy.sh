@@ -6,6 +6,10 @@
 # (VmHWM, summed over its processes) and the ratios to nginx. Everything listens on 127.0.0.1;
 # every process this script starts is stopped by its PID when it ends.
 #
+# dhow-limited is dhow-proxy with a rate limit on its route (far above the load, so no request
+# is refused: it measures the cost of the check on every request); its ratio to the plain
+# dhow-proxy is measured in back-to-back pairs of runs (LIMIT_PAIRS, 10).
+#
 # Then other shapes of load, dhow-proxy against nginx only: HTTP/1.0 clients (ab, with and
 # without keep-alive), 512 connections, 64 KiB responses, 1 KiB and 256 KiB uploads.
 #
@@ -26,6 +30,7 @@ NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
 CADDY_PORT=$((BASE_PORT + 4))
 HELD_PORT=$((BASE_PORT + 5))
+LIMITED_PORT=$((BASE_PORT + 6))
 
 for cmd in wrk ab nginx haproxy caddy; do
   command -v "$cmd" >/dev/null || { echo "bench-proxy: $cmd is missing (make bench-proxy installs it)" >&2; exit 1; }
@@ -85,6 +90,11 @@ pids+=($!)
   --state "$work/held-state.json" --quiet 2>"$work/held.log" &
 held_pid=$!
 pids+=($held_pid)
+# dhow-limited: the same, its route rate-limited per client address (wrk is one client).
+"$PROXY_BIN" --control "$work/limited.sock" run --http "127.0.0.1:$LIMITED_PORT" \
+  --state "$work/limited-state.json" --quiet 2>"$work/limited.log" &
+limited_pid=$!
+pids+=($limited_pid)
 
 cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes $cores;
@@ -169,7 +179,11 @@ for _ in $(seq 1 100); do [ -S "$work/dhow.sock" ] && break; sleep 0.1; done
 for _ in $(seq 1 100); do [ -S "$work/held.sock" ] && break; sleep 0.1; done
 "$PROXY_BIN" --control "$work/held.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
   --health-path / --health-interval 100ms >/dev/null
+for _ in $(seq 1 100); do [ -S "$work/limited.sock" ] && break; sleep 0.1; done
+"$PROXY_BIN" --control "$work/limited.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
+  --health-path / --health-interval 100ms --rate-limit 1000000000/1s >/dev/null
 wait_port "$DHOW_PORT" dhow-proxy
+wait_port "$LIMITED_PORT" dhow-limited
 wait_port "$HELD_PORT" dhow-held
 wait_port "$NGINX_PORT" nginx
 wait_port "$HAPROXY_PORT" haproxy
@@ -218,9 +232,9 @@ paired() {
   done
 }
 
-names=(direct dhow-proxy dhow-held nginx haproxy caddy)
-declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [dhow-held]=$HELD_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
-declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [dhow-held]=$held_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
+names=(direct dhow-proxy dhow-held dhow-limited nginx haproxy caddy)
+declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [dhow-held]=$HELD_PORT [dhow-limited]=$LIMITED_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
+declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [dhow-held]=$held_pid [dhow-limited]=$limited_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
 mkdir -p "$work/res"
 echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved round(s), $cores cores" >&2
 # Warm every path once, then measure: each round loads every target once, starting one further
@@ -240,12 +254,12 @@ done
 
 echo
 echo "Medians over $ROUNDS round(s); the ratios are the medians of each round's ratio to nginx."
-printf '| %-10s | %10s | %8s | %8s | %12s | %13s | %12s |\n' target "req/s" "p50 ms" "p99 ms" "peak mem MB" "req/s vs nginx" "p99 vs nginx"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------ ------------ ---------- ---------- -------------- --------------- --------------
+printf '| %-12s | %10s | %8s | %8s | %12s | %13s | %12s |\n' target "req/s" "p50 ms" "p99 ms" "peak mem MB" "req/s vs nginx" "p99 vs nginx"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------- ------------ ---------- ---------- -------------- --------------- --------------
 for n in "${names[@]}"; do
   mem="-"
   [ -n "${PID[$n]}" ] && mem=$(awk -v k="$(peak_kb "${PID[$n]}")" 'BEGIN {printf "%.1f", k / 1024}')
-  printf '| %-10s | %10.0f | %8.3f | %8.3f | %12s | %13.2f | %12.2f |\n' "$n" \
+  printf '| %-12s | %10.0f | %8.3f | %8.3f | %12s | %13.2f | %12.2f |\n' "$n" \
     "$(column "$n" 1 | median)" "$(column "$n" 2 | median)" "$(column "$n" 3 | median)" "$mem" \
     "$(paired "$n" 1 | median)" "$(paired "$n" 3 | median)"
 done
@@ -256,6 +270,19 @@ if [ "$ROUNDS" -gt 1 ]; then
   echo "dhow-held / dhow-proxy (the port holder's sockets / its own), req/s by round: $(
     for r in $(seq 1 "$ROUNDS"); do awk 'NR == FNR {a = $1; next} {printf "%.3f ", a / $1}' "$work/res/dhow-held.$r" "$work/res/dhow-proxy.$r"; done)"
 fi
+# The rate limit's cost: dhow-limited right after (or before) the plain dhow-proxy, in
+# LIMIT_PAIRS back-to-back pairs of short runs (order flipped each pair), so that the load of a
+# shared machine falls alike on both; the median of the pairs' ratios.
+pairs="${LIMIT_PAIRS:-10}"
+: >"$work/limit.ratio"
+for i in $(seq 1 "$pairs"); do
+  for n in $([ $((i % 2)) = 1 ] && echo "dhow-proxy dhow-limited" || echo "dhow-limited dhow-proxy"); do
+    run "$n" "${PORT[$n]}" "pair"
+  done
+  awk 'NR == FNR {a = $1; b = $3; next} {printf "%.3f %.3f\n", a / $1, b / $3}' \
+    "$work/res/dhow-limited.pair" "$work/res/dhow-proxy.pair" >>"$work/limit.ratio"
+done
+echo "dhow-limited / dhow-proxy (a rate limit checked on every request, none refused), $pairs back-to-back pairs: req/s median $(awk '{print $1}' "$work/limit.ratio" | median) (pairs: $(awk '{printf "%s ", $1}' "$work/limit.ratio")), p99 median $(awk '{print $2}' "$work/limit.ratio" | median)"
 for n in "${names[@]}"; do
   [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"
 done

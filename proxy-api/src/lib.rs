@@ -6,6 +6,7 @@ pub mod duration;
 pub mod paths;
 pub mod request;
 pub mod response;
+pub mod traffic;
 
 pub use paths::{
     service_path, Endpoint, CONTAINER_NEXT_SOCKET, CONTAINER_PORTS_SOCKET, CONTAINER_SOCKET,
@@ -21,3 +22,4 @@ pub use response::{
     AcmeStatus, DeployAnswer, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer, ServiceEntry,
     ServiceList,
 };
+pub use traffic::{RateKey, RateLimit, Traffic};

@@ -122,6 +122,9 @@ pub struct DeployRequest {
     /// Body limits and buffering; none = the proxy's defaults (streamed, `--max-body-bytes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffering: Option<Buffering>,
+    /// Several path prefixes, a rate limit, error pages, a canonical host (none: left out).
+    #[serde(flatten)]
+    pub traffic: crate::traffic::Traffic,
 }
 
 /// The body of `POST /v1/services/NAME/stop`: the message of the maintenance page. An empty
@@ -155,6 +158,7 @@ mod tests {
             acme: false,
             response_timeout_ms: None,
             buffering: None,
+            traffic: Default::default(),
         }
     }
 

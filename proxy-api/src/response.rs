@@ -30,6 +30,9 @@ pub struct ServiceEntry {
     pub mode: String,
     pub name: String,
     pub path_prefix: Option<String>,
+    /// Every path prefix routed, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_prefixes: Vec<String>,
     /// The current target, `HOST:PORT`.
     pub target: String,
     /// The certificate file the service's hosts are served with, if given one.
@@ -97,6 +100,10 @@ pub struct HealthAnswer {
     /// predates them leaves it out (false), and would ignore them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub service_limits: bool,
+    /// The proxy applies a deploy's `traffic` settings (path prefixes, rate limit, error
+    /// pages, canonical host); an older one leaves it out, and would ignore them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub traffic: bool,
 }
 
 /// The body of every non-2xx answer.
@@ -140,6 +147,7 @@ mod tests {
             mode: "live".into(),
             name: "demo-web".into(),
             path_prefix: Some("/api".into()),
+            path_prefixes: Vec::new(),
             target: "demo-web-abc:3000".into(),
             tls: None,
         }
@@ -186,13 +194,18 @@ mod tests {
         let old = HealthAnswer {
             ok: true,
             service_limits: false,
+            traffic: false,
         };
         assert_eq!(round_trip(&old), r#"{"ok":true}"#);
         let now = HealthAnswer {
             ok: true,
             service_limits: true,
+            traffic: true,
         };
-        assert_eq!(round_trip(&now), r#"{"ok":true,"service_limits":true}"#);
+        assert_eq!(
+            round_trip(&now),
+            r#"{"ok":true,"service_limits":true,"traffic":true}"#
+        );
         let refused = ErrorBody {
             error: "no service x".into(),
         };

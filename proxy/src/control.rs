@@ -11,6 +11,7 @@ use crate::limits::ServiceLimits;
 use crate::proxy::Proxy;
 use crate::router::{Service, ServiceMode, Table};
 use crate::state::{self, State};
+use crate::traffic::ServiceTraffic;
 use crate::upstream::Upstream;
 use bytes::Bytes;
 use dhow_proxy_api::{
@@ -103,14 +104,19 @@ impl Control {
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
-        if let Some(msg) =
-            self.proxy
-                .table
-                .load()
-                .conflict(name, &hosts, req.path_prefix.as_deref())
-        {
-            return Err((StatusCode::CONFLICT, msg));
-        }
+        let prefixes =
+            crate::traffic::check_deploy(&hosts, req.path_prefix.as_deref(), &req.traffic)
+                .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let traffic = {
+            let table = self.proxy.table.load();
+            if let Some(msg) = table.conflict(name, &hosts, &prefixes) {
+                return Err((StatusCode::CONFLICT, msg));
+            }
+            let old = table.get(name).map(|s| &*s.traffic);
+            Arc::new(
+                ServiceTraffic::new(&req.traffic, old).map_err(|e| (StatusCode::BAD_REQUEST, e))?,
+            )
+        };
         let tls = match (&req.tls_cert, &req.tls_key) {
             (Some(c), Some(k)) => {
                 Some(crate::tls::cert::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
@@ -144,7 +150,7 @@ impl Control {
         let previous = {
             let _w = self.writer.lock().await;
             let table = self.proxy.table.load_full();
-            if let Some(msg) = table.conflict(name, &hosts, req.path_prefix.as_deref()) {
+            if let Some(msg) = table.conflict(name, &hosts, &prefixes) {
                 return Err((StatusCode::CONFLICT, msg));
             }
             let old = table.get(name);
@@ -152,10 +158,7 @@ impl Control {
             let service = Service {
                 name: name.to_string(),
                 hosts: hosts.clone(),
-                path_prefix: req
-                    .path_prefix
-                    .clone()
-                    .filter(|p| !p.is_empty() && p != "/"),
+                path_prefixes: prefixes,
                 strip_prefix: req.strip_prefix,
                 health: req.health.clone(),
                 target: new_target,
@@ -169,6 +172,7 @@ impl Control {
                     response_timeout_ms: req.response_timeout_ms,
                     buffering: req.buffering.clone(),
                 },
+                traffic,
             };
             if let Err((status, e)) = self.save_and_publish(table.with(service)) {
                 return Err((status, format!("{e}; the previous target keeps serving")));
@@ -263,7 +267,11 @@ impl Control {
         let services = table.services.iter().map(|s| ServiceEntry {
             name: s.name.clone(),
             hosts: s.hosts.clone(),
-            path_prefix: s.path_prefix.clone(),
+            path_prefix: s.path_prefixes.first().cloned(),
+            path_prefixes: match s.path_prefixes.len() {
+                0 | 1 => Vec::new(),
+                _ => s.path_prefixes.clone(),
+            },
             target: s.target.addr.clone(),
             healthy: s.target.is_ready(),
             inflight: s.target.inflight() as u64,
@@ -370,6 +378,7 @@ async fn route(
         Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
             ok: true,
             service_limits: true,
+            traffic: true,
         })),
         Some(Endpoint::List) => Ok(ok(&control.list())),
         Some(Endpoint::Deploy(name)) => {

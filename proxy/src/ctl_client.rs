@@ -1,5 +1,6 @@
 //! The `dhow-proxy` client subcommands' side of the control socket: one request and its
-//! answer printed, and the deploy flags of a service's own limits and buffering.
+//! answer printed, and the deploy flags of a service's own limits, buffering and traffic
+//! settings.
 
 use anyhow::Context;
 use dhow_proxy::limits::parse_duration;
@@ -32,11 +33,43 @@ pub struct ServiceLimitArgs {
     /// Largest buffered body held in memory, in bytes (larger: 413 or 502; default 1 MiB).
     #[arg(long)]
     buffer_memory: Option<u64>,
+    /// Several path prefixes routed to the service (comma-separated; instead of
+    /// --path-prefix).
+    #[arg(long, value_delimiter = ',', conflicts_with = "path_prefix")]
+    path_prefixes: Vec<String>,
+    /// A token-bucket rate limit per client: REQUESTS/PERIOD, like 100/1s.
+    #[arg(long, value_parser = parse_rate)]
+    rate_limit: Option<(u64, Duration)>,
+    /// The rate limit's bucket size (default: REQUESTS).
+    #[arg(long, requires = "rate_limit")]
+    rate_burst: Option<u64>,
+    /// Who a client is for the rate limit: ip (default) or header:NAME.
+    #[arg(long, requires = "rate_limit")]
+    rate_by: Option<String>,
+    /// A directory with 502.html, 503.html, 504.html and maintenance.html (any of them),
+    /// served instead of the proxy's own pages.
+    #[arg(long)]
+    error_pages: Option<PathBuf>,
+    /// Redirect (301) the service's other hosts to this one.
+    #[arg(long)]
+    canonical_host: Option<String>,
+}
+
+/// `100/1s`: requests per period.
+fn parse_rate(s: &str) -> Result<(u64, Duration), String> {
+    let (n, per) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s}: expected REQUESTS/PERIOD, like 100/1s"))?;
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{n}: expected a number of requests"))?;
+    Ok((n, parse_duration(per.trim())?))
 }
 
 impl ServiceLimitArgs {
     /// Add the fields these flags set to a deploy request's JSON; nothing when none is given.
-    pub fn add_to(&self, body: &mut serde_json::Value) {
+    pub fn add_to(&self, body: &mut serde_json::Value) -> anyhow::Result<()> {
         if let Some(t) = self.response_timeout {
             body["response_timeout_ms"] = serde_json::json!(t.as_millis() as u64);
         }
@@ -50,6 +83,40 @@ impl ServiceLimitArgs {
         if buffering != dhow_proxy_api::Buffering::default() {
             body["buffering"] = serde_json::json!(buffering);
         }
+        if let (serde_json::Value::Object(t), Some(b)) =
+            (serde_json::to_value(self.traffic()?)?, body.as_object_mut())
+        {
+            b.extend(t);
+        }
+        Ok(())
+    }
+
+    /// The traffic settings these flags give (error pages read from their directory).
+    fn traffic(&self) -> anyhow::Result<dhow_proxy_api::Traffic> {
+        let mut pages = std::collections::BTreeMap::new();
+        if let Some(dir) = &self.error_pages {
+            for name in dhow_proxy_api::traffic::ERROR_PAGE_NAMES {
+                let file = dir.join(format!("{name}.html"));
+                if file.exists() {
+                    let html = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    pages.insert(name.to_string(), html);
+                }
+            }
+        }
+        Ok(dhow_proxy_api::Traffic {
+            path_prefixes: self.path_prefixes.clone(),
+            rate_limit: self
+                .rate_limit
+                .map(|(requests, per)| dhow_proxy_api::RateLimit {
+                    requests,
+                    per_ms: per.as_millis() as u64,
+                    burst: self.rate_burst.unwrap_or(0),
+                    by: self.rate_by.clone().unwrap_or_else(|| "ip".into()),
+                }),
+            error_pages: pages,
+            canonical_host: self.canonical_host.clone(),
+        })
     }
 }
 

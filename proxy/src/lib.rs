@@ -31,5 +31,6 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod tls;
+pub mod traffic;
 pub mod upstream;
 pub mod upstream_client;

@@ -170,8 +170,10 @@ async fn main() -> std::process::ExitCode {
                 "tls_cert": tls_cert, "tls_key": tls_key, "tls_redirect": !no_tls_redirect,
                 "acme": acme,
             });
-            limits.add_to(&mut body);
-            call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await
+            match limits.add_to(&mut body) {
+                Ok(()) => call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await,
+                Err(e) => Err(e),
+            }
         }
     };
     match result {

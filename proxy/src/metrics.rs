@@ -1,6 +1,6 @@
 //! Metrics in the Prometheus text format, served on their own port (`run --metrics ADDR`):
 //! requests by service and status class, request durations as a histogram, requests in
-//! flight, deploys by outcome, rendered from the counters in `stats`.
+//! flight, requests refused by a rate limit, deploys by outcome, rendered from the counters in `stats`.
 
 use crate::router::Table;
 use crate::stats::{ProxyStats, Stats, BUCKETS, CLASSES};
@@ -53,6 +53,23 @@ fn write_stats(out: &mut String, service: &str, s: &Stats) {
     );
 }
 
+/// Requests a service's rate limit refused, for the services that have one.
+fn write_rate_limited(out: &mut String, table: &Table) {
+    out.push_str("# HELP dhow_proxy_rate_limited_total Requests refused with 429 by the service's rate limit.\n# TYPE dhow_proxy_rate_limited_total counter\n");
+    for s in table
+        .services
+        .iter()
+        .filter(|s| s.traffic.limiter.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "dhow_proxy_rate_limited_total{{service=\"{}\"}} {}",
+            label(&s.name),
+            s.stats.rate_limited()
+        );
+    }
+}
+
 /// The whole exposition.
 pub fn render(table: &Table, global: &ProxyStats) -> String {
     let mut out = String::new();
@@ -63,6 +80,7 @@ pub fn render(table: &Table, global: &ProxyStats) -> String {
         write_stats(&mut out, &s.name, &s.stats);
     }
     write_stats(&mut out, "", &global.unrouted);
+    write_rate_limited(&mut out, table);
     out.push_str("# HELP dhow_proxy_deploys_total Deploys (target switches) by outcome.\n# TYPE dhow_proxy_deploys_total counter\n");
     let _ = writeln!(
         out,

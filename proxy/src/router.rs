@@ -1,4 +1,4 @@
-//! The routing table: services with their hosts, path prefix and current target. A table is
+//! The routing table: services with their hosts, path prefixes and current target. A table is
 //! immutable once built; changes build a new one that is swapped in atomically, so the request
 //! path only ever loads a pointer.
 
@@ -10,6 +10,7 @@ use rustls::sign::CertifiedKey;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use crate::traffic::normalize_prefixes;
 /// Health check settings of a service (part of the control wire, so defined there).
 pub use dhow_proxy_api::HealthSpec;
 
@@ -41,7 +42,8 @@ pub struct Service {
     pub name: String,
     /// Exact names or `*.example.com`; empty = every host (catch-all).
     pub hosts: Vec<String>,
-    pub path_prefix: Option<String>,
+    /// Normalized (no trailing `/`, never empty or `/`); none = every path.
+    pub path_prefixes: Vec<String>,
     pub strip_prefix: bool,
     pub health: HealthSpec,
     pub target: Arc<Upstream>,
@@ -56,6 +58,8 @@ pub struct Service {
     pub acme: bool,
     /// Its own response timeout, body limits and buffering (none: the proxy's).
     pub limits: crate::limits::ServiceLimits,
+    /// Rate limit, error pages, canonical host.
+    pub traffic: Arc<crate::traffic::ServiceTraffic>,
 }
 
 impl Service {
@@ -81,20 +85,25 @@ impl Service {
         best
     }
 
+    /// The longest of the service's prefixes `path` is under (`Some(0)`: it has none).
     fn prefix_len(&self, path: &str) -> Option<usize> {
-        match &self.path_prefix {
-            None => Some(0),
-            Some(p) => {
-                let p = p.trim_end_matches('/');
-                if p.is_empty() {
-                    return Some(0);
-                }
-                (path == p
-                    || path.starts_with(&format!("{p}/"))
-                    || path.starts_with(&format!("{p}?")))
-                .then_some(p.len())
-            }
+        if self.path_prefixes.is_empty() {
+            return Some(0);
         }
+        self.matched_prefix(path).map(str::len)
+    }
+
+    /// The longest of the service's prefixes `path` (or a request target) is under.
+    #[inline]
+    pub fn matched_prefix(&self, path: &str) -> Option<&str> {
+        self.path_prefixes
+            .iter()
+            .filter(|p| {
+                path.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+            })
+            .max_by_key(|p| p.len())
+            .map(String::as_str)
     }
 }
 
@@ -178,25 +187,30 @@ impl Table {
         }
     }
 
-    /// Another service already claiming one of these host + prefix routes.
-    pub fn conflict(&self, name: &str, hosts: &[String], prefix: Option<&str>) -> Option<String> {
-        let norm = |p: Option<&str>| {
-            p.map(|p| p.trim_end_matches('/').to_string())
-                .unwrap_or_default()
+    /// Another service already claiming one of these host + prefix routes (`prefixes`
+    /// normalized; none = every path).
+    pub fn conflict(&self, name: &str, hosts: &[String], prefixes: &[String]) -> Option<String> {
+        let every = [String::new()];
+        let mine = if prefixes.is_empty() {
+            &every[..]
+        } else {
+            prefixes
         };
         for s in self.services.iter().filter(|s| s.name != name) {
-            if norm(s.path_prefix.as_deref()) != norm(prefix) {
+            let theirs = if s.path_prefixes.is_empty() {
+                &every[..]
+            } else {
+                &s.path_prefixes[..]
+            };
+            let Some(prefix) = mine.iter().find(|p| theirs.contains(p)) else {
                 continue;
-            }
+            };
             let clash = if hosts.is_empty() || s.hosts.is_empty() {
                 hosts.is_empty() && s.hosts.is_empty()
             } else {
                 hosts
                     .iter()
-                    .find(|h| s.hosts.iter().any(|o| o.eq_ignore_ascii_case(h)))
-                    .cloned()
-                    .map(|_| ())
-                    .is_some()
+                    .any(|h| s.hosts.iter().any(|o| o.eq_ignore_ascii_case(h)))
             };
             if clash {
                 let what = if hosts.is_empty() {
@@ -204,11 +218,14 @@ impl Table {
                 } else {
                     hosts.join(", ")
                 };
+                let under = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {prefix}")
+                };
                 return Some(format!(
-                    "service {} already routes {what}{}; give this service other hosts or another path prefix, or remove {}",
-                    s.name,
-                    prefix.map(|p| format!(" under {p}")).unwrap_or_default(),
-                    s.name
+                    "service {} already routes {what}{under}; give this service other hosts or another path prefix, or remove {}",
+                    s.name, s.name
                 ));
             }
         }
@@ -224,7 +241,7 @@ mod tests {
         Service {
             name: name.into(),
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            path_prefix: prefix.map(str::to_string),
+            path_prefixes: normalize_prefixes(prefix),
             strip_prefix: false,
             health: HealthSpec::default(),
             target: Upstream::new(format!("{name}:80"), true),
@@ -234,6 +251,7 @@ mod tests {
             tls_redirect: false,
             acme: false,
             limits: Default::default(),
+            traffic: Default::default(),
         }
     }
 
@@ -263,12 +281,41 @@ mod tests {
         let t = Table::default()
             .with(svc("a", &["a.test"], None))
             .with(svc("all", &[], None));
-        assert!(t.conflict("b", &["a.test".into()], None).is_some());
-        assert!(t.conflict("b", &["a.test".into()], Some("/api")).is_none());
+        assert!(t.conflict("b", &["a.test".into()], &[]).is_some());
+        assert!(t
+            .conflict("b", &["a.test".into()], &["/api".into()])
+            .is_none());
         assert!(
-            t.conflict("a", &["a.test".into()], None).is_none(),
+            t.conflict("a", &["a.test".into()], &[]).is_none(),
             "a service may redeploy itself"
         );
-        assert!(t.conflict("c", &[], None).is_some());
+        assert!(t.conflict("c", &[], &[]).is_some());
+        let t = t.with(svc("api", &["a.test"], Some("/api/")));
+        let both = ["/admin".to_string(), "/api".to_string()];
+        let msg = t.conflict("b", &["a.test".into()], &both).unwrap();
+        assert!(
+            msg.contains("service api") && msg.contains("under /api"),
+            "{msg}"
+        );
+        assert!(t.conflict("b", &["a.test".into()], &both[..1]).is_none());
+    }
+
+    #[test]
+    fn several_prefixes_route_and_the_longest_is_the_one_matched() {
+        let mut multi = svc("multi", &["a.test"], None);
+        multi.path_prefixes = normalize_prefixes(["/api/", "/admin", "/", "/api/v2"]);
+        assert_eq!(multi.path_prefixes, ["/admin", "/api", "/api/v2"]);
+        let t = Table::default()
+            .with(multi)
+            .with(svc("site", &["a.test"], None));
+        let to = |path| t.route("a.test", path).unwrap().name.clone();
+        assert_eq!(to("/api"), "multi");
+        assert_eq!(to("/admin/users?x"), "multi");
+        assert_eq!(to("/adminx"), "site");
+        assert_eq!(to("/"), "site");
+        let multi = t.get("multi").unwrap();
+        assert_eq!(multi.matched_prefix("/api/v2/x?q"), Some("/api/v2"));
+        assert_eq!(multi.matched_prefix("/api?q"), Some("/api"));
+        assert_eq!(multi.matched_prefix("/other"), None);
     }
 }

@@ -4,10 +4,12 @@
 
 use crate::limits::ServiceLimits;
 use crate::router::{HealthSpec, Service, ServiceMode, Table};
+use crate::traffic::ServiceTraffic;
 use crate::upstream::Upstream;
-use dhow_proxy_api::Buffering;
+use dhow_proxy_api::{Buffering, Traffic};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Serialize, Deserialize, Default)]
 pub struct State {
@@ -46,6 +48,10 @@ pub struct SavedService {
     /// The service's body limits and buffering (none: the proxy's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffering: Option<Buffering>,
+    /// Several path prefixes (then `path_prefix` is none), rate limit, error pages,
+    /// canonical host.
+    #[serde(flatten)]
+    pub traffic: Traffic,
 }
 
 fn yes() -> bool {
@@ -82,7 +88,10 @@ impl State {
                 .map(|s| SavedService {
                     name: s.name.clone(),
                     hosts: s.hosts.clone(),
-                    path_prefix: s.path_prefix.clone(),
+                    path_prefix: match &s.path_prefixes[..] {
+                        [one] => Some(one.clone()),
+                        _ => None,
+                    },
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
                     target: s.target.addr.clone(),
@@ -101,6 +110,13 @@ impl State {
                     acme: s.acme,
                     response_timeout_ms: s.limits.response_timeout_ms,
                     buffering: s.limits.buffering.clone(),
+                    traffic: Traffic {
+                        path_prefixes: match s.path_prefixes.len() {
+                            0 | 1 => Vec::new(),
+                            _ => s.path_prefixes.clone(),
+                        },
+                        ..s.traffic.wire.clone()
+                    },
                 })
                 .collect(),
         }
@@ -118,7 +134,12 @@ impl State {
                 .map(|s| Service {
                     name: s.name.clone(),
                     hosts: s.hosts.clone(),
-                    path_prefix: s.path_prefix.clone(),
+                    path_prefixes: crate::router::normalize_prefixes(
+                        s.path_prefix
+                            .iter()
+                            .chain(&s.traffic.path_prefixes)
+                            .map(String::as_str),
+                    ),
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
                     target: Upstream::new(s.target.clone(), false),
@@ -142,6 +163,16 @@ impl State {
                     limits: ServiceLimits {
                         response_timeout_ms: s.response_timeout_ms,
                         buffering: s.buffering.clone(),
+                    },
+                    traffic: match ServiceTraffic::new(&s.traffic, None) {
+                        Ok(t) => Arc::new(t),
+                        Err(e) => {
+                            problems.push(format!(
+                                "service {}: its traffic settings are not applied: {e}",
+                                s.name
+                            ));
+                            Arc::default()
+                        }
                     },
                 })
                 .collect(),
@@ -217,13 +248,34 @@ mod tests {
                     max_request_body: Some(10),
                     ..Buffering::default()
                 }),
+                traffic: Traffic {
+                    path_prefixes: vec!["/api".into(), "/admin/".into()],
+                    rate_limit: Some(dhow_proxy_api::RateLimit {
+                        requests: 5,
+                        per_ms: 1000,
+                        burst: 0,
+                        by: "header:X-Key".into(),
+                    }),
+                    error_pages: [("503".to_string(), "<p>down</p>".to_string())].into(),
+                    canonical_host: Some("a.test".into()),
+                },
             }],
         };
         save(&p, &s).unwrap();
         let (back, problem) = load(&p);
         assert!(problem.is_none());
         assert_eq!(back.services[0].target, "a-1:80");
-        let (table, _) = back.table();
+        let (table, problems) = back.table();
+        assert!(problems.is_empty(), "{problems:?}");
+        let restored = &table.services[0];
+        assert_eq!(restored.path_prefixes, ["/admin", "/api"]);
+        assert!(restored.traffic.limiter.is_some());
+        assert!(restored.traffic.pages.for_status(503).is_some());
+        assert_eq!(restored.traffic.canonical.as_deref(), Some("a.test"));
+        // Saved again, it is the same state.
+        let again = serde_json::to_value(State::of(&table)).unwrap();
+        assert_eq!(again["services"][0]["path_prefixes"][1], "/api");
+        assert_eq!(again["services"][0]["rate_limit"]["by"], "header:X-Key");
         let limits = &table.services[0].limits;
         assert_eq!(limits.response_timeout_ms, Some(1500));
         assert_eq!(

@@ -32,6 +32,8 @@ struct Shard {
 #[derive(Debug, Default)]
 pub struct Stats {
     shards: [Shard; SHARDS],
+    /// Requests refused by the service's rate limit (429).
+    rate_limited: AtomicU64,
 }
 
 /// This thread's shard number.
@@ -46,6 +48,16 @@ fn shard_index() -> usize {
 impl Stats {
     pub fn new() -> Arc<Stats> {
         Arc::new(Stats::default())
+    }
+
+    /// Count a request refused by the rate limit (it is counted as answered too).
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused by the rate limit so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     /// Count a finished request.

@@ -92,7 +92,14 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             "  {} {}{} -> {} ({}, {})",
             s["name"].as_str().unwrap_or("?"),
             hosts,
-            s["path_prefix"].as_str().unwrap_or(""),
+            match s["path_prefixes"].as_array() {
+                Some(all) => all
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                None => s["path_prefix"].as_str().unwrap_or("").to_string(),
+            },
             s["target"].as_str().unwrap_or("?"),
             if s["healthy"].as_bool() == Some(true) {
                 "healthy"

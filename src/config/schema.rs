@@ -224,6 +224,8 @@ pub struct ProxyConfig {
     pub hosts: Option<Vec<String>>,
     pub app_port: Option<u16>,
     pub path_prefix: Option<String>,
+    /// Several path prefixes routed to the app (instead of `path_prefix`, not with it).
+    pub path_prefixes: Option<Vec<String>>,
     pub strip_path_prefix: Option<bool>,
     pub ssl: Option<bool>,
     /// PEM certificate chain (a local file) served for `host`/`hosts` on HTTPS.
@@ -256,6 +258,24 @@ pub struct ProxyConfig {
     /// A dhow-proxy image of the team's own (`registry.example.com/ops/dhow-proxy:1.2`)
     /// instead of the one dhow makes from the proxy binary it carries. Applied at proxy boot.
     pub image: Option<String>,
+    /// A token-bucket rate limit per client at the proxy.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// A local directory with the app's own 502.html, 503.html, 504.html and
+    /// maintenance.html (any of them), served by the proxy instead of its own pages.
+    pub error_pages_path: Option<String>,
+    /// Requests for the app's other hosts are redirected (301) to this one.
+    pub canonical_host: Option<String>,
+}
+
+/// `[proxy.rate_limit]`: `burst` requests at once (default `requests`), then `requests` per
+/// `per` (default 1s), per client (`by`: `ip`, or `header:NAME`).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub requests: u64,
+    pub per: Option<PosDur>,
+    pub burst: Option<u64>,
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]

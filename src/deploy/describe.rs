@@ -263,12 +263,27 @@ impl Plan {
             } else {
                 r.hosts.join(", ")
             },
-            r.path_prefix
-                .as_deref()
-                .map(|p| format!(" under {p}"))
-                .unwrap_or_default(),
+            match (&r.path_prefix, &r.traffic.path_prefixes[..]) {
+                (Some(p), _) => format!(" under {p}"),
+                (None, []) => String::new(),
+                (None, several) => format!(" under {}", several.join(", ")),
+            },
             self.drain_timeout.as_secs()
         ));
+        if let Some(l) = &r.traffic.rate_limit {
+            let burst = if l.burst == 0 { l.requests } else { l.burst };
+            lines.push(format!(
+                "    rate limit: {} requests per {} ms per client ({}), bursts of {burst}",
+                l.requests, l.per_ms, l.by
+            ));
+        }
+        if let Some(c) = &r.traffic.canonical_host {
+            lines.push(format!("    redirect the other hosts to {c}"));
+        }
+        if !r.traffic.error_pages.is_empty() {
+            let names: Vec<&str> = r.traffic.error_pages.keys().map(String::as_str).collect();
+            lines.push(format!("    error pages: {}", names.join(", ")));
+        }
         if r.tls.is_some() {
             lines.push("    https: the certificate files from proxy.ssl_certificate".into());
         } else if r.acme {

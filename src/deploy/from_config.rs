@@ -170,6 +170,7 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
         },
         response_timeout: p.response_timeout.map(|d| d.0),
         buffering: p.buffering.as_ref().and_then(buffering),
+        traffic: super::traffic::traffic(p)?,
     })
 }
 

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod settings;
 pub mod steps;
 pub mod targets;
+pub mod traffic;
 
 #[cfg(test)]
 mod execute_tests;

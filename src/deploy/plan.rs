@@ -67,6 +67,8 @@ pub struct Route {
     pub response_timeout: Option<Duration>,
     /// Body limits and buffering (none: the proxy's defaults).
     pub buffering: Option<Buffering>,
+    /// Several path prefixes, rate limit, error pages, canonical host.
+    pub traffic: crate::proxy::control::Traffic,
 }
 
 /// One role on one host.
@@ -165,6 +167,7 @@ impl Plan {
             acme: route.acme,
             response_timeout_ms: route.response_timeout.map(|t| t.as_millis() as u64),
             buffering: route.buffering.clone(),
+            traffic: route.traffic.clone(),
         })
     }
 

@@ -49,6 +49,8 @@ pub struct ProxySettings {
     pub response_timeout: Option<Duration>,
     /// Body limits and buffering (none: streamed, the proxy's 1 GiB request limit).
     pub buffering: Option<crate::proxy::control::Buffering>,
+    /// Several path prefixes, rate limit, error pages, canonical host.
+    pub traffic: crate::proxy::control::Traffic,
 }
 
 /// A certificate and its key, read from the deployer's files (sent to the proxy: src/proxy/).
@@ -239,6 +241,7 @@ impl Settings {
             acme: p.acme,
             response_timeout: p.response_timeout,
             buffering: p.buffering.clone(),
+            traffic: p.traffic.clone(),
         })
     }
 
@@ -320,6 +323,7 @@ pub mod tests {
                 boot: crate::proxy::on_host::BootOptions::default(),
                 response_timeout: None,
                 buffering: None,
+                traffic: Default::default(),
             },
             registry: None,
             delivery: Default::default(),

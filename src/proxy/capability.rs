@@ -7,8 +7,14 @@ use dhow_proxy_api::HealthAnswer;
 
 /// The part of `req` that `health`'s proxy would ignore, named for the user; `None` when it
 /// can do everything asked. `service_limits` came after automatic certificates, so a proxy
-/// that reports it also understands `acme`.
+/// that reports it also understands `acme`; `traffic` came after both.
 pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'static str> {
+    if !req.traffic.is_empty() && !health.traffic {
+        return Some(
+            "proxy.path_prefixes, rate_limit, error_pages_path and canonical_host (it would \
+             ignore them)",
+        );
+    }
     if health.service_limits {
         return None;
     }
@@ -23,7 +29,10 @@ pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'stati
 
 /// Whether `req` needs the health answer at all (a plain deploy works with any proxy).
 pub fn needs_check(req: &DeployRequest) -> bool {
-    req.acme || req.response_timeout_ms.is_some() || req.buffering.is_some()
+    req.acme
+        || req.response_timeout_ms.is_some()
+        || req.buffering.is_some()
+        || !req.traffic.is_empty()
 }
 
 #[cfg(test)]
@@ -56,6 +65,14 @@ mod tests {
         assert_eq!(unsupported(&limits, &now), None);
         assert!(!needs_check(&req()));
         assert_eq!(unsupported(&req(), &old), None);
+        // Traffic settings came later than service limits: a proxy must say it has them.
+        let mut limited = req();
+        limited.traffic.canonical_host = Some("demo.test".into());
+        assert!(needs_check(&limited));
+        assert!(unsupported(&limited, &now).unwrap().contains("rate_limit"));
+        let newest: HealthAnswer =
+            serde_json::from_str(r#"{"ok":true,"service_limits":true,"traffic":true}"#).unwrap();
+        assert_eq!(unsupported(&limited, &newest), None);
     }
 
     /// A host whose proxy socket is a fake old proxy: its health answer has no

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 // with the proxy; these are the names the CLI has always used for it.
 /// The health check settings of a deploy (the proxy's `HealthSpec`).
 pub use dhow_proxy_api::HealthSpec as Health;
-pub use dhow_proxy_api::{service_path, Buffering, DeployRequest, HOST_SOCKET};
+pub use dhow_proxy_api::{service_path, Buffering, DeployRequest, RateLimit, Traffic, HOST_SOCKET};
 
 /// Send one request over `stream` and return the JSON answer (or a clear error).
 pub async fn call<S>(

@@ -100,7 +100,8 @@ where
             Outcome::Failed { status, why } => {
                 // An HTTP/1.0 client would take the error as its connection's last answer.
                 let close = close || plan.http10;
-                let sent = answer(&mut client, status, &why, close).await;
+                let page = plan.pages.as_ref().and_then(|t| t.pages.for_status(status));
+                let sent = answer(&mut client, status, &why, close, page.map(|p| &p[..])).await;
                 (status, 0, sent && !close)
             }
         };
@@ -182,7 +183,8 @@ where
             Ok(_) => return Next::Closed,
             Err(_) => {
                 if !r.buf.is_empty() {
-                    let _ = answer(r.client, 408, "the request head took too long", true).await;
+                    let why = "the request head took too long";
+                    let _ = answer(r.client, 408, why, true, None).await;
                 }
                 return Next::Closed;
             }
@@ -222,12 +224,15 @@ fn log(buf: &[u8], plan: &FastPlan, status: u16, bytes: u64, started: Instant, i
     });
 }
 
-/// Answer the client with a short text response the proxy made (its errors). False when the
-/// client could not be written to.
-async fn answer<S>(client: &mut S, status: u16, why: &str, close: bool) -> bool
+/// Answer the client with a short text response the proxy made (its errors), or the service's
+/// own HTML `page` for it. False when the client could not be written to.
+async fn answer<S>(client: &mut S, status: u16, why: &str, close: bool, page: Option<&[u8]>) -> bool
 where
     S: AsyncWrite + Unpin,
 {
+    if let Some(page) = page {
+        return answer_page(client, status, page, close).await;
+    }
     let reason = hyper::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -238,4 +243,23 @@ where
         why.len() + 1
     );
     client.write_all(msg.as_bytes()).await.is_ok() && client.flush().await.is_ok()
+}
+
+/// Answer with a service's own error page.
+async fn answer_page<S>(client: &mut S, status: u16, page: &[u8], close: bool) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let connection = if close { "connection: close\r\n" } else { "" };
+    let mut msg = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\n{connection}\r\n",
+        page.len()
+    )
+    .into_bytes();
+    msg.extend_from_slice(page);
+    client.write_all(&msg).await.is_ok() && client.flush().await.is_ok()
 }

@@ -3,7 +3,8 @@
 //! qualify: HTTP/1.1 or 1.0 (sent on as 1.1, as nginx does), an origin-form path of ordinary
 //! characters, one Host, no body or one Content-Length within the buffered size, no
 //! Transfer-Encoding, Upgrade or Expect, routed to a live service with a ready target and
-//! nothing for the proxy to answer itself. Everything else (and every malformed head) goes to
+//! nothing for the proxy to answer itself (no redirect, the client within the service's rate
+//! limit: a request over it goes to the general path, which answers 429). Everything else (and every malformed head) goes to
 //! the general hyper path, which decides and answers (400 for a missing or second Host, 501
 //! for a transfer coding). What is rewritten follows `policy`: hop-by-hop headers and the
 //! ones `Connection` names dropped (found by scanning the Connection values already parsed,
@@ -48,6 +49,8 @@ pub struct FastPlan {
     pub stats: Arc<Stats>,
     /// How long the target has to start its response (the service's, else the proxy's).
     pub response_timeout: std::time::Duration,
+    /// The service's traffic settings, when it has its own error pages.
+    pub pages: Option<Arc<crate::traffic::ServiceTraffic>>,
 }
 
 /// What a client's buffered bytes are.
@@ -142,7 +145,11 @@ pub fn plan(
     if !service.limits.fast_path_carries(facts.body_len) {
         return Parsed::General;
     }
-    write_head(out, client_head, &facts, service, client, proxy, id);
+    let real_ip = write_head(out, client_head, &facts, service, client, proxy, id);
+    if !admitted(service, client_head, &out[real_ip]) {
+        // The general path answers 429 (and counts it).
+        return Parsed::General;
+    }
 
     let at = |s: &str| {
         let start = s.as_ptr() as usize - buf.as_ptr() as usize;
@@ -165,7 +172,28 @@ pub fn plan(
         target: service.target.clone(),
         stats: service.stats.clone(),
         response_timeout: service.limits.response_timeout(&proxy.limits),
+        pages: service.traffic.pages.any().then(|| service.traffic.clone()),
     })
+}
+
+/// Within the service's rate limit (a token taken), or it has none. The client is the
+/// limit's header's value, else its address as written in X-Real-IP (`real_ip`).
+#[inline]
+fn admitted(service: &Service, head: ClientHead<'_, '_>, real_ip: &[u8]) -> bool {
+    use crate::traffic::rate::{Client, Verdict};
+    let Some(limiter) = &service.traffic.limiter else {
+        return true;
+    };
+    let header = match &limiter.key {
+        dhow_proxy_api::RateKey::Header(name) => head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value),
+        dhow_proxy_api::RateKey::Ip => None,
+    };
+    let who = header.map_or(Client::Ip(real_ip), Client::Header);
+    limiter.check(who, std::time::Instant::now()) == Verdict::Pass
 }
 
 /// Classify every header (into `classes`) and read the ones that decide; None: the request
@@ -254,7 +282,8 @@ fn read_headers<'a>(
     Some(facts)
 }
 
-/// The service, when it is live with a ready target and no redirect to HTTPS to answer.
+/// The service, when it is live with a ready target and no redirect (to HTTPS, to its
+/// canonical host) to answer.
 #[inline]
 fn route<'t>(
     table: &'t crate::router::Table,
@@ -267,6 +296,7 @@ fn route<'t>(
     if service.mode != ServiceMode::Live
         || !service.target.is_ready()
         || (!client.tls && may_redirect)
+        || service.traffic.redirects(facts.host)
     {
         return None;
     }
@@ -302,7 +332,8 @@ impl<'h, 'a> ClientHead<'h, 'a> {
 }
 
 /// The target's head: request line (prefix stripped when asked), the client's headers
-/// without the ones the proxy replaces, then X-Forwarded-* and X-Request-Id.
+/// without the ones the proxy replaces, then X-Forwarded-* and X-Request-Id. Returns where
+/// the client's address (X-Real-IP's value) is in `out`.
 #[inline]
 fn write_head(
     out: &mut Vec<u8>,
@@ -312,11 +343,12 @@ fn write_head(
     client: &ClientSide<'_>,
     proxy: &Proxy,
     id: &mut String,
-) {
+) -> Range<usize> {
     out.clear();
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
-    let prefix = service.path_prefix.as_deref();
+    let path = head.target.split_once('?').map_or(head.target, |(p, _)| p);
+    let prefix = service.matched_prefix(path);
     match policy::strip_prefix(head.target, prefix, service.strip_prefix) {
         Some(stripped) => stripped.write(out),
         None => out.extend_from_slice(head.target.as_bytes()),
@@ -338,7 +370,9 @@ fn write_head(
     out.extend_from_slice(b"x-forwarded-for: ");
     fwd::forwarded_for(trusted, chain.clone(), client.ip, out);
     out.extend_from_slice(b"\r\nx-real-ip: ");
+    let real_ip = out.len();
     fwd::client_address(&proxy.rules.trust, trusted, chain, client.ip, out);
+    let real_ip = real_ip..out.len();
     out.extend_from_slice(b"\r\n");
     if !fwd::keep_incoming_forwarded(trusted, facts.has_proto) {
         let proto = fwd::forwarded_proto(client.tls);
@@ -355,6 +389,7 @@ fn write_head(
     out.extend_from_slice(b"x-request-id: ");
     out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
+    real_ip
 }
 
 /// An origin-form request target (`/path?query`) of characters every parser reads alike;

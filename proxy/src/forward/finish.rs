@@ -29,6 +29,8 @@ pub struct Done {
     started: Instant,
     pub target: Option<Arc<Upstream>>,
     pub id: HeaderValue,
+    /// The routed service's traffic settings, when it has its own error pages.
+    pub pages: Option<Arc<crate::traffic::ServiceTraffic>>,
 }
 
 impl Done {
@@ -67,6 +69,7 @@ impl Done {
             started,
             target: None,
             id,
+            pages: None,
         }
     }
 
@@ -97,7 +100,11 @@ impl Done {
     }
 
     /// Finish now with a response the proxy made itself.
-    pub fn answer(mut self, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    /// A plain 502/503/504 becomes the service's own page, when it has one.
+    pub fn answer(mut self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        if let Some(t) = &self.pages {
+            resp = super::traffic::with_error_page(t, resp);
+        }
         self.status = resp.status();
         let bytes = resp.body().size_hint().exact().unwrap_or(0);
         self.finish(bytes);

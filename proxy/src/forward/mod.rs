@@ -3,12 +3,14 @@
 //! through (only the protocols `policy` allows), set Host, X-Forwarded-*, X-Real-IP and
 //! X-Request-Id (by `policy`), hold requests of a paused service, answer for a stopped one,
 //! refuse what `policy` refuses (a missing or second Host: 400, a transfer coding: 501, a
-//! target's transfer coding: 502), map failures to 400/404/413/502/503/504, log one JSON
-//! line and count it. `handle` reads as the request's steps; each is a function below.
+//! target's transfer coding: 502), map failures to 400/404/413/502/503/504, apply the
+//! service's traffic controls (`traffic.rs`: canonical host, rate limit, error pages), log
+//! one JSON line and count it. `handle` reads as the request's steps; each is a function below.
 
 pub mod finish;
 pub mod reply;
 pub mod rewrite;
+pub mod traffic;
 
 use crate::body::{full, ProxyBody, TargetBody};
 use crate::framing::Verdicts;
@@ -48,7 +50,15 @@ pub async fn handle(
     }
     let table = match wait_while_paused(&proxy, &done).await {
         Ok(table) => table,
-        Err(resp) => return Ok(done.answer(resp)),
+        Err(resp) => {
+            // Paused too long: the service's own 503 page, if it has one.
+            let table = proxy.table.load();
+            let service = table.route(done.host(), done.path());
+            done.pages = service
+                .filter(|s| s.traffic.pages.any())
+                .map(|s| s.traffic.clone());
+            return Ok(done.answer(resp));
+        }
     };
     let Some(service) = table.route(done.host(), done.path()) else {
         let resp = text(
@@ -58,8 +68,14 @@ pub async fn handle(
         return Ok(done.answer(resp));
     };
     done.stats = service.stats.clone();
+    if service.traffic.pages.any() {
+        done.pages = Some(service.traffic.clone());
+    }
     let inflight = service.stats.start();
     if let Some(resp) = service_answers(&proxy, service, tls, &done, req.uri()) {
+        return Ok(done.answer(resp));
+    }
+    if let Some(resp) = traffic::rate_limited(&proxy, service, req.headers(), peer) {
         return Ok(done.answer(resp));
     }
     let target = service.target.clone();
@@ -211,8 +227,9 @@ async fn wait_while_paused(proxy: &Proxy, done: &Done) -> Result<Arc<Table>, Res
     }
 }
 
-/// What a routed service answers without its target: the maintenance page of a stopped
-/// service (its health path still says OK), or the redirect of plain HTTP to HTTPS.
+/// What a routed service answers without its target: the redirect to its canonical host, the
+/// maintenance page of a stopped service (its health path still says OK), or the redirect of
+/// plain HTTP to HTTPS.
 fn service_answers(
     proxy: &Proxy,
     service: &Service,
@@ -220,11 +237,15 @@ fn service_answers(
     done: &Done,
     uri: &hyper::Uri,
 ) -> Option<Response<ProxyBody>> {
+    if let Some(resp) = traffic::canonical_redirect(service, done.host(), tls, uri) {
+        return Some(resp);
+    }
     if let ServiceMode::Stopped { message } = &service.mode {
         return Some(if done.path() == service.health.path {
             text(StatusCode::OK, "OK (the service is in maintenance)")
         } else {
-            reply::maintenance(message.as_deref())
+            let own = service.traffic.pages.maintenance(message.as_deref());
+            reply::maintenance(message.as_deref(), own)
         });
     }
     let has_cert = service.tls.is_some()

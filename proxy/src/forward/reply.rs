@@ -22,20 +22,17 @@ pub fn text_and_close(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     r
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The page a stopped service answers with.
-pub fn maintenance(message: Option<&str>) -> Response<ProxyBody> {
-    let msg = html_escape(message.unwrap_or("This service is down for maintenance."));
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\
-         <body><h1>Maintenance</h1><p>{msg}</p></body></html>\n"
-    );
+/// The page a stopped service answers with: its own (`own`, the message in it already), or
+/// the proxy's.
+pub fn maintenance(message: Option<&str>, own: Option<String>) -> Response<ProxyBody> {
+    use crate::traffic::pages::{html_escape, DEFAULT_MESSAGE};
+    let page = own.unwrap_or_else(|| {
+        let msg = html_escape(message.unwrap_or(DEFAULT_MESSAGE));
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\
+             <body><h1>Maintenance</h1><p>{msg}</p></body></html>\n"
+        )
+    });
     let mut r = Response::new(full(page));
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let h = r.headers_mut();

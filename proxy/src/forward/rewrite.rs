@@ -30,7 +30,7 @@ pub fn target_uri(
         .path_and_query()
         .cloned()
         .unwrap_or(PathAndQuery::from_static("/"));
-    let prefix = service.path_prefix.as_deref();
+    let prefix = service.matched_prefix(uri.path());
     if let Some(stripped) = policy::strip_prefix(pq.as_str(), prefix, service.strip_prefix) {
         pq = stripped
             .to_string()

@@ -9,6 +9,7 @@ mod accessories;
 mod app;
 mod proxy;
 mod proxy_boot;
+mod proxy_traffic;
 mod registry;
 mod secrets;
 mod servers;

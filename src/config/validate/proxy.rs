@@ -2,7 +2,8 @@
 //! proxies are IP addresses or CIDR ranges (parsed with `ipnet`, as dhow-proxy does), the TLS
 //! keys agree with each other (certificate files as a pair, or automatic certificates for
 //! exact DNS names, ACME settings only with those), the response timeout and connection cap
-//! are not zero, and the buffering sizes belong to buffering that is on.
+//! are not zero, and the buffering sizes belong to buffering that is on; `proxy_traffic.rs`
+//! checks the traffic keys (path prefixes, rate limit, canonical host, error pages).
 
 use super::super::locate::{key, Seg};
 use super::super::schema::{Config, ProxyConfig};
@@ -25,6 +26,7 @@ pub(super) fn check(c: &Config, e: &mut Errors) {
     }
     check_tls(p, e);
     super::proxy_boot::check(p, e);
+    super::proxy_traffic::check(p, e);
     for (i, item) in p.trusted_proxies.iter().flatten().enumerate() {
         let t = item.trim();
         if t.parse::<ipnet::IpNet>().is_err() && t.parse::<std::net::IpAddr>().is_err() {

@@ -187,3 +187,45 @@ fn a_destination_may_carry_the_tags_of_the_base_env() {
         "{e:?}"
     );
 }
+
+#[test]
+fn the_traffic_keys_are_checked_at_their_lines() {
+    let text = r#"service = "app"
+image = "org/app"
+servers = ["h1"]
+
+[proxy]
+hosts = ["app.test", "www.app.test"]
+path_prefix = "/api"
+path_prefixes = ["/admin", "x"]
+canonical_host = "other.test"
+error_pages_path = ""
+
+[proxy.rate_limit]
+requests = 0
+per = "1s"
+burst = 0
+by = "cookie:session"
+"#;
+    let expected = [
+        r#"config/deploy.toml:8:17: proxy.path_prefixes: path_prefix and path_prefixes exclude each other: one prefix is path_prefix = "/api", several are path_prefixes = ["/api", "/admin"]"#,
+        r#"config/deploy.toml:8:28: proxy.path_prefixes[1]: path prefix "x" must start with / and name a path"#,
+        r#"config/deploy.toml:13:12: proxy.rate_limit.requests: requests must be at least 1"#,
+        r#"config/deploy.toml:15:9: proxy.rate_limit.burst: burst must be at least 1 (it is how many requests a client may send at once; leave it out for `requests`)"#,
+        r#"config/deploy.toml:16:6: proxy.rate_limit.by: by = "cookie:session": expected "ip" or "header:NAME" (like header:X-Api-Key)"#,
+        r#"config/deploy.toml:9:18: proxy.canonical_host: canonical_host "other.test" must be one of proxy.host / proxy.hosts (an exact name): requests for the others are redirected to it"#,
+        r#"config/deploy.toml:10:20: proxy.error_pages_path: error_pages_path is empty: give the directory of 502.html, 503.html, 504.html and maintenance.html, or remove it"#,
+    ];
+    assert_eq!(errors(text), expected);
+    let good = text
+        .replace("path_prefix = \"/api\"\n", "")
+        .replace("\"x\"", "\"/api\"")
+        .replace("other.test", "app.test")
+        .replace("error_pages_path = \"\"\n", "")
+        .replace("requests = 0", "requests = 100")
+        .replace("burst = 0", "burst = 50")
+        .replace("cookie:session", "header:X-Api-Key");
+    let c: Config = toml::from_str(&good).expect("parses");
+    let files = [Located::new("config/deploy.toml", &good)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+}
