@@ -7,8 +7,20 @@ dhow-release:
 proxy-release:
 	$(CARGO) build --release -p dhow-proxy --bin dhow-proxy --example bench_client
 
-bench-deploy: sandbox demo-bin proxy-static dhow-release
-	bash bench/deploy.sh
+# bench-deploy runs on a sandbox of its own, BENCH_HOSTS hosts started at once and taken down
+# afterwards (BENCH_KEEP_SANDBOX=1 keeps it), so the tests' sandbox keeps its two hosts.
+BENCH_HOSTS ?= 25
+BENCH_SANDBOX_NAME ?= dhow-bench
+BENCH_IP_PREFIX ?= 127.0.100.
+BENCH_STATE ?= $(CURDIR)/sandbox/.state-bench
+BENCH_SANDBOX = SANDBOX_NAME=$(BENCH_SANDBOX_NAME) SANDBOX_HOSTS=$(BENCH_HOSTS) \
+  SANDBOX_IP_PREFIX=$(BENCH_IP_PREFIX) SANDBOX_WITH_FRESH=0 SANDBOX_WITH_REGISTRY=0 \
+  SANDBOX_STATE=$(BENCH_STATE)
+
+bench-deploy: demo-bin proxy-static dhow-release
+	$(BENCH_SANDBOX) bash sandbox/sandbox.sh up
+	$(BENCH_SANDBOX) bash bench/deploy.sh; rc=$$?; \
+	  [ -n "$(BENCH_KEEP_SANDBOX)" ] || $(BENCH_SANDBOX) bash sandbox/sandbox.sh down; exit $$rc
 
 # A one-line change to an image with a 200 MB base: layers vs the whole image, 1 and 10 hosts
 # of a private sandbox the script starts and removes (BENCH_HOSTS, BASE_MB, ROUNDS).

@@ -9,8 +9,12 @@ root=$(cd "$here/.." && pwd)
 
 NAME=${SANDBOX_NAME:-dhow-sandbox}
 HOSTS=${SANDBOX_HOSTS:-2}
-IP_PREFIX=${SANDBOX_IP_PREFIX:-127.0.0.1}
-FRESH_IP=${SANDBOX_FRESH_IP:-127.0.0.20}
+IP_PREFIX=${SANDBOX_IP_PREFIX:-127.0.0.}
+# The fresh host sits at .20 of the hosts' /24 (an old-form prefix keeps 127.0.0.20).
+case "$IP_PREFIX" in
+  *.) FRESH_IP=${SANDBOX_FRESH_IP:-${IP_PREFIX}20} ;;
+  *) FRESH_IP=${SANDBOX_FRESH_IP:-127.0.0.20} ;;
+esac
 WITH_FRESH=${SANDBOX_WITH_FRESH:-1}
 WITH_REGISTRY=${SANDBOX_WITH_REGISTRY:-1}
 REGISTRY_ADDR=${SANDBOX_REGISTRY_ADDR:-127.0.0.1:5000}
@@ -38,15 +42,24 @@ Commands:
 
 Settings (environment):
   SANDBOX_NAME=$NAME          container / network name prefix
-  SANDBOX_HOSTS=$HOSTS                   number of VPS hosts (with Docker)
-  SANDBOX_IP_PREFIX=$IP_PREFIX     host N gets \${prefix}N (127.0.0.11, 127.0.0.12, ...)
+  SANDBOX_HOSTS=$HOSTS                   number of VPS hosts (with Docker), 1-243, started at once
+  SANDBOX_IP_PREFIX=$IP_PREFIX       the hosts' /24, ending in a dot (see "Addresses")
   SANDBOX_WITH_FRESH=$WITH_FRESH              also start a fresh host (sshd, no Docker)
-  SANDBOX_FRESH_IP=$FRESH_IP       its address
+  SANDBOX_FRESH_IP=$FRESH_IP       its address (default: .20 of the prefix)
   SANDBOX_WITH_REGISTRY=$WITH_REGISTRY           also run a registry with htpasswd auth
   SANDBOX_REGISTRY_ADDR=$REGISTRY_ADDR
   SANDBOX_STATE=$STATE
 Each host publishes SSH on ADDR:$SSH_PORT, HTTP on ADDR:8080 and HTTPS on ADDR:8443.
 State (SSH key, known_hosts, env file, registry password) is written to SANDBOX_STATE.
+
+Addresses: host N gets the prefix's .(10+N) for N = 1..9 and .(11+N) from N = 10 on, so
+the hosts take .11 to .19, skip .20 (the fresh host) and go on at .21:
+  host 1  127.0.0.11    host 9  127.0.0.19    (fresh 127.0.0.20)
+  host 10 127.0.0.21    host 25 127.0.0.36
+Every last octet has two digits up to host 88, so the addresses sort in host order as
+numbers and as text. An old-form prefix ending in a digit (SANDBOX_IP_PREFIX=127.0.0.1)
+keeps its old meaning, host N at \${prefix}N, which fits hosts 1-9 only: more hosts are
+refused. Callers read the addresses from \$SANDBOX_STATE/env (SANDBOX_HOSTS).
 EOF
 }
 
@@ -156,6 +169,7 @@ ensure_key() {
   [ -f "$STATE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "dhow-sandbox" -f "$STATE/id_ed25519"
 }
 
+# One host's container (already running: kept as it is).
 start_host() { # name ip image
   local name=$1 ip=$2 image=$3
   if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
@@ -175,25 +189,42 @@ start_host() { # name ip image
     -v "$name-docker:/var/lib/docker" \
     -e "AUTHORIZED_KEY=$(cat "$STATE/id_ed25519.pub")" \
     -p "$ip:$SSH_PORT:22" -p "$ip:8080:80" -p "$ip:8443:443" \
-    "$image" >/dev/null
-  echo "$name" >>"$STATE/containers"
+    "$image" >/dev/null || die "docker run of $name failed"
 }
 
-wait_ssh() { # ip
-  local ip=$1
-  for _ in $(seq 1 60); do
-    if ssh-keyscan -T 2 -p "$SSH_PORT" "$ip" 2>/dev/null | grep -q ssh-ed25519; then return; fi
+# Hosts start at once, so a few dozen share the machine's cores while they boot: generous
+# limits, polled every half second.
+WAIT_S=${SANDBOX_WAIT_S:-120}
+
+wait_ssh() { # ip keys-file: sshd answers; its host keys are written to keys-file
+  local ip=$1 out=$2
+  for _ in $(seq 1 $((WAIT_S * 2))); do
+    if ssh-keyscan -T 2 -p "$SSH_PORT" "$ip" >"$out" 2>/dev/null && grep -q ssh-ed25519 "$out"; then return; fi
     sleep 0.5
   done
-  die "sshd on $ip:$SSH_PORT did not answer within 30s"
+  die "sshd on $ip:$SSH_PORT did not answer within ${WAIT_S}s"
 }
 
+# One exec that polls inside the host (curl on the engine's socket): cheaper than an exec per
+# try when a few dozen hosts boot at once.
 wait_docker() { # name
-  for _ in $(seq 1 60); do
-    docker exec "$1" docker info >/dev/null 2>&1 && return
-    sleep 0.5
-  done
-  die "dockerd inside $1 did not start within 30s (docker exec $1 cat /var/log/dockerd.log)"
+  docker exec "$1" sh -c "for _ in \$(seq 1 $((WAIT_S * 4))); do
+      curl -fs --max-time 2 --unix-socket /var/run/docker.sock http://engine/_ping >/dev/null 2>&1 && exit 0
+      sleep 0.25
+    done; exit 1" ||
+    die "dockerd inside $1 did not start within ${WAIT_S}s (docker exec $1 cat /var/log/dockerd.log)"
+}
+
+# Host N from nothing to ready: container, sshd (its keys in $STATE/keys.N), dockerd.
+up_vps() { # N ip
+  start_host "$NAME-vps$1" "$2" "$BASE_VPS"
+  wait_ssh "$2" "$STATE/keys.$1"
+  wait_docker "$NAME-vps$1"
+}
+
+up_fresh() {
+  start_host "$NAME-fresh" "$FRESH_IP" "$BASE_FRESH"
+  wait_ssh "$FRESH_IP" "$STATE/keys.fresh"
 }
 
 # --- Registry -------------------------------------------------------------------------------
@@ -235,38 +266,82 @@ EOF
 
 # --- Commands -------------------------------------------------------------------------------
 
-host_ips() { for i in $(seq 1 "$HOSTS"); do printf '%s%s\n' "$IP_PREFIX" "$i"; done; }
+# Host N's address (see "Addresses" in usage).
+host_ip() { # N
+  local n=$1
+  case "$IP_PREFIX" in
+    *.)
+      printf '%s%s\n' "$IP_PREFIX" "$((n <= 9 ? 10 + n : 11 + n))"
+      ;;
+    *[0-9])
+      [ "$n" -le 9 ] || die "SANDBOX_IP_PREFIX=$IP_PREFIX is the old form (host N at \${prefix}N), which fits hosts 1-9 only, not SANDBOX_HOSTS=$HOSTS; name the /24 with a trailing dot instead (SANDBOX_IP_PREFIX=${IP_PREFIX%.*}. gives host 1 ${IP_PREFIX%.*}.11, see 'sandbox.sh help')"
+      printf '%s%s\n' "$IP_PREFIX" "$n"
+      ;;
+    *) die "SANDBOX_IP_PREFIX=$IP_PREFIX: expected three octets and a dot, such as 127.0.0." ;;
+  esac
+}
+
+host_ips() { for i in $(seq 1 "$HOSTS"); do host_ip "$i"; done; }
+
+# Refuse settings that cannot work before anything starts.
+check_settings() {
+  case "$HOSTS" in
+    '' | *[!0-9]*) die "SANDBOX_HOSTS=$HOSTS: expected a number of hosts (1-243)" ;;
+  esac
+  [ "$HOSTS" -ge 1 ] && [ "$HOSTS" -le 243 ] || die "SANDBOX_HOSTS=$HOSTS: 1 to 243 hosts fit in one /24"
+  case "$IP_PREFIX" in
+    *.) [[ "$IP_PREFIX" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}\.$ ]] || die "SANDBOX_IP_PREFIX=$IP_PREFIX: expected a loopback /24 such as 127.0.0." ;;
+    *) [[ "$IP_PREFIX" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,2}$ ]] && [ "${IP_PREFIX##*.}${HOSTS}" -le 254 ] ||
+      die "SANDBOX_IP_PREFIX=$IP_PREFIX: expected a loopback /24 such as 127.0.0. (or the old form, such as 127.0.0.1, for up to 9 hosts)" ;;
+  esac
+  local ips
+  ips=$(host_ips) || exit 1
+  if [ "$WITH_FRESH" = 1 ] && grep -qxF "$FRESH_IP" <<<"$ips"; then
+    die "SANDBOX_FRESH_IP=$FRESH_IP is also a VPS host's address; choose another"
+  fi
+}
 
 cmd_up() {
+  check_settings
   ensure_docker
   ensure_tools
   build_images
   ensure_key
-  : >>"$STATE/containers"
+  local ips name first
+  ips=$(host_ips)
+  first=$(head -1 <<<"$ips")
   docker network inspect "$NAME-net" >/dev/null 2>&1 || docker network create --label "dhow.sandbox=$NAME" "$NAME-net" >/dev/null
-  local i=1
-  for ip in $(host_ips); do
-    start_host "$NAME-vps$i" "$ip" "$BASE_VPS"
-    i=$((i + 1))
-  done
-  [ "$WITH_FRESH" = 1 ] && start_host "$NAME-fresh" "$FRESH_IP" "$BASE_FRESH"
+  # Recorded before they start, so 'down' removes them even when 'up' fails half-way.
+  {
+    for i in $(seq 1 "$HOSTS"); do echo "$NAME-vps$i"; done
+    [ "$WITH_FRESH" = 1 ] && echo "$NAME-fresh"
+  } >>"$STATE/containers"
   sort -u -o "$STATE/containers" "$STATE/containers"
-  local known="$STATE/known_hosts"
-  : >"$known"
-  for ip in $(host_ips) $([ "$WITH_FRESH" = 1 ] && echo "$FRESH_IP"); do
-    wait_ssh "$ip"
-    ssh-keyscan -T 5 -p "$SSH_PORT" "$ip" 2>/dev/null >>"$known"
-  done
-  i=1
-  for _ in $(host_ips); do
-    wait_docker "$NAME-vps$i"
+  # Every host at once; each one waits for its own sshd and dockerd.
+  local pids=() i=1 failed=0 started=$SECONDS
+  for ip in $ips; do
+    up_vps "$i" "$ip" &
+    pids+=($!)
     i=$((i + 1))
   done
+  if [ "$WITH_FRESH" = 1 ]; then
+    up_fresh &
+    pids+=($!)
+  fi
+  for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  [ "$failed" = 0 ] || die "$failed of ${#pids[@]} hosts did not come up (messages above); 'sandbox.sh down' removes what started"
+  say "$HOSTS VPS host(s)$([ "$WITH_FRESH" = 1 ] && echo " and the fresh host") up in $((SECONDS - started)) s"
+  local known="$STATE/known_hosts"
+  {
+    for i in $(seq 1 "$HOSTS"); do cat "$STATE/keys.$i"; done
+    [ "$WITH_FRESH" = 1 ] && cat "$STATE/keys.fresh"
+  } >"$known"
+  rm -f "$STATE"/keys.*
   [ "$WITH_REGISTRY" = 1 ] && start_registry
   write_env
   write_demo_secrets
-  say "ready: $(host_ips | tr '\n' ' ')$([ "$WITH_FRESH" = 1 ] && echo "fresh $FRESH_IP")"
-  say "try: ssh -i $STATE/id_ed25519 -o UserKnownHostsFile=$known -p $SSH_PORT root@${IP_PREFIX}1"
+  say "ready: $(tr '\n' ' ' <<<"$ips")$([ "$WITH_FRESH" = 1 ] && echo "fresh $FRESH_IP")"
+  say "try: ssh -i $STATE/id_ed25519 -o UserKnownHostsFile=$known -p $SSH_PORT root@$first"
 }
 
 write_env() {
@@ -322,11 +397,16 @@ cmd_down() {
     rm -f "$STATE/registry.pid"
   fi
   if [ -f "$STATE/containers" ]; then
+    local pids=()
     while read -r c; do
       [ -n "$c" ] || continue
-      docker rm -f "$c" >/dev/null 2>&1 && say "removed $c"
-      docker volume rm "$c-docker" >/dev/null 2>&1 || true
+      (
+        docker rm -f "$c" >/dev/null 2>&1 && say "removed $c"
+        docker volume rm "$c-docker" >/dev/null 2>&1 || true
+      ) &
+      pids+=($!)
     done <"$STATE/containers"
+    for pid in "${pids[@]}"; do wait "$pid" || true; done
   fi
   docker network rm "$NAME-net" >/dev/null 2>&1 && say "removed network $NAME-net"
   rm -rf "$STATE"

@@ -180,7 +180,6 @@ where
         }
     }
     let result = work().await;
-    let released = lock::release(primary.shell.as_ref(), &plan.lock_key).await;
     let at = super::context::now_rfc3339();
     let performer = ctx.performer();
     let outcome = match &result {
@@ -193,25 +192,29 @@ where
         Some(m) if !m.trim().is_empty() => format!("{outcome} ({})", m.trim()),
         _ => outcome,
     };
-    for host in &plan.hosts {
-        if let Some(conn) = conns.get(&host.host) {
-            let entries: Vec<audit::Entry> = host
-                .roles
-                .iter()
-                .map(|r| audit::Entry {
-                    at: &at,
-                    performer: &performer,
-                    action,
-                    version: Some(&plan.version),
-                    role: Some(&r.role),
-                    destination: plan.destination.as_deref(),
-                    detail: &outcome,
-                })
-                .collect();
-            if let Err(e) = audit::append(conn.shell.as_ref(), &plan.lock_key, &entries).await {
-                ctx.out.warn(format!("{e:#}"));
-            }
-        }
+    // The lock's release and every host's audit line at once: one after another they took
+    // a round trip per host at the end of every deploy (about 1 s on 25 hosts).
+    let release = lock::release(primary.shell.as_ref(), &plan.lock_key);
+    let audits = futures::future::join_all(plan.hosts.iter().filter_map(|host| {
+        let conn = conns.get(&host.host)?;
+        let entries: Vec<audit::Entry> = host
+            .roles
+            .iter()
+            .map(|r| audit::Entry {
+                at: &at,
+                performer: &performer,
+                action,
+                version: Some(&plan.version),
+                role: Some(&r.role),
+                destination: plan.destination.as_deref(),
+                detail: &outcome,
+            })
+            .collect();
+        Some(async move { audit::append(conn.shell.as_ref(), &plan.lock_key, &entries).await })
+    }));
+    let (released, audited) = futures::join!(release, audits);
+    for e in audited.into_iter().filter_map(Result::err) {
+        ctx.out.warn(format!("{e:#}"));
     }
     match (result, released) {
         (Err(e), _) => Err(e),
