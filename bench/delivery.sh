@@ -6,8 +6,8 @@
 # version with `dhow build deliver` (build, then only the delivery step: nothing is started),
 # once with `delivery = "layers"` and once with `delivery = "stream"`, interleaved, to 1 host
 # and to 10 hosts of a private sandbox started for the run. Reported per case (medians): the
-# seconds, the bytes dhow sent each host (its `image_delivery` events, the same count the
-# e2e test checks against the bytes the hosts received), the changed layer's compressed size
+# seconds, the bytes dhow sent each host (its `transfer` events; for layers the same count
+# tests/e2e_layers.rs checks against the bytes the hosts received), the changed layer's compressed size
 # (from the layer cache's manifests) and the ratios: bytes / changed layer, stream / layers.
 # Needs: the sandbox images (make sandbox-images), make demo-bin, a release dhow (the target
 # builds them).
@@ -107,7 +107,7 @@ for round in $(seq 1 "$ROUNDS"); do
         (config layers && dhow build deliver -q --version "$v" -h "${HOSTS[0]}" >/dev/null)
       changed="$(changed_bytes "$prev" "$id")"
       prev="$id"
-      bytes="$(grep '"event":"image_delivery"' "$work/out.json" |
+      bytes="$(grep '"event":"transfer"' "$work/out.json" | grep '"done":true' |
         sed -E 's/.*"bytes":([0-9]+).*/\1/' | median)"
       awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >>"$work/$hosts-$mode.secs"
       echo "$bytes" >>"$work/$hosts-$mode.bytes"
