@@ -245,11 +245,20 @@ async fn a_broken_dockerfile_gives_a_clear_error() {
     remove_image(&docker, "dhow-test/image-broken:v1").await;
 }
 
-/// A tiny image for copy and registry tests.
+/// A tiny image for copy and registry tests. Its content is new to this run, so the classic
+/// builder never takes a cached step whose image an earlier run (or a test beside it) removed
+/// meanwhile ("unable to find image sha256:...").
 async fn tiny_image(docker: &Docker, tag: &str, content: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "Dockerfile", "FROM scratch\nCOPY data.txt /\n");
-    write(dir.path(), "data.txt", content);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    write(
+        dir.path(),
+        "data.txt",
+        &format!("{content} {} {nonce}", std::process::id()),
+    );
     let spec = BuildSpec {
         context_dir: dir.path().to_path_buf(),
         tags: vec![tag.to_string()],

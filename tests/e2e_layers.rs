@@ -4,7 +4,7 @@
 //! bytes the host received over SSH are measured outside dhow). After a one-line change, each
 //! host gets less than 2x the changed layer, by dhow's count (`image_delivery` events) and by
 //! the relay's. Then a delivery whose SSH connection is cut half way through fails, naming
-//! the host, and the re-run completes. A host whose sshd refuses port forwarding gets the
+//! the host, and the re-run completes. A host whose sshd refuses remote forwards gets the
 //! whole image streamed, and dhow says so and why.
 //!
 //! Run: the sandbox up, `make demo-bin`, then
@@ -286,7 +286,8 @@ fn only_changed_layers_travel_and_a_cut_delivery_completes_on_rerun() {
         assert_eq!(version_on(&sb, h, svc), format!("demo {v3}"));
     }
 
-    // v4: host 2's sshd refuses port forwarding, so its engine cannot reach dhow's endpoint:
+    // v4: host 2's sshd refuses remote port forwards (`AllowTcpForwarding local`; dhow's own
+    // Docker socket tunnel still works), so its engine cannot reach dhow's endpoint:
     // it gets the whole image, and dhow says so and why; host 1 still gets the layer only.
     p.write("code/version.txt", "four\n");
     let v4 = format!("l4-{stamp}");
@@ -314,7 +315,7 @@ fn only_changed_layers_travel_and_a_cut_delivery_completes_on_rerun() {
     let _ = dhow(&["remove", "-y"]);
 }
 
-/// Host `i`'s sshd refuses TCP port forwarding (new connections) until this is dropped.
+/// Host `i`'s sshd refuses remote port forwards (new connections) until this is dropped.
 struct NoForwarding<'a> {
     sb: &'a Sandbox,
     i: usize,
@@ -327,7 +328,7 @@ impl<'a> NoForwarding<'a> {
         let out = sb.docker_exec(
             &sb.container(i),
             &format!(
-                "echo 'AllowTcpForwarding no' >{NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""
+                "echo 'AllowTcpForwarding local' >{NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""
             ),
         );
         assert!(out.status.success(), "{}", text(&out));

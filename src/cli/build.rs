@@ -22,9 +22,9 @@ pub enum BuildCommand {
     /// credentials, passed per pull); nothing is built or started.
     Pull,
     /// Build, then get the image onto every selected host the way a deploy would: pushed
-    /// and pulled through [registry], or without one streamed over each host's SSH
-    /// connection (skipped where the host has it). No container is started; `dhow deploy
-    /// --skip-push` deploys it afterwards.
+    /// and pulled through [registry], or without one sent over each host's SSH connection
+    /// (only the layers the host lacks; the whole image with `delivery = "stream"`). No
+    /// container is started; `dhow deploy --skip-push` deploys it afterwards.
     Deliver,
     /// The builder settings ([builder]) and the local Docker engine that builds: its
     /// version, the builder dhow uses with it (the engine's classic build API, or BuildKit

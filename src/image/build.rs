@@ -76,7 +76,30 @@ pub fn step_line(line: &str) -> Option<&str> {
 }
 
 /// Build `spec` on `docker` (the local engine) and return the image ID.
+///
+/// The classic builder may take a cached step whose image is removed while the build runs
+/// (a `docker image rm` or prune beside it); it then stops with "unable to find image
+/// sha256:...". Such a build is run once more: the removed image is no longer a cache
+/// candidate then. The engine gives this failure no code, so its words are matched.
 pub async fn build(
+    docker: &Docker,
+    spec: &BuildSpec,
+    mut progress: impl FnMut(BuildEvent),
+) -> Result<String> {
+    match build_once(docker, spec, &mut progress).await {
+        Err(e) if format!("{e:#}").contains("unable to find image \"sha256:") => {
+            progress(BuildEvent::Note(
+                "an image the build had taken from its cache was removed meanwhile; building \
+                 again"
+                    .into(),
+            ));
+            build_once(docker, spec, &mut progress).await
+        }
+        other => other,
+    }
+}
+
+async fn build_once(
     docker: &Docker,
     spec: &BuildSpec,
     mut progress: impl FnMut(BuildEvent),

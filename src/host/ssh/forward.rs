@@ -63,7 +63,7 @@ impl Session {
                 Kind::Remote,
                 format!(
                     "{}: the host refused to forward its port {remote_port} to {local} ({e}); \
-                     is the port in use there, or is AllowTcpForwarding off in its sshd_config?",
+                     is the port in use there, or does its sshd_config refuse remote forwards (AllowTcpForwarding no or local, PermitListen)?",
                     self.host()
                 ),
             )),
