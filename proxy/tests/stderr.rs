@@ -6,27 +6,9 @@
 mod support;
 
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A proxy process, killed when dropped (also while a failed check unwinds).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 enum Stderr {
     /// A pipe whose reading end is closed at once.
@@ -36,7 +18,7 @@ enum Stderr {
 }
 
 /// Start `dhow-proxy run --debug` on `port` with its stderr as `how`.
-fn start(dir: &std::path::Path, port: u16, how: Stderr) -> Proc {
+fn start(dir: &std::path::Path, port: u16, how: Stderr) -> Reaped {
     let mut cmd = Command::new(bin());
     cmd.arg("--control")
         .arg(dir.join("control.sock"))
@@ -62,7 +44,7 @@ fn start(dir: &std::path::Path, port: u16, how: Stderr) -> Proc {
     }
     let mut child = cmd.spawn().unwrap();
     drop(child.stderr.take());
-    Proc(child)
+    Reaped(child)
 }
 
 /// Wait until the control socket answers, then route everything to `target`.
