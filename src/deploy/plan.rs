@@ -155,6 +155,7 @@ impl Plan {
                 crate::docker::spec::dns_name(container),
                 route.app_port
             ),
+            targets: Vec::new(),
             hosts: route.hosts.clone(),
             path_prefix: route.path_prefix.clone(),
             strip_prefix: route.strip_prefix,
