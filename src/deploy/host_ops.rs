@@ -197,7 +197,9 @@ impl HostOps for HostConn {
                 self.shell.forward_remote_port(port, &local).await
             };
             let image = source.image_ref();
-            let outcome = deliver(source, &local, &self.docker, forward, sent).await?;
+            let files = super::host_files::ShellFiles(self.shell.as_ref());
+            let outcome =
+                deliver(source, &local, &self.docker, Some(&files), forward, sent).await?;
             crate::docker::arch::check_image(&self.docker, &self.name, image).await?;
             Ok(outcome)
         })

@@ -10,6 +10,7 @@ pub mod describe;
 pub mod envfile;
 pub mod execute;
 pub mod from_config;
+pub mod host_files;
 pub mod host_ops;
 pub mod lock;
 pub mod plan;

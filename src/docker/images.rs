@@ -48,6 +48,34 @@ pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Tagged
         .collect())
 }
 
+/// The layers (diff IDs, bottom first) of every image of repository `reference`.
+pub async fn layers_of(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("reference", vec![reference.to_string()])]);
+    let opts = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let images = timed("list images", docker.list_images(Some(opts))).await?;
+    let mut all = Vec::new();
+    for img in images {
+        if let Some(found) = inspect(docker, &img.id).await? {
+            all.push(found.root_fs.and_then(|r| r.layers).unwrap_or_default());
+        }
+    }
+    Ok(all)
+}
+
+/// Does the engine keep images in containerd's store (Docker's `containerd-snapshotter`)
+/// rather than its own? (`docker load` there wants every layer in the archive.)
+pub async fn containerd_store(docker: &Docker) -> anyhow::Result<bool> {
+    let info = timed("docker info", docker.info()).await?;
+    Ok(info
+        .driver_status
+        .unwrap_or_default()
+        .iter()
+        .any(|kv| kv.iter().any(|v| v.contains("io.containerd.snapshotter"))))
+}
+
 /// Remove the dangling (untagged) images labelled `label` (`key=value`) that no container
 /// uses, as `docker image prune --filter label=...` does; the space reclaimed, in bytes.
 pub async fn prune_dangling(docker: &Docker, label: &str) -> anyhow::Result<i64> {

@@ -172,6 +172,82 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Run `cmd` with its standard input streamed from `from` (then EOF), calling `sent` with
+    /// the bytes sent so far; collects the output. No deadline of its own: the caller, which
+    /// knows how much is to be sent, watches the progress (`sent`) instead.
+    pub async fn exec_piped(
+        &self,
+        cmd: &str,
+        from: impl tokio::io::AsyncRead + Unpin,
+        sent: &(dyn Fn(u64) + Send + Sync),
+    ) -> anyhow::Result<ExecOutput> {
+        let host = self.host();
+        let _slot = self.exec_slot().await?;
+        let mut channel = self.open_session_channel().await?;
+        channel
+            .exec(true, cmd)
+            .await
+            .map_err(|e| errors::channel(host, "starting a command", e))?;
+        let counted = Counted {
+            inner: from,
+            total: 0,
+            sent,
+        };
+        channel
+            .data(counted)
+            .await
+            .map_err(|e| errors::channel(host, "sending stdin", e))?;
+        channel
+            .eof()
+            .await
+            .map_err(|e| errors::channel(host, "closing stdin", e))?;
+        let mut out = ExecOutput::default();
+        let mut status = None;
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.push_str(&String::from_utf8_lossy(&data)),
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    out.stderr.push_str(&String::from_utf8_lossy(&data))
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+        }
+        out.status = status.ok_or_else(|| {
+            crate::error::fail(
+                crate::error::Kind::Remote,
+                format!("{host}: the connection closed before the command reported an exit status"),
+            )
+        })?;
+        Ok(out)
+    }
+}
+
+/// A reader that reports the bytes read through it so far.
+struct Counted<'a, R> {
+    inner: R,
+    total: u64,
+    sent: &'a (dyn Fn(u64) + Send + Sync),
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<'_, R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            self.total += n;
+            (self.sent)(self.total);
+        }
+        polled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Lines;
