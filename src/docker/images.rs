@@ -31,13 +31,8 @@ pub struct TaggedImage {
 
 /// The tags of the images of repository `reference` (`registry/app`, `dhow-proxy`).
 pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<TaggedImage>> {
-    let filters: HashMap<&str, Vec<String>> =
-        HashMap::from([("reference", vec![reference.to_string()])]);
-    let opts = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let images = timed("list images", docker.list_images(Some(opts))).await?;
-    Ok(images
+    Ok(of_repository(docker, reference)
+        .await?
         .into_iter()
         .flat_map(|img| {
             let size = img.size;
@@ -48,16 +43,23 @@ pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Tagged
         .collect())
 }
 
-/// The layers (diff IDs, bottom first) of every image of repository `reference`.
-pub async fn layers_of(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Vec<String>>> {
+/// The images of repository `reference` the engine lists.
+async fn of_repository(
+    docker: &Docker,
+    reference: &str,
+) -> anyhow::Result<Vec<bollard::models::ImageSummary>> {
     let filters: HashMap<&str, Vec<String>> =
         HashMap::from([("reference", vec![reference.to_string()])]);
     let opts = ListImagesOptionsBuilder::default()
         .filters(&filters)
         .build();
-    let images = timed("list images", docker.list_images(Some(opts))).await?;
+    timed("list images", docker.list_images(Some(opts))).await
+}
+
+/// The layers (diff IDs, bottom first) of every image of repository `reference`.
+pub async fn layers_of(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Vec<String>>> {
     let mut all = Vec::new();
-    for img in images {
+    for img in of_repository(docker, reference).await? {
         if let Some(found) = inspect(docker, &img.id).await? {
             all.push(found.root_fs.and_then(|r| r.layers).unwrap_or_default());
         }

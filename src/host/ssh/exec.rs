@@ -88,10 +88,20 @@ impl Session {
 
     /// Run `cmd` with `stdin` as its standard input (then EOF), collecting the output.
     pub async fn exec_with_stdin(&self, cmd: &str, stdin: &[u8]) -> anyhow::Result<ExecOutput> {
+        self.collect(cmd, Some(stdin).filter(|d| !d.is_empty()))
+            .await
+    }
+
+    /// Run `cmd` with `stdin` (then EOF), collecting its output lines and exit status.
+    async fn collect(
+        &self,
+        cmd: &str,
+        stdin: Option<impl tokio::io::AsyncRead + Unpin>,
+    ) -> anyhow::Result<ExecOutput> {
         let mut out = ExecOutput::default();
         let (mut stdout, mut stderr) = (String::new(), String::new());
         out.status = self
-            .exec_streaming(cmd, Some(stdin), |stream, line| {
+            .exec_from(cmd, stdin, |stream, line| {
                 let buf = match stream {
                     OutputStream::Stdout => &mut stdout,
                     OutputStream::Stderr => &mut stderr,
@@ -113,6 +123,17 @@ impl Session {
         &self,
         cmd: &str,
         stdin: Option<&[u8]>,
+        on_line: impl FnMut(OutputStream, &str),
+    ) -> anyhow::Result<u32> {
+        self.exec_from(cmd, stdin.filter(|d| !d.is_empty()), on_line)
+            .await
+    }
+
+    /// [`Session::exec_streaming`] with its standard input read from `stdin` (then EOF).
+    async fn exec_from(
+        &self,
+        cmd: &str,
+        stdin: Option<impl tokio::io::AsyncRead + Unpin>,
         mut on_line: impl FnMut(OutputStream, &str),
     ) -> anyhow::Result<u32> {
         let host = self.host();
@@ -122,7 +143,7 @@ impl Session {
             .exec(true, cmd)
             .await
             .map_err(|e| errors::channel(host, "starting a command", e))?;
-        if let Some(data) = stdin.filter(|d| !d.is_empty()) {
+        if let Some(data) = stdin {
             channel
                 .data(data)
                 .await
@@ -182,45 +203,12 @@ impl Session {
         from: impl tokio::io::AsyncRead + Unpin,
         sent: &(dyn Fn(u64) + Send + Sync),
     ) -> anyhow::Result<ExecOutput> {
-        let host = self.host();
-        let _slot = self.exec_slot().await?;
-        let mut channel = self.open_session_channel().await?;
-        channel
-            .exec(true, cmd)
-            .await
-            .map_err(|e| errors::channel(host, "starting a command", e))?;
         let counted = Counted {
             inner: from,
             total: 0,
             sent,
         };
-        channel
-            .data(counted)
-            .await
-            .map_err(|e| errors::channel(host, "sending stdin", e))?;
-        channel
-            .eof()
-            .await
-            .map_err(|e| errors::channel(host, "closing stdin", e))?;
-        let mut out = ExecOutput::default();
-        let mut status = None;
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.stdout.push_str(&String::from_utf8_lossy(&data)),
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    out.stderr.push_str(&String::from_utf8_lossy(&data))
-                }
-                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                _ => {}
-            }
-        }
-        out.status = status.ok_or_else(|| {
-            crate::error::fail(
-                crate::error::Kind::Remote,
-                format!("{host}: the connection closed before the command reported an exit status"),
-            )
-        })?;
-        Ok(out)
+        self.collect(cmd, Some(counted)).await
     }
 }
 
