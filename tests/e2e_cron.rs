@@ -158,6 +158,7 @@ fn a_cron_role_runs_on_schedule_once_at_a_time_and_follows_deploys() {
     );
 
     one_run_at_a_time(&sb, &p, &h2);
+    restarted_without_doubling(&sb, &p, &h1);
 
     // The schedule follows a redeploy, then a rollback.
     p.dhow_ok(&["deploy", "--version", "c2"]);
@@ -165,6 +166,10 @@ fn a_cron_role_runs_on_schedule_once_at_a_time_and_follows_deploys() {
     p.dhow_ok(&["rollback", "c1"]);
     let out = p.dhow_ok(&["cron", "run", "tick", "-h", &h2]);
     assert!(text(&out).contains("tick-c1-"), "{}", text(&out));
+
+    for h in [&h1, &h2] {
+        once_per_due_time(&runs(&p, h));
+    }
 
     // `dhow remove` takes the schedule away: no container of the app is left to run it.
     p.dhow_ok(&["remove", "-y"]);
@@ -220,6 +225,55 @@ fn one_run_at_a_time(sb: &Sandbox, p: &Project, h2: &str) {
             "a scheduled run started beside the slow one: {r}"
         );
     }
+}
+
+/// The host's engine restarting the container (as after a reboot, by its restart policy):
+/// the scheduler is back with its binary, runs again on schedule, and the runs due while it
+/// was down are not made up.
+fn restarted_without_doubling(sb: &Sandbox, p: &Project, h1: &str) {
+    let now = "date -u +%Y-%m-%dT%H:%M:%SZ";
+    let out = sb.docker_exec(
+        &sb.container(1),
+        &format!(
+            "c=$(docker ps -q --filter label=dhow.service={SERVICE} --filter label=dhow.role=tick) \
+             && docker stop $c >/dev/null && {now} && sleep 61 && {now} && docker start $c >/dev/null"
+        ),
+    );
+    assert!(out.status.success(), "stop/start: {}", text(&out));
+    let times = String::from_utf8_lossy(&out.stdout).to_string();
+    let (down, up) = times.trim().split_once('\n').expect("two times");
+    let out = p.dhow_ok(&["cron", "run", "tick", "-h", h1]);
+    assert!(text(&out).contains("tick-c1-"), "{}", text(&out));
+    // Nothing due while it was stopped ran, then or on its return (before the manual run).
+    let kept = runs(p, h1);
+    let manual = kept.last().expect("the manual run");
+    assert_eq!(manual["trigger"], "manual", "{kept:#?}");
+    let late: Vec<&Value> = kept
+        .iter()
+        .filter(|r| r["trigger"] == "scheduled")
+        .filter(|r| {
+            r["started"]
+                .as_str()
+                .is_some_and(|s| s > down && s < manual["started"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(
+        late.is_empty(),
+        "runs made up after {down}..{up}: {late:#?}"
+    );
+}
+
+/// No two runs were started for one due time (scheduled runs start in their minute).
+fn once_per_due_time(kept: &[Value]) {
+    let mut minutes: Vec<&str> = kept
+        .iter()
+        .filter(|r| r["trigger"] == "scheduled" && !r["exit_code"].is_null())
+        .filter_map(|r| r["started"].as_str().map(|s| &s[..16]))
+        .collect();
+    let n = minutes.len();
+    minutes.sort();
+    minutes.dedup();
+    assert_eq!(minutes.len(), n, "a due time ran twice: {kept:#?}");
 }
 
 mod support_reap {
