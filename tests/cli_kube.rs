@@ -29,6 +29,11 @@ options = { memory = "1g", cpus = "2" }
 hosts = ["j1"]
 cmd = ["bin/jobs", "--queue", "mail"]
 env = { clear = { SCHEDULER = "on" } }
+[servers.cleanup]
+hosts = ["j1"]
+schedule = "0 * * * *"
+cmd = ["bin/cleanup", "--days", "7"]
+keep_runs = 5
 [proxy]
 hosts = ["shop.example.com", "www.shop.example.com"]
 path_prefix = "/store"
@@ -171,6 +176,38 @@ fn export_validates_against_three_kubernetes_versions_and_matches_the_config() {
         find(&d, "ConfigMap", "shop-worker-env")["data"]["SCHEDULER"].as_str(),
         Some("on")
     );
+
+    let cron = find(&d, "CronJob", "shop-cleanup");
+    let spec = &cron["spec"];
+    assert_eq!(spec["schedule"].as_str(), Some("0 * * * *"));
+    assert_eq!(spec["concurrencyPolicy"].as_str(), Some("Forbid"));
+    assert_eq!(spec["timeZone"].as_str(), Some("Etc/UTC"));
+    assert_eq!(spec["startingDeadlineSeconds"].as_i64(), Some(60));
+    assert_eq!(spec["successfulJobsHistoryLimit"].as_i64(), Some(5));
+    let job = &spec["jobTemplate"]["spec"];
+    assert_eq!(job["backoffLimit"].as_i64(), Some(0));
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"].as_str(), Some("Never"));
+    let cc = &pod["containers"][0];
+    let command: Vec<&str> = cc["command"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert_eq!(command, ["bin/cleanup", "--days", "7"]);
+    assert!(cc["args"].is_badvalue());
+    assert_eq!(
+        cc["image"].as_str(),
+        Some("registry.example.com/team/shop:v42")
+    );
+    assert!(cc["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .any(|e| e["valueFrom"]["secretKeyRef"]["name"].as_str() == Some("shop-secrets")));
+    assert!(!d.iter().any(|x| x["kind"].as_str() == Some("Deployment")
+        && x["metadata"]["name"].as_str() == Some("shop-cleanup")));
 
     let svc = find(&d, "Service", "shop-web");
     assert_eq!(svc["spec"]["ports"][0]["port"].as_i64(), Some(80));

@@ -11,6 +11,7 @@ pub mod body;
 pub mod buffering;
 pub mod conn;
 pub mod control;
+pub mod cron;
 pub mod dns;
 pub mod drain;
 pub mod fast;

@@ -109,7 +109,10 @@ impl HostOps for HostConn {
     }
 
     fn create_and_start<'a>(&'a self, spec: &'a ContainerSpec) -> Call<'a, ()> {
-        Box::pin(engine::create_and_start(&self.docker, spec))
+        match spec.cron {
+            Some(_) => Box::pin(super::cron::create_and_start(self, spec)),
+            None => Box::pin(engine::create_and_start(&self.docker, spec)),
+        }
     }
 
     fn start<'a>(&'a self, name: &'a str) -> Call<'a, ()> {

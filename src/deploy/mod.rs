@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod boot;
 pub mod container;
+pub mod cron;
 pub mod delivery;
 pub mod describe;
 pub mod envfile;
