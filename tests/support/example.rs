@@ -1,7 +1,7 @@
 //! The harness of the examples' end-to-end tests (tests/example_*.rs, `make test-examples`).
 //!
-//! An example is a dhow project of its own under examples/NAME, with a `sandbox` destination
-//! written for the default sandbox (hosts 127.0.0.11, .12, the fresh host .20, SSH settings
+//! An example is a dhow project of its own under examples/NAME, with destinations
+//! (config/NAME.DEST.toml) written for the default sandbox (hosts 127.0.0.11, .12, the fresh host .20, SSH settings
 //! from ../../sandbox/.state). [`Example::copy`] copies it into a temporary directory laid out
 //! like the repository (`examples/NAME` beside `demo/` holding the demo's Dockerfile and
 //! binary, so `context = "../../demo"` resolves), and rewrites only those addresses and paths
@@ -64,7 +64,8 @@ impl Example {
         self.sb.hosts()[i - 1].clone()
     }
 
-    /// Rewrite config/*.sandbox.toml from the default sandbox to the one under test.
+    /// Rewrite the destination files (config/NAME.DEST.toml) from the default sandbox to the
+    /// one under test.
     fn adapt_destinations(&self) {
         let state = self
             .sb
@@ -85,8 +86,8 @@ impl Example {
         for entry in std::fs::read_dir(self.dir().join("config")).unwrap() {
             let path = entry.unwrap().path();
             let file = path.file_name().unwrap().to_string_lossy().to_string();
-            if !file.ends_with(".sandbox.toml") {
-                continue;
+            if !file.ends_with(".toml") || file.matches('.').count() != 2 {
+                continue; // not a destination file (NAME.DEST.toml)
             }
             let mut s = std::fs::read_to_string(&path).unwrap();
             for (from, to) in &subst {
