@@ -366,3 +366,112 @@ fn this_repositorys_demo_config_exports_valid_manifests() {
     assert_eq!(probe["httpGet"]["port"].as_i64(), Some(3000));
     assert_eq!(web["spec"]["revisionHistoryLimit"].as_i64(), Some(3));
 }
+
+/// Every example deployment under examples/ (each config file of each example, with its
+/// `sandbox` destination) exports manifests that validate against the three versions, with the
+/// health check as readiness probe, a rolling update that never loses a pod, and the route's
+/// path on the Ingress. New examples are picked up without editing this test.
+#[test]
+fn every_example_exports_valid_manifests_matching_its_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut exported = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("examples/") {
+        let example = entry.unwrap().path();
+        if !example.join("config").is_dir() {
+            continue;
+        }
+        let name = example.file_name().unwrap().to_string_lossy().to_string();
+        let copy = tempfile::tempdir().unwrap();
+        let dir = copy.path().join(&name);
+        copy_tree(&example, &dir);
+        for conf in std::fs::read_dir(dir.join("config")).unwrap() {
+            let conf = conf.unwrap().path();
+            let file = conf.file_name().unwrap().to_string_lossy().to_string();
+            if !file.ends_with(".toml") || file.matches('.').count() != 1 {
+                continue; // a destination file (NAME.DEST.toml)
+            }
+            let stem = file.trim_end_matches(".toml");
+            let dests: Vec<String> = std::fs::read_dir(dir.join("config"))
+                .unwrap()
+                .filter_map(|e| {
+                    let f = e.unwrap().file_name().to_string_lossy().to_string();
+                    let d = f.strip_prefix(&format!("{stem}."))?.strip_suffix(".toml")?;
+                    Some(d.to_string())
+                })
+                .collect();
+            assert!(!dests.is_empty(), "{name}/config/{file} has no destination");
+            for dest in dests {
+                let rel = format!("config/{file}");
+                export_example(&dir, &name, &rel, &dest, copy.path());
+                exported.push(format!("{name}/{rel} -d {dest}"));
+            }
+        }
+    }
+    assert!(exported.len() >= 3, "examples exported: {exported:?}");
+}
+
+/// Export one example config with one destination, validate it and check it against the config.
+fn export_example(dir: &Path, name: &str, rel: &str, dest: &str, out_dir: &Path) {
+    let out = dhow(
+        dir,
+        &["-c", rel, "kube", "export", "-d", dest, "--version", "v1"],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{name}/{rel} -d {dest}: {stderr}");
+    let yaml = out_dir.join(format!("{name}-{}-{dest}.yaml", rel.replace('/', "-")));
+    std::fs::write(&yaml, &stdout).unwrap();
+    let d = docs(&stdout);
+    validate(&[&yaml], d.len());
+    let config: toml::Table = std::fs::read_to_string(dir.join(rel))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let service = config["service"].as_str().unwrap();
+    let web = find(&d, "Deployment", &format!("{service}-{dest}-web"));
+    let spec = &web["spec"];
+    assert_eq!(
+        spec["strategy"]["rollingUpdate"]["maxUnavailable"].as_i64(),
+        Some(0),
+        "{name}/{rel} -d {dest}"
+    );
+    let probe = &spec["template"]["spec"]["containers"][0]["readinessProbe"];
+    let proxy = &config["proxy"];
+    let check = proxy
+        .get("healthcheck")
+        .and_then(|h| h.get("path"))
+        .and_then(|p| p.as_str())
+        .unwrap_or("/up");
+    assert_eq!(
+        probe["httpGet"]["path"].as_str(),
+        Some(check),
+        "{name}/{rel} -d {dest}"
+    );
+    let ingress = find(&d, "Ingress", &format!("{service}-{dest}"));
+    let rule = &ingress["spec"]["rules"][0];
+    if let Some(host) = proxy.get("host").and_then(|h| h.as_str()) {
+        assert_eq!(rule["host"].as_str(), Some(host), "{name}/{rel} -d {dest}");
+    }
+    let prefix = proxy
+        .get("path_prefix")
+        .and_then(|p| p.as_str())
+        .unwrap_or("/");
+    assert_eq!(
+        rule["http"]["paths"][0]["path"].as_str(),
+        Some(prefix),
+        "{name}/{rel} -d {dest}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}

@@ -12,6 +12,12 @@ pub fn version() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The name this process answers `/` with (`$APP_NAME`, default `demo`): an example running
+/// the demo as two apps (a client and an API) tells them apart by it.
+pub fn name() -> String {
+    std::env::var("APP_NAME").unwrap_or_else(|_| "demo".into())
+}
+
 pub fn serve(stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
     let mut writer = match stream.try_clone() {
@@ -20,6 +26,7 @@ pub fn serve(stream: TcpStream) {
     };
     let mut reader = BufReader::new(stream);
     let version = version();
+    let name = name();
     let healthy = std::env::var("DEMO_HEALTHY").as_deref() != Ok("false");
     loop {
         let mut line = String::new();
@@ -66,8 +73,13 @@ pub fn serve(stream: TcpStream) {
         let started = Instant::now();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let (status, body) = match path {
-            "/up" if healthy => (200, "ok\n".to_string()),
-            "/up" => (503, "unhealthy (DEMO_HEALTHY=false)\n".to_string()),
+            "/up" | "/health/live" if healthy => (200, "ok\n".to_string()),
+            "/up" | "/health/live" => (503, "unhealthy (DEMO_HEALTHY=false)\n".to_string()),
+            "/health/ready" => crate::ready::check(),
+            "/cache" => match crate::redis::incr("hits") {
+                Ok(n) => (200, format!("{name} {version} hits {n}\n")),
+                Err(e) => (503, format!("redis: {e}\n")),
+            },
             "/slow" => {
                 let ms: u64 = query
                     .split('&')
@@ -94,7 +106,7 @@ pub fn serve(stream: TcpStream) {
                     Err(e) => (503, format!("database: {e}\n")),
                 }
             }
-            _ => (200, format!("demo {version}\n")),
+            _ => (200, format!("{name} {version}\n")),
         };
         let reason = if status == 200 {
             "OK"

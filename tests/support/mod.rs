@@ -2,7 +2,9 @@
 //! real `dhow` binary, a raw HTTP client and a keep-alive load generator.
 #![allow(dead_code)]
 
+pub mod example;
 pub mod load;
+pub mod prometheus;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
