@@ -15,3 +15,4 @@ pub mod manifest;
 pub mod range;
 pub mod serve;
 pub mod stage;
+mod stage_cmd;

@@ -19,6 +19,7 @@
 use super::cache::Cache;
 use super::export::Prepared;
 use super::manifest;
+use super::stage_cmd::{self, quote};
 use crate::docker;
 use crate::error::{fail, Kind};
 use anyhow::Result;
@@ -99,19 +100,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
-}
-
-/// A path below [`DIR`] for the shell: digests are hex, so nothing needs quoting; anything else
-/// is single-quoted.
-fn quote(path: &str) -> String {
-    if path
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'))
-    {
-        path.to_string()
-    } else {
-        format!("'{}'", path.replace('\'', "'\\''"))
-    }
 }
 
 /// Stage the layers `dst` lacks on its host through `host` and load the image there as
@@ -308,38 +296,26 @@ async fn upload(
     sent: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<()> {
     let h = hex_of(digest);
-    let part = quote(&format!("{DIR}/{h}.part"));
-    if from < size {
-        let mut file = tokio::fs::File::open(cache.blob_path(digest)).await?;
-        file.seek(std::io::SeekFrom::Start(from)).await?;
-        let reader = Box::new(file.take(size - from));
-        let base = total.load(Ordering::Relaxed);
-        let progress = AtomicU64::new(0);
-        let report = |n: u64| {
-            progress.store(n, Ordering::Relaxed);
-            total.store(base + n, Ordering::Relaxed);
-            sent(base + n);
-        };
-        // A cut connection leaves a file shorter than `from`: start it again (`>` not `>>`).
-        let cmd = if from == 0 {
-            format!("cat > {part}")
-        } else {
-            format!("[ \"$(wc -c < {part})\" -eq {from} ] && cat >> {part}")
-        };
-        let upload = host.run_piped(&cmd, reader, &report);
-        let ran = watched(upload, &progress, &format!("sending layer {}", &h[..12])).await?;
-        must(ran, "appending to a staged layer")?;
+    if from >= size {
+        let cmd = stage_cmd::check(h);
+        let ran = host.run("check a staged layer", &cmd, None, SHORT).await?;
+        must(ran, "checking a staged layer")?;
+        return Ok(());
     }
-    let check = format!(
-        "h=$(sha256sum < {part} | cut -c1-64); if [ \"$h\" = {h} ]; then mv -f {part} {whole}; \
-         else rm -f {part}; echo \"the staged layer's digest is $h\" >&2; exit 1; fi",
-        whole = quote(&format!("{DIR}/{h}"))
-    );
-    must(
-        host.run("check a staged layer", &check, None, SHORT)
-            .await?,
-        "checking a staged layer",
-    )?;
+    let mut file = tokio::fs::File::open(cache.blob_path(digest)).await?;
+    file.seek(std::io::SeekFrom::Start(from)).await?;
+    let reader = Box::new(file.take(size - from));
+    let base = total.load(Ordering::Relaxed);
+    let progress = AtomicU64::new(0);
+    let report = |n: u64| {
+        progress.store(n, Ordering::Relaxed);
+        total.store(base + n, Ordering::Relaxed);
+        sent(base + n);
+    };
+    let cmd = stage_cmd::store(h, from, size);
+    let upload = host.run_piped(&cmd, reader, &report);
+    let ran = watched(upload, &progress, &format!("sending layer {}", &h[..12])).await?;
+    must(ran, "sending and checking a staged layer")?;
     Ok(())
 }
 
