@@ -11,10 +11,13 @@
 //! `--keep` of them. A container started after its host was down computes the next run from
 //! the current time: missed runs are not made up.
 //!
+//! As its container's PID 1, `serve` also collects orphaned processes (reap.rs).
+//!
 //! Plain threads, no async runtime: a scheduler sleeps, spawns and waits.
 
 mod args;
 mod history;
+mod reap;
 mod run;
 mod serve;
 

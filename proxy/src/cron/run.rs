@@ -4,16 +4,14 @@
 
 use super::args::CronArgs;
 use super::history::{self, Locked};
+use super::reap::RUNNING_PID;
 use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use dhow_proxy_api::cron::{RunRecord, Trigger, BUSY_EXIT, LOCK_FILE, RUNS_DIR};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-
-/// The pid of the command running now (0: none), for the scheduler's stop.
-pub static RUNNING_PID: AtomicI32 = AtomicI32::new(0);
 
 /// `cron now`: one run, its status as the exit status ([`BUSY_EXIT`] when one is going).
 pub fn now(a: &CronArgs) -> anyhow::Result<i32> {
@@ -92,6 +90,8 @@ fn execute(a: &CronArgs, id: &str) -> anyhow::Result<std::process::ExitStatus> {
         .with_context(|| format!("create {}", log_path.display()))?;
     let log = Arc::new(Mutex::new(log));
     let (program, args) = a.command.split_first().context("no command to run")?;
+    // Spawned and published under the reaper's lock: see reap.rs.
+    let spawning = super::reap::SPAWN.lock();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -100,6 +100,7 @@ fn execute(a: &CronArgs, id: &str) -> anyhow::Result<std::process::ExitStatus> {
         .spawn()
         .with_context(|| format!("start {program}"))?;
     RUNNING_PID.store(child.id() as i32, Ordering::SeqCst);
+    drop(spawning);
     let out = child.stdout.take().map(|r| tee(r, log.clone(), false));
     let err = child.stderr.take().map(|r| tee(r, log.clone(), true));
     let status = child.wait().context("wait for the command");

@@ -4,7 +4,8 @@
 //! record to be written, and exits.
 
 use super::args::CronArgs;
-use super::run::{self, RUNNING_PID};
+use super::reap::RUNNING_PID;
+use super::run;
 use chrono::{DateTime, SecondsFormat, Utc};
 use dhow_proxy_api::cron::Trigger;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ pub fn serve(a: &CronArgs) -> anyhow::Result<()> {
     run::prepare(a)?;
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone())?;
+    super::reap::start();
     eprintln!(
         "dhow cron: schedule `{}` (UTC), command {:?}",
         a.schedule, a.command
