@@ -23,32 +23,6 @@ fn rows(addr: &str) -> (u16, String) {
     http_get(addr, HOST, "/db").expect("GET /db")
 }
 
-/// Recreate the fresh host from its image (no Docker), as tests/e2e_setup.rs does, and with
-/// an empty /var/lib/docker: the sandbox keeps it in the volume `<host>-docker`, where the
-/// last run's accessories (restarting unless stopped) would come back with the Docker that
-/// setup installs, before their files are uploaded.
-fn reset_fresh(ex: &Example) {
-    let name = ex.sb.var("SANDBOX_FRESH_CONTAINER").to_string();
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-    let _ = Command::new("docker")
-        .args(["volume", "rm", "-f", &format!("{name}-docker")])
-        .output();
-    let up = Command::new("bash")
-        .arg(support::repo().join("sandbox/sandbox.sh"))
-        .arg("up")
-        .output()
-        .expect("sandbox.sh up");
-    assert!(up.status.success(), "sandbox up: {}", text(&up));
-}
-
-struct ResetAfter<'a>(&'a Example);
-
-impl Drop for ResetAfter<'_> {
-    fn drop(&mut self) {
-        reset_fresh(self.0);
-    }
-}
-
 /// The dumps in the backup volume, oldest first.
 fn dumps(ex: &Example) -> Vec<String> {
     let out = ex.dhow_ok(&[
@@ -254,8 +228,8 @@ fn pair(ex: &Example) -> (String, u64) {
 #[test]
 fn one_vps_with_backups_then_two_web_servers_behind_a_load_balancer() {
     let ex = Example::copy("single-to-lb");
-    reset_fresh(&ex);
-    let _after = ResetAfter(&ex);
+    ex.sb.reset_fresh();
+    let _after = support::ResetFreshAfter(&ex.sb);
     let stage1 = single(&ex);
     let (stage2, failed) = pair(&ex);
     summary_line(&stage1, &stage2, failed);

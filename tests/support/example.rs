@@ -99,21 +99,11 @@ impl Example {
 
     /// A `dhow` command running inside the example.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dhow"));
-        c.args(args).current_dir(self.dir());
-        c.env_remove("SSH_AUTH_SOCK");
-        c
+        super::dhow_in(&self.dir(), args)
     }
 
     pub fn dhow(&self, args: &[&str]) -> Output {
-        let started = std::time::Instant::now();
-        let out = self.cmd(args).output().expect("run dhow");
-        eprintln!(
-            "[{:.1}s] dhow {}",
-            started.elapsed().as_secs_f64(),
-            args.join(" ")
-        );
-        out
+        super::timed(self.cmd(args), args)
     }
 
     /// `dhow ARGS`, panicking with its output unless it succeeds.
