@@ -158,9 +158,16 @@ fn services_two_destinations_through_a_bastion() {
     let lb = String::from_utf8_lossy(&out.stdout).trim().to_string();
     adapt(&ex, &lb);
     for (_, i, _) in DESTS {
+        // Open before the rule (so the refusal below is the rule's doing), closed after it.
+        let open = ssh_direct(&ex, &net_ip(&ex, i), "22");
+        assert!(
+            open.status.success(),
+            "direct SSH to host {i} before the rule: {}",
+            text(&open)
+        );
         bastion_only(&ex, i, &bastion, true);
     }
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ex, &bastion)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ex, &bastion, &lb)));
     for (_, i, _) in DESTS {
         bastion_only(&ex, i, &bastion, false);
     }
@@ -168,7 +175,7 @@ fn services_two_destinations_through_a_bastion() {
     summary("services-bastion", &what, Some(failed));
 }
 
-fn run(ex: &Example, bastion: &str) -> (String, u64) {
+fn run(ex: &Example, bastion: &str, lb: &str) -> (String, u64) {
     let st = ["-c", "config/static.toml"];
     let mut outputs = String::new();
     for (dest, i, site) in DESTS {
@@ -204,10 +211,7 @@ fn run(ex: &Example, bastion: &str) -> (String, u64) {
         );
         // From the load balancer the client's address is kept; from the bastion it is not.
         let lb_view = forwarded_from_here(&addr, site);
-        assert!(
-            lb_view.starts_with("x-forwarded-for: 203.0.113.7, "),
-            "{lb_view}"
-        );
+        assert_eq!(lb_view, format!("x-forwarded-for: 203.0.113.7, {lb}"));
         let other = ex.sb.docker_exec(
             &ex.sb.container(1),
             &format!(
@@ -261,8 +265,8 @@ fn run(ex: &Example, bastion: &str) -> (String, u64) {
     let what = format!(
         "tux (/) and tux-static (/static) on one proxy per host, staging and production on two \
          hosts through the bastion {bastion} (direct SSH refused), each container with its own \
-         token, X-Forwarded-For kept only from the LB; API redeployed under load ({} API + {} \
-         static requests)",
+         token, X-Forwarded-For kept from the LB {lb}, not from the bastion; API redeployed \
+         under load ({} API + {} static requests)",
         api.ok, files.ok
     );
     (what, api.failed + files.failed)
