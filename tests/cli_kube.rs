@@ -423,10 +423,22 @@ fn export_example(dir: &Path, name: &str, rel: &str, dest: &str, out_dir: &Path)
     std::fs::write(&yaml, &stdout).unwrap();
     let d = docs(&stdout);
     validate(&[&yaml], d.len());
-    let config: toml::Table = std::fs::read_to_string(dir.join(rel))
+    let mut config: toml::Table = std::fs::read_to_string(dir.join(rel))
         .unwrap()
         .parse()
         .unwrap();
+    // The destination file's [proxy] keys (a host per destination) override the base's, as
+    // dhow merges them.
+    let dest_file = dir.join(rel.replace(".toml", &format!(".{dest}.toml")));
+    let over = std::fs::read_to_string(&dest_file)
+        .ok()
+        .and_then(|s| s.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("proxy").cloned());
+    if let (Some(toml::Value::Table(over)), Some(toml::Value::Table(base))) =
+        (over, config.get_mut("proxy"))
+    {
+        base.extend(over);
+    }
     let service = config["service"].as_str().unwrap();
     let web = find(&d, "Deployment", &format!("{service}-{dest}-web"));
     let spec = &web["spec"];

@@ -39,6 +39,7 @@ pub fn serve(stream: TcpStream) {
         let target = parts.next().unwrap_or("/").to_string();
         let mut content_length = 0usize;
         let mut close = false;
+        let mut forwarded_for = String::new();
         loop {
             let mut h = String::new();
             match reader.read_line(&mut h) {
@@ -56,6 +57,8 @@ pub fn serve(stream: TcpStream) {
                     content_length = value.parse().unwrap_or(0);
                 } else if name == "connection" && value.eq_ignore_ascii_case("close") {
                     close = true;
+                } else if name == "x-forwarded-for" {
+                    forwarded_for = value.to_string();
                 }
             }
         }
@@ -89,6 +92,11 @@ pub fn serve(stream: TcpStream) {
                 std::thread::sleep(Duration::from_millis(ms));
                 (200, format!("demo {version} slept {ms}ms\n"))
             }
+            // What the proxy passed on: the client address it vouches for.
+            "/forwarded" => (200, format!("x-forwarded-for: {forwarded_for}\n")),
+            // The env vars named in DEMO_ECHO_ENV (comma-separated), one `NAME=value` a line:
+            // how an example shows which secret its destination's container got.
+            "/env" => (200, echo_env()),
             "/db" => {
                 let sql = std::env::var("DEMO_DB_QUERY")
                     .unwrap_or_else(|_| "SELECT note FROM notes ORDER BY id".into());
@@ -129,4 +137,15 @@ pub fn serve(stream: TcpStream) {
             return;
         }
     }
+}
+
+/// `NAME=value` lines for the variables DEMO_ECHO_ENV names (nothing else is ever echoed).
+fn echo_env() -> String {
+    let names = std::env::var("DEMO_ECHO_ENV").unwrap_or_default();
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("{n}={}\n", std::env::var(n).unwrap_or_default()))
+        .collect()
 }
