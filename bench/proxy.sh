@@ -10,6 +10,9 @@
 # is refused: it measures the cost of the check on every request); its ratio to the plain
 # dhow-proxy is measured in back-to-back pairs of runs (LIMIT_PAIRS, 10).
 #
+# Then many keep-alive connections (HIGH, "256 1024"): dhow-proxy, nginx and haproxy, req/s
+# against haproxy's and p99 against nginx's (HIGH_ROUNDS, 3).
+#
 # Then other shapes of load, dhow-proxy against nginx only: HTTP/1.0 clients (ab, with and
 # without keep-alive), 512 connections, 64 KiB responses, 1 KiB and 256 KiB uploads.
 #
@@ -288,6 +291,38 @@ for n in "${names[@]}"; do
 done
 echo
 echo "(ratios > 1 in req/s and < 1 in p99 are better than nginx; direct = no proxy at all)"
+
+# --- many keep-alive connections: dhow-proxy, nginx and haproxy at HIGH connections ---------
+# (256 and 1,024 by default), HIGH_ROUNDS interleaved rounds with the order rotated, medians;
+# req/s against haproxy's and p99 against nginx's, each ratio taken within its round.
+high_rounds="${HIGH_ROUNDS:-3}"
+high=(dhow-proxy nginx haproxy)
+echo >&2
+echo "bench-proxy: many connections (${HIGH:-256 1024}), $high_rounds interleaved round(s)" >&2
+echo
+echo "Many keep-alive connections (wrk -t$THREADS -d$DURATION; medians of $high_rounds rounds; ratios are medians of each round's ratio):"
+printf '| %5s | %-10s | %10s | %8s | %15s | %12s |\n' conns target "req/s" "p99 ms" "req/s vs haproxy" "p99 vs nginx"
+printf '|%s|%s|%s|%s|%s|%s|\n' ------- ------------ ------------ ---------- ----------------- --------------
+for c in ${HIGH:-256 1024}; do
+  for r in $(seq 1 "$high_rounds"); do
+    for i in 0 1 2; do
+      n=${high[$(((i + r - 1) % 3))]}
+      CONNECTIONS=$c run "$n" "${PORT[$n]}" "c$c.$r"
+    done
+  done
+  for n in "${high[@]}"; do
+    rps=$(for r in $(seq 1 "$high_rounds"); do awk '{print $1}' "$work/res/$n.c$c.$r"; done | median)
+    p99=$(for r in $(seq 1 "$high_rounds"); do awk '{print $3}' "$work/res/$n.c$c.$r"; done | median)
+    vs_h=$(for r in $(seq 1 "$high_rounds"); do
+      awk 'NR == FNR {a = $1; next} {printf "%.3f\n", a / $1}' "$work/res/$n.c$c.$r" "$work/res/haproxy.c$c.$r"; done | median)
+    vs_n=$(for r in $(seq 1 "$high_rounds"); do
+      awk 'NR == FNR {a = $3; next} {printf "%.3f\n", a / $3}' "$work/res/$n.c$c.$r" "$work/res/nginx.c$c.$r"; done | median)
+    printf '| %5s | %-10s | %10.0f | %8.3f | %15.2f | %12.2f |\n' "$c" "$n" "$rps" "$p99" "$vs_h" "$vs_n"
+  done
+done
+for n in "${high[@]}"; do
+  [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"
+done
 
 [ "${SHAPES:-1}" = 0 ] && exit 0
 # --- other shapes of load: dhow-proxy and nginx, 3 interleaved rounds each ----------------

@@ -17,3 +17,8 @@ sandbox-images:
 .PHONY: sandbox-postgres
 sandbox-postgres: sandbox
 	docker build -q -t dhow-sandbox-postgres:15 sandbox/postgres >/dev/null
+
+# Redis for the examples (examples/readiness-redis), from Debian's package on the same base.
+.PHONY: sandbox-redis
+sandbox-redis: sandbox
+	docker build -q -t dhow-sandbox-redis:7 sandbox/redis >/dev/null

@@ -10,7 +10,20 @@ test-unit:
 test-e2e: sandbox sandbox-postgres demo-image proxy-static
 	$(CARGO) test --features e2e --test 'e2e_*'
 
-test: deps lint test-unit test-e2e
+test: deps lint test-unit test-e2e test-examples
+
+# The example deployments of examples/ (tests/example_*.rs), one after another on the same
+# sandbox as test-e2e; each prints one summary line, collected and printed at the end.
+# EXAMPLES=client_api_metrics runs only that one.
+EXAMPLES ?= *
+.PHONY: test-examples
+# Example 4 (services-bastion) needs a third host (a bastion and two app hosts); `sandbox.sh up`
+# keeps the hosts already running and adds it.
+test-examples: export SANDBOX_HOSTS ?= 3
+test-examples: sandbox sandbox-postgres sandbox-redis demo-bin proxy-static
+	rm -f target/examples-summary.txt
+	DHOW_EXAMPLES_SUMMARY=$(CURDIR)/target/examples-summary.txt $(CARGO) test --features e2e --test 'example_$(EXAMPLES)'
+	@cat target/examples-summary.txt
 
 # Formatting and lints, as CI checks them, and the layout rules of docs/architecture.md.
 .PHONY: lint layout

@@ -6,8 +6,10 @@ set -euo pipefail
 # python3: the layout checks of `make lint` (tests/layout/).
 # gcc-aarch64-linux-gnu: the aarch64 dhow-proxy that `cargo install` embeds (tests/e2e_install.rs);
 # qemu-user-static: runs that binary in the test.
+# prometheus: the real Prometheus examples/client-api-metrics scrapes the proxy with;
+# haproxy: the load balancer in front of two hosts in examples/ (tests/example_*.rs).
 pkgs=(docker.io debootstrap openssh-client docker-registry apache2-utils curl wrk make pebble python3
-  gcc-aarch64-linux-gnu qemu-user-static)
+  gcc-aarch64-linux-gnu qemu-user-static prometheus haproxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -66,6 +66,37 @@ pub fn fail(kind: Kind, message: impl Into<String>) -> anyhow::Error {
     })
 }
 
+/// A command that runs the user's own command on hosts and ends with that command's exit
+/// status (`dhow cron run`): the status, and what to say about it.
+#[derive(Debug)]
+pub struct ExitWith {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// An error whose exit code is `code` itself (1 to 255; 0 becomes 1).
+pub fn exit_with(code: i64, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(ExitWith {
+        code: u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
+        message: message.into(),
+    })
+}
+
+/// The process exit code for an error: an [`ExitWith`]'s own, else its kind's.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ExitWith>().map(|x| x.code))
+        .unwrap_or_else(|| kind_of(err).code())
+}
+
 /// The kind of an error: the first [`Failure`] in its chain, else `Internal`.
 pub fn kind_of(err: &anyhow::Error) -> Kind {
     err.chain()

@@ -40,9 +40,9 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli, out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let kind = error::kind_of(&err);
+            let code = error::exit_code(&err);
             out.error(&err);
-            ExitCode::from(kind.code())
+            ExitCode::from(code)
         }
     }
 }

@@ -75,11 +75,10 @@ impl Output {
 
     /// The final error of a command.
     pub fn error(&self, err: &anyhow::Error) {
-        let kind = crate::error::kind_of(err);
         if self.json {
             self.event(
                 "error",
-                json!({ "message": format!("{err:#}"), "exit_code": kind.code() }),
+                json!({ "message": format!("{err:#}"), "exit_code": crate::error::exit_code(err) }),
             );
         } else {
             err_line!("error: {err:#}");

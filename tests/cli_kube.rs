@@ -29,6 +29,11 @@ options = { memory = "1g", cpus = "2" }
 hosts = ["j1"]
 cmd = ["bin/jobs", "--queue", "mail"]
 env = { clear = { SCHEDULER = "on" } }
+[servers.cleanup]
+hosts = ["j1"]
+schedule = "0 * * * *"
+cmd = ["bin/cleanup", "--days", "7"]
+keep_runs = 5
 [proxy]
 hosts = ["shop.example.com", "www.shop.example.com"]
 path_prefix = "/store"
@@ -171,6 +176,38 @@ fn export_validates_against_three_kubernetes_versions_and_matches_the_config() {
         find(&d, "ConfigMap", "shop-worker-env")["data"]["SCHEDULER"].as_str(),
         Some("on")
     );
+
+    let cron = find(&d, "CronJob", "shop-cleanup");
+    let spec = &cron["spec"];
+    assert_eq!(spec["schedule"].as_str(), Some("0 * * * *"));
+    assert_eq!(spec["concurrencyPolicy"].as_str(), Some("Forbid"));
+    assert_eq!(spec["timeZone"].as_str(), Some("Etc/UTC"));
+    assert_eq!(spec["startingDeadlineSeconds"].as_i64(), Some(60));
+    assert_eq!(spec["successfulJobsHistoryLimit"].as_i64(), Some(5));
+    let job = &spec["jobTemplate"]["spec"];
+    assert_eq!(job["backoffLimit"].as_i64(), Some(0));
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"].as_str(), Some("Never"));
+    let cc = &pod["containers"][0];
+    let command: Vec<&str> = cc["command"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert_eq!(command, ["bin/cleanup", "--days", "7"]);
+    assert!(cc["args"].is_badvalue());
+    assert_eq!(
+        cc["image"].as_str(),
+        Some("registry.example.com/team/shop:v42")
+    );
+    assert!(cc["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .any(|e| e["valueFrom"]["secretKeyRef"]["name"].as_str() == Some("shop-secrets")));
+    assert!(!d.iter().any(|x| x["kind"].as_str() == Some("Deployment")
+        && x["metadata"]["name"].as_str() == Some("shop-cleanup")));
 
     let svc = find(&d, "Service", "shop-web");
     assert_eq!(svc["spec"]["ports"][0]["port"].as_i64(), Some(80));
@@ -328,4 +365,125 @@ fn this_repositorys_demo_config_exports_valid_manifests() {
     assert_eq!(probe["httpGet"]["path"].as_str(), Some("/up"));
     assert_eq!(probe["httpGet"]["port"].as_i64(), Some(3000));
     assert_eq!(web["spec"]["revisionHistoryLimit"].as_i64(), Some(3));
+}
+
+/// Every example deployment under examples/ (each config file of each example, with its
+/// `sandbox` destination) exports manifests that validate against the three versions, with the
+/// health check as readiness probe, a rolling update that never loses a pod, and the route's
+/// path on the Ingress. New examples are picked up without editing this test.
+#[test]
+fn every_example_exports_valid_manifests_matching_its_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut exported = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("examples/") {
+        let example = entry.unwrap().path();
+        if !example.join("config").is_dir() {
+            continue;
+        }
+        let name = example.file_name().unwrap().to_string_lossy().to_string();
+        let copy = tempfile::tempdir().unwrap();
+        let dir = copy.path().join(&name);
+        copy_tree(&example, &dir);
+        for conf in std::fs::read_dir(dir.join("config")).unwrap() {
+            let conf = conf.unwrap().path();
+            let file = conf.file_name().unwrap().to_string_lossy().to_string();
+            if !file.ends_with(".toml") || file.matches('.').count() != 1 {
+                continue; // a destination file (NAME.DEST.toml)
+            }
+            let stem = file.trim_end_matches(".toml");
+            let dests: Vec<String> = std::fs::read_dir(dir.join("config"))
+                .unwrap()
+                .filter_map(|e| {
+                    let f = e.unwrap().file_name().to_string_lossy().to_string();
+                    let d = f.strip_prefix(&format!("{stem}."))?.strip_suffix(".toml")?;
+                    Some(d.to_string())
+                })
+                .collect();
+            assert!(!dests.is_empty(), "{name}/config/{file} has no destination");
+            for dest in dests {
+                let rel = format!("config/{file}");
+                export_example(&dir, &name, &rel, &dest, copy.path());
+                exported.push(format!("{name}/{rel} -d {dest}"));
+            }
+        }
+    }
+    assert!(exported.len() >= 3, "examples exported: {exported:?}");
+}
+
+/// Export one example config with one destination, validate it and check it against the config.
+fn export_example(dir: &Path, name: &str, rel: &str, dest: &str, out_dir: &Path) {
+    let out = dhow(
+        dir,
+        &["-c", rel, "kube", "export", "-d", dest, "--version", "v1"],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{name}/{rel} -d {dest}: {stderr}");
+    let yaml = out_dir.join(format!("{name}-{}-{dest}.yaml", rel.replace('/', "-")));
+    std::fs::write(&yaml, &stdout).unwrap();
+    let d = docs(&stdout);
+    validate(&[&yaml], d.len());
+    let mut config: toml::Table = std::fs::read_to_string(dir.join(rel))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The destination file's [proxy] keys (a host per destination) override the base's, as
+    // dhow merges them.
+    let dest_file = dir.join(rel.replace(".toml", &format!(".{dest}.toml")));
+    let over = std::fs::read_to_string(&dest_file)
+        .ok()
+        .and_then(|s| s.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("proxy").cloned());
+    if let (Some(toml::Value::Table(over)), Some(toml::Value::Table(base))) =
+        (over, config.get_mut("proxy"))
+    {
+        base.extend(over);
+    }
+    let service = config["service"].as_str().unwrap();
+    let web = find(&d, "Deployment", &format!("{service}-{dest}-web"));
+    let spec = &web["spec"];
+    assert_eq!(
+        spec["strategy"]["rollingUpdate"]["maxUnavailable"].as_i64(),
+        Some(0),
+        "{name}/{rel} -d {dest}"
+    );
+    let probe = &spec["template"]["spec"]["containers"][0]["readinessProbe"];
+    let proxy = &config["proxy"];
+    let check = proxy
+        .get("healthcheck")
+        .and_then(|h| h.get("path"))
+        .and_then(|p| p.as_str())
+        .unwrap_or("/up");
+    assert_eq!(
+        probe["httpGet"]["path"].as_str(),
+        Some(check),
+        "{name}/{rel} -d {dest}"
+    );
+    let ingress = find(&d, "Ingress", &format!("{service}-{dest}"));
+    let rule = &ingress["spec"]["rules"][0];
+    if let Some(host) = proxy.get("host").and_then(|h| h.as_str()) {
+        assert_eq!(rule["host"].as_str(), Some(host), "{name}/{rel} -d {dest}");
+    }
+    let prefix = proxy
+        .get("path_prefix")
+        .and_then(|p| p.as_str())
+        .unwrap_or("/");
+    assert_eq!(
+        rule["http"]["paths"][0]["path"].as_str(),
+        Some(prefix),
+        "{name}/{rel} -d {dest}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
 }

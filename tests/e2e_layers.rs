@@ -3,9 +3,11 @@
 //! sandbox hosts, each reached through a counting TCP relay in front of its sshd (so the
 //! bytes the host received over SSH are measured outside dhow). After a one-line change, each
 //! host gets less than 2x the changed layer, by dhow's count (`image_delivery` events) and by
-//! the relay's. Then a delivery whose SSH connection is cut half way through fails, naming
-//! the host, and the re-run completes. A host whose sshd refuses remote forwards gets the
-//! whole image streamed, and dhow says so and why.
+//! the relay's. Then a delivery whose SSH connection is cut half way through a 12 MB layer
+//! fails, naming the host, and the re-run completes sending only what had not arrived (the
+//! staged part is kept on the host). A host whose sshd refuses remote forwards still gets only
+//! the layer (staging needs no forward); one that also has no `docker` command gets the whole
+//! image streamed, and dhow says so and why.
 //!
 //! Run: the sandbox up, `make demo-bin`, then
 //! `cargo test --features e2e --test e2e_layers -- --nocapture`.
@@ -278,70 +280,131 @@ fn only_changed_layers_travel_and_a_cut_delivery_completes_on_rerun() {
     let at_rerun = cut.received();
     let again = dhow(&["deploy", "--json", "--version", &v3]);
     assert!(again.status.success(), "re-run:\n{}", text(&again));
+    let rerun_received = cut.received() - at_rerun;
+    let d3 = deliveries(&again.stdout);
+    let cut_name = format!("127.0.0.1:{}", cut.port);
+    let resumed = d3
+        .iter()
+        .find(|d| d["host"] == cut_name.as_str())
+        .unwrap_or_else(|| panic!("no delivery for {cut_name}: {d3:?}"))
+        .clone();
+    let big = layer_sizes(
+        cache.path(),
+        &local_image_id(&format!("dhow-test/{svc}:{v3}")),
+    )
+    .into_iter()
+    .filter(|l| !new.contains(l))
+    .map(|(_, size)| size)
+    .max()
+    .unwrap_or(0);
     eprintln!(
-        "re-run after the cut: host 2 received {} B over SSH",
-        cut.received() - at_rerun
+        "re-run after the cut: new layer {big} B; dhow sent {} B, {} B were on the host \
+         already; host 2 received {rerun_received} B over SSH",
+        resumed["bytes"], resumed["resumed_bytes"]
+    );
+    assert_eq!(resumed["how"], "layers", "{resumed}");
+    let kept = resumed["resumed_bytes"].as_u64().unwrap_or(0);
+    let sent = resumed["bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        kept > 1_000_000,
+        "the cut part stays on the host: {resumed}"
+    );
+    // Only what had not arrived travels again (plus the small config and manifest).
+    assert!(
+        sent + kept >= big && sent + kept < big + 100_000,
+        "{resumed}"
+    );
+    assert!(
+        rerun_received < big,
+        "{rerun_received} B for a {big} B layer"
     );
     for h in &hosts {
         assert_eq!(version_on(&sb, h, svc), format!("demo {v3}"));
     }
 
     // v4: host 2's sshd refuses remote port forwards (`AllowTcpForwarding local`; dhow's own
-    // Docker socket tunnel still works), so its engine cannot reach dhow's endpoint:
-    // it gets the whole image, and dhow says so and why; host 1 still gets the layer only.
+    // Docker socket tunnel still works): staging needs no forward, so it still gets only the
+    // changed layer.
     p.write("code/version.txt", "four\n");
     let v4 = format!("l4-{stamp}");
-    let refused = NoForwarding::on(&sb, 2);
+    let refused = NoForwarding::on(&sb, 2, false);
     let fourth = dhow(&["deploy", "--json", "--version", &v4]);
     drop(refused);
     assert!(fourth.status.success(), "{}", text(&fourth));
     let d4 = deliveries(&fourth.stdout);
-    let on = |relay: &Relay| {
+    let on = |d: &[Value], relay: &Relay| {
         let name = format!("127.0.0.1:{}", relay.port);
-        d4.iter()
+        d.iter()
             .find(|d| d["host"] == name.as_str())
-            .unwrap_or_else(|| panic!("no delivery for {name}: {d4:?}"))
+            .unwrap_or_else(|| panic!("no delivery for {name}: {d:?}"))
             .clone()
     };
-    let (one, two) = (on(&relays[0]), on(&relays[1]));
+    let two = on(&d4, &relays[1]);
+    assert_eq!(two["how"], "layers", "{two}");
+    assert_eq!(two["layers_sent"], 1, "{two}");
+
+    // v5: host 2 also has no `docker` command, so neither staging nor the engine's pull can
+    // work: it gets the whole image, and dhow says why; host 1 still gets the layer only.
+    p.write("code/version.txt", "five\n");
+    let v5 = format!("l5-{stamp}");
+    let refused = NoForwarding::on(&sb, 2, true);
+    let fifth = dhow(&["deploy", "--json", "--version", &v5]);
+    drop(refused);
+    assert!(fifth.status.success(), "{}", text(&fifth));
+    let d5 = deliveries(&fifth.stdout);
+    let (one, two) = (on(&d5, &relays[0]), on(&d5, &relays[1]));
     assert_eq!(one["how"], "layers", "{one}");
     assert_eq!(two["how"], "stream", "{two}");
     let why = two["why"].as_str().unwrap_or("");
     assert!(why.contains("AllowTcpForwarding"), "{two}");
+    assert!(why.contains("no `docker` command"), "{two}");
     assert!(two["bytes"].as_u64().unwrap() > 24_000_000, "{two}");
     for h in &hosts {
-        assert_eq!(version_on(&sb, h, svc), format!("demo {v4}"));
+        assert_eq!(version_on(&sb, h, svc), format!("demo {v5}"));
     }
     let _ = dhow(&["remove", "-y"]);
 }
 
-/// Host `i`'s sshd refuses remote port forwards (new connections) until this is dropped.
+/// Host `i`'s sshd refuses remote port forwards (new connections), and with `no_cli` its
+/// `docker` command is moved away, until this is dropped.
 struct NoForwarding<'a> {
     sb: &'a Sandbox,
     i: usize,
+    no_cli: bool,
 }
 
 const NO_FORWARDING: &str = "/etc/ssh/sshd_config.d/dhow-test-no-forwarding.conf";
+const HIDDEN_CLI: &str = "/usr/bin/docker.dhow-test-hidden";
 
 impl<'a> NoForwarding<'a> {
-    fn on(sb: &'a Sandbox, i: usize) -> NoForwarding<'a> {
+    fn on(sb: &'a Sandbox, i: usize, no_cli: bool) -> NoForwarding<'a> {
+        let hide = if no_cli {
+            format!(" && mv /usr/bin/docker {HIDDEN_CLI}")
+        } else {
+            String::new()
+        };
         let out = sb.docker_exec(
             &sb.container(i),
             &format!(
-                "echo 'AllowTcpForwarding local' >{NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""
+                "echo 'AllowTcpForwarding local' >{NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\"{hide}"
             ),
         );
         assert!(out.status.success(), "{}", text(&out));
         std::thread::sleep(std::time::Duration::from_millis(500));
-        NoForwarding { sb, i }
+        NoForwarding { sb, i, no_cli }
     }
 }
 
 impl Drop for NoForwarding<'_> {
     fn drop(&mut self) {
+        let show = if self.no_cli {
+            format!(" && mv {HIDDEN_CLI} /usr/bin/docker")
+        } else {
+            String::new()
+        };
         let _ = self.sb.docker_exec(
             &self.sb.container(self.i),
-            &format!("rm -f {NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\""),
+            &format!("rm -f {NO_FORWARDING} && kill -HUP \"$(cat /run/sshd.pid)\"{show}"),
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

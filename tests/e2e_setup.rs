@@ -9,31 +9,11 @@ mod support;
 use std::process::Command;
 use support::{config_with_servers, text, version_on, Project, Sandbox};
 
-/// Recreate the fresh host from its image (no Docker) and refresh the sandbox's known_hosts.
-fn reset_fresh(sb: &Sandbox) {
-    let name = sb.var("SANDBOX_FRESH_CONTAINER").to_string();
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-    let up = Command::new("bash")
-        .arg(support::repo().join("sandbox/sandbox.sh"))
-        .arg("up")
-        .output()
-        .expect("sandbox.sh up");
-    assert!(up.status.success(), "sandbox up: {}", text(&up));
-}
-
-struct ResetAfter<'a>(&'a Sandbox);
-
-impl Drop for ResetAfter<'_> {
-    fn drop(&mut self) {
-        reset_fresh(self.0);
-    }
-}
-
 #[test]
 fn setup_installs_docker_on_a_fresh_host_deploys_and_is_idempotent() {
     let sb = Sandbox::load();
-    reset_fresh(&sb);
-    let _after = ResetAfter(&sb);
+    sb.reset_fresh();
+    let _after = support::ResetFreshAfter(&sb);
     let fresh = sb.var("SANDBOX_FRESH").to_string();
     let container = sb.var("SANDBOX_FRESH_CONTAINER").to_string();
     let svc = "st";
@@ -143,7 +123,7 @@ fn setup_installs_docker_on_a_fresh_host_deploys_and_is_idempotent() {
     // docker_install = "script": the script at docker_script_url installs Docker. Docker's
     // own (get.docker.com) needs the internet; a stand-in served on this machine's loopback
     // (reached over SSH) proves the mechanism: download, run, Docker up, app deployed.
-    reset_fresh(&sb);
+    sb.reset_fresh();
     let (url, served) = serve_once(
         "#!/bin/sh\nset -e\napt-get update -q >/dev/null\n\
          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >/dev/null\n\

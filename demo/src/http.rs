@@ -12,6 +12,12 @@ pub fn version() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The name this process answers `/` with (`$APP_NAME`, default `demo`): an example running
+/// the demo as two apps (a client and an API) tells them apart by it.
+pub fn name() -> String {
+    std::env::var("APP_NAME").unwrap_or_else(|_| "demo".into())
+}
+
 pub fn serve(stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
     let mut writer = match stream.try_clone() {
@@ -20,6 +26,7 @@ pub fn serve(stream: TcpStream) {
     };
     let mut reader = BufReader::new(stream);
     let version = version();
+    let name = name();
     let healthy = std::env::var("DEMO_HEALTHY").as_deref() != Ok("false");
     loop {
         let mut line = String::new();
@@ -32,6 +39,7 @@ pub fn serve(stream: TcpStream) {
         let target = parts.next().unwrap_or("/").to_string();
         let mut content_length = 0usize;
         let mut close = false;
+        let mut forwarded_for = String::new();
         loop {
             let mut h = String::new();
             match reader.read_line(&mut h) {
@@ -49,6 +57,8 @@ pub fn serve(stream: TcpStream) {
                     content_length = value.parse().unwrap_or(0);
                 } else if name == "connection" && value.eq_ignore_ascii_case("close") {
                     close = true;
+                } else if name == "x-forwarded-for" {
+                    forwarded_for = value.to_string();
                 }
             }
         }
@@ -66,8 +76,13 @@ pub fn serve(stream: TcpStream) {
         let started = Instant::now();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let (status, body) = match path {
-            "/up" if healthy => (200, "ok\n".to_string()),
-            "/up" => (503, "unhealthy (DEMO_HEALTHY=false)\n".to_string()),
+            "/up" | "/health/live" if healthy => (200, "ok\n".to_string()),
+            "/up" | "/health/live" => (503, "unhealthy (DEMO_HEALTHY=false)\n".to_string()),
+            "/health/ready" => crate::ready::check(),
+            "/cache" => match crate::redis::incr("hits") {
+                Ok(n) => (200, format!("{name} {version} hits {n}\n")),
+                Err(e) => (503, format!("redis: {e}\n")),
+            },
             "/slow" => {
                 let ms: u64 = query
                     .split('&')
@@ -77,6 +92,11 @@ pub fn serve(stream: TcpStream) {
                 std::thread::sleep(Duration::from_millis(ms));
                 (200, format!("demo {version} slept {ms}ms\n"))
             }
+            // What the proxy passed on: the client address it vouches for.
+            "/forwarded" => (200, format!("x-forwarded-for: {forwarded_for}\n")),
+            // The env vars named in DEMO_ECHO_ENV (comma-separated), one `NAME=value` a line:
+            // how an example shows which secret its destination's container got.
+            "/env" => (200, echo_env()),
             "/db" => {
                 let sql = std::env::var("DEMO_DB_QUERY")
                     .unwrap_or_else(|_| "SELECT note FROM notes ORDER BY id".into());
@@ -94,7 +114,7 @@ pub fn serve(stream: TcpStream) {
                     Err(e) => (503, format!("database: {e}\n")),
                 }
             }
-            _ => (200, format!("demo {version}\n")),
+            _ => (200, format!("{name} {version}\n")),
         };
         let reason = if status == 200 {
             "OK"
@@ -117,4 +137,15 @@ pub fn serve(stream: TcpStream) {
             return;
         }
     }
+}
+
+/// `NAME=value` lines for the variables DEMO_ECHO_ENV names (nothing else is ever echoed).
+fn echo_env() -> String {
+    let names = std::env::var("DEMO_ECHO_ENV").unwrap_or_default();
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("{n}={}\n", std::env::var(n).unwrap_or_default()))
+        .collect()
 }

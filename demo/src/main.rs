@@ -1,8 +1,13 @@
 //! The demo app dhow deploys to its sandbox: a tiny HTTP/1.1 keep-alive server with no
 //! dependencies beyond libc, built as a static binary so its image can be `FROM scratch`.
 //!
-//! - `GET /`        answers `demo <version>`; the version is `$DHOW_VERSION`, else `$APP_VERSION`.
-//! - `GET /up`      health: 200 `ok` (503 when `DEMO_HEALTHY=false`).
+//! - `GET /`        answers `<name> <version>`: the name is `$APP_NAME` (`demo`), the version
+//!   `$DHOW_VERSION`, else `$APP_VERSION`.
+//! - `GET /up`      health (liveness; also `/health/live`): 200 `ok` (503 when `DEMO_HEALTHY=false`).
+//! - `GET /health/ready` readiness: 503 until `READY_DELAY` seconds after the process started
+//!   (its liveness answers at once), and while the Redis that `REDIS_HOST` names (if set) does
+//!   not answer PING; then 200 `ready`.
+//! - `GET /cache`   increments the counter `hits` in that Redis and answers its value.
 //! - `GET /slow?ms=N` answers after N milliseconds (for drain tests).
 //! - `GET /db`      the rows of `$DEMO_DB_QUERY` (default `SELECT note FROM notes ORDER BY id`)
 //!   from the PostgreSQL that `DATABASE_*` names (an accessory), one per line; 503 on error.
@@ -15,6 +20,8 @@
 
 mod http;
 mod pg;
+mod ready;
+mod redis;
 mod signals;
 
 use std::net::TcpListener;
@@ -30,6 +37,7 @@ fn main() {
         std::process::exit(1);
     }
     signals::exit_on_sigterm();
+    ready::mark_start();
     let delay: f64 = std::env::var("START_DELAY")
         .ok()
         .and_then(|s| s.trim_end_matches('s').parse().ok())

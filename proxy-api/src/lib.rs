@@ -1,7 +1,8 @@
 //! The wire between the dhow CLI and dhow-proxy, written once: the control socket's place,
 //! its endpoints, the JSON bodies each side sends and the defaults the proxy fills in. Plain
-//! serde data, so the CLI (client) and the proxy (server) cannot drift apart.
+//! serde data (and cron roles' schedule syntax, `cron.rs`), so the CLI (client) and the proxy (server) cannot drift apart.
 
+pub mod cron;
 pub mod duration;
 pub mod paths;
 pub mod request;

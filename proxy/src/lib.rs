@@ -12,6 +12,7 @@ pub mod buffering;
 pub mod conn;
 pub mod control;
 pub mod control_targets;
+pub mod cron;
 pub mod dns;
 pub mod drain;
 pub mod fast;

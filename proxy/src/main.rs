@@ -1,6 +1,6 @@
 //! The `dhow-proxy` binary: `run` serves traffic, the control socket and (optionally) metrics;
 //! `list`, `deploy`, `remove`, `pause`, `stop` and `resume` are thin clients of the control
-//! socket.
+//! socket; `cron` is a cron role's scheduler (cron/mod.rs).
 
 mod ctl_client;
 mod run_args;
@@ -102,6 +102,9 @@ enum Cmd {
     },
     /// Make a paused or stopped SERVICE live again.
     Resume { service: String },
+    /// A cron role's scheduler, inside the role's container (dhow starts it there).
+    #[command(subcommand)]
+    Cron(dhow_proxy::cron::CronCmd),
 }
 
 // The control plane (socket, health checks, metrics, signals) runs on this runtime; the data
@@ -109,6 +112,11 @@ enum Cmd {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Cron(cmd) = cli.cmd {
+        // Plain threads and blocking calls (cron/mod.rs): nothing else runs on this runtime.
+        let code = dhow_proxy::cron::main(cmd);
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let svc = |name: &str, action: &str| format!("/v1/services/{name}/{action}");
     let result = match cli.cmd {
         Cmd::Run(args) => serve_cmd::run(args, &cli.control).await,
@@ -137,6 +145,7 @@ async fn main() -> std::process::ExitCode {
         }
         Cmd::Pause { service } => call(&cli.control, "POST", &svc(&service, "pause"), None).await,
         Cmd::Resume { service } => call(&cli.control, "POST", &svc(&service, "resume"), None).await,
+        Cmd::Cron(_) => Ok(()),
         Cmd::Stop { service, message } => {
             let body = serde_json::json!({ "message": message });
             call(&cli.control, "POST", &svc(&service, "stop"), Some(body)).await

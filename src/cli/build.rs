@@ -23,7 +23,8 @@ pub enum BuildCommand {
     Pull,
     /// Build, then get the image onto every selected host the way a deploy would: pushed
     /// and pulled through [registry], or without one sent over each host's SSH connection
-    /// (only the layers the host lacks; the whole image with `delivery = "stream"`). No
+    /// (only the layers the host lacks, resumed where a cut delivery stopped; the whole
+    /// image with `delivery = "stream"`). No
     /// container is started; `dhow deploy --skip-push` deploys it afterwards.
     Deliver,
     /// The builder settings ([builder]) and the local Docker engine that builds: its

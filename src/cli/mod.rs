@@ -10,6 +10,7 @@ mod build;
 mod completions;
 mod config;
 mod context;
+mod cron;
 mod deploy;
 mod details;
 mod docs;
@@ -167,6 +168,12 @@ pub enum Command {
     },
     /// The audit log of each host.
     Audit(audit::AuditArgs),
+    /// Cron roles (a role with `schedule`): list (schedule, next run, last run per host), run
+    /// NAME (now, once, its exit status), logs NAME (the kept output of past runs).
+    Cron {
+        #[command(subcommand)]
+        cmd: cron::CronCommand,
+    },
     /// Remove old containers beyond retain_containers and images no container uses (Kamal's
     /// prune): all (the default), images, containers [--retain N].
     Prune {
@@ -351,6 +358,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Registry { cmd } => registry::run(&ctx(), cmd).await,
         Command::Lock { cmd } => lock::run(&ctx(), cmd).await,
         Command::Audit(args) => audit::run(&ctx(), args).await,
+        Command::Cron { cmd } => cron::run(&ctx(), cmd).await,
         Command::Prune { cmd } => {
             let c = ctx();
             lock::hold(&c, "prune", || prune::run(&c, cmd.as_ref())).await

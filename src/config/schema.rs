@@ -125,6 +125,8 @@ pub struct RoleConfig {
     pub labels: BTreeMap<String, Scalar>,
     pub options: BTreeMap<String, OneOrMany>,
     pub proxy: Option<bool>,
+    pub schedule: Option<String>,
+    pub keep_runs: Option<usize>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -139,6 +141,9 @@ struct RoleTable {
     #[serde(default)]
     options: BTreeMap<String, OneOrMany>,
     proxy: Option<bool>,
+    /// A cron role: `cmd` runs on this schedule (5-field cron, UTC); `keep_runs` (default 20).
+    schedule: Option<String>,
+    keep_runs: Option<usize>,
 }
 
 /// The schema of a role table (for json_schema.rs: `RoleTable` stays private here).
@@ -153,7 +158,7 @@ impl<'de> Deserialize<'de> for RoleConfig {
             type Value = RoleConfig;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
-                    "an array of hosts or a role table (hosts, cmd, env, labels, options, proxy)",
+                    "an array of hosts or a role table (hosts, cmd, env, labels, options, proxy, schedule, keep_runs)",
                 )
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RoleConfig, A::Error> {
@@ -175,6 +180,8 @@ impl<'de> Deserialize<'de> for RoleConfig {
                     labels: t.labels,
                     options: t.options,
                     proxy: t.proxy,
+                    schedule: t.schedule,
+                    keep_runs: t.keep_runs,
                 })
             }
         }

@@ -4,5 +4,5 @@
 //! re-exported here so the deploy's own code keeps one import for "a container".
 
 pub use crate::docker::labels::LABEL_SERVICE;
-pub use crate::docker::spec::ContainerSpec;
+pub use crate::docker::spec::{ContainerSpec, CronRun};
 pub use crate::host::names::{container_name, legacy_prefix, parts, role_prefix, state_key};

@@ -84,6 +84,7 @@ mod tests {
             secret_env: vec![("S".into(), SecretString::from("line1\nline2"))],
             labels: Default::default(),
             options: Default::default(),
+            cron: None,
         };
         write(&sh, "demo", &spec).await.unwrap();
         let p = dir.path().join(".dhow/demo/env/web.env");

@@ -126,7 +126,16 @@ fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
             .iter()
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect(),
-        proxied: rc.proxy.unwrap_or(name == "web" || name == primary_role(l)),
+        proxied: rc
+            .proxy
+            .unwrap_or(rc.schedule.is_none() && (name == "web" || name == primary_role(l))),
+        cron: rc
+            .schedule
+            .clone()
+            .map(|schedule| super::settings::CronSettings {
+                schedule,
+                keep_runs: rc.keep_runs.unwrap_or(dhow_proxy_api::cron::DEFAULT_KEEP),
+            }),
     }
 }
 

@@ -109,7 +109,10 @@ impl HostOps for HostConn {
     }
 
     fn create_and_start<'a>(&'a self, spec: &'a ContainerSpec) -> Call<'a, ()> {
-        Box::pin(engine::create_and_start(&self.docker, spec))
+        match spec.cron {
+            Some(_) => Box::pin(super::cron::create_and_start(self, spec)),
+            None => Box::pin(engine::create_and_start(&self.docker, spec)),
+        }
     }
 
     fn start<'a>(&'a self, name: &'a str) -> Call<'a, ()> {
@@ -197,7 +200,9 @@ impl HostOps for HostConn {
                 self.shell.forward_remote_port(port, &local).await
             };
             let image = source.image_ref();
-            let outcome = deliver(source, &local, &self.docker, forward, sent).await?;
+            let files = super::host_files::ShellFiles(self.shell.as_ref());
+            let outcome =
+                deliver(source, &local, &self.docker, Some(&files), forward, sent).await?;
             crate::docker::arch::check_image(&self.docker, &self.name, image).await?;
             Ok(outcome)
         })

@@ -5,11 +5,13 @@
 pub mod audit;
 pub mod boot;
 pub mod container;
+pub mod cron;
 pub mod delivery;
 pub mod describe;
 pub mod envfile;
 pub mod execute;
 pub mod from_config;
+pub mod host_files;
 pub mod host_ops;
 pub mod lock;
 pub mod plan;

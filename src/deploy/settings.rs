@@ -2,7 +2,7 @@
 //! secrets resolved, durations parsed), and the plan built from it for one version. The
 //! config module produces [`Settings`]; everything after works from these types alone.
 
-use super::container::{container_name, role_prefix, ContainerSpec};
+use super::container::{container_name, role_prefix, ContainerSpec, CronRun};
 use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
 use super::role_env::HostEnv;
 use super::targets::{HostTargets, RoleTarget, Targets};
@@ -27,6 +27,15 @@ pub struct RoleSettings {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, Vec<String>>,
     pub proxied: bool,
+    /// A cron role's schedule (its `cmd` runs on it: deploy/cron.rs).
+    pub cron: Option<CronSettings>,
+}
+
+/// A cron role's schedule and how many runs hosts keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronSettings {
+    pub schedule: String,
+    pub keep_runs: usize,
 }
 
 /// The proxy settings of the app.
@@ -273,6 +282,11 @@ impl Settings {
                 secret_env,
                 labels: role.labels.clone(),
                 options: role.options.clone(),
+                cron: role.cron.as_ref().map(|c| CronRun {
+                    schedule: c.schedule.clone(),
+                    keep_runs: c.keep_runs,
+                    owner: self.lock_key(),
+                }),
             },
             route: self.route(role),
             tags: tagged.map(|e| e.tags.clone()).unwrap_or_default(),
@@ -297,6 +311,7 @@ pub mod tests {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             proxied,
+            cron: None,
         };
         Settings {
             service: "demo".into(),

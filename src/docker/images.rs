@@ -31,13 +31,8 @@ pub struct TaggedImage {
 
 /// The tags of the images of repository `reference` (`registry/app`, `dhow-proxy`).
 pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<TaggedImage>> {
-    let filters: HashMap<&str, Vec<String>> =
-        HashMap::from([("reference", vec![reference.to_string()])]);
-    let opts = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let images = timed("list images", docker.list_images(Some(opts))).await?;
-    Ok(images
+    Ok(of_repository(docker, reference)
+        .await?
         .into_iter()
         .flat_map(|img| {
             let size = img.size;
@@ -46,6 +41,41 @@ pub async fn tags(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Tagged
                 .map(move |tag| TaggedImage { tag, size })
         })
         .collect())
+}
+
+/// The images of repository `reference` the engine lists.
+async fn of_repository(
+    docker: &Docker,
+    reference: &str,
+) -> anyhow::Result<Vec<bollard::models::ImageSummary>> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("reference", vec![reference.to_string()])]);
+    let opts = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    timed("list images", docker.list_images(Some(opts))).await
+}
+
+/// The layers (diff IDs, bottom first) of every image of repository `reference`.
+pub async fn layers_of(docker: &Docker, reference: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut all = Vec::new();
+    for img in of_repository(docker, reference).await? {
+        if let Some(found) = inspect(docker, &img.id).await? {
+            all.push(found.root_fs.and_then(|r| r.layers).unwrap_or_default());
+        }
+    }
+    Ok(all)
+}
+
+/// Does the engine keep images in containerd's store (Docker's `containerd-snapshotter`)
+/// rather than its own? (`docker load` there wants every layer in the archive.)
+pub async fn containerd_store(docker: &Docker) -> anyhow::Result<bool> {
+    let info = timed("docker info", docker.info()).await?;
+    Ok(info
+        .driver_status
+        .unwrap_or_default()
+        .iter()
+        .any(|kv| kv.iter().any(|v| v.contains("io.containerd.snapshotter"))))
 }
 
 /// Remove the dangling (untagged) images labelled `label` (`key=value`) that no container

@@ -31,6 +31,18 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// docker-run style options (`memory = "512m"`, `add-host = [...]`), already normalised.
     pub options: BTreeMap<String, Vec<String>>,
+    /// A cron role's container: the scheduler as entrypoint, `cmd` the job (deploy/cron.rs).
+    pub cron: Option<CronRun>,
+}
+
+/// What makes a container a cron role's: its schedule, the runs kept, and the app directory
+/// its state lives in on the host (`owner`, the lock key: deploy/cron.rs bind-mounts
+/// `~/.dhow/<owner>/cron/<role>` at `dhow_proxy_api::cron::STATE_DIR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronRun {
+    pub schedule: String,
+    pub keep_runs: usize,
+    pub owner: String,
 }
 
 /// The labels identifying a container as the given service/role/destination/version.
@@ -73,6 +85,10 @@ pub fn create_body(spec: &ContainerSpec) -> anyhow::Result<ContainerCreateBody> 
     };
     let mut body = ContainerCreateBody {
         image: Some(spec.image.clone()),
+        entrypoint: spec
+            .cron
+            .as_ref()
+            .map(|c| dhow_proxy_api::cron::serve_entrypoint(&c.schedule, c.keep_runs)),
         cmd: spec.cmd.clone(),
         env: Some(env),
         labels: Some(labels(spec)),
@@ -299,6 +315,7 @@ mod tests {
             secret_env: vec![("S".into(), SecretString::from("hush"))],
             labels: BTreeMap::from([("team".into(), "x".into())]),
             options: BTreeMap::new(),
+            cron: None,
         }
     }
 

@@ -111,6 +111,23 @@ pub trait Exec: Send + Sync {
         })
     }
 
+    /// Run `cmd` with its standard input streamed from `from`, calling `sent` with the bytes
+    /// sent so far (for large uploads: image layers). No deadline: the caller watches `sent`.
+    fn run_piped<'a>(
+        &'a self,
+        cmd: &'a str,
+        from: Box<dyn AsyncRead + Send + Unpin + 'a>,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> BoxFuture<'a, anyhow::Result<ExecOutput>> {
+        let _ = (cmd, from, sent);
+        Box::pin(async {
+            Err(crate::error::fail(
+                crate::error::Kind::Internal,
+                "streaming a file to a host needs an SSH connection",
+            ))
+        })
+    }
+
     /// Open a stream to the unix socket at `path` on the host.
     fn open_unix<'a>(&'a self, path: &'a str)
         -> BoxFuture<'a, anyhow::Result<Box<dyn UnixStream>>>;
@@ -230,6 +247,15 @@ impl Exec for crate::host::ssh::Session {
                 None => self.exec(cmd).await,
             }
         })
+    }
+
+    fn run_piped<'a>(
+        &'a self,
+        cmd: &'a str,
+        from: Box<dyn AsyncRead + Send + Unpin + 'a>,
+        sent: &'a (dyn Fn(u64) + Send + Sync),
+    ) -> BoxFuture<'a, anyhow::Result<ExecOutput>> {
+        Box::pin(self.exec_piped(cmd, from, sent))
     }
 
     fn open_unix<'a>(

@@ -1,7 +1,7 @@
 //! `dhow kube export`: the loaded config (destination merged) as Kubernetes manifests, built
 //! from the typed objects of the `k8s-openapi` crate, never hand-written YAML. One file per
 //! object kind or concern: `workload.rs` the Deployments of roles (probe, rolling update,
-//! resources), `network.rs` the Services and the Ingress, `accessory.rs` the StatefulSets of
+//! resources), `cronjob.rs` the CronJobs of cron roles, `network.rs` the Services and the Ingress, `accessory.rs` the StatefulSets of
 //! accessories with their headless Services, `env.rs` the env layers (ConfigMap values and
 //! Secret references), `secrets.rs` the ConfigMaps and (only when asked) the Secrets,
 //! `notes.rs` what the config says that has no place in the manifests (reported, never
@@ -10,6 +10,7 @@
 //! touches a host.
 
 mod accessory;
+mod cronjob;
 mod env;
 mod names;
 mod network;
@@ -94,18 +95,21 @@ pub fn export(l: &Loaded, opts: &Options) -> anyhow::Result<Export> {
         if let Some(cm) = &cm {
             out.push(cm)?;
         }
-        let d = workload::deployment(
-            &workload::RoleInput {
-                naming: &k,
-                settings: &s,
-                role,
-                image: &image,
-                env: &layered,
-                config_map: cm.as_ref().and_then(|c| c.metadata.name.clone()),
-                pull_secret: pull.clone(),
-            },
-            &mut out.notes,
-        )?;
+        let input = workload::RoleInput {
+            naming: &k,
+            settings: &s,
+            role,
+            image: &image,
+            env: &layered,
+            config_map: cm.as_ref().and_then(|c| c.metadata.name.clone()),
+            pull_secret: pull.clone(),
+        };
+        if role.cron.is_some() {
+            let job = cronjob::cronjob(&input, &mut out.notes)?;
+            out.push(&job)?;
+            continue;
+        }
+        let d = workload::deployment(&input, &mut out.notes)?;
         out.push(&d)?;
         if role.proxied {
             out.push(&network::service(&k, &role.name, s.proxy.app_port))?;

@@ -2,7 +2,9 @@
 //! real `dhow` binary, a raw HTTP client and a keep-alive load generator.
 #![allow(dead_code)]
 
+pub mod example;
 pub mod load;
+pub mod prometheus;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -74,6 +76,22 @@ impl Sandbox {
             .expect("docker exec")
     }
 
+    /// Recreate the fresh host from its image: no Docker, nothing kept from an earlier
+    /// `dhow setup` (its /var/lib/docker volume goes too), the sandbox's known_hosts refreshed.
+    pub fn reset_fresh(&self) {
+        let name = self.var("SANDBOX_FRESH_CONTAINER").to_string();
+        let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &format!("{name}-docker")])
+            .output();
+        let up = Command::new("bash")
+            .arg(repo().join("sandbox/sandbox.sh"))
+            .arg("up")
+            .output()
+            .expect("sandbox.sh up");
+        assert!(up.status.success(), "sandbox up: {}", text(&up));
+    }
+
     /// Container name of sandbox host i (1-based).
     pub fn container(&self, i: usize) -> String {
         self.var("SANDBOX_CONTAINERS")
@@ -122,23 +140,12 @@ impl Project {
 
     /// A `dhow` command running in the project.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dhow"));
-        c.args(args).current_dir(self.path());
-        c.env_remove("SSH_AUTH_SOCK");
-        c
+        dhow_in(self.path(), args)
     }
 
     /// Run `dhow ARGS` and return its output.
     pub fn dhow(&self, args: &[&str]) -> Output {
-        let started = std::time::Instant::now();
-        let out = self.cmd(args).output().expect("run dhow");
-        // Shown with the test's output (on failure, or with --nocapture): where time goes.
-        eprintln!(
-            "[{:.1}s] dhow {}",
-            started.elapsed().as_secs_f64(),
-            args.join(" ")
-        );
-        out
+        timed(self.cmd(args), args)
     }
 
     /// Run `dhow ARGS` and panic with its output unless it succeeds.
@@ -262,4 +269,35 @@ pub fn replace_proxy(sb: &Sandbox, i: usize, run_args: &str) {
         ),
     );
     assert!(out.status.success(), "replacing the proxy: {}", text(&out));
+}
+
+/// Resets the fresh host ([`Sandbox::reset_fresh`]) when dropped: at the end of a test that
+/// touched it, also when the test fails.
+pub struct ResetFreshAfter<'a>(pub &'a Sandbox);
+
+impl Drop for ResetFreshAfter<'_> {
+    fn drop(&mut self) {
+        self.0.reset_fresh();
+    }
+}
+
+/// The `dhow` binary under test with `args`, run in `dir`, without the caller's SSH agent.
+pub fn dhow_in(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dhow"));
+    c.args(args).current_dir(dir);
+    c.env_remove("SSH_AUTH_SOCK");
+    c
+}
+
+/// Run a `dhow` command, its time shown with the test's output (on failure, or with
+/// --nocapture): where time goes.
+pub fn timed(mut c: Command, args: &[&str]) -> Output {
+    let started = std::time::Instant::now();
+    let out = c.output().expect("run dhow");
+    eprintln!(
+        "[{:.1}s] dhow {}",
+        started.elapsed().as_secs_f64(),
+        args.join(" ")
+    );
+    out
 }

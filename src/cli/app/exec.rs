@@ -219,6 +219,8 @@ fn one_off(
 ) -> anyhow::Result<(String, bollard::models::ContainerCreateBody)> {
     spec.name = format!("{}-exec-{}", spec.name, std::process::id());
     spec.cmd = Some(cmd.to_vec());
+    // A cron role's one-off runs the given command, not the role's scheduler.
+    spec.cron = None;
     for (k, v) in env {
         spec.env.retain(|(key, _)| key != k);
         spec.secret_env.retain(|(key, _)| key != k);
@@ -336,6 +338,7 @@ mod tests {
             secret_env: vec![("S".into(), SecretString::from("hush"))],
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            cron: None,
         };
         let env = [("S".to_string(), "plain".to_string())];
         let (name, body) = one_off(spec, &env, &["rake".into(), "db:migrate".into()]).unwrap();

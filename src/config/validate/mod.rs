@@ -7,6 +7,7 @@
 
 mod accessories;
 mod app;
+mod cron_roles;
 mod proxy;
 mod proxy_boot;
 mod proxy_traffic;

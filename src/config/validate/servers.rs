@@ -1,5 +1,5 @@
-//! `servers`: hosts or roles, every role named well and with hosts; `primary_role` names one
-//! of them.
+//! `servers`: hosts or roles, every role named well and with hosts (cron roles' own keys:
+//! cron_roles.rs); `primary_role` names one of them.
 
 use super::super::locate::key;
 use super::super::schema::{Config, Servers};
@@ -44,6 +44,7 @@ pub(super) fn check(c: &Config, e: &mut Errors) -> Vec<String> {
                         format!("role {name} has no hosts: add hosts = [\"...\"]"),
                     );
                 }
+                super::cron_roles::check(name, role, e);
                 roles.push(name.clone());
             }
         }

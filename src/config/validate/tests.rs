@@ -229,3 +229,54 @@ by = "cookie:session"
     let files = [Located::new("config/deploy.toml", &good)];
     assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
 }
+
+#[test]
+fn cron_roles_are_checked_at_their_lines() {
+    let text = r#"service = "app"
+image = "org/app"
+
+[servers.web]
+hosts = ["h1"]
+
+[servers.tick]
+hosts = ["h1"]
+schedule = "0 * * *"
+proxy = true
+keep_runs = 0
+
+[servers.worker]
+hosts = ["h1"]
+keep_runs = 5
+"#;
+    let got = errors(text);
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert!(
+        got[0].starts_with(
+            "config/deploy.toml:9:12: servers.tick.schedule: bad schedule `0 * * *` has 4 fields"
+        ),
+        "{got:#?}"
+    );
+    assert!(got[1].contains("cron role tick has no cmd"), "{got:#?}");
+    assert!(
+        got[2].starts_with(
+            "config/deploy.toml:10:9: servers.tick.proxy: cron role tick cannot be proxied"
+        ),
+        "{got:#?}"
+    );
+    assert!(
+        got[3].contains("servers.tick.keep_runs: keep_runs must be 1 to 10000, not 0"),
+        "{got:#?}"
+    );
+    assert!(
+        got[4].contains("servers.worker.keep_runs: role worker has keep_runs but no schedule"),
+        "{got:#?}"
+    );
+    let good = text
+        .replace("0 * * *\"", "0 * * * *\"\ncmd = \"bin/tick\"")
+        .replace("proxy = true\n", "")
+        .replace("keep_runs = 0", "keep_runs = 10")
+        .replace("keep_runs = 5\n", "");
+    let c: Config = toml::from_str(&good).expect("parses");
+    let files = [Located::new("config/deploy.toml", &good)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+}

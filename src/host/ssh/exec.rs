@@ -88,10 +88,20 @@ impl Session {
 
     /// Run `cmd` with `stdin` as its standard input (then EOF), collecting the output.
     pub async fn exec_with_stdin(&self, cmd: &str, stdin: &[u8]) -> anyhow::Result<ExecOutput> {
+        self.collect(cmd, Some(stdin).filter(|d| !d.is_empty()))
+            .await
+    }
+
+    /// Run `cmd` with `stdin` (then EOF), collecting its output lines and exit status.
+    async fn collect(
+        &self,
+        cmd: &str,
+        stdin: Option<impl tokio::io::AsyncRead + Unpin>,
+    ) -> anyhow::Result<ExecOutput> {
         let mut out = ExecOutput::default();
         let (mut stdout, mut stderr) = (String::new(), String::new());
         out.status = self
-            .exec_streaming(cmd, Some(stdin), |stream, line| {
+            .exec_from(cmd, stdin, |stream, line| {
                 let buf = match stream {
                     OutputStream::Stdout => &mut stdout,
                     OutputStream::Stderr => &mut stderr,
@@ -113,6 +123,17 @@ impl Session {
         &self,
         cmd: &str,
         stdin: Option<&[u8]>,
+        on_line: impl FnMut(OutputStream, &str),
+    ) -> anyhow::Result<u32> {
+        self.exec_from(cmd, stdin.filter(|d| !d.is_empty()), on_line)
+            .await
+    }
+
+    /// [`Session::exec_streaming`] with its standard input read from `stdin` (then EOF).
+    async fn exec_from(
+        &self,
+        cmd: &str,
+        stdin: Option<impl tokio::io::AsyncRead + Unpin>,
         mut on_line: impl FnMut(OutputStream, &str),
     ) -> anyhow::Result<u32> {
         let host = self.host();
@@ -122,7 +143,7 @@ impl Session {
             .exec(true, cmd)
             .await
             .map_err(|e| errors::channel(host, "starting a command", e))?;
-        if let Some(data) = stdin.filter(|d| !d.is_empty()) {
+        if let Some(data) = stdin {
             channel
                 .data(data)
                 .await
@@ -169,6 +190,49 @@ impl Session {
                 format!("{host}: the connection closed before the command reported an exit status"),
             )),
         }
+    }
+}
+
+impl Session {
+    /// Run `cmd` with its standard input streamed from `from` (then EOF), calling `sent` with
+    /// the bytes sent so far; collects the output. No deadline of its own: the caller, which
+    /// knows how much is to be sent, watches the progress (`sent`) instead.
+    pub async fn exec_piped(
+        &self,
+        cmd: &str,
+        from: impl tokio::io::AsyncRead + Unpin,
+        sent: &(dyn Fn(u64) + Send + Sync),
+    ) -> anyhow::Result<ExecOutput> {
+        let counted = Counted {
+            inner: from,
+            total: 0,
+            sent,
+        };
+        self.collect(cmd, Some(counted)).await
+    }
+}
+
+/// A reader that reports the bytes read through it so far.
+struct Counted<'a, R> {
+    inner: R,
+    total: u64,
+    sent: &'a (dyn Fn(u64) + Send + Sync),
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<'_, R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            self.total += n;
+            (self.sent)(self.total);
+        }
+        polled
     }
 }
 

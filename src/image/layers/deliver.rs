@@ -1,20 +1,22 @@
 //! Delivering a local image to one host's engine by sending only the layers it lacks: the
-//! image is prepared once per deploy into the blob cache ([`Source`]), then for each host a
-//! private listener of the read-only registry endpoint (`serve.rs`) is started, the host's
-//! loopback port is forwarded to it over the host's SSH connection (the caller's `forward`,
-//! since image/ knows nothing of SSH), and the host's engine pulls the image from
-//! `127.0.0.1:PORT` (Docker reaches 127.0.0.0/8 registries over plain HTTP by default). The
-//! engine asks for the blobs it does not have; a broken blob download is resumed with a
-//! `Range` request, and blobs a host got before are not asked for again. The pulled image is
-//! tagged with the deploy's name and the temporary name removed.
+//! image is prepared once per deploy into the blob cache ([`Source`]), then for each host:
 //!
-//! When the host cannot pull from the endpoint (the port forward refused, an engine that will
-//! not talk plain HTTP to loopback, ...), the whole image is streamed instead
-//! (`transfer.rs`), and the outcome says so and why.
+//! 1. staged (`stage.rs`): the missing layers are appended to files on the host over its SSH
+//!    connection, from what an earlier cut attempt left there, and the host's `docker load`
+//!    reads them; this is the one that resumes a cut delivery where it stopped;
+//! 2. else pulled: a private listener of the read-only registry endpoint (`serve.rs`) is
+//!    started, the host's loopback port is forwarded to it over the host's SSH connection (the
+//!    caller's `forward`, since image/ knows nothing of SSH), and the host's engine pulls the
+//!    image from `127.0.0.1:PORT` (Docker reaches 127.0.0.0/8 registries over plain HTTP by
+//!    default), asking for the blobs it does not have. For engines that keep images in
+//!    containerd's store, or hosts without a `docker` command. The pulled image is tagged with
+//!    the deploy's name and the temporary name removed;
+//! 3. else the whole image is streamed (`transfer.rs`), and the outcome says so and why.
 
 use super::cache::Cache;
 use super::export::{self, Prepared};
 use super::serve::{self, Registry};
+use super::stage::{self, HostFiles};
 use crate::docker;
 use crate::error::{fail, Kind};
 use crate::image::{reference, registry, transfer};
@@ -62,6 +64,8 @@ pub enum Outcome {
         layers_total: usize,
         /// The compressed size of the whole image (what a pull of everything would send).
         image_bytes: u64,
+        /// Bytes of layers an earlier, cut delivery had left on the host (not sent again).
+        resumed: u64,
     },
     /// The whole image was streamed (`docker save` into `docker load`) because `why`.
     Streamed { sent: u64, why: String },
@@ -84,9 +88,11 @@ impl Outcome {
                 layers_sent,
                 layers_total,
                 image_bytes,
+                resumed,
             } => serde_json::json!({
                 "how": "layers", "bytes": sent, "layers_sent": layers_sent,
                 "layers_total": layers_total, "image_bytes": image_bytes,
+                "resumed_bytes": resumed,
             }),
             Outcome::Streamed { sent, why } => {
                 serde_json::json!({ "how": "stream", "bytes": sent, "why": why })
@@ -103,12 +109,22 @@ impl Outcome {
                 layers_sent,
                 layers_total,
                 image_bytes,
-            } => format!(
-                "sent {layers_sent} of {layers_total} layers ({} of {}), {} already there",
-                mb(*sent),
-                mb(*image_bytes),
-                layers_total - layers_sent
-            ),
+                resumed,
+            } => {
+                let mut line = format!(
+                    "sent {layers_sent} of {layers_total} layers ({} of {}), {} already there",
+                    mb(*sent),
+                    mb(*image_bytes),
+                    layers_total - layers_sent
+                );
+                if *resumed > 0 {
+                    line.push_str(&format!(
+                        "; {} were there from a cut delivery",
+                        mb(*resumed)
+                    ));
+                }
+                line
+            }
             Outcome::Streamed { sent, why } => {
                 format!("streamed the whole image ({}) because {why}", mb(*sent))
             }
@@ -167,13 +183,15 @@ impl Source {
     }
 }
 
-/// Bring `source`'s image to `dst` (a host's engine): only its missing layers when the host can
-/// pull from the endpoint, else the whole image. `forward(port, local)` must make the host's
-/// loopback `port` lead to `local` on this machine; `sent` gets the bytes sent so far.
+/// Bring `source`'s image to `dst` (a host's engine): only its missing layers, staged through
+/// `files` (when given) or pulled from the endpoint, else the whole image. `forward(port,
+/// local)` must make the host's loopback `port` lead to `local` on this machine; `sent` gets
+/// the bytes sent so far.
 pub async fn deliver<F, Fut>(
     source: &Source,
     local: &Docker,
     dst: &Docker,
+    files: Option<&dyn HostFiles>,
     forward: F,
     sent: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Outcome>
@@ -187,9 +205,19 @@ where
             if transfer::already_there(dst, image_ref, &ready.image_id).await? {
                 return Ok(Outcome::AlreadyThere);
             }
+            let mut why = String::new();
+            if let Some(files) = files {
+                match staged(&ready, image_ref, dst, files, sent).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "staged delivery failed; pulling");
+                        why = format!("staging its layers failed ({e:#}) and ");
+                    }
+                }
+            }
             match pull_layers(&ready, image_ref, dst, &forward, sent).await {
                 Ok(outcome) => return Ok(outcome),
-                Err(e) => format!("the host could not pull from dhow's endpoint: {e:#}"),
+                Err(e) => format!("{why}the host could not pull from dhow's endpoint: {e:#}"),
             }
         }
         Err(e) => format!("preparing its layers failed: {e}"),
@@ -208,6 +236,35 @@ where
             format!("{why}; streaming the whole image instead failed too: {e:#}"),
         )),
     }
+}
+
+/// Stage the missing layers on the host and have its `docker load` read them.
+async fn staged(
+    ready: &Ready,
+    image_ref: &str,
+    dst: &Docker,
+    files: &dyn HostFiles,
+    sent: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Outcome> {
+    let done =
+        stage::stage_and_load(&ready.prepared, &ready.cache, image_ref, dst, files, sent).await?;
+    Ok(Outcome::Layers {
+        sent: done.sent,
+        layers_sent: done.layers_sent,
+        layers_total: done.layers_total,
+        image_bytes: image_bytes(&ready.prepared, &ready.cache),
+        resumed: done.resumed,
+    })
+}
+
+/// The compressed size of the whole image: manifest, config and every layer.
+fn image_bytes(prepared: &Prepared, cache: &Cache) -> u64 {
+    super::manifest::referenced(&prepared.manifest)
+        .iter()
+        .filter_map(|d| cache.blob(d))
+        .map(|b| b.size)
+        .sum::<u64>()
+        + prepared.manifest.len() as u64
 }
 
 /// Serve the prepared image to this host alone and have its engine pull it.
@@ -251,19 +308,14 @@ where
     let refs = super::manifest::referenced(&reg.prepared.manifest);
     let layers: Vec<&String> = refs.iter().skip(1).collect();
     let blobs_sent = reg.blobs_sent.lock().map(|s| s.clone()).unwrap_or_default();
-    let image_bytes = refs
-        .iter()
-        .filter_map(|d| reg.cache.blob(d))
-        .map(|b| b.size)
-        .sum::<u64>()
-        + reg.prepared.manifest.len() as u64;
     let total = reg.served.load(Ordering::Relaxed);
     sent(total);
     Ok(Outcome::Layers {
         sent: total,
         layers_sent: layers.iter().filter(|d| blobs_sent.contains(**d)).count(),
         layers_total: layers.len(),
-        image_bytes,
+        image_bytes: image_bytes(&reg.prepared, &reg.cache),
+        resumed: 0,
     })
 }
 
@@ -324,6 +376,7 @@ mod tests {
             layers_sent: 1,
             layers_total: 4,
             image_bytes: 200_000_000,
+            resumed: 0,
         };
         assert_eq!(
             layers.summary(),

@@ -3,8 +3,9 @@
 //! diff-id, `cache.rs`), the export of a local image into it with its registry manifest built
 //! (`export.rs`, reading `docker save`'s manifest.json, which both the legacy and the OCI save
 //! layout write; `manifest.rs`), blob `Range` parsing (`range.rs`), the read-only registry
-//! endpoint that serves a prepared image and counts the bytes it sent (`serve.rs`), and one
-//! host's delivery through a reverse tunnel with the whole-image stream as its fallback
+//! endpoint that serves a prepared image and counts the bytes it sent (`serve.rs`), resumable
+//! staging of the missing layers on the host for its own `docker load` (`stage.rs`), and one
+//! host's delivery: staged, else pulled through a reverse tunnel, else the whole-image stream
 //! (`deliver.rs`).
 
 pub mod cache;
@@ -13,3 +14,5 @@ pub mod export;
 pub mod manifest;
 pub mod range;
 pub mod serve;
+pub mod stage;
+mod stage_cmd;

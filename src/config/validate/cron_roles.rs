@@ -1,0 +1,46 @@
+//! Cron roles (`[servers.<role>]` with `schedule`): the schedule is standard 5-field cron (the
+//! syntax the host's scheduler reads, `dhow_proxy_api::cron`), a command is given, the role
+//! is not proxied, and `keep_runs` only appears with a schedule.
+
+use super::super::locate::key;
+use super::super::schema::RoleConfig;
+use super::Errors;
+
+/// At most this many runs are kept per role and host.
+const MAX_KEEP: usize = 10_000;
+
+pub(super) fn check(name: &str, role: &RoleConfig, e: &mut Errors) {
+    let at = |k: &str| [key("servers"), key(name), key(k)];
+    let Some(schedule) = &role.schedule else {
+        if role.keep_runs.is_some() {
+            e.add(
+                &at("keep_runs"),
+                format!("role {name} has keep_runs but no schedule: keep_runs is for cron roles"),
+            );
+        }
+        return;
+    };
+    if let Err(msg) = dhow_proxy_api::cron::parse(schedule) {
+        e.add(&at("schedule"), format!("bad schedule {msg}"));
+    }
+    if role.cmd.is_none() {
+        e.add(
+            &[key("servers"), key(name)],
+            format!("cron role {name} has no cmd: add cmd = \"...\" (what runs on the schedule)"),
+        );
+    }
+    if role.proxy == Some(true) {
+        e.add(
+            &at("proxy"),
+            format!("cron role {name} cannot be proxied: a scheduled run serves no traffic"),
+        );
+    }
+    if let Some(k) = role.keep_runs {
+        if k == 0 || k > MAX_KEEP {
+            e.add(
+                &at("keep_runs"),
+                format!("keep_runs must be 1 to {MAX_KEEP}, not {k}"),
+            );
+        }
+    }
+}
