@@ -18,9 +18,11 @@ test: deps lint test-unit test-e2e test-examples
 EXAMPLES ?= *
 .PHONY: test-examples
 # Example 4 (services-bastion) needs a third host (a bastion and two app hosts); `sandbox.sh up`
-# keeps the hosts already running and adds it.
+# keeps the hosts already running and adds it. It is run here, not only as the `sandbox`
+# prerequisite: within `make test` that one already ran for test-e2e, with two hosts.
 test-examples: export SANDBOX_HOSTS ?= 3
 test-examples: sandbox sandbox-postgres sandbox-redis demo-bin proxy-static
+	bash sandbox/sandbox.sh up
 	rm -f target/examples-summary.txt
 	DHOW_EXAMPLES_SUMMARY=$(CURDIR)/target/examples-summary.txt $(CARGO) test --features e2e --test 'example_$(EXAMPLES)'
 	@cat target/examples-summary.txt

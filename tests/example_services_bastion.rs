@@ -20,30 +20,6 @@ const DESTS: [(&str, usize, &str); 2] = [
     ("production", 3, "tux.test"),
 ];
 
-/// Host i's address on the sandbox network (how the bastion reaches it).
-fn net_ip(ex: &Example, i: usize) -> String {
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-        ])
-        .arg(ex.sb.container(i))
-        .output()
-        .expect("docker inspect");
-    let ip = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        !ip.is_empty(),
-        "no network address for host {i}: {}",
-        text(&out)
-    );
-    ip
-}
-
 /// SSH from this machine straight to `ip:port`, as the deployer would without the bastion.
 fn ssh_direct(ex: &Example, ip: &str, port: &str) -> Output {
     Command::new("ssh")
@@ -107,7 +83,7 @@ fn adapt(ex: &Example, lb: &str) {
     for (_, i, _) in DESTS {
         let from = format!("[{}]:{} ", ex.host(i), ex.sb.ssh_port());
         for line in known.lines().filter(|l| l.starts_with(&from)) {
-            names.push_str(&line.replacen(&from, &format!("{} ", net_ip(ex, i)), 1));
+            names.push_str(&line.replacen(&from, &format!("{} ", ex.net_ip(i)), 1));
             names.push('\n');
         }
     }
@@ -122,7 +98,7 @@ fn adapt(ex: &Example, lb: &str) {
             let s = s
                 .replace(
                     &format!("servers = [\"{}\"]", ex.host(i)),
-                    &format!("servers = [\"{}\"]", net_ip(ex, i)),
+                    &format!("servers = [\"{}\"]", ex.net_ip(i)),
                 )
                 .replace(ex.sb.var("SANDBOX_KNOWN_HOSTS"), kh.to_str().unwrap())
                 .replace("root@127.0.0.11:2222", &jump)
@@ -142,7 +118,7 @@ fn services_two_destinations_through_a_bastion() {
         ex.sb.hosts().len() >= 3,
         "example 4 needs 3 sandbox hosts (SANDBOX_HOSTS=3)"
     );
-    let bastion = net_ip(&ex, 1);
+    let bastion = ex.net_ip(1);
     // The load balancer is this machine: the proxies see it as the sandbox network's gateway.
     let lb = ex.sb.var("SANDBOX_NETWORK").to_string();
     let out = Command::new("docker")
@@ -159,7 +135,7 @@ fn services_two_destinations_through_a_bastion() {
     adapt(&ex, &lb);
     for (_, i, _) in DESTS {
         // Open before the rule (so the refusal below is the rule's doing), closed after it.
-        let open = ssh_direct(&ex, &net_ip(&ex, i), "22");
+        let open = ssh_direct(&ex, &ex.net_ip(i), "22");
         assert!(
             open.status.success(),
             "direct SSH to host {i} before the rule: {}",
@@ -179,7 +155,7 @@ fn run(ex: &Example, bastion: &str, lb: &str) -> (String, u64) {
     let st = ["-c", "config/static.toml"];
     let mut outputs = String::new();
     for (dest, i, site) in DESTS {
-        for port in [("22", net_ip(ex, i)), (ex.sb.ssh_port(), ex.host(i))] {
+        for port in [("22", ex.net_ip(i)), (ex.sb.ssh_port(), ex.host(i))] {
             let out = ssh_direct(ex, &port.1, port.0);
             assert!(
                 !out.status.success(),
@@ -216,7 +192,7 @@ fn run(ex: &Example, bastion: &str, lb: &str) -> (String, u64) {
             &ex.sb.container(1),
             &format!(
                 "curl -s -H 'Host: {site}' -H 'X-Forwarded-For: 203.0.113.7' http://{}/forwarded",
-                net_ip(ex, i)
+                ex.net_ip(i)
             ),
         );
         let other = String::from_utf8_lossy(&other.stdout).trim().to_string();

@@ -15,10 +15,14 @@
 //!
 //! One log line per request on stdout; SIGTERM exits cleanly.
 //!
+//! `dhow-demo migrate`, `sql "SQL"` and `worker`: a schema's migrations, a one-off query
+//! and a background worker with a scheduler (src/jobs.rs).
+//!
 //! `dhow-demo console` is a stand-in for a console like `rails console`: it says whether its
 //! stdin is a terminal, then answers each line with `= LINE` until `exit` or end of input.
 
 mod http;
+mod jobs;
 mod pg;
 mod ready;
 mod redis;
@@ -31,6 +35,12 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("console") {
         console();
         return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some((cmd, rest)) = args.split_first() {
+        if let Some(code) = jobs::run(cmd, rest) {
+            std::process::exit(code);
+        }
     }
     if std::env::var("CRASH_ON_START").as_deref() == Ok("1") {
         eprintln!("demo: CRASH_ON_START=1, exiting with status 1");

@@ -13,24 +13,52 @@ use std::time::Duration;
 /// Rows of text values (`None` for NULL).
 pub type Rows = Vec<Vec<Option<String>>>;
 
+/// One session with the database the environment names.
+pub struct Session {
+    s: TcpStream,
+}
+
+impl Session {
+    /// Connect and authenticate (DATABASE_HOST, DATABASE_PORT, DATABASE_USER,
+    /// DATABASE_PASSWORD, DATABASE_NAME).
+    pub fn from_env() -> Result<Session, String> {
+        let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+        let host = var("DATABASE_HOST")?;
+        let port = std::env::var("DATABASE_PORT").unwrap_or_else(|_| "5432".into());
+        let user = var("DATABASE_USER")?;
+        let password = std::env::var("DATABASE_PASSWORD").unwrap_or_default();
+        let db = std::env::var("DATABASE_NAME").unwrap_or_else(|_| user.clone());
+        let addr = format!("{host}:{port}");
+        let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+            .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{addr} resolves to nothing"))?;
+        let mut s = TcpStream::connect_timeout(&resolved, Duration::from_secs(10))
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        startup(&mut s, &user, &db, &password)?;
+        Ok(Session { s })
+    }
+
+    /// Run `sql` (one or more statements: PostgreSQL runs a multi-statement simple query as
+    /// one transaction) and return the rows of its results.
+    pub fn query(&mut self, sql: &str) -> Result<Rows, String> {
+        simple_query(&mut self.s, sql)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.s.write_all(&[b'X', 0, 0, 0, 4]);
+    }
+}
+
 /// Run `sql` against the database the environment names.
 pub fn query_from_env(sql: &str) -> Result<Rows, String> {
-    let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
-    let host = var("DATABASE_HOST")?;
-    let port = std::env::var("DATABASE_PORT").unwrap_or_else(|_| "5432".into());
-    let user = var("DATABASE_USER")?;
-    let password = std::env::var("DATABASE_PASSWORD").unwrap_or_default();
-    let db = std::env::var("DATABASE_NAME").unwrap_or_else(|_| user.clone());
-    let mut s = TcpStream::connect(format!("{host}:{port}"))
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    startup(&mut s, &user, &db, &password)?;
-    let rows = simple_query(&mut s, sql)?;
-    let _ = s.write_all(&[b'X', 0, 0, 0, 4]);
-    Ok(rows)
+    Session::from_env()?.query(sql)
 }
 
 fn send(s: &mut TcpStream, tag: Option<u8>, body: &[u8]) -> Result<(), String> {
@@ -123,11 +151,21 @@ fn simple_query(s: &mut TcpStream, sql: &str) -> Result<Rows, String> {
     q.push(0);
     send(s, Some(b'Q'), &q)?;
     let mut rows = Vec::new();
+    let mut failed = None;
     loop {
-        let (tag, body) = recv(s)?;
+        // An error ends the statement, not the exchange: read on to ReadyForQuery so the
+        // session stays usable, then report the first error.
+        let (tag, body) = match recv(s) {
+            Ok(m) => m,
+            Err(e) if e.starts_with("database error") => {
+                failed.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(failed.unwrap_or(e)),
+        };
         match tag {
             b'D' => rows.push(data_row(&body)?),
-            b'Z' => return Ok(rows),
+            b'Z' => return failed.map_or(Ok(rows), Err),
             _ => {}
         }
     }

@@ -19,6 +19,16 @@ use std::time::Duration;
 
 /// The deploy settings for the selected hosts.
 pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
+    settings_reading(l, sel, true)
+}
+
+/// The same; with `read_tls_files` false the certificate files are only noted as given, not
+/// read (`kube export` without `--with-secrets` needs to know there is one, not what it is).
+pub fn settings_reading(
+    l: &Loaded,
+    sel: &Selection,
+    read_tls_files: bool,
+) -> anyhow::Result<Settings> {
     let c = &l.config;
     let selected = selection(l, sel)?;
     let service = c.service.clone().unwrap_or_default();
@@ -72,7 +82,7 @@ pub fn settings(l: &Loaded, sel: &Selection) -> anyhow::Result<Settings> {
         primary_host,
         targets,
         ssh: ssh_options(l)?,
-        proxy: proxy(&c.proxy.clone().unwrap_or_default())?,
+        proxy: proxy(&c.proxy.clone().unwrap_or_default(), read_tls_files)?,
         registry,
         delivery: c.delivery.unwrap_or_default(),
         builder: builder(l, c.builder.clone().unwrap_or_default()),
@@ -140,7 +150,7 @@ fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
 }
 
 /// `[proxy]` with its defaults, the certificate files read.
-fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
+fn proxy(p: &ProxyConfig, read_tls_files: bool) -> anyhow::Result<ProxySettings> {
     let hc = p.healthcheck.clone().unwrap_or_default();
     let mut hosts = p.hosts.clone().unwrap_or_default();
     if let Some(h) = &p.host {
@@ -154,7 +164,7 @@ fn proxy(p: &ProxyConfig) -> anyhow::Result<ProxySettings> {
         health_path: hc.path.unwrap_or_else(|| "/up".into()),
         health_interval: hc.interval.map_or(Duration::from_secs(1), |d| d.0),
         health_timeout: hc.timeout.map_or(Duration::from_secs(5), |d| d.0),
-        tls: tls_files(p)?,
+        tls: tls_files(p, read_tls_files)?,
         acme: p.ssl == Some(true) && p.ssl_certificate.is_none(),
         boot: crate::proxy::on_host::BootOptions {
             http_port: p
@@ -196,11 +206,17 @@ fn buffering(b: &BufferingConfig) -> Option<Buffering> {
 }
 
 /// The certificate and key files of `[proxy]`, read now so a missing file stops the command
-/// before any host is touched.
-fn tls_files(p: &ProxyConfig) -> anyhow::Result<Option<TlsFiles>> {
+/// before any host is touched (unless `read` is false: then given, but empty).
+fn tls_files(p: &ProxyConfig, read: bool) -> anyhow::Result<Option<TlsFiles>> {
     let (Some(cert), Some(key)) = (&p.ssl_certificate, &p.ssl_private_key) else {
         return Ok(None);
     };
+    if !read {
+        return Ok(Some(TlsFiles {
+            cert_pem: String::new(),
+            key_pem: SecretString::from(String::new()),
+        }));
+    }
     let read = |name: &str, path: &str| {
         std::fs::read_to_string(expand(path)).map_err(|e| {
             fail(
@@ -254,7 +270,7 @@ mod tests {
 
     #[test]
     fn proxy_limits_map_to_the_route_and_the_boot_options() {
-        let plain = proxy(&ProxyConfig::default()).unwrap();
+        let plain = proxy(&ProxyConfig::default(), true).unwrap();
         assert_eq!((plain.response_timeout, plain.buffering), (None, None));
         assert_eq!(plain.boot.max_connections, None);
         let p = ProxyConfig {
@@ -268,7 +284,7 @@ mod tests {
             max_connections: Some(500),
             ..ProxyConfig::default()
         };
-        let s = proxy(&p).unwrap();
+        let s = proxy(&p, true).unwrap();
         assert_eq!(s.response_timeout, Some(Duration::from_secs(45)));
         let b = s.buffering.unwrap();
         assert!(b.requests && !b.responses);

@@ -81,7 +81,9 @@ impl Export {
 
 /// The manifests for the whole config (every role and host, every accessory).
 pub fn export(l: &Loaded, opts: &Options) -> anyhow::Result<Export> {
-    let s = crate::deploy::from_config::settings(l, &Selection::default())?;
+    // The certificate's files are read only to be written into a Secret.
+    let s =
+        crate::deploy::from_config::settings_reading(l, &Selection::default(), opts.with_secrets)?;
     let k = names::Naming::new(&s.service, s.destination.as_deref())?;
     let mut out = Export::default();
     notes::collect(l, &s, &mut out.notes);

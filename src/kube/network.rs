@@ -61,22 +61,30 @@ pub fn ingress(
         ));
     }
     let p = &s.proxy;
-    let path = p.path_prefix.clone().unwrap_or_else(|| "/".into());
+    // `path_prefix`, or each of `path_prefixes`, or everything.
+    let prefixes: Vec<String> = match (&p.path_prefix, &p.traffic.path_prefixes[..]) {
+        (Some(one), _) => vec![one.clone()],
+        (None, []) => vec!["/".into()],
+        (None, several) => several.to_vec(),
+    };
     let http = HTTPIngressRuleValue {
-        paths: vec![HTTPIngressPath {
-            path: Some(path),
-            path_type: "Prefix".into(),
-            backend: IngressBackend {
-                service: Some(IngressServiceBackend {
-                    name: k.of(first),
-                    port: Some(ServiceBackendPort {
-                        number: Some(80),
-                        ..Default::default()
+        paths: prefixes
+            .into_iter()
+            .map(|path| HTTPIngressPath {
+                path: Some(path),
+                path_type: "Prefix".into(),
+                backend: IngressBackend {
+                    service: Some(IngressServiceBackend {
+                        name: k.of(first),
+                        port: Some(ServiceBackendPort {
+                            number: Some(80),
+                            ..Default::default()
+                        }),
                     }),
-                }),
-                ..Default::default()
-            },
-        }],
+                    ..Default::default()
+                },
+            })
+            .collect(),
     };
     let rules: Vec<IngressRule> = if p.hosts.is_empty() {
         vec![IngressRule {

@@ -120,6 +120,9 @@ fn proxy_notes(l: &Loaded, notes: &mut Vec<String>) {
         ("log_max_size", p.log_max_size.is_some()),
         ("acme_email", p.acme_email.is_some()),
         ("acme_directory", p.acme_directory.is_some()),
+        ("rate_limit", p.rate_limit.is_some()),
+        ("error_pages_path", p.error_pages_path.is_some()),
+        ("canonical_host", p.canonical_host.is_some()),
     ];
     for (key, on) in set {
         if on {

@@ -214,3 +214,32 @@ fn docker_memory_sizes_become_quantities() {
     assert_eq!(workload::memory("1048576").as_deref(), Some("1048576"));
     assert_eq!(workload::memory("lots"), None);
 }
+
+#[test]
+fn several_path_prefixes_are_paths_of_the_ingress_and_cert_files_are_read_only_for_secrets() {
+    let toml = APP
+        .replace("path_prefix = \"/app\"", "path_prefixes = [\"/app\", \"/admin\"]\nssl_certificate = \"missing.pem\"\nssl_private_key = \"missing.key\"\nrate_limit = { requests = 5 }");
+    let (_d, l) = loaded(&toml, SECRETS);
+    let opts = |with_secrets| Options {
+        version: "abc123".into(),
+        with_secrets,
+    };
+    let e = export(&l, &opts(false)).unwrap();
+    let ing = find(&e, "Ingress", "shop");
+    let paths: Vec<&str> = ing["spec"]["rules"][0]["http"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/app", "/admin"]);
+    assert_eq!(ing["spec"]["tls"][0]["secretName"], "shop-tls");
+    assert!(
+        e.notes.iter().any(|n| n.contains("proxy.rate_limit")),
+        "{:?}",
+        e.notes
+    );
+    // Writing the TLS Secret needs the files, which are not there.
+    let err = format!("{:#}", export(&l, &opts(true)).err().unwrap());
+    assert!(err.contains("cannot read missing.pem"), "{err}");
+}

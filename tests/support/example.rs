@@ -2,7 +2,8 @@
 //!
 //! An example is a dhow project of its own under examples/NAME, with destinations
 //! (config/NAME.DEST.toml) written for the default sandbox (hosts 127.0.0.11, .12, the fresh host .20, SSH settings
-//! from ../../sandbox/.state). [`Example::copy`] copies it into a temporary directory laid out
+//! from ../../sandbox/.state; `"dhow-sandbox-vpsN"` for host N's address on the sandbox's
+//! network). [`Example::copy`] copies it into a temporary directory laid out
 //! like the repository (`examples/NAME` beside `demo/` holding the demo's Dockerfile and
 //! binary, so `context = "../../demo"` resolves), and rewrites only those addresses and paths
 //! for the sandbox the test runs against (`DHOW_SANDBOX_STATE`). Every `dhow` command then runs
@@ -64,6 +65,30 @@ impl Example {
         self.sb.hosts()[i - 1].clone()
     }
 
+    /// Host i's address on the sandbox's network (how the other hosts reach it).
+    pub fn net_ip(&self, i: usize) -> String {
+        let out = Command::new("docker")
+            .args([
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            ])
+            .arg(self.sb.container(i))
+            .output()
+            .expect("docker inspect");
+        let ip = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            !ip.is_empty(),
+            "no network address for host {i}: {}",
+            text(&out)
+        );
+        ip
+    }
+
     /// Rewrite the destination files (config/NAME.DEST.toml) from the default sandbox to the
     /// one under test.
     fn adapt_destinations(&self) {
@@ -79,6 +104,14 @@ impl Example {
             .enumerate()
             .map(|(i, h)| (format!("\"127.0.0.{}\"", 11 + i), format!("\"{h}\"")))
             .collect();
+        // `dhow-sandbox-vpsN` in a destination file: that host as the others reach it, by
+        // its address on the sandbox's network.
+        for i in 1..=self.sb.hosts().len() {
+            subst.push((
+                format!("\"dhow-sandbox-vps{i}\""),
+                format!("\"{}\"", self.net_ip(i)),
+            ));
+        }
         if let Some(f) = self.sb.vars.get("SANDBOX_FRESH") {
             subst.push(("\"127.0.0.20\"".into(), format!("\"{f}\"")));
         }

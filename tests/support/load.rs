@@ -1,6 +1,8 @@
 //! A keep-alive HTTP load generator for zero-downtime checks: N threads, each holding one
 //! persistent connection and sending GETs back to back until stopped. Every request whose
 //! response is not a complete 2xx counts as failed; versions seen in bodies are tallied.
+//! Plain HTTP, or HTTPS (rustls, the server's certificate checked against a given CA) with an
+//! optional pause between a connection's requests (a client that stays under a rate limit).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,19 +30,59 @@ pub struct Load {
     threads: Vec<JoinHandle<Report>>,
 }
 
+/// Where and how the load's connections go.
+#[derive(Clone)]
+struct Target {
+    addr: String,
+    host: String,
+    path: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    pause: Duration,
+}
+
 impl Load {
     /// Start `conns` keep-alive connections to `addr` sending `GET path` with `Host: host`.
     pub fn start(addr: &str, host: &str, path: &str, conns: usize) -> Load {
+        Self::spawn(
+            Target {
+                addr: addr.into(),
+                host: host.into(),
+                path: path.into(),
+                tls: None,
+                pause: Duration::ZERO,
+            },
+            conns,
+        )
+    }
+
+    /// The same over HTTPS (SNI `host`, HTTP/1.1), trusting only `ca_pem`; each connection
+    /// waits `pause` after each response.
+    pub fn start_tls(
+        addr: &str,
+        host: &str,
+        path: &str,
+        conns: usize,
+        ca_pem: &str,
+        pause: Duration,
+    ) -> Load {
+        Self::spawn(
+            Target {
+                addr: addr.into(),
+                host: host.into(),
+                path: path.into(),
+                tls: Some(tls_config(ca_pem)),
+                pause,
+            },
+            conns,
+        )
+    }
+
+    fn spawn(target: Target, conns: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..conns)
             .map(|_| {
-                let (addr, host, path, stop) = (
-                    addr.to_string(),
-                    host.to_string(),
-                    path.to_string(),
-                    stop.clone(),
-                );
-                std::thread::spawn(move || worker(&addr, &host, &path, &stop))
+                let (target, stop) = (target.clone(), stop.clone());
+                std::thread::spawn(move || worker(&target, &stop))
             })
             .collect();
         Load { stop, threads }
@@ -65,16 +107,47 @@ impl Load {
     }
 }
 
-fn connect(addr: &str) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_nodelay(true)?;
-    Ok(s)
+/// A client config trusting only `ca_pem` (h1 by ALPN).
+pub fn tls_config(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
-fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+fn connect(t: &Target) -> std::io::Result<BufReader<Box<dyn Stream>>> {
+    let s = TcpStream::connect_timeout(&t.addr.parse().expect("addr"), Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_nodelay(true)?;
+    let stream: Box<dyn Stream> = match &t.tls {
+        None => Box::new(s),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::try_from(t.host.clone())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let conn = rustls::ClientConnection::new(config.clone(), name)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Box::new(rustls::StreamOwned::new(conn, s))
+        }
+    };
+    Ok(BufReader::new(stream))
+}
+
+fn worker(t: &Target, stop: &AtomicBool) -> Report {
+    let (host, path) = (&t.host, &t.path);
     let mut report = Report::default();
-    let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
+    let mut conn: Option<BufReader<Box<dyn Stream>>> = None;
     let mut fail = |r: &mut Report, why: String| {
         r.failed += 1;
         if r.failures.len() < 5 {
@@ -85,7 +158,7 @@ fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
     let mut last_ok = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
-            match connect(addr).and_then(|s| Ok((s.try_clone()?, BufReader::new(s)))) {
+            match connect(t) {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     fail(&mut report, format!("connect: {e}"));
@@ -94,11 +167,11 @@ fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
                 }
             }
         }
-        let Some((w, r)) = conn.as_mut() else {
+        let Some(r) = conn.as_mut() else {
             continue;
         };
         let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-        if let Err(e) = w.write_all(req.as_bytes()) {
+        if let Err(e) = r.get_mut().write_all(req.as_bytes()) {
             fail(&mut report, format!("write: {e}"));
             conn = None;
             continue;
@@ -124,11 +197,14 @@ fn worker(addr: &str, host: &str, path: &str, stop: &AtomicBool) -> Report {
                 conn = None;
             }
         }
+        if !t.pause.is_zero() {
+            std::thread::sleep(t.pause);
+        }
     }
     report
 }
 
-fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String, bool)> {
+fn read_response(r: &mut BufReader<impl Read>) -> std::io::Result<(u16, String, bool)> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
         return Err(std::io::Error::new(

@@ -281,10 +281,21 @@ impl Drop for ResetFreshAfter<'_> {
     }
 }
 
-/// The `dhow` binary under test with `args`, run in `dir`, without the caller's SSH agent.
+/// The `dhow` binary under test with `args`, run in `dir`, without the caller's SSH agent;
+/// first on PATH, so a hook that runs `dhow` runs this one.
 pub fn dhow_in(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dhow"));
-    c.args(args).current_dir(dir);
+    let bin = Path::new(env!("CARGO_BIN_EXE_dhow"));
+    let mut path = bin
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+        .into_os_string();
+    if let Some(rest) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(rest);
+    }
+    let mut c = Command::new(bin);
+    c.args(args).current_dir(dir).env("PATH", path);
     c.env_remove("SSH_AUTH_SOCK");
     c
 }

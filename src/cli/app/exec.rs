@@ -97,9 +97,11 @@ pub(super) async fn run(
             }
             exec_in_env(ctx, conn, &host.host, &c.name, req.env, req.cmd).await?
         } else {
-            let current = running
-                .map(|c| c.version.clone())
-                .or(ctx.explicit_version());
+            // `--version` first: a pre-deploy hook runs the new version's migrations while
+            // the old one still serves.
+            let current = ctx
+                .explicit_version()
+                .or_else(|| running.map(|c| c.version.clone()));
             let Some(version) = current else {
                 return Err(fail(
                     Kind::Usage,
@@ -114,6 +116,7 @@ pub(super) async fn run(
                 .and_then(|h| h.roles.iter().find(|r| r.role == role.role))
                 .map(|r| r.container.clone())
                 .ok_or_else(|| fail(Kind::Internal, "role vanished from the plan"))?;
+            ensure_image(ctx, &version, &host.host, conns, &spec.image).await?;
             if req.interactive {
                 let code = exec_new_attached(conn, spec, req.env, req.cmd).await?;
                 return exit_status(&host.host, code);
@@ -142,6 +145,42 @@ pub(super) async fn run(
         ));
     }
     Ok(())
+}
+
+/// A version not on the host yet (`--version` of one just built, before its deploy) is
+/// brought there as a deploy brings it: pulled from the registry or sent over SSH from this
+/// machine's engine.
+async fn ensure_image(
+    ctx: &Ctx,
+    version: &str,
+    host: &str,
+    conns: &HashMap<String, HostConn>,
+    image: &str,
+) -> anyhow::Result<()> {
+    let Some(conn) = conns.get(host) else {
+        return Err(fail(Kind::Internal, format!("no connection to {host}")));
+    };
+    if crate::docker::images::present(&conn.docker, image).await {
+        return Ok(());
+    }
+    // Not skip_push: the delivery a deploy of this version makes.
+    let mut one = ctx.plan(version, Movement::Deploy, false)?;
+    one.hosts.retain(|h| h.host == host);
+    ctx.out.info(format!(
+        "{host}: {image} is not there yet; bringing it first"
+    ));
+    let progress = crate::progress::Progress::new(ctx.out, &one.host_names());
+    let exec = crate::deploy::execute::Execution::new(
+        &one,
+        conns,
+        &progress,
+        ctx.proxy_image(),
+        ctx.out,
+        ctx.cancel_signal(),
+    );
+    let result = exec.deliver().await;
+    drop(progress);
+    result
 }
 
 /// An interactive command's exit status as the command's result.

@@ -59,8 +59,10 @@ pub enum AppCommand {
     Images,
     /// Logs of the running containers.
     Logs(AppLogsArgs),
-    /// Run a command in a new container of the current version (with the app's env and any
-    /// -e), or in the running container with --reuse; its output is shown as it comes.
+    /// Run a command in a new container of the current version, or of --version (brought to
+    /// the host first if it is not there: how a pre-deploy hook runs the new version's
+    /// migrations), with the app's env and any -e; or in the running container with --reuse.
+    /// Its output is shown as it comes.
     Exec {
         /// Run inside the running container instead of a new one.
         #[arg(long)]
