@@ -146,6 +146,7 @@ fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
                 schedule,
                 keep_runs: rc.keep_runs.unwrap_or(dhow_proxy_api::cron::DEFAULT_KEEP),
             }),
+        replicas: rc.replicas.unwrap_or(1).max(1),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct RoleSettings {
     pub proxied: bool,
     /// A cron role's schedule (its `cmd` runs on it: deploy/cron.rs).
     pub cron: Option<CronSettings>,
+    /// Containers of the version on each host (`replicas`, at least 1).
+    pub replicas: usize,
 }
 
 /// A cron role's schedule and how many runs hosts keep.
@@ -291,6 +293,7 @@ impl Settings {
             route: self.route(role),
             tags: tagged.map(|e| e.tags.clone()).unwrap_or_default(),
             env_from_tags: tagged.map(|e| e.from_tags.clone()).unwrap_or_default(),
+            replicas: role.replicas,
             prefix,
         }
     }
@@ -312,6 +315,7 @@ pub mod tests {
             options: BTreeMap::new(),
             proxied,
             cron: None,
+            replicas: 1,
         };
         Settings {
             service: "demo".into(),
@@ -367,7 +371,11 @@ pub mod tests {
         assert_eq!(h2.roles[1].container.name, "demo-worker-staging-v1");
         assert!(h2.roles[1].route.is_none());
         let req = plan
-            .proxy_request(&h2.roles[0], &h2.roles[0].container.name, None)
+            .proxy_request(
+                &h2.roles[0],
+                std::slice::from_ref(&h2.roles[0].container.name),
+                None,
+            )
             .unwrap();
         assert_eq!(req.target, "demo-web-staging-v1:3000");
     }
