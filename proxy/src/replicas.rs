@@ -8,7 +8,7 @@
 //! line across the data-plane threads) and keeps sending a slow or stuck target its full
 //! share; least-outstanding steers away from a target whose requests pile up, and the random
 //! pair keeps threads from all rushing to the same "least loaded" target at once (the herd
-//! a full scan has). `make bench-proxy`'s `balanced` row measures its cost beside the
+//! a full scan has). `make bench-proxy`'s `dhow-balanced` row measures its cost beside the
 //! single-target case. A service with one target never comes here (`Service::pick`).
 //!
 //! Health: a target whose connection is refused or reset is taken out at once (`set_down`,
