@@ -53,10 +53,34 @@ pub struct RoleConfig {
     pub env: Option<EnvConfig>,
     pub labels: BTreeMap<String, Scalar>,
     pub options: BTreeMap<String, OneOrMany>,
+    /// `proxy = true|false`, or `true` given as a table of the role's own route.
     pub proxy: Option<bool>,
+    /// `proxy = { host = ..., path_prefix = ... }`: the role's own route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RoleRoute>,
     pub schedule: Option<String>,
     pub keep_runs: Option<usize>,
     pub replicas: Option<usize>,
+}
+
+/// A role's `proxy`: on or off, or on with a route of its own.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum RoleProxy {
+    On(bool),
+    Route(RoleRoute),
+}
+
+/// A proxied role's own route (`[servers.<role>] proxy = { host = "admin.example.com" }`):
+/// these keys replace `[proxy]`'s for this role; the rest (app_port, healthcheck,
+/// certificates, timeouts...) is `[proxy]`'s.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRoute {
+    pub host: Option<String>,
+    pub hosts: Option<Vec<String>>,
+    pub path_prefix: Option<String>,
+    pub strip_path_prefix: Option<bool>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -70,7 +94,9 @@ struct RoleTable {
     labels: BTreeMap<String, Scalar>,
     #[serde(default)]
     options: BTreeMap<String, OneOrMany>,
-    proxy: Option<bool>,
+    /// Routed by the proxy (`true` for `web` and the primary role), or a table of its own
+    /// route: `{ host, hosts, path_prefix, strip_path_prefix }`.
+    proxy: Option<RoleProxy>,
     /// A cron role: `cmd` runs on this schedule (5-field cron, UTC); `keep_runs` (default 20).
     schedule: Option<String>,
     keep_runs: Option<usize>,
@@ -111,7 +137,15 @@ impl<'de> Deserialize<'de> for RoleConfig {
                     env: t.env,
                     labels: t.labels,
                     options: t.options,
-                    proxy: t.proxy,
+                    proxy: match &t.proxy {
+                        Some(RoleProxy::On(b)) => Some(*b),
+                        Some(RoleProxy::Route(_)) => Some(true),
+                        None => None,
+                    },
+                    route: match t.proxy {
+                        Some(RoleProxy::Route(r)) => Some(r),
+                        _ => None,
+                    },
                     schedule: t.schedule,
                     keep_runs: t.keep_runs,
                     replicas: t.replicas,

@@ -326,3 +326,51 @@ replicas = 2
     let files = [Located::new("config/deploy.toml", &good)];
     assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
 }
+
+#[test]
+fn proxied_roles_need_routes_of_their_own() {
+    let text = r#"service = "app"
+image = "org/app"
+
+[servers.web]
+hosts = ["h1"]
+
+[servers.admin]
+hosts = ["h1"]
+proxy = true
+
+[servers.api]
+hosts = ["h1"]
+proxy = { host = "api.example.com", path_prefix = "v1" }
+
+[proxy]
+host = "example.com"
+"#;
+    let got = errors(text);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got.iter().any(|e| e.contains(
+            "servers.admin: roles web and admin are both proxied on the same hosts and path"
+        ) || e.contains(
+            "servers.web: roles admin and web are both proxied on the same hosts and path"
+        )),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter()
+            .any(|e| e
+                .contains("servers.api.proxy.path_prefix: path prefix \"v1\" must start with /")),
+        "{got:#?}"
+    );
+    let good = text
+        .replace("proxy = true", "proxy = { host = \"admin.example.com\" }")
+        .replace("\"v1\"", "\"/v1\"");
+    let c: Config = toml::from_str(&good).expect("parses");
+    let files = [Located::new("config/deploy.toml", &good)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+    // A table of unknown keys is refused.
+    assert!(
+        toml::from_str::<Config>(&text.replace("proxy = true", "proxy = { hots = \"x\" }"))
+            .is_err()
+    );
+}
