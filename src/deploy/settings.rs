@@ -3,11 +3,10 @@
 //! config module produces [`Settings`]; everything after works from these types alone.
 
 use super::container::{container_name, role_prefix, ContainerSpec, CronRun};
-use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
+use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan};
 use super::role_env::HostEnv;
 use super::targets::{HostTargets, RoleTarget, Targets};
 use crate::host::ssh::{SshOptions, SshTarget};
-use crate::proxy::control::Health;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,14 +34,7 @@ pub struct RoleSettings {
     pub route: Option<RouteOverride>,
 }
 
-/// A proxied role's own route keys (its `proxy = { ... }` table), `None` where `[proxy]`'s
-/// apply.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RouteOverride {
-    pub hosts: Option<Vec<String>>,
-    pub path_prefix: Option<String>,
-    pub strip_prefix: Option<bool>,
-}
+pub use super::role_route::RouteOverride;
 
 /// A cron role's schedule and how many runs hosts keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,46 +237,6 @@ impl Settings {
 
     fn prefix(&self, role: &RoleSettings) -> String {
         role_prefix(&self.service, &role.name, self.destination.as_deref())
-    }
-
-    /// A role's route through the proxy (`None`: not proxied): `[proxy]`'s, with the role's
-    /// own hosts, prefix or stripping where it gives them.
-    pub fn route(&self, role: &RoleSettings) -> Option<Route> {
-        let p = &self.proxy;
-        role.proxied
-            .then(|| Route {
-                app_port: p.app_port,
-                hosts: p.hosts.clone(),
-                path_prefix: p.path_prefix.clone(),
-                strip_prefix: p.strip_prefix,
-                health: Health {
-                    path: p.health_path.clone(),
-                    interval_ms: p.health_interval.as_millis() as u64,
-                    timeout_ms: p.health_timeout.as_millis() as u64,
-                },
-                tls: p.tls.clone(),
-                acme: p.acme,
-                response_timeout: p.response_timeout,
-                buffering: p.buffering.clone(),
-                traffic: p.traffic.clone(),
-            })
-            .map(|mut r| {
-                if let Some(o) = &role.route {
-                    if let Some(hosts) = &o.hosts {
-                        r.hosts = hosts.clone();
-                        // [proxy]'s canonical host is one of [proxy]'s hosts, not of these.
-                        r.traffic.canonical_host = None;
-                    }
-                    if o.path_prefix.is_some() {
-                        r.path_prefix = o.path_prefix.clone();
-                        r.traffic.path_prefixes.clear();
-                    }
-                    if let Some(strip) = o.strip_prefix {
-                        r.strip_prefix = strip;
-                    }
-                }
-                r
-            })
     }
 
     fn role_plan(
