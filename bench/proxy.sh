@@ -8,7 +8,9 @@
 #
 # dhow-limited is dhow-proxy with a rate limit on its route (far above the load, so no request
 # is refused: it measures the cost of the check on every request); its ratio to the plain
-# dhow-proxy is measured in back-to-back pairs of runs (LIMIT_PAIRS, 10).
+# dhow-proxy is measured in back-to-back pairs of runs (LIMIT_PAIRS, 10). dhow-balanced is
+# dhow-proxy with three targets (replicas: the same backend on three ports), so each request
+# picks one (least outstanding of two at random): its ratio is measured the same way.
 #
 # Then many keep-alive connections (HIGH, "256 1024"): dhow-proxy, nginx and haproxy, req/s
 # against haproxy's and p99 against nginx's (HIGH_ROUNDS, 3).
@@ -34,6 +36,9 @@ HAPROXY_PORT=$((BASE_PORT + 3))
 CADDY_PORT=$((BASE_PORT + 4))
 HELD_PORT=$((BASE_PORT + 5))
 LIMITED_PORT=$((BASE_PORT + 6))
+BALANCED_PORT=$((BASE_PORT + 7))
+BACKEND_PORT2=$((BASE_PORT + 8))
+BACKEND_PORT3=$((BASE_PORT + 9))
 
 for cmd in wrk ab nginx haproxy caddy; do
   command -v "$cmd" >/dev/null || { echo "bench-proxy: $cmd is missing (make bench-proxy installs it)" >&2; exit 1; }
@@ -71,6 +76,8 @@ http {
   scgi_temp_path $work/backend;
   server {
     listen 127.0.0.1:$BACKEND_PORT;
+    listen 127.0.0.1:$BACKEND_PORT2;
+    listen 127.0.0.1:$BACKEND_PORT3;
     location / { return 200 "hello, bench\n"; }
     location = /64k { alias $work/backend/64k; }
   }
@@ -98,6 +105,11 @@ pids+=($held_pid)
   --state "$work/limited-state.json" --quiet 2>"$work/limited.log" &
 limited_pid=$!
 pids+=($limited_pid)
+# dhow-balanced: the same, its route over three targets (replicas).
+"$PROXY_BIN" --control "$work/balanced.sock" run --http "127.0.0.1:$BALANCED_PORT" \
+  --state "$work/balanced-state.json" --quiet 2>"$work/balanced.log" &
+balanced_pid=$!
+pids+=($balanced_pid)
 
 cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes $cores;
@@ -185,6 +197,11 @@ for _ in $(seq 1 100); do [ -S "$work/held.sock" ] && break; sleep 0.1; done
 for _ in $(seq 1 100); do [ -S "$work/limited.sock" ] && break; sleep 0.1; done
 "$PROXY_BIN" --control "$work/limited.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
   --health-path / --health-interval 100ms --rate-limit 1000000000/1s >/dev/null
+for _ in $(seq 1 100); do [ -S "$work/balanced.sock" ] && break; sleep 0.1; done
+"$PROXY_BIN" --control "$work/balanced.sock" deploy bench --target "127.0.0.1:$BACKEND_PORT" \
+  --target "127.0.0.1:$BACKEND_PORT2" --target "127.0.0.1:$BACKEND_PORT3" \
+  --health-path / --health-interval 100ms >/dev/null
+wait_port "$BALANCED_PORT" dhow-balanced
 wait_port "$DHOW_PORT" dhow-proxy
 wait_port "$LIMITED_PORT" dhow-limited
 wait_port "$HELD_PORT" dhow-held
@@ -235,9 +252,9 @@ paired() {
   done
 }
 
-names=(direct dhow-proxy dhow-held dhow-limited nginx haproxy caddy)
-declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [dhow-held]=$HELD_PORT [dhow-limited]=$LIMITED_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
-declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [dhow-held]=$held_pid [dhow-limited]=$limited_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
+names=(direct dhow-proxy dhow-held dhow-limited dhow-balanced nginx haproxy caddy)
+declare -A PORT=([direct]=$BACKEND_PORT [dhow-proxy]=$DHOW_PORT [dhow-held]=$HELD_PORT [dhow-limited]=$LIMITED_PORT [dhow-balanced]=$BALANCED_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [caddy]=$CADDY_PORT)
+declare -A PID=([direct]="" [dhow-proxy]=$dhow_pid [dhow-held]=$held_pid [dhow-limited]=$limited_pid [dhow-balanced]=$balanced_pid [nginx]=$nginx_pid [haproxy]=$haproxy_pid [caddy]=$caddy_pid)
 mkdir -p "$work/res"
 echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved round(s), $cores cores" >&2
 # Warm every path once, then measure: each round loads every target once, starting one further
@@ -277,15 +294,19 @@ fi
 # LIMIT_PAIRS back-to-back pairs of short runs (order flipped each pair), so that the load of a
 # shared machine falls alike on both; the median of the pairs' ratios.
 pairs="${LIMIT_PAIRS:-10}"
-: >"$work/limit.ratio"
-for i in $(seq 1 "$pairs"); do
-  for n in $([ $((i % 2)) = 1 ] && echo "dhow-proxy dhow-limited" || echo "dhow-limited dhow-proxy"); do
-    run "$n" "${PORT[$n]}" "pair"
+against_plain() { # variant label
+  : >"$work/$1.ratio"
+  for i in $(seq 1 "$pairs"); do
+    for n in $([ $((i % 2)) = 1 ] && echo "dhow-proxy $1" || echo "$1 dhow-proxy"); do
+      run "$n" "${PORT[$n]}" "pair"
+    done
+    awk 'NR == FNR {a = $1; b = $3; next} {printf "%.3f %.3f\n", a / $1, b / $3}' \
+      "$work/res/$1.pair" "$work/res/dhow-proxy.pair" >>"$work/$1.ratio"
   done
-  awk 'NR == FNR {a = $1; b = $3; next} {printf "%.3f %.3f\n", a / $1, b / $3}' \
-    "$work/res/dhow-limited.pair" "$work/res/dhow-proxy.pair" >>"$work/limit.ratio"
-done
-echo "dhow-limited / dhow-proxy (a rate limit checked on every request, none refused), $pairs back-to-back pairs: req/s median $(awk '{print $1}' "$work/limit.ratio" | median) (pairs: $(awk '{printf "%s ", $1}' "$work/limit.ratio")), p99 median $(awk '{print $2}' "$work/limit.ratio" | median)"
+  echo "$1 / dhow-proxy ($2), $pairs back-to-back pairs: req/s median $(awk '{print $1}' "$work/$1.ratio" | median) (pairs: $(awk '{printf "%s ", $1}' "$work/$1.ratio")), p99 median $(awk '{print $2}' "$work/$1.ratio" | median)"
+}
+against_plain dhow-limited "a rate limit checked on every request, none refused"
+against_plain dhow-balanced "three targets, one picked per request"
 for n in "${names[@]}"; do
   [ -s "$work/res/$n.err" ] && echo "note: $n: $(cat "$work/res/$n.err")"
 done

@@ -570,3 +570,23 @@ fn the_converted_config_names_the_schema_written_beside_it_as_init_does() {
     let t = convert(d);
     assert!(!d.join("config/deploy.schema.json").exists(), "{t}");
 }
+
+#[test]
+fn a_roles_own_proxy_route_becomes_its_route() {
+    let d = project(
+        "service: app\nimage: org/app\nservers:\n  web:\n    hosts: [192.0.2.1]\n  admin:\n    hosts: [192.0.2.1]\n    proxy:\n      host: admin.example.com\n      path_prefix: /panel\n      response_timeout: 5\nproxy:\n  host: example.com\n",
+    );
+    let out = dhow(d.path(), &["init", "--from-kamal"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("servers.admin.proxy.response_timeout: dhow takes this from [proxy]"),
+        "{t}"
+    );
+    let (c, _) = toml_at(d.path(), "config/deploy.toml");
+    let route = &c["servers"]["admin"]["proxy"];
+    assert_eq!(route["host"].as_str(), Some("admin.example.com"));
+    assert_eq!(route["path_prefix"].as_str(), Some("/panel"));
+    assert_eq!(route["strip_path_prefix"].as_bool(), Some(true));
+    config_passes(d.path(), "", None);
+}

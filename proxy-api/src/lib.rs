@@ -21,6 +21,6 @@ pub use request::{
 };
 pub use response::{
     AcmeStatus, DeployAnswer, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer, ServiceEntry,
-    ServiceList,
+    ServiceList, TargetEntry,
 };
 pub use traffic::{RateKey, RateLimit, Traffic};

@@ -89,6 +89,11 @@ impl Default for HealthSpec {
 pub struct DeployRequest {
     /// The new target, `HOST:PORT` (the container's name on the app network).
     pub target: String,
+    /// With several containers (replicas): every new target, `target` first. The proxy
+    /// health-checks each, switches to all of them at once and balances over them. Left out
+    /// with one, so such a request is what an older dhow sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// Host names routed to the service (exact or `*.example.com`); none = every host.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -127,6 +132,17 @@ pub struct DeployRequest {
     pub traffic: crate::traffic::Traffic,
 }
 
+impl DeployRequest {
+    /// Every target the request names: `targets`, or `target` alone.
+    pub fn all_targets(&self) -> Vec<String> {
+        if self.targets.is_empty() {
+            vec![self.target.clone()]
+        } else {
+            self.targets.clone()
+        }
+    }
+}
+
 /// The body of `POST /v1/services/NAME/stop`: the message of the maintenance page. An empty
 /// body means no message.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -142,6 +158,7 @@ mod tests {
     fn cli_request() -> DeployRequest {
         DeployRequest {
             target: "demo-web-abc:3000".into(),
+            targets: Vec::new(),
             hosts: vec!["demo.test".into()],
             path_prefix: None,
             strip_prefix: false,
@@ -243,6 +260,23 @@ mod tests {
         assert!(!req.acme);
         assert_eq!(req.tls_redirect, None);
         assert_eq!((req.response_timeout_ms, req.buffering), (None, None));
+    }
+
+    #[test]
+    fn several_targets_are_written_only_when_there_are_several() {
+        let mut req = cli_request();
+        req.targets = vec!["demo-web-abc:3000".into(), "demo-web-abc-r2:3000".into()];
+        let json = serde_json::to_string(&req).expect("serialize");
+        assert!(
+            json.starts_with(
+                r#"{"target":"demo-web-abc:3000","targets":["demo-web-abc:3000","demo-web-abc-r2:3000"],"hosts""#
+            ),
+            "{json}"
+        );
+        let back: DeployRequest = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, req);
+        assert_eq!(back.all_targets(), req.targets);
+        assert_eq!(cli_request().all_targets(), ["demo-web-abc:3000"]);
     }
 
     #[test]

@@ -35,8 +35,24 @@ pub struct ServiceEntry {
     pub path_prefixes: Vec<String>,
     /// The current target, `HOST:PORT`.
     pub target: String,
+    /// With several targets (replicas): each of them; left out with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetEntry>,
     /// The certificate file the service's hosts are served with, if given one.
     pub tls: Option<String>,
+}
+
+/// One of a service's several targets in `list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TargetEntry {
+    /// Answers its health check and takes requests (not taken out after a refused or reset
+    /// connection or a failed check).
+    pub healthy: bool,
+    /// Requests to it not yet answered.
+    pub inflight: u64,
+    /// `HOST:PORT`.
+    pub target: String,
 }
 
 /// The state of one host name's automatic certificate.
@@ -69,8 +85,14 @@ pub struct DeployAnswer {
     pub acme: Option<String>,
     /// The target the service had before, if any.
     pub previous: Option<String>,
+    /// Every target it had before, when it had several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub previous_targets: Vec<String>,
     pub service: String,
     pub target: String,
+    /// Every target it has now, when it has several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// Requests to the previous target still running when the drain timed out.
     pub unfinished_after_drain: u64,
 }
@@ -96,6 +118,10 @@ pub struct ModeAnswer {
 #[serde(default)]
 pub struct HealthAnswer {
     pub ok: bool,
+    /// The proxy balances over a deploy's `targets` (replicas); an older one leaves it out,
+    /// and would route to `target` alone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replicas: bool,
     /// The proxy applies a deploy's `response_timeout_ms` and `buffering`; a proxy that
     /// predates them leaves it out (false), and would ignore them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -149,6 +175,7 @@ mod tests {
             path_prefix: Some("/api".into()),
             path_prefixes: Vec::new(),
             target: "demo-web-abc:3000".into(),
+            targets: Vec::new(),
             tls: None,
         }
     }
@@ -167,8 +194,10 @@ mod tests {
         let deploy = DeployAnswer {
             acme: None,
             previous: Some("demo-web-old:3000".into()),
+            previous_targets: Vec::new(),
             service: "demo-web".into(),
             target: "demo-web-abc:3000".into(),
+            targets: Vec::new(),
             unfinished_after_drain: 0,
         };
         assert_eq!(
@@ -193,19 +222,29 @@ mod tests {
         );
         let old = HealthAnswer {
             ok: true,
+            replicas: false,
             service_limits: false,
             traffic: false,
         };
         assert_eq!(round_trip(&old), r#"{"ok":true}"#);
         let now = HealthAnswer {
             ok: true,
+            replicas: true,
             service_limits: true,
             traffic: true,
         };
         assert_eq!(
             round_trip(&now),
-            r#"{"ok":true,"service_limits":true,"traffic":true}"#
+            r#"{"ok":true,"replicas":true,"service_limits":true,"traffic":true}"#
         );
+        let several = DeployAnswer {
+            targets: vec!["w:1".into(), "w-r2:1".into()],
+            previous_targets: vec!["v:1".into(), "v-r2:1".into()],
+            ..deploy
+        };
+        assert!(round_trip(&several).contains(
+            r#""previous_targets":["v:1","v-r2:1"],"service":"demo-web","target":"demo-web-abc:3000","targets":["w:1","w-r2:1"]"#
+        ));
         let refused = ErrorBody {
             error: "no service x".into(),
         };

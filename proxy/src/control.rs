@@ -1,5 +1,6 @@
-//! The control plane: HTTP+JSON on a unix socket. `deploy` health-checks the new target,
-//! switches the service to it atomically, drains the old target, and only then answers;
+//! The control plane: HTTP+JSON on a unix socket. `deploy` health-checks the new target (or
+//! every one of several), switches the service to it (them) atomically, drains the old
+//! one(s), and only then answers (`control_targets.rs`: list, restored targets' checks);
 //! `remove` drops a service; `pause` holds its requests, `stop` answers them with a
 //! maintenance page, `resume` makes it live again; `list` shows the table; `health` says the
 //! proxy is up. Every change is saved to the state file before it takes effect, so the
@@ -12,11 +13,10 @@ use crate::proxy::Proxy;
 use crate::router::{Service, ServiceMode, Table};
 use crate::state::{self, State};
 use crate::traffic::ServiceTraffic;
-use crate::upstream::Upstream;
 use bytes::Bytes;
 use dhow_proxy_api::{
     DeployAnswer, DeployRequest, Endpoint, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer,
-    ServiceEntry, ServiceList, StopRequest,
+    StopRequest,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -117,25 +117,22 @@ impl Control {
                 ServiceTraffic::new(&req.traffic, old).map_err(|e| (StatusCode::BAD_REQUEST, e))?,
             )
         };
-        let tls = match (&req.tls_cert, &req.tls_key) {
-            (Some(c), Some(k)) => {
-                Some(crate::tls::cert::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?)
-            }
-            (None, None) => None,
-            _ => {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    "tls_cert and tls_key go together: give both or neither".into(),
-                ))
-            }
-        };
+        let tls = load_tls(&req)?;
         if req.acme {
             self.acme_fits(&hosts, tls.is_some())
                 .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
         }
+        let addrs = req.all_targets();
+        if addrs.iter().any(String::is_empty) || addrs[0] != req.target {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "targets must be HOST:PORT each, the first being target".into(),
+            ));
+        }
         let deadline = Duration::from_millis(req.deploy_timeout_ms);
+        // Every new target must be healthy before any of them takes requests.
         if let Err(e) =
-            health::wait_healthy(&self.proxy.client, &req.target, &req.health, deadline).await
+            health::wait_all_healthy(&self.proxy.client, &addrs, &req.health, deadline).await
         {
             self.proxy
                 .metrics
@@ -146,7 +143,7 @@ impl Control {
                 format!("{e}; the previous target keeps serving"),
             ));
         }
-        let new_target = Upstream::new(req.target.clone(), true);
+        let (new_target, replicas) = Service::targets_for(&addrs, true);
         let previous = {
             let _w = self.writer.lock().await;
             let table = self.proxy.table.load_full();
@@ -154,7 +151,7 @@ impl Control {
                 return Err((StatusCode::CONFLICT, msg));
             }
             let old = table.get(name);
-            let previous = old.map(|s| s.target.clone());
+            let previous = old.map(|s| s.targets().to_vec());
             let service = Service {
                 name: name.to_string(),
                 hosts: hosts.clone(),
@@ -162,6 +159,7 @@ impl Control {
                 strip_prefix: req.strip_prefix,
                 health: req.health.clone(),
                 target: new_target,
+                replicas,
                 // A service in maintenance (or paused) stays so until it is resumed.
                 mode: old.map(|s| s.mode.clone()).unwrap_or_default(),
                 stats: old.map(|s| s.stats.clone()).unwrap_or_default(),
@@ -174,9 +172,11 @@ impl Control {
                 },
                 traffic,
             };
+            let watched = service.clone();
             if let Err((status, e)) = self.save_and_publish(table.with(service)) {
                 return Err((status, format!("{e}; the previous target keeps serving")));
             }
+            self.watch(&watched);
             self.proxy
                 .metrics
                 .deploys_ok
@@ -186,17 +186,16 @@ impl Control {
         if req.acme {
             self.proxy.acme.want_now(&hosts);
         }
-        let mut left = 0;
-        if let Some(old) = &previous {
-            if old.addr != req.target {
-                left = old.drain(Duration::from_millis(req.drain_timeout_ms)).await;
-                old.close_upgraded();
-            }
-        }
+        let drain = Duration::from_millis(req.drain_timeout_ms);
+        let old = previous.unwrap_or_default();
+        let left = crate::replicas::drain_replaced(&old, &addrs, drain).await;
+        let several = |addrs: Vec<String>| if addrs.len() > 1 { addrs } else { Vec::new() };
         Ok(DeployAnswer {
             service: name.to_string(),
             target: req.target,
-            previous: previous.as_ref().map(|t| t.addr.clone()),
+            targets: several(addrs),
+            previous: old.first().map(|t| t.addr.clone()),
+            previous_targets: several(old.iter().map(|t| t.addr.clone()).collect()),
             unfinished_after_drain: left as u64,
             acme: req.acme.then(|| {
                 "certificates are being obtained in the background; `list` shows them".into()
@@ -211,12 +210,15 @@ impl Control {
             .services
             .iter()
             .find(|s| s.name == name)
-            .map(|s| s.target.clone())
+            .map(|s| s.targets().to_vec())
         else {
             return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
         };
         self.save_and_publish(table.without(name))?;
-        old.close_upgraded();
+        for t in old {
+            t.retire();
+            t.close_upgraded();
+        }
         Ok(RemoveAnswer {
             service: name.to_string(),
             removed: true,
@@ -261,59 +263,21 @@ impl Control {
             None => Ok(()),
         }
     }
+}
 
-    pub fn list(&self) -> ServiceList {
-        let table = self.proxy.table.load_full();
-        let services = table.services.iter().map(|s| ServiceEntry {
-            name: s.name.clone(),
-            hosts: s.hosts.clone(),
-            path_prefix: s.path_prefixes.first().cloned(),
-            path_prefixes: match s.path_prefixes.len() {
-                0 | 1 => Vec::new(),
-                _ => s.path_prefixes.clone(),
-            },
-            target: s.target.addr.clone(),
-            healthy: s.target.is_ready(),
-            inflight: s.target.inflight() as u64,
-            mode: s.mode.name().to_string(),
-            tls: s.tls.as_ref().map(|t| t.cert_path.clone()),
-            acme: s.acme.then(|| {
-                s.hosts
-                    .iter()
-                    .map(|h| (h.clone(), self.proxy.acme.describe(h)))
-                    .collect()
-            }),
-            message: match &s.mode {
-                ServiceMode::Stopped { message } => message.clone(),
-                _ => None,
-            },
-        });
-        ServiceList {
-            services: services.collect(),
-        }
-    }
-
-    /// Health-check restored targets in the background; they get traffic once healthy.
-    pub fn check_restored(self: &Arc<Self>) {
-        for s in self.proxy.table.load().services.iter() {
-            let (client, target, spec) = (
-                self.proxy.client.clone(),
-                s.target.clone(),
-                s.health.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    if health::check_once(&client, &target.addr, &spec)
-                        .await
-                        .is_ok()
-                    {
-                        target.mark_ready();
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(spec.interval_ms.max(100))).await;
-                }
-            });
-        }
+/// A deploy's certificate files, loaded (both or neither).
+fn load_tls(
+    req: &DeployRequest,
+) -> Result<Option<Arc<crate::tls::cert::TlsCert>>, (StatusCode, String)> {
+    match (&req.tls_cert, &req.tls_key) {
+        (Some(c), Some(k)) => Ok(Some(
+            crate::tls::cert::load(c, k).map_err(|e| (StatusCode::BAD_REQUEST, e))?,
+        )),
+        (None, None) => Ok(None),
+        _ => Err((
+            StatusCode::BAD_REQUEST,
+            "tls_cert and tls_key go together: give both or neither".into(),
+        )),
     }
 }
 
@@ -377,6 +341,7 @@ async fn route(
         },
         Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
             ok: true,
+            replicas: true,
             service_limits: true,
             traffic: true,
         })),

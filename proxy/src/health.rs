@@ -71,3 +71,58 @@ pub async fn wait_healthy(
         tokio::time::sleep(interval).await;
     }
 }
+
+/// Check every one of `addrs` at once until all are healthy; the first failure's error.
+pub async fn wait_all_healthy(
+    client: &UpstreamClient,
+    addrs: &[String],
+    spec: &HealthSpec,
+    deadline: Duration,
+) -> Result<(), String> {
+    let checks = addrs
+        .iter()
+        .map(|a| wait_healthy(client, a, spec, deadline));
+    let results = futures::future::join_all(checks).await;
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// The active health check of a service's several targets, every `spec.interval_ms` while
+/// any of them is part of a service: a target failing it is taken out of balancing, one
+/// passing it is ready and put back (a restored or restarted one comes back this way).
+pub async fn watch(
+    client: UpstreamClient,
+    replicas: std::sync::Weak<crate::replicas::Replicas>,
+    spec: HealthSpec,
+) {
+    let interval = Duration::from_millis(spec.interval_ms.max(100));
+    loop {
+        let Some(r) = replicas.upgrade() else { return };
+        let targets: Vec<_> = r.all.iter().filter(|t| !t.is_retired()).cloned().collect();
+        drop(r);
+        if targets.is_empty() {
+            return;
+        }
+        let checks = targets.iter().map(|t| check_once(&client, &t.addr, &spec));
+        for (t, result) in targets.iter().zip(futures::future::join_all(checks).await) {
+            match result {
+                Ok(()) => {
+                    if !t.is_ready() {
+                        t.mark_ready();
+                    }
+                    if t.set_down(false) {
+                        tracing::info!(target = %t.addr, "target healthy again: balanced to");
+                    }
+                }
+                Err(e) => {
+                    if t.set_down(true) {
+                        tracing::warn!(target = %t.addr, error = %e, "target unhealthy: taken out");
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -49,9 +49,10 @@ enum Cmd {
     /// Health-check TARGET and switch SERVICE to it; drains the old target before answering.
     Deploy {
         service: String,
-        /// The new target, HOST:PORT.
-        #[arg(long)]
-        target: String,
+        /// The new target, HOST:PORT; given several times, the service balances over all of
+        /// them (each health-checked before any takes requests).
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
         /// Host names routed to the service (exact or *.example.com); none = every host.
         #[arg(long = "host")]
         hosts: Vec<String>,
@@ -151,7 +152,7 @@ async fn main() -> std::process::ExitCode {
         }
         Cmd::Deploy {
             service,
-            target,
+            targets,
             hosts,
             path_prefix,
             strip_prefix,
@@ -167,7 +168,7 @@ async fn main() -> std::process::ExitCode {
             limits,
         } => {
             let mut body = serde_json::json!({
-                "target": target, "hosts": hosts, "path_prefix": path_prefix,
+                "target": targets[0], "hosts": hosts, "path_prefix": path_prefix,
                 "strip_prefix": strip_prefix,
                 "health": {
                     "path": health_path,
@@ -179,6 +180,9 @@ async fn main() -> std::process::ExitCode {
                 "tls_cert": tls_cert, "tls_key": tls_key, "tls_redirect": !no_tls_redirect,
                 "acme": acme,
             });
+            if targets.len() > 1 {
+                body["targets"] = serde_json::json!(targets);
+            }
             match limits.add_to(&mut body) {
                 Ok(()) => call(&cli.control, "POST", &svc(&service, "deploy"), Some(body)).await,
                 Err(e) => Err(e),

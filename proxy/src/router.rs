@@ -46,7 +46,10 @@ pub struct Service {
     pub path_prefixes: Vec<String>,
     pub strip_prefix: bool,
     pub health: HealthSpec,
+    /// The (first) target; with several, `replicas` holds them all.
     pub target: Arc<Upstream>,
+    /// Two or more targets balanced over (`replicas.rs`); none for one target.
+    pub replicas: Option<Arc<crate::replicas::Replicas>>,
     pub mode: ServiceMode,
     /// Request counters, carried over when the service is replaced.
     pub stats: Arc<Stats>,
@@ -63,6 +66,49 @@ pub struct Service {
 }
 
 impl Service {
+    /// The target for the next request: the only one, or the balancer's choice.
+    #[inline]
+    pub fn pick(&self) -> &Arc<Upstream> {
+        match &self.replicas {
+            None => &self.target,
+            Some(r) => r.pick(),
+        }
+    }
+
+    /// Every target of the service (the first is `target`).
+    pub fn targets(&self) -> &[Arc<Upstream>] {
+        match &self.replicas {
+            None => std::slice::from_ref(&self.target),
+            Some(r) => &r.all,
+        }
+    }
+
+    /// Some target may take requests (restored ones wait for their health check).
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        match &self.replicas {
+            None => self.target.is_ready(),
+            Some(r) => r.any_ready(),
+        }
+    }
+
+    /// The service's targets for `addrs` (one or more), as a service holds them.
+    pub fn targets_for(
+        addrs: &[String],
+        ready: bool,
+    ) -> (Arc<Upstream>, Option<Arc<crate::replicas::Replicas>>) {
+        let all: Vec<Arc<Upstream>> = addrs
+            .iter()
+            .map(|a| Upstream::new(a.clone(), ready))
+            .collect();
+        let first = all
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Upstream::new(String::new(), false));
+        let replicas = (all.len() > 1).then(|| Arc::new(crate::replicas::Replicas::new(all)));
+        (first, replicas)
+    }
+
     /// How well `host` matches: 2 exact, 1 wildcard, 0 catch-all; None = not this service.
     pub fn host_rank(&self, host: &str) -> Option<u8> {
         if self.hosts.is_empty() {
@@ -245,6 +291,7 @@ mod tests {
             strip_prefix: false,
             health: HealthSpec::default(),
             target: Upstream::new(format!("{name}:80"), true),
+            replicas: None,
             mode: ServiceMode::Live,
             stats: Stats::new(),
             tls: None,

@@ -5,7 +5,6 @@
 use crate::limits::ServiceLimits;
 use crate::router::{HealthSpec, Service, ServiceMode, Table};
 use crate::traffic::ServiceTraffic;
-use crate::upstream::Upstream;
 use dhow_proxy_api::{Buffering, Traffic};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -26,6 +25,9 @@ pub struct SavedService {
     #[serde(default)]
     pub health: HealthSpec,
     pub target: String,
+    /// Every target, `target` first, when the service has several (replicas).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// `live` (default), `paused` or `stopped`.
     #[serde(default)]
     pub mode: SavedMode,
@@ -95,6 +97,10 @@ impl State {
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
                     target: s.target.addr.clone(),
+                    targets: match &s.replicas {
+                        Some(r) => r.all.iter().map(|t| t.addr.clone()).collect(),
+                        None => Vec::new(),
+                    },
                     mode: match s.mode {
                         ServiceMode::Live => SavedMode::Live,
                         ServiceMode::Paused => SavedMode::Paused,
@@ -131,7 +137,13 @@ impl State {
             services: self
                 .services
                 .iter()
-                .map(|s| Service {
+                .map(|s| {
+                    let addrs = match s.targets.is_empty() {
+                        true => vec![s.target.clone()],
+                        false => s.targets.clone(),
+                    };
+                    let (target, replicas) = Service::targets_for(&addrs, false);
+                    Service {
                     name: s.name.clone(),
                     hosts: s.hosts.clone(),
                     path_prefixes: crate::router::normalize_prefixes(
@@ -142,7 +154,8 @@ impl State {
                     ),
                     strip_prefix: s.strip_prefix,
                     health: s.health.clone(),
-                    target: Upstream::new(s.target.clone(), false),
+                    target,
+                    replicas,
                     mode: s.mode(),
                     stats: crate::stats::Stats::new(),
                     tls: match (&s.tls_cert, &s.tls_key) {
@@ -174,6 +187,7 @@ impl State {
                             Arc::default()
                         }
                     },
+                }
                 })
                 .collect(),
         };
@@ -225,6 +239,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn several_targets_are_kept_and_restored_not_ready() {
+        let json = r#"{"services":[{"name":"w","hosts":[],"path_prefix":null,
+            "target":"w-1:80","targets":["w-1:80","w-1-r2:80","w-1-r3:80"]}]}"#;
+        let saved: State = serde_json::from_str(json).unwrap();
+        let (table, _) = saved.table();
+        let s = &table.services[0];
+        let addrs: Vec<&str> = s.targets().iter().map(|t| t.addr.as_str()).collect();
+        assert_eq!(addrs, ["w-1:80", "w-1-r2:80", "w-1-r3:80"]);
+        assert!(!s.is_ready() && s.targets().iter().all(|t| !t.is_ready()));
+        let again = serde_json::to_value(State::of(&table)).unwrap();
+        assert_eq!(again["services"][0]["targets"][2], "w-1-r3:80");
+    }
+
+    #[test]
     fn round_trip_and_corrupt_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.json");
@@ -236,6 +264,7 @@ mod tests {
                 strip_prefix: false,
                 health: HealthSpec::default(),
                 target: "a-1:80".into(),
+                targets: Vec::new(),
                 mode: SavedMode::Stopped,
                 message: Some("back soon".into()),
                 tls_cert: None,
@@ -265,6 +294,7 @@ mod tests {
         let (back, problem) = load(&p);
         assert!(problem.is_none());
         assert_eq!(back.services[0].target, "a-1:80");
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("targets"));
         let (table, problems) = back.table();
         assert!(problems.is_empty(), "{problems:?}");
         let restored = &table.services[0];

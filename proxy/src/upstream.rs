@@ -17,6 +17,11 @@ pub struct Upstream {
     inflight: AtomicUsize,
     idle: Notify,
     ready: AtomicBool,
+    /// Taken out of a service's balancing: its connections were refused or reset, or its
+    /// active health check failed (only services with several targets set it).
+    down: AtomicBool,
+    /// No longer part of any service (drained or removed): its health watch ends.
+    retired: AtomicBool,
     ready_tx: watch::Sender<bool>,
     /// Flips to true when upgraded connections (WebSockets) to this target must close.
     closing: watch::Sender<bool>,
@@ -33,6 +38,8 @@ impl Upstream {
             inflight: AtomicUsize::new(0),
             idle: Notify::new(),
             ready: AtomicBool::new(ready),
+            down: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             ready_tx,
             closing,
         })
@@ -69,6 +76,30 @@ impl Upstream {
     pub fn mark_ready(&self) {
         self.ready.store(true, Ordering::Release);
         let _ = self.ready_tx.send(true);
+    }
+
+    /// Ready and not taken out: a target balancing may pick.
+    #[inline]
+    pub fn is_up(&self) -> bool {
+        self.is_ready() && !self.down.load(Ordering::Relaxed)
+    }
+
+    /// Take the target out of balancing (true) or put it back (false); true when it changed.
+    pub fn set_down(&self, down: bool) -> bool {
+        self.down.swap(down, Ordering::Relaxed) != down
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// The target left its service: health watches stop checking it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Wait until the target is ready (restored targets are health-checked first).

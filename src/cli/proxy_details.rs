@@ -108,6 +108,19 @@ pub async fn details(ctx: &Ctx, c: &HostConn, h: &str) -> anyhow::Result<()> {
             },
             s["mode"].as_str().unwrap_or("live"),
         ));
+        // Several targets (replicas): each with its health and requests in flight.
+        for t in s["targets"].as_array().into_iter().flatten() {
+            say(&format!(
+                "    target {}: {}, {} in flight",
+                t["target"].as_str().unwrap_or("?"),
+                if t["healthy"].as_bool() == Some(true) {
+                    "healthy"
+                } else {
+                    "taken out (not answering)"
+                },
+                t["inflight"].as_u64().unwrap_or(0)
+            ));
+        }
         if let Some(names) = s["acme"].as_object() {
             for (name, st) in names {
                 say(&format!("    certificate {name}: {}", acme_state(st)));

@@ -16,6 +16,7 @@ pub mod schema;
 pub mod secrets;
 pub mod select;
 pub mod server_host;
+pub mod servers_schema;
 pub mod types;
 pub mod validate;
 

@@ -4,15 +4,13 @@
 //! Every key here has an effect: keys Kamal users write that dhow does not support yet are
 //! [`NotYet`], refused where they are written, never accepted and ignored.
 
-use super::server_host::ServerHost;
 use super::types::{
     Cmd, ContextSource, DeliveryMode, Dur, HostSpec, Limit, OneOrMany, PosDur, Scalar,
 };
 use schemars::JsonSchema;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// A key of Kamal's config that dhow does not support yet: whatever its value, the file is
 /// refused at that key (rather than the key accepted and silently doing nothing).
@@ -82,112 +80,7 @@ pub struct Config {
     pub error_pages_path: Option<NotYet>,
 }
 
-/// `servers = ["a", "b"]` (role web) or `[servers.<role>]` tables (or `servers.<role> = [..]`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Servers {
-    Hosts(Vec<ServerHost>),
-    Roles(BTreeMap<String, RoleConfig>),
-}
-
-impl<'de> Deserialize<'de> for Servers {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Servers;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of hosts, or a table of roles")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Servers, A::Error> {
-                let mut hosts = Vec::new();
-                while let Some(h) = seq.next_element::<ServerHost>()? {
-                    hosts.push(h);
-                }
-                Ok(Servers::Hosts(hosts))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Servers, A::Error> {
-                let mut roles = BTreeMap::new();
-                while let Some((k, v)) = map.next_entry::<String, RoleConfig>()? {
-                    roles.insert(k, v);
-                }
-                Ok(Servers::Roles(roles))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RoleConfig {
-    pub hosts: Vec<ServerHost>,
-    pub cmd: Option<Cmd>,
-    pub env: Option<EnvConfig>,
-    pub labels: BTreeMap<String, Scalar>,
-    pub options: BTreeMap<String, OneOrMany>,
-    pub proxy: Option<bool>,
-    pub schedule: Option<String>,
-    pub keep_runs: Option<usize>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RoleTable {
-    #[serde(default)]
-    hosts: Vec<ServerHost>,
-    cmd: Option<Cmd>,
-    env: Option<EnvConfig>,
-    #[serde(default)]
-    labels: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    options: BTreeMap<String, OneOrMany>,
-    proxy: Option<bool>,
-    /// A cron role: `cmd` runs on this schedule (5-field cron, UTC); `keep_runs` (default 20).
-    schedule: Option<String>,
-    keep_runs: Option<usize>,
-}
-
-/// The schema of a role table (for json_schema.rs: `RoleTable` stays private here).
-pub fn role_table_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    g.subschema_for::<RoleTable>()
-}
-
-impl<'de> Deserialize<'de> for RoleConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RoleConfig;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "an array of hosts or a role table (hosts, cmd, env, labels, options, proxy, schedule, keep_runs)",
-                )
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RoleConfig, A::Error> {
-                let mut hosts = Vec::new();
-                while let Some(h) = seq.next_element::<ServerHost>()? {
-                    hosts.push(h);
-                }
-                Ok(RoleConfig {
-                    hosts,
-                    ..Default::default()
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RoleConfig, A::Error> {
-                let t = RoleTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RoleConfig {
-                    hosts: t.hosts,
-                    cmd: t.cmd,
-                    env: t.env,
-                    labels: t.labels,
-                    options: t.options,
-                    proxy: t.proxy,
-                    schedule: t.schedule,
-                    keep_runs: t.keep_runs,
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub use super::servers_schema::{role_table_schema, RoleConfig, Servers};
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -24,53 +24,75 @@ pub struct Booted {
 /// Progress callback: a short description of the current step.
 pub type Step<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
-/// A role's containers while it boots: the one taking over and the ones serving before.
+/// A role's containers while it boots: those taking over (one per replica) and the ones
+/// serving before.
 #[derive(Debug, Clone)]
 pub struct Takeover {
-    pub new_name: String,
+    /// The containers taking over, the first replica first.
+    pub new_names: Vec<String>,
     pub old: Vec<AppContainer>,
-    /// Stop the new one when it does not take over (not when it was running already).
-    stop_new_on_failure: bool,
+    /// Those of `new_names` to stop when they do not take over (not those running already).
+    stop_on_failure: Vec<String>,
 }
 
-/// [`super::steps::RoleStep::StartNew`]: write the env file and start the plan's container
-/// (a running container of that name is the one to replace: it moves aside first).
+impl Takeover {
+    /// The first of the new containers (the one messages name).
+    fn first(&self) -> &str {
+        self.new_names.first().map_or("", String::as_str)
+    }
+}
+
+/// [`super::steps::RoleStep::StartNew`]: write the env file and start the plan's containers,
+/// one per replica (a running container of such a name is one to replace: it moves aside
+/// first).
 pub async fn start_new(
     host: &dyn HostOps,
     plan: &Plan,
     role: &RolePlan,
     step: Step<'_>,
 ) -> anyhow::Result<Takeover> {
-    let spec = &role.container;
-    host.write_env(&plan.lock_key, spec).await?;
+    let specs = role.replica_specs();
+    host.write_env(&plan.lock_key, &role.container).await?;
     let existing = host
         .containers(&plan.service, plan.destination.as_deref(), &role.role)
         .await?;
     let mut running: Vec<AppContainer> = existing.iter().filter(|c| c.running).cloned().collect();
-    if let Some(same) = existing.iter().find(|c| c.name == spec.name) {
-        if same.running {
-            // Redeploying the running version: move it aside, it is the one to replace.
-            let aside = format!("{}_replaced_{}", spec.name, unix_time());
-            step(&format!("renaming running {} to {aside}", spec.name));
-            host.rename(&spec.name, &aside).await?;
-            for c in running.iter_mut().filter(|c| c.name == spec.name) {
-                c.name = aside.clone();
+    for spec in &specs {
+        if let Some(same) = existing.iter().find(|c| c.name == spec.name) {
+            if same.running {
+                // Redeploying the running version: move it aside, it is the one to replace.
+                let aside = format!("{}_replaced_{}", spec.name, unix_time());
+                step(&format!("renaming running {} to {aside}", spec.name));
+                host.rename(&spec.name, &aside).await?;
+                for c in running.iter_mut().filter(|c| c.name == spec.name) {
+                    c.name = aside.clone();
+                }
+            } else {
+                host.remove(&spec.name).await?;
             }
-        } else {
-            host.remove(&spec.name).await?;
         }
     }
-    step(&format!("starting {}", spec.name));
-    host.create_and_start(spec).await?;
+    let mut started: Vec<String> = Vec::new();
+    for spec in &specs {
+        step(&format!("starting {}", spec.name));
+        if let Err(e) = host.create_and_start(spec).await {
+            // Those already started do not stay behind.
+            for name in &started {
+                let _ = host.stop(name, plan.stop_grace).await;
+            }
+            return Err(e);
+        }
+        started.push(spec.name.clone());
+    }
     Ok(Takeover {
-        new_name: spec.name.clone(),
+        new_names: started.clone(),
         old: running,
-        stop_new_on_failure: true,
+        stop_on_failure: started,
     })
 }
 
-/// [`super::steps::RoleStep::StartKept`]: start the container the host kept for `version`
-/// (the plan's for a rollback; the one that served before when undoing).
+/// [`super::steps::RoleStep::StartKept`]: start the containers the host kept for `version`
+/// (the plan's for a rollback; those that served before when undoing): every replica of it.
 pub async fn start_kept(
     host: &dyn HostOps,
     plan: &Plan,
@@ -82,33 +104,43 @@ pub async fn start_kept(
     let existing = host
         .containers(&plan.service, plan.destination.as_deref(), &role.role)
         .await?;
-    // By name, else by the version label: a container an older dhow named differently
-    // (deploy/container.rs) is still this version's.
-    let Some(target) = existing
+    // By the version label (every replica of it, the first by name first), else by name: a
+    // container an older dhow named differently (deploy/container.rs) is still this
+    // version's.
+    let mut targets: Vec<&AppContainer> = existing
         .iter()
-        .find(|c| c.name == name)
-        .or_else(|| existing.iter().find(|c| c.version == version))
-    else {
+        .filter(|c| c.version == version || c.name == name)
+        .collect();
+    targets.sort_by_key(|c| (c.name != name, replica_index(&c.name), c.name.clone()));
+    if targets.is_empty() {
         return Err(fail(
             Kind::Usage,
             format!("{}: no container {name} to roll back to", host.name()),
         ));
-    };
+    }
     let running: Vec<AppContainer> = existing
         .iter()
-        .filter(|c| c.running && c.name != target.name)
+        .filter(|c| c.running && !targets.iter().any(|t| t.name == c.name))
         .cloned()
         .collect();
-    let name = target.name.clone();
-    if !target.running {
-        step(&format!("starting {name}"));
-        host.start(&name).await?;
+    let mut started = Vec::new();
+    for t in targets.iter().filter(|t| !t.running) {
+        step(&format!("starting {}", t.name));
+        host.start(&t.name).await?;
+        started.push(t.name.clone());
     }
     Ok(Takeover {
-        new_name: name,
+        new_names: targets.iter().map(|t| t.name.clone()).collect(),
         old: running,
-        stop_new_on_failure: !target.running,
+        stop_on_failure: started,
     })
+}
+
+/// The replica number a name ends in (`-r3`), 1 without one.
+fn replica_index(name: &str) -> usize {
+    name.rsplit_once("-r")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// [`super::steps::RoleStep::ProxySwitch`]: the certificate files first when the route has
@@ -120,13 +152,17 @@ pub async fn proxy_switch(
     t: &Takeover,
     step: Step<'_>,
 ) -> anyhow::Result<()> {
-    step(&format!("health check of {} through the proxy", t.new_name));
+    let what = match t.new_names.len() {
+        1 => t.first().to_string(),
+        n => format!("{} and {} more", t.first(), n - 1),
+    };
+    step(&format!("health check of {what} through the proxy"));
     let switched = async {
         let tls = match role.route.as_ref().and_then(|r| r.tls.as_ref()) {
             Some(files) => Some(host.upload_tls(&role.prefix, files).await?),
             None => None,
         };
-        let req = plan.proxy_request(role, &t.new_name, tls).ok_or_else(|| {
+        let req = plan.proxy_request(role, &t.new_names, tls).ok_or_else(|| {
             fail(
                 Kind::Internal,
                 format!("role {} has no route through the proxy", role.role),
@@ -150,14 +186,13 @@ pub async fn wait_steady(
     t: &Takeover,
     step: Step<'_>,
 ) -> anyhow::Result<()> {
-    step(&format!("waiting for {} to run steadily", t.new_name));
-    match host
-        .wait_steady(&t.new_name, SETTLE, plan.deploy_timeout)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) => Err(did_not_take_over(host, plan, role, t, e).await),
+    for name in &t.new_names {
+        step(&format!("waiting for {name} to run steadily"));
+        if let Err(e) = host.wait_steady(name, SETTLE, plan.deploy_timeout).await {
+            return Err(did_not_take_over(host, plan, role, t, e).await);
+        }
     }
+    Ok(())
 }
 
 /// [`super::steps::RoleStep::StopPrevious`]: stop what served before.
@@ -202,11 +237,11 @@ async fn did_not_take_over(
     t: &Takeover,
     e: anyhow::Error,
 ) -> anyhow::Error {
-    let new_name = &t.new_name;
+    let new_name = t.first();
     let reason = host.not_running_reason(new_name).await.ok().flatten();
     let logs = host.logs_tail(new_name, 20).await;
-    if t.stop_new_on_failure {
-        let _ = host.stop(new_name, plan.stop_grace).await;
+    for name in &t.stop_on_failure {
+        let _ = host.stop(name, plan.stop_grace).await;
     }
     let mut msg = format!(
         "{}: role {}: {new_name} did not take over: {e:#}",
@@ -270,8 +305,17 @@ pub async fn prune_stopped(
     keep: usize,
 ) -> anyhow::Result<(Vec<AppContainer>, Vec<String>)> {
     let all = host.containers(service, destination, role).await?;
+    // `keep` counts versions: all replicas of a kept version stay (newest first, as listed).
+    let mut kept_versions: Vec<&str> = Vec::new();
     let mut removed = Vec::new();
-    for c in all.iter().filter(|c| !c.running).skip(keep) {
+    for c in all.iter().filter(|c| !c.running) {
+        if kept_versions.contains(&c.version.as_str()) {
+            continue;
+        }
+        if kept_versions.len() < keep {
+            kept_versions.push(&c.version);
+            continue;
+        }
         host.remove(&c.name).await?;
         removed.push(c.name.clone());
     }

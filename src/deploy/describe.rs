@@ -58,6 +58,9 @@ impl Plan {
                         if !role.role.tags.is_empty() {
                             j["tags"] = serde_json::json!(role.role.tags);
                         }
+                        if role.role.replicas > 1 {
+                            j["replicas"] = serde_json::json!(role.role.replicas);
+                        }
                         j
                     })
                     .collect();
@@ -190,7 +193,13 @@ impl Plan {
         );
         match step {
             RoleStep::StartNew => {
-                text.push(format!("{label}: start {} from {}", c.name, c.image));
+                match role.replicas {
+                    n if n > 1 => text.push(format!(
+                        "{label}: start {n} replicas {}, {}-r2..-r{n} from {}",
+                        c.name, c.name, c.image
+                    )),
+                    _ => text.push(format!("{label}: start {} from {}", c.name, c.image)),
+                }
                 if let Some(cmd) = &c.cmd {
                     text.push(format!("    cmd: {}", shell_words::join(cmd)));
                 }
@@ -254,7 +263,12 @@ impl Plan {
             return;
         };
         lines.push(format!(
-            "    proxy: health-check {}:{}{} then switch {} traffic{}; drain up to {}s",
+            "    proxy: health-check {}{}:{}{} then switch {} traffic{}; drain up to {}s",
+            if role.replicas > 1 {
+                "each replica of "
+            } else {
+                ""
+            },
             role.container.name,
             r.app_port,
             r.health.path,

@@ -238,3 +238,50 @@ async fn deliver_only_brings_the_image_and_starts_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn replicas_start_switch_and_stop_together_and_prune_keeps_whole_versions() {
+    let mut settings = sample();
+    settings.roles[0].replicas = 3;
+    let plan = settings.plan("v3", Movement::Deploy, false);
+    let hosts = hosts("v1", "v2");
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let h1 = &hosts["h1"];
+    let calls = h1.calls();
+    let names = [
+        format!("{WEB}-v3"),
+        format!("{WEB}-v3-r2"),
+        format!("{WEB}-v3-r3"),
+    ];
+    let switched = position(
+        &calls,
+        &format!(
+            "proxy_deploy {WEB} {0}:3000,{1}:3000,{2}:3000",
+            names[0], names[1], names[2]
+        ),
+    );
+    for n in &names {
+        assert!(
+            position(&calls, &format!("create_and_start {n}")) < switched,
+            "{calls:?}"
+        );
+    }
+    assert!(
+        switched < position(&calls, &format!("stop {WEB}-v2")),
+        "{calls:?}"
+    );
+    assert_eq!(h1.running(), names);
+    // Back to v2: its one container; v3's three are stopped and kept as one version.
+    let back = settings.plan("v2", Movement::Rollback, false);
+    execute(&back, &hosts).await.1.unwrap();
+    assert_eq!(h1.running(), [format!("{WEB}-v2")]);
+    let (_, removed) = super::boot::prune_stopped(h1, "demo", Some("staging"), "web", 1)
+        .await
+        .unwrap();
+    assert_eq!(removed, [format!("{WEB}-v1")]);
+    // Forward again to v3 starts all three kept ones.
+    let again = settings.plan("v3", Movement::Rollback, false);
+    execute(&again, &hosts).await.1.unwrap();
+    assert_eq!(h1.running(), names);
+}

@@ -235,6 +235,7 @@ impl HostOps for FakeHost {
                 .insert(service.to_string(), req.target.clone());
             Ok(())
         };
-        self.done(format!("proxy_deploy {service} {}", req.target), result)
+        let targets = req.all_targets().join(",");
+        self.done(format!("proxy_deploy {service} {targets}"), result)
     }
 }

@@ -146,6 +146,15 @@ fn role(l: &Loaded, name: &str, hosts: &[HostSpec]) -> RoleSettings {
                 schedule,
                 keep_runs: rc.keep_runs.unwrap_or(dhow_proxy_api::cron::DEFAULT_KEEP),
             }),
+        replicas: rc.replicas.unwrap_or(1).max(1),
+        route: rc.route.as_ref().map(|r| super::settings::RouteOverride {
+            hosts: match (&r.host, &r.hosts) {
+                (None, None) => None,
+                (h, hs) => Some(h.iter().chain(hs.iter().flatten()).cloned().collect()),
+            },
+            path_prefix: r.path_prefix.clone(),
+            strip_prefix: r.strip_path_prefix,
+        }),
     }
 }
 

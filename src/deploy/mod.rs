@@ -16,6 +16,7 @@ pub mod host_ops;
 pub mod lock;
 pub mod plan;
 pub mod role_env;
+pub mod role_route;
 pub mod rollback;
 pub mod routes;
 pub mod settings;

@@ -86,6 +86,38 @@ pub struct RolePlan {
     pub tags: Vec<String>,
     /// Variables of the container's env whose value a tag's `env.tags` set: variable → tag.
     pub env_from_tags: std::collections::BTreeMap<String, String>,
+    /// Containers of the version on this host (`replicas`): `container`, then the same
+    /// named `-r2`, `-r3`...
+    pub replicas: usize,
+}
+
+/// The label saying which of a role's replicas a container is (`1`, `2`, ...), set when the
+/// role has several.
+pub const LABEL_REPLICA: &str = "dhow.replica";
+
+/// Replica `i` (1-based) of the container named `base`: `base` itself, then `base-r2`...
+pub fn replica_name(base: &str, i: usize) -> String {
+    if i <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}-r{i}")
+    }
+}
+
+impl RolePlan {
+    /// The containers of the plan's version on this host, `container` first.
+    pub fn replica_specs(&self) -> Vec<ContainerSpec> {
+        (1..=self.replicas.max(1))
+            .map(|i| {
+                let mut spec = self.container.clone();
+                spec.name = replica_name(&self.container.name, i);
+                if self.replicas > 1 {
+                    spec.labels.insert(LABEL_REPLICA.into(), i.to_string());
+                }
+                spec
+            })
+            .collect()
+    }
 }
 
 /// Everything for one host.
@@ -134,27 +166,32 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The request that asks the proxy to health-check `container` and switch `role` to it:
-    /// the plan's own container, or (undoing after Ctrl-C) one that served before. `tls` are
-    /// the paths the certificate upload returned, for a route with certificate files. `None`
-    /// for a role that is not proxied.
+    /// The request that asks the proxy to health-check `containers` and switch `role` to
+    /// them at once: the plan's own (one per replica), or (undoing after Ctrl-C) those that
+    /// served before. `tls` are the paths the certificate upload returned, for a route with
+    /// certificate files. `None` for a role that is not proxied.
     pub fn proxy_request(
         &self,
         role: &RolePlan,
-        container: &str,
+        containers: &[String],
         tls: Option<TlsPaths>,
     ) -> Option<DeployRequest> {
         let route = role.route.as_ref()?;
+        let target =
+            |c: &String| format!("{}:{}", crate::docker::spec::dns_name(c), route.app_port);
+        let targets: Vec<String> = containers.iter().map(target).collect();
         let (tls_cert, tls_key) = match tls {
             Some(p) => (Some(p.cert), Some(p.key)),
             None => (None, None),
         };
         Some(DeployRequest {
-            target: format!(
-                "{}:{}",
-                crate::docker::spec::dns_name(container),
-                route.app_port
-            ),
+            target: targets.first().cloned().unwrap_or_default(),
+            // One target: left out, so the request is what an older dhow sent.
+            targets: if targets.len() > 1 {
+                targets
+            } else {
+                Vec::new()
+            },
             hosts: route.hosts.clone(),
             path_prefix: route.path_prefix.clone(),
             strip_prefix: route.strip_prefix,
@@ -198,7 +235,9 @@ mod tests {
     fn proxy_request_is_final_for_the_plan_container_and_a_kept_one() {
         let plan = sample().plan("v2", Movement::Deploy, false);
         let web = &plan.hosts[0].roles[0];
-        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        let req = plan
+            .proxy_request(web, std::slice::from_ref(&web.container.name), None)
+            .unwrap();
         assert_eq!(req.target, "demo-web-staging-v2:3000");
         assert_eq!((req.tls_cert, req.tls_key), (None, None));
         let paths = TlsPaths {
@@ -206,14 +245,14 @@ mod tests {
             key: "/c.key".into(),
         };
         let req = plan
-            .proxy_request(web, "demo-web-staging-v1", Some(paths))
+            .proxy_request(web, &["demo-web-staging-v1".to_string()], Some(paths))
             .unwrap();
         assert_eq!(req.target, "demo-web-staging-v1:3000");
         assert_eq!(req.tls_cert.as_deref(), Some("/c.crt"));
         assert_eq!(req.tls_key.as_deref(), Some("/c.key"));
         let worker = &plan.hosts[1].roles[1];
         assert!(plan
-            .proxy_request(worker, &worker.container.name, None)
+            .proxy_request(worker, std::slice::from_ref(&worker.container.name), None)
             .is_none());
     }
 
@@ -221,7 +260,9 @@ mod tests {
     fn proxy_request_carries_the_apps_timeout_and_buffering_only_when_set() {
         let plan = sample().plan("v2", Movement::Deploy, false);
         let web = &plan.hosts[0].roles[0];
-        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        let req = plan
+            .proxy_request(web, std::slice::from_ref(&web.container.name), None)
+            .unwrap();
         assert_eq!(
             (req.response_timeout_ms, req.buffering.clone()),
             (None, None)
@@ -240,7 +281,9 @@ mod tests {
         });
         let plan = s.plan("v2", Movement::Deploy, false);
         let web = &plan.hosts[0].roles[0];
-        let req = plan.proxy_request(web, &web.container.name, None).unwrap();
+        let req = plan
+            .proxy_request(web, std::slice::from_ref(&web.container.name), None)
+            .unwrap();
         assert_eq!(req.response_timeout_ms, Some(1500));
         let json = serde_json::to_string(&req).unwrap();
         assert!(

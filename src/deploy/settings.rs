@@ -3,11 +3,10 @@
 //! config module produces [`Settings`]; everything after works from these types alone.
 
 use super::container::{container_name, role_prefix, ContainerSpec, CronRun};
-use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan, Route};
+use super::plan::{Delivery, HostPlan, Movement, Plan, RolePlan};
 use super::role_env::HostEnv;
 use super::targets::{HostTargets, RoleTarget, Targets};
 use crate::host::ssh::{SshOptions, SshTarget};
-use crate::proxy::control::Health;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,7 +28,13 @@ pub struct RoleSettings {
     pub proxied: bool,
     /// A cron role's schedule (its `cmd` runs on it: deploy/cron.rs).
     pub cron: Option<CronSettings>,
+    /// Containers of the version on each host (`replicas`, at least 1).
+    pub replicas: usize,
+    /// The role's own route, replacing `[proxy]`'s hosts, prefix or stripping.
+    pub route: Option<RouteOverride>,
 }
+
+pub use super::role_route::RouteOverride;
 
 /// A cron role's schedule and how many runs hosts keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,26 +239,6 @@ impl Settings {
         role_prefix(&self.service, &role.name, self.destination.as_deref())
     }
 
-    fn route(&self, role: &RoleSettings) -> Option<Route> {
-        let p = &self.proxy;
-        role.proxied.then(|| Route {
-            app_port: p.app_port,
-            hosts: p.hosts.clone(),
-            path_prefix: p.path_prefix.clone(),
-            strip_prefix: p.strip_prefix,
-            health: Health {
-                path: p.health_path.clone(),
-                interval_ms: p.health_interval.as_millis() as u64,
-                timeout_ms: p.health_timeout.as_millis() as u64,
-            },
-            tls: p.tls.clone(),
-            acme: p.acme,
-            response_timeout: p.response_timeout,
-            buffering: p.buffering.clone(),
-            traffic: p.traffic.clone(),
-        })
-    }
-
     fn role_plan(
         &self,
         role: &RoleSettings,
@@ -291,6 +276,7 @@ impl Settings {
             route: self.route(role),
             tags: tagged.map(|e| e.tags.clone()).unwrap_or_default(),
             env_from_tags: tagged.map(|e| e.from_tags.clone()).unwrap_or_default(),
+            replicas: role.replicas,
             prefix,
         }
     }
@@ -312,6 +298,8 @@ pub mod tests {
             options: BTreeMap::new(),
             proxied,
             cron: None,
+            replicas: 1,
+            route: None,
         };
         Settings {
             service: "demo".into(),
@@ -367,7 +355,11 @@ pub mod tests {
         assert_eq!(h2.roles[1].container.name, "demo-worker-staging-v1");
         assert!(h2.roles[1].route.is_none());
         let req = plan
-            .proxy_request(&h2.roles[0], &h2.roles[0].container.name, None)
+            .proxy_request(
+                &h2.roles[0],
+                std::slice::from_ref(&h2.roles[0].container.name),
+                None,
+            )
             .unwrap();
         assert_eq!(req.target, "demo-web-staging-v1:3000");
     }

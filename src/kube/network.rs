@@ -46,65 +46,65 @@ pub fn ingress(
     with_secrets: bool,
     out: &mut Export,
 ) -> anyhow::Result<Option<Ingress>> {
-    let proxied: Vec<&str> = s
-        .roles
-        .iter()
-        .filter(|r| r.proxied)
-        .map(|r| r.name.as_str())
-        .collect();
-    let Some(first) = proxied.first() else {
+    let proxied: Vec<&crate::deploy::settings::RoleSettings> =
+        s.roles.iter().filter(|r| r.proxied).collect();
+    let Some(first) = proxied.first().map(|r| r.name.as_str()) else {
         return Ok(None);
     };
-    for other in &proxied[1..] {
-        out.notes.push(format!(
-            "not exported: the route of role {other} (it has the same hosts and path as role {first}; the Ingress sends them to {first}, give {other} its own Ingress rule)"
-        ));
-    }
     let p = &s.proxy;
-    // `path_prefix`, or each of `path_prefixes`, or everything.
-    let prefixes: Vec<String> = match (&p.path_prefix, &p.traffic.path_prefixes[..]) {
-        (Some(one), _) => vec![one.clone()],
-        (None, []) => vec!["/".into()],
-        (None, several) => several.to_vec(),
-    };
-    let http = HTTPIngressRuleValue {
-        paths: prefixes
-            .into_iter()
-            .map(|path| HTTPIngressPath {
-                path: Some(path),
-                path_type: "Prefix".into(),
-                backend: IngressBackend {
-                    service: Some(IngressServiceBackend {
-                        name: k.of(first),
-                        port: Some(ServiceBackendPort {
-                            number: Some(80),
-                            ..Default::default()
-                        }),
+    // Each proxied role's route (its own hosts or prefix, else [proxy]'s) as paths to its
+    // Service, grouped by host (none: every host).
+    let mut by_host: std::collections::BTreeMap<Option<String>, Vec<HTTPIngressPath>> =
+        Default::default();
+    let mut all_hosts: Vec<String> = Vec::new();
+    for role in &proxied {
+        let Some(route) = s.route(role) else { continue };
+        let prefixes: Vec<String> = match (&route.path_prefix, &route.traffic.path_prefixes[..]) {
+            (Some(one), _) => vec![one.clone()],
+            (None, []) => vec!["/".into()],
+            (None, several) => several.to_vec(),
+        };
+        let paths = prefixes.into_iter().map(|path| HTTPIngressPath {
+            path: Some(path),
+            path_type: "Prefix".into(),
+            backend: IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: k.of(&role.name),
+                    port: Some(ServiceBackendPort {
+                        number: Some(80),
+                        ..Default::default()
                     }),
-                    ..Default::default()
-                },
-            })
-            .collect(),
-    };
-    let rules: Vec<IngressRule> = if p.hosts.is_empty() {
-        vec![IngressRule {
-            host: None,
-            http: Some(http),
-        }]
-    } else {
-        p.hosts
-            .iter()
-            .map(|h| IngressRule {
-                host: Some(h.clone()),
-                http: Some(http.clone()),
-            })
-            .collect()
-    };
+                }),
+                ..Default::default()
+            },
+        });
+        let paths: Vec<HTTPIngressPath> = paths.collect();
+        let hosts: Vec<Option<String>> = if route.hosts.is_empty() {
+            vec![None]
+        } else {
+            route.hosts.iter().cloned().map(Some).collect()
+        };
+        for h in hosts {
+            if let Some(name) = &h {
+                if !all_hosts.contains(name) {
+                    all_hosts.push(name.clone());
+                }
+            }
+            by_host.entry(h).or_default().extend(paths.iter().cloned());
+        }
+    }
+    let rules: Vec<IngressRule> = by_host
+        .into_iter()
+        .map(|(host, paths)| IngressRule {
+            host,
+            http: Some(HTTPIngressRuleValue { paths }),
+        })
+        .collect();
     let tls = if p.tls.is_some() || p.acme {
         let secret = k.of("tls");
         super::secrets::tls(k, s, &secret, with_secrets, out)?;
         Some(vec![IngressTLS {
-            hosts: Some(p.hosts.clone()),
+            hosts: Some(all_hosts),
             secret_name: Some(secret),
         }])
     } else {

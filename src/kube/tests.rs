@@ -243,3 +243,49 @@ fn several_path_prefixes_are_paths_of_the_ingress_and_cert_files_are_read_only_f
     let err = format!("{:#}", export(&l, &opts(true)).err().unwrap());
     assert!(err.contains("cannot read missing.pem"), "{err}");
 }
+
+#[test]
+fn a_proxied_role_with_its_own_route_gets_its_own_ingress_rule() {
+    let toml = APP.replace(
+        "[servers.jobs]",
+        "[servers.admin]\nhosts = [\"a1\"]\nproxy = { host = \"admin.example.com\", path_prefix = \"/panel\" }\n\n[servers.jobs]",
+    );
+    let (_d, l) = loaded(&toml, SECRETS);
+    let e = export(
+        &l,
+        &Options {
+            version: "abc123".into(),
+            with_secrets: false,
+        },
+    )
+    .unwrap();
+    let ing = find(&e, "Ingress", "shop");
+    let rules = ing["spec"]["rules"].as_array().unwrap();
+    let route = |host: &str| {
+        let r = rules
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap_or_else(|| panic!("{rules:?}"));
+        let p = &r["http"]["paths"][0];
+        (
+            p["path"].as_str().unwrap().to_string(),
+            p["backend"]["service"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    assert_eq!(
+        route("shop.example.com"),
+        ("/app".into(), "shop-web".into())
+    );
+    assert_eq!(
+        route("admin.example.com"),
+        ("/panel".into(), "shop-admin".into())
+    );
+    assert!(
+        !e.notes.iter().any(|n| n.contains("the route of role")),
+        "{:?}",
+        e.notes
+    );
+}

@@ -1,6 +1,6 @@
-//! The Deployment of a role: replicas = the role's hosts, the role's `cmd` as the container's
-//! args (it replaces the image's CMD, as on the hosts), its env (clear values from the role's
-//! ConfigMap, secrets as `secretKeyRef`s), its labels, `memory`/`cpus` options as resource
+//! The Deployment of a role: replicas = the role's hosts × its `replicas`, the role's `cmd` as
+//! the container's args (it replaces the image's CMD, as on the hosts), its env (clear values
+//! from the role's ConfigMap, secrets as `secretKeyRef`s), its labels, `memory`/`cpus` options as resource
 //! limits, and a rolling update that never takes a pod away before its replacement is ready
 //! (`maxUnavailable: 0`, `maxSurge: 1`: dhow's start-new, check, switch, stop-old). A proxied
 //! role also gets its container port (`proxy.app_port`) and the proxy's health check as
@@ -88,7 +88,7 @@ pub fn deployment(i: &RoleInput, notes: &mut Vec<String>) -> anyhow::Result<Depl
             ..Default::default()
         },
         spec: DeploymentSpec {
-            replicas: Some(i.role.hosts.len().max(1) as i32),
+            replicas: Some((i.role.hosts.len().max(1) * i.role.replicas.max(1)) as i32),
             revision_history_limit: Some(i.settings.retain as i32),
             selector: LabelSelector {
                 match_labels: Some(selector),

@@ -9,6 +9,9 @@ use dhow_proxy_api::HealthAnswer;
 /// can do everything asked. `service_limits` came after automatic certificates, so a proxy
 /// that reports it also understands `acme`; `traffic` came after both.
 pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'static str> {
+    if req.targets.len() > 1 && !health.replicas {
+        return Some("replicas (it would route to the first container only)");
+    }
     if !req.traffic.is_empty() && !health.traffic {
         return Some(
             "proxy.path_prefixes, rate_limit, error_pages_path and canonical_host (it would \
@@ -30,6 +33,7 @@ pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'stati
 /// Whether `req` needs the health answer at all (a plain deploy works with any proxy).
 pub fn needs_check(req: &DeployRequest) -> bool {
     req.acme
+        || req.targets.len() > 1
         || req.response_timeout_ms.is_some()
         || req.buffering.is_some()
         || !req.traffic.is_empty()
@@ -73,6 +77,18 @@ mod tests {
         let newest: HealthAnswer =
             serde_json::from_str(r#"{"ok":true,"service_limits":true,"traffic":true}"#).unwrap();
         assert_eq!(unsupported(&limited, &newest), None);
+        // Several targets: only a proxy that says it balances gets them.
+        let mut replicas = req();
+        replicas.targets = vec!["a:3000".into(), "b:3000".into()];
+        assert!(needs_check(&replicas));
+        assert!(unsupported(&replicas, &newest)
+            .unwrap()
+            .contains("replicas"));
+        let balancing: HealthAnswer = serde_json::from_str(
+            r#"{"ok":true,"service_limits":true,"traffic":true,"replicas":true}"#,
+        )
+        .unwrap();
+        assert_eq!(unsupported(&replicas, &balancing), None);
     }
 
     /// A host whose proxy socket is a fake old proxy: its health answer has no

@@ -24,6 +24,10 @@ pub enum Outcome {
     Aborted { status: u16, bytes: u64 },
     /// Nothing went to the client yet; the proxy answers with this.
     Failed { status: u16, why: String },
+    /// The target could not be reached (refused, reset, unresolvable) and the request did
+    /// not reach it, or may be sent again (idempotent): another target may take it; else it
+    /// is a 502 like `Failed`.
+    Unreachable { why: String },
 }
 
 /// The client connection while its request waits for the target: bytes it sends meanwhile
@@ -63,6 +67,7 @@ enum NoHead {
 pub async fn exchange<S>(
     waiting: Waiting<'_, S>,
     plan: &FastPlan,
+    target: &crate::upstream::Upstream,
     out: &[u8],
     scratch: &mut Buffers,
     id: &str,
@@ -76,7 +81,7 @@ where
         read,
         limit,
     } = waiting;
-    let addr = plan.target.addr.as_str();
+    let addr = target.addr.as_str();
     let deadline = tokio::time::Instant::now() + plan.response_timeout;
     let timed_out = || Outcome::Failed {
         status: 504,
@@ -88,8 +93,7 @@ where
             None => match tokio::time::timeout_at(deadline, pool::connect(addr)).await {
                 Ok(Ok(c)) => (c, false),
                 Ok(Err(e)) => {
-                    return Outcome::Failed {
-                        status: 502,
+                    return Outcome::Unreachable {
                         why: format!("the target is unreachable: {e}"),
                     }
                 }
@@ -115,11 +119,13 @@ where
             Ok(Err(NoHead::Write(_))) if reused => continue,
             Ok(Err(NoHead::Closed(_))) if reused && plan.idempotent => continue,
             Ok(Err(NoHead::Write(e))) => {
-                return Outcome::Failed {
-                    status: 502,
+                return Outcome::Unreachable {
                     why: format!("the target is unreachable: {e}"),
                 }
             }
+            // Reset or closed on a new connection before any answer: safe to send again
+            // elsewhere only when the request may be repeated.
+            Ok(Err(NoHead::Closed(why))) if plan.idempotent => return Outcome::Unreachable { why },
             Ok(Err(NoHead::Closed(why) | NoHead::Bad(why))) => {
                 return Outcome::Failed { status: 502, why }
             }

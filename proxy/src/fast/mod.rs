@@ -79,17 +79,29 @@ where
 
         let close = plan.close || *stop.borrow();
         let _inflight = plan.stats.start_here();
-        let guard = plan.target.enter_here();
-        let (out, bufs) = (&scratch.out, &mut scratch.bufs);
-        let waiting = Waiting {
-            client: &mut client,
-            read: &mut buf,
-            limit: head_limit,
+        // Another of the service's targets, when the planned one could not take it.
+        let mut instead: Option<Arc<crate::upstream::Upstream>> = None;
+        let outcome = loop {
+            let target = instead.as_ref().unwrap_or(&plan.target);
+            let guard = target.enter_here();
+            let (out, bufs) = (&scratch.out, &mut scratch.bufs);
+            let waiting = Waiting {
+                client: &mut client,
+                read: &mut buf,
+                limit: head_limit,
+            };
+            // Boxed: the exchange's state exists only while a request is under way, so the
+            // connection's task is small while it waits for the next one.
+            let outcome = Box::pin(exchange(waiting, &plan, target, out, bufs, &id, close)).await;
+            drop(guard);
+            match outcome {
+                Outcome::Unreachable { why } => match retarget(&plan, target) {
+                    Some(next) => instead = Some(next),
+                    None => break Outcome::Failed { status: 502, why },
+                },
+                other => break other,
+            }
         };
-        // Boxed: the exchange's state exists only while a request is under way, so the
-        // connection's task is small while it waits for the next one.
-        let outcome = Box::pin(exchange(waiting, &plan, out, bufs, &id, close)).await;
-        drop(guard);
         let (status, bytes, open) = match outcome {
             Outcome::Sent {
                 status,
@@ -97,6 +109,8 @@ where
                 close_client,
             } => (status, bytes, !close && !close_client),
             Outcome::Aborted { status, bytes } => (status, bytes, false),
+            // Turned into `Failed` above; never here.
+            Outcome::Unreachable { .. } => (502, 0, false),
             Outcome::Failed { status, why } => {
                 // An HTTP/1.0 client would take the error as its connection's last answer.
                 let close = close || plan.http10;
@@ -120,6 +134,21 @@ where
         }
         held = None;
     }
+}
+
+/// A request its target could not take goes to another of the service's targets, and that
+/// target is taken out of balancing until its health check passes again (`health::watch`).
+/// None with one target, or when no other is up.
+#[cold]
+fn retarget(
+    plan: &FastPlan,
+    tried: &crate::upstream::Upstream,
+) -> Option<Arc<crate::upstream::Upstream>> {
+    let replicas = plan.replicas.as_ref()?;
+    if tried.set_down(true) {
+        tracing::warn!(target = %tried.addr, "target unreachable: taken out");
+    }
+    replicas.other_than(tried).cloned()
 }
 
 /// A connection between requests: the client, the bytes read from it, the request's buffers

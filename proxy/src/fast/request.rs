@@ -46,6 +46,9 @@ pub struct FastPlan {
     /// Safe to send again on a new connection when a reused one turned out closed.
     pub idempotent: bool,
     pub target: Arc<Upstream>,
+    /// The service's targets when it has several: another one takes a request its target
+    /// could not (none with one target: nothing is cloned for it).
+    pub replicas: Option<Arc<crate::replicas::Replicas>>,
     pub stats: Arc<Stats>,
     /// How long the target has to start its response (the service's, else the proxy's).
     pub response_timeout: std::time::Duration,
@@ -169,7 +172,8 @@ pub fn plan(
             method,
             "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
         ),
-        target: service.target.clone(),
+        target: service.pick().clone(),
+        replicas: service.replicas.clone(),
         stats: service.stats.clone(),
         response_timeout: service.limits.response_timeout(&proxy.limits),
         pages: service.traffic.pages.any().then(|| service.traffic.clone()),
@@ -294,7 +298,7 @@ fn route<'t>(
     let service = table.route(facts.host, path)?;
     let may_redirect = service.tls_redirect && (service.tls.is_some() || service.acme);
     if service.mode != ServiceMode::Live
-        || !service.target.is_ready()
+        || !service.is_ready()
         || (!client.tls && may_redirect)
         || service.traffic.redirects(facts.host)
     {

@@ -78,9 +78,9 @@ pub async fn handle(
     if let Some(resp) = traffic::rate_limited(&proxy, service, req.headers(), peer) {
         return Ok(done.answer(resp));
     }
-    let target = service.target.clone();
+    let target = service.pick().clone();
     done.target = Some(target.clone());
-    if !target.wait_ready(Duration::from_secs(30)).await {
+    if !service.is_ready() && !target.wait_ready(Duration::from_secs(30)).await {
         let resp = text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the service's target is not healthy yet",
@@ -109,6 +109,14 @@ pub async fn handle(
         upstream_client::request_here(outgoing.request),
     )
     .await;
+    if let (Ok(Err(e)), Some(_)) = (&result, &service.replicas) {
+        // One of several targets refused the connection: out of balancing until its health
+        // check passes again (this path does not send the request elsewhere: its body is
+        // consumed; the fast path does, for requests that never reached the target).
+        if e.is_connect() && target.set_down(true) {
+            tracing::warn!(target = %target.addr, "target unreachable: taken out");
+        }
+    }
     let held = Held {
         target: &target,
         guard,

@@ -211,11 +211,17 @@ async fn on_role(
             }
         }
         AppCommand::Start => match serving(conn, role, list).await {
-            Some(c) if !c.running => {
-                containers::start(&conn.docker, &c.name).await?;
-                say(&format!("{}: started {}", role.role, c.name));
+            Some(c) => {
+                // Every replica of the serving version.
+                for r in list.iter().filter(|r| r.version == c.version) {
+                    if r.running {
+                        say(&format!("{}: {} already running", role.role, r.name));
+                    } else {
+                        containers::start(&conn.docker, &r.name).await?;
+                        say(&format!("{}: started {}", role.role, r.name));
+                    }
+                }
             }
-            Some(c) => say(&format!("{}: {} already running", role.role, c.name)),
             None => say(&format!("{}: nothing deployed", role.role)),
         },
         AppCommand::Remove { .. } => {

@@ -44,7 +44,15 @@ pub(super) async fn run(
             let current = routed
                 .filter(|r| running.iter().any(|c| &c.name == r))
                 .or_else(|| running.first().map(|c| c.name.clone()));
-            for c in running.iter().filter(|c| Some(&c.name) != current.as_ref()) {
+            // Replicas of the current one (the same version) are not stale.
+            let current_version = running
+                .iter()
+                .find(|c| Some(&c.name) == current.as_ref())
+                .map(|c| c.version.clone());
+            let stale = running.iter().filter(|c| {
+                Some(&c.name) != current.as_ref() && Some(&c.version) != current_version.as_ref()
+            });
+            for c in stale {
                 if stop {
                     containers::stop(&conn.docker, &c.name, plan.stop_grace).await?;
                 }

@@ -59,6 +59,9 @@ pub fn map(root: &Y, out: &mut Out) {
     };
     let mut labels = None;
     let mut volumes = None;
+    // A role's own proxy settings other than its route are lifted to [proxy] when the file
+    // has no `proxy` of its own (wherever it is written).
+    let root_proxy = entries.iter().any(|(k, _)| k == "proxy");
     for (k, v) in entries {
         match k.as_str() {
             "service" | "image" | "primary_role" => string(out, &[], k, v),
@@ -71,7 +74,7 @@ pub fn map(root: &Y, out: &mut Out) {
                 _ => wrong(out, &[], k, "a number", v),
             },
             "deploy_timeout" | "drain_timeout" => duration(out, &[], k, v),
-            "servers" => servers(out, v),
+            "servers" => servers(out, v, root_proxy),
             "env" => super::env::env(out, &[], v),
             "labels" => labels = Some(v),
             "volumes" => volumes = Some(v),
@@ -194,7 +197,7 @@ fn hosts(out: &mut Out, table: &[&str], key: &str, v: &Y) -> Array {
     a
 }
 
-fn servers(out: &mut Out, v: &Y) {
+fn servers(out: &mut Out, v: &Y, root_proxy: bool) {
     match v {
         Y::List(_) => {
             let hs = hosts(out, &[], "servers", v);
@@ -202,7 +205,7 @@ fn servers(out: &mut Out, v: &Y) {
         }
         Y::Map(roles) => {
             for (name, r) in roles {
-                role(out, name, r);
+                role(out, name, r, root_proxy);
             }
         }
         other => wrong(
@@ -215,7 +218,7 @@ fn servers(out: &mut Out, v: &Y) {
     }
 }
 
-fn role(out: &mut Out, name: &str, v: &Y) {
+fn role(out: &mut Out, name: &str, v: &Y, root_proxy: bool) {
     let at: &[&str] = &["servers", name];
     let Some(entries) = v.map() else {
         let hs = hosts(out, at, "hosts", v);
@@ -234,10 +237,7 @@ fn role(out: &mut Out, name: &str, v: &Y) {
             "options" => options(out, at, v),
             "proxy" => match v {
                 Y::Bool(b) => out.set(at, k, *b),
-                Y::Map(_) => {
-                    out.set(at, k, true);
-                    role_proxy(out, name, v);
-                }
+                Y::Map(_) => role_proxy(out, name, v, root_proxy),
                 other => wrong(out, at, k, "true, false or a proxy mapping", other),
             },
             "logging" | "asset_path" => out.unsupported(at, k),
@@ -247,24 +247,59 @@ fn role(out: &mut Out, name: &str, v: &Y) {
     out.table(at).set_implicit(false);
 }
 
-/// A role's own proxy settings: dhow has one `[proxy]`, so they become it when the file has
-/// none; otherwise each is warned about.
-fn role_proxy(out: &mut Out, role: &str, v: &Y) {
-    let has_root = out.doc.get("proxy").is_some();
-    if !has_root {
+/// A role's own proxy settings: its route (host, hosts, path_prefix, strip_path_prefix)
+/// becomes the role's own (`servers.<role>.proxy = { ... }`); the others, which dhow takes
+/// from `[proxy]` for every role, become `[proxy]` when the file has none, else are warned
+/// about.
+fn role_proxy(out: &mut Out, role: &str, v: &Y, root_proxy: bool) {
+    const ROUTE: [&str; 4] = ["host", "hosts", "path_prefix", "strip_path_prefix"];
+    let at = ["servers", role, "proxy"];
+    let entries = v.map().unwrap_or_default();
+    let (route, others): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .partition(|(k, _)| ROUTE.contains(&k.as_str()));
+    if route.is_empty() {
+        out.set(&["servers", role], "proxy", true);
+    }
+    for (k, val) in &route {
+        match k.as_str() {
+            "host" | "path_prefix" => string(out, &at, k, val),
+            "hosts" => match write::strings(val) {
+                Some(a) => out.set(&at, k, a),
+                None => wrong(out, &at, k, "a list of host names", val),
+            },
+            _ => boolean(out, &at, k, val),
+        }
+    }
+    if route.iter().any(|(k, _)| k == "path_prefix")
+        && !route.iter().any(|(k, _)| k == "strip_path_prefix")
+    {
+        out.set(&at, "strip_path_prefix", true);
+        out.note(
+            &at,
+            "strip_path_prefix",
+            "set to true: kamal-proxy strips the prefix by default, dhow does not",
+        );
+    }
+    if others.is_empty() {
+        return;
+    }
+    if !root_proxy {
         out.note(
             &["servers", role],
             "proxy",
-            "its settings became [proxy] (dhow has one proxy section for the app)",
+            "its settings other than the route became [proxy] (dhow takes them from [proxy] for every role)",
         );
-        super::sections::proxy(out, &["proxy"], v);
+        let lifted = Y::Map(others.into_iter().cloned().collect());
+        super::sections::proxy(out, &["proxy"], &lifted);
         return;
     }
-    for (k, _) in v.map().unwrap_or_default() {
+    for (k, _) in others {
         out.warn(
-            &["servers", role, "proxy"],
+            &at,
             k,
-            "per-role proxy settings are not supported by dhow (one [proxy] for the app), dropped",
+            "dhow takes this from [proxy] for every role (a role's own route is host, hosts, \
+             path_prefix and strip_path_prefix), dropped",
         );
     }
 }

@@ -12,6 +12,7 @@ mod proxy;
 mod proxy_boot;
 mod proxy_traffic;
 mod registry;
+mod role_routes;
 mod secrets;
 mod servers;
 mod setup;
@@ -47,6 +48,7 @@ pub fn validate(
     };
     app::check(c, &mut e);
     let roles = servers::check(c, &mut e);
+    role_routes::check(c, &mut e);
     let tags = tags::check(c, &mut e);
     app::check_destination(c, destination, &mut e);
     registry::check(c, &mut e);

@@ -280,3 +280,97 @@ keep_runs = 5
     let files = [Located::new("config/deploy.toml", &good)];
     assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
 }
+
+#[test]
+fn replicas_are_1_to_64_and_not_on_a_cron_role() {
+    let text = r#"service = "app"
+image = "org/app"
+
+[servers.web]
+hosts = ["h1"]
+replicas = 0
+
+[servers.jobs]
+hosts = ["h1"]
+replicas = 65
+
+[servers.tick]
+hosts = ["h1"]
+schedule = "0 * * * *"
+cmd = "bin/tick"
+replicas = 2
+"#;
+    let got = errors(text);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|e| e.contains("servers.web.replicas: replicas must be 1 to 64, not 0")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter()
+            .any(|e| e.contains("servers.jobs.replicas: replicas must be 1 to 64, not 65")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(
+            |e| e.contains("servers.tick.replicas: cron role tick runs one scheduler per host")
+        ),
+        "{got:#?}"
+    );
+    let good = text
+        .replace("replicas = 0", "replicas = 4")
+        .replace("replicas = 65", "replicas = 64")
+        .replace("replicas = 2\n", "replicas = 1\n");
+    let c: Config = toml::from_str(&good).expect("parses");
+    let files = [Located::new("config/deploy.toml", &good)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+}
+
+#[test]
+fn proxied_roles_need_routes_of_their_own() {
+    let text = r#"service = "app"
+image = "org/app"
+
+[servers.web]
+hosts = ["h1"]
+
+[servers.admin]
+hosts = ["h1"]
+proxy = true
+
+[servers.api]
+hosts = ["h1"]
+proxy = { host = "api.example.com", path_prefix = "v1" }
+
+[proxy]
+host = "example.com"
+"#;
+    let got = errors(text);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(
+        got.iter().any(|e| e.contains(
+            "servers.admin: roles web and admin are both proxied on the same hosts and path"
+        ) || e.contains(
+            "servers.web: roles admin and web are both proxied on the same hosts and path"
+        )),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter()
+            .any(|e| e
+                .contains("servers.api.proxy.path_prefix: path prefix \"v1\" must start with /")),
+        "{got:#?}"
+    );
+    let good = text
+        .replace("proxy = true", "proxy = { host = \"admin.example.com\" }")
+        .replace("\"v1\"", "\"/v1\"");
+    let c: Config = toml::from_str(&good).expect("parses");
+    let files = [Located::new("config/deploy.toml", &good)];
+    assert!(validate(&c, None, &files, &BTreeMap::new()).is_ok());
+    // A table of unknown keys is refused.
+    assert!(
+        toml::from_str::<Config>(&text.replace("proxy = true", "proxy = { hots = \"x\" }"))
+            .is_err()
+    );
+}
