@@ -178,6 +178,10 @@ start_host() { # name ip image
   fi
   docker rm -f "$name" >/dev/null 2>&1 || true
   say "starting $name on $ip (ssh :$SSH_PORT, http :8080, https :8443)"
+  # A new host starts with an empty engine, as on a fresh machine: a volume of this name left
+  # by an earlier sandbox (its state directory gone before `down`) would bring back its
+  # containers and proxies.
+  docker volume rm "$name-docker" >/dev/null 2>&1 || true
   docker volume create "$name-docker" >/dev/null
   docker run -d --name "$name" --hostname "$(echo "$name" | sed 's/^dhow-sandbox-//')" \
     --label "dhow.sandbox=$NAME" \
@@ -408,6 +412,13 @@ cmd_down() {
     done <"$STATE/containers"
     for pid in "${pids[@]}"; do wait "$pid" || true; done
   fi
+  # Hosts this sandbox started that the state file does not list (it was lost or rewritten):
+  # they carry its label.
+  local c
+  for c in $(docker ps -a --filter "label=dhow.sandbox=$NAME" --format '{{.Names}}'); do
+    docker rm -f "$c" >/dev/null 2>&1 && say "removed $c (not in the state file)"
+    docker volume rm "$c-docker" >/dev/null 2>&1 || true
+  done
   docker network rm "$NAME-net" >/dev/null 2>&1 && say "removed network $NAME-net"
   rm -rf "$STATE"
   say "down"
