@@ -103,18 +103,7 @@ async fn deliver_to(
         Delivery::Ssh => "sent over SSH".to_string(),
         Delivery::OnHosts | Delivery::Nothing => "checked".to_string(),
     };
-    let progress = Progress::new(ctx.out, &plan.host_names());
-    let exec = Execution::new(
-        plan,
-        conns,
-        &progress,
-        ctx.proxy_image(),
-        ctx.out,
-        ctx.cancel_signal(),
-    );
-    let result = exec.deliver().await;
-    drop(progress);
-    result?;
+    deliver_image(ctx, plan, conns).await?;
     for host in plan.host_names() {
         ctx.out.event(
             "delivered",
@@ -215,4 +204,26 @@ async fn details(ctx: &Ctx) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Bring the plan's image to each of its hosts as a deploy's delivery step does, with its
+/// progress lines; nothing is started (`build deliver|pull`, and `app exec --version` for a
+/// version a host lacks).
+pub(super) async fn deliver_image(
+    ctx: &Ctx,
+    plan: &crate::deploy::plan::Plan,
+    conns: &super::context::Conns,
+) -> anyhow::Result<()> {
+    let progress = Progress::new(ctx.out, &plan.host_names());
+    let exec = Execution::new(
+        plan,
+        conns,
+        &progress,
+        ctx.proxy_image(),
+        ctx.out,
+        ctx.cancel_signal(),
+    );
+    let result = exec.deliver().await;
+    drop(progress);
+    result
 }

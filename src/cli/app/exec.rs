@@ -169,18 +169,7 @@ async fn ensure_image(
     ctx.out.info(format!(
         "{host}: {image} is not there yet; bringing it first"
     ));
-    let progress = crate::progress::Progress::new(ctx.out, &one.host_names());
-    let exec = crate::deploy::execute::Execution::new(
-        &one,
-        conns,
-        &progress,
-        ctx.proxy_image(),
-        ctx.out,
-        ctx.cancel_signal(),
-    );
-    let result = exec.deliver().await;
-    drop(progress);
-    result
+    super::super::build::deliver_image(ctx, &one, conns).await
 }
 
 /// An interactive command's exit status as the command's result.
