@@ -144,13 +144,25 @@ fn extract(top: &Path, rev: &str, prefix: &str, into: &Path) -> Result<()> {
             let mut archive = tar::Archive::new(stdout);
             archive.set_preserve_permissions(true);
             archive.set_preserve_mtime(true);
-            archive.unpack(into)
+            let unpacked = archive.unpack(into);
+            // git pads its tar past the end marker, where the unpacking stops: read the rest,
+            // or git may get SIGPIPE writing it and exit as failed with nothing to say (seen
+            // on a loaded machine).
+            let mut rest = archive.into_inner();
+            let _ = std::io::copy(&mut rest, &mut std::io::sink());
+            unpacked
         }
         None => Ok(()),
     };
     let output = child
         .wait_with_output()
         .map_err(|e| fail(Kind::Usage, format!("git archive: {e}")))?;
+    if let Err(e) = &unpacked {
+        return Err(fail(
+            Kind::Usage,
+            format!("cannot unpack commit {rev} for the build context: {e}"),
+        ));
+    }
     if !output.status.success() {
         return Err(fail(
             Kind::Usage,
