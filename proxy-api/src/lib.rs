@@ -2,6 +2,7 @@
 //! its endpoints, the JSON bodies each side sends and the defaults the proxy fills in. Plain
 //! serde data (and cron roles' schedule syntax, `cron.rs`), so the CLI (client) and the proxy (server) cannot drift apart.
 
+pub mod canary;
 pub mod cron;
 pub mod duration;
 pub mod paths;
@@ -9,6 +10,10 @@ pub mod request;
 pub mod response;
 pub mod traffic;
 
+pub use canary::{
+    basis_points, CanaryAbort, CanaryEntry, CanaryRequest, CanaryShare, StatsAnswer, VersionStats,
+    DEFAULT_CANARY_COOKIE, DEFAULT_CANARY_HEADER,
+};
 pub use paths::{
     service_path, Endpoint, CONTAINER_NEXT_SOCKET, CONTAINER_PORTS_SOCKET, CONTAINER_SOCKET,
     CONTAINER_SOCKET_DIR, HANDOVER_PATH, HEALTH_PATH, HOST_NEXT_SOCKET, HOST_SOCKET,

@@ -48,6 +48,11 @@ pub enum Endpoint<'a> {
     Pause(&'a str),
     Stop(&'a str),
     Resume(&'a str),
+    /// A canary rollout: start (or replace), new share, abort; the service's counters.
+    CanaryStart(&'a str),
+    CanaryShare(&'a str),
+    CanaryAbort(&'a str),
+    Stats(&'a str),
     Handover,
     Promote,
 }
@@ -65,6 +70,10 @@ impl<'a> Endpoint<'a> {
             ("POST", ["v1", "services", name, "pause"]) => Endpoint::Pause(name),
             ("POST", ["v1", "services", name, "stop"]) => Endpoint::Stop(name),
             ("POST", ["v1", "services", name, "resume"]) => Endpoint::Resume(name),
+            ("POST", ["v1", "services", name, "canary"]) => Endpoint::CanaryStart(name),
+            ("POST", ["v1", "services", name, "canary", "share"]) => Endpoint::CanaryShare(name),
+            ("POST", ["v1", "services", name, "canary", "abort"]) => Endpoint::CanaryAbort(name),
+            ("GET", ["v1", "services", name, "stats"]) => Endpoint::Stats(name),
             ("POST", ["v1", "handover"]) => Endpoint::Handover,
             ("POST", ["v1", "promote"]) => Endpoint::Promote,
             _ => return None,
@@ -74,7 +83,7 @@ impl<'a> Endpoint<'a> {
     /// The HTTP method of the endpoint.
     pub fn method(&self) -> &'static str {
         match self {
-            Endpoint::Health | Endpoint::List => "GET",
+            Endpoint::Health | Endpoint::List | Endpoint::Stats(_) => "GET",
             Endpoint::Remove(_) => "DELETE",
             _ => "POST",
         }
@@ -90,6 +99,10 @@ impl<'a> Endpoint<'a> {
             Endpoint::Pause(s) => service_path(s, Some("pause")),
             Endpoint::Stop(s) => service_path(s, Some("stop")),
             Endpoint::Resume(s) => service_path(s, Some("resume")),
+            Endpoint::CanaryStart(s) => service_path(s, Some("canary")),
+            Endpoint::CanaryShare(s) => service_path(s, Some("canary/share")),
+            Endpoint::CanaryAbort(s) => service_path(s, Some("canary/abort")),
+            Endpoint::Stats(s) => service_path(s, Some("stats")),
             Endpoint::Handover => HANDOVER_PATH.to_string(),
             Endpoint::Promote => PROMOTE_PATH.to_string(),
         }
@@ -127,6 +140,10 @@ mod tests {
             Endpoint::Pause("web"),
             Endpoint::Stop("web"),
             Endpoint::Resume("web"),
+            Endpoint::CanaryStart("web"),
+            Endpoint::CanaryShare("web"),
+            Endpoint::CanaryAbort("web"),
+            Endpoint::Stats("web"),
         ] {
             let path = e.path();
             assert_eq!(Endpoint::parse(e.method(), &path), Some(e), "{path}");

@@ -62,10 +62,10 @@ fn default_interval() -> u64 {
 fn default_timeout() -> u64 {
     DEFAULT_HEALTH_TIMEOUT_MS
 }
-fn default_deploy_timeout() -> u64 {
+pub(crate) fn default_deploy_timeout() -> u64 {
     DEFAULT_DEPLOY_TIMEOUT_MS
 }
-fn default_drain_timeout() -> u64 {
+pub(crate) fn default_drain_timeout() -> u64 {
     DEFAULT_DRAIN_TIMEOUT_MS
 }
 

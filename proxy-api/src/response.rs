@@ -19,6 +19,9 @@ pub struct ServiceList {
 pub struct ServiceEntry {
     /// With automatic certificates: each host name's certificate; none without.
     pub acme: Option<BTreeMap<String, AcmeStatus>>,
+    /// A canary rollout running beside the current target(s); left out without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::canary::CanaryEntry>,
     /// The current target answers its health check.
     pub healthy: bool,
     pub hosts: Vec<String>,
@@ -117,6 +120,9 @@ pub struct ModeAnswer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct HealthAnswer {
+    /// The proxy runs canary rollouts (`/canary` endpoints, `stats`); an older one does not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
     pub ok: bool,
     /// The proxy balances over a deploy's `targets` (replicas); an older one leaves it out,
     /// and would route to `target` alone.
@@ -157,6 +163,7 @@ mod tests {
 
     fn entry() -> ServiceEntry {
         ServiceEntry {
+            canary: None,
             acme: Some(BTreeMap::from([(
                 "demo.test".to_string(),
                 AcmeStatus {
@@ -221,6 +228,7 @@ mod tests {
             r#"{"mode":"paused","service":"demo-web"}"#
         );
         let old = HealthAnswer {
+            canary: false,
             ok: true,
             replicas: false,
             service_limits: false,
@@ -228,6 +236,7 @@ mod tests {
         };
         assert_eq!(round_trip(&old), r#"{"ok":true}"#);
         let now = HealthAnswer {
+            canary: true,
             ok: true,
             replicas: true,
             service_limits: true,
@@ -235,7 +244,7 @@ mod tests {
         };
         assert_eq!(
             round_trip(&now),
-            r#"{"ok":true,"replicas":true,"service_limits":true,"traffic":true}"#
+            r#"{"canary":true,"ok":true,"replicas":true,"service_limits":true,"traffic":true}"#
         );
         let several = DeployAnswer {
             targets: vec!["w:1".into(), "w-r2:1".into()],

@@ -33,7 +33,7 @@ use tokio::sync::Mutex;
 pub struct Control {
     pub proxy: Arc<Proxy>,
     pub state_path: PathBuf,
-    writer: Mutex<()>,
+    pub(crate) writer: Mutex<()>,
     /// Handing over to, or taking over from, another proxy process (set by `run`).
     pub lifecycle: std::sync::OnceLock<Arc<crate::handover::Lifecycle>>,
 }
@@ -72,7 +72,7 @@ impl Control {
     /// save fails the table stays as it was (a switch the proxy would forget at its next start
     /// is not made): the answer is a 500 the CLI reports as a failed step, and the previous
     /// target keeps serving.
-    fn save_and_publish(&self, next: Table) -> Result<(), (StatusCode, String)> {
+    pub(crate) fn save_and_publish(&self, next: Table) -> Result<(), (StatusCode, String)> {
         state::save(&self.state_path, &State::of(&next)).map_err(|e| {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,6 +129,7 @@ impl Control {
                 "targets must be HOST:PORT each, the first being target".into(),
             ));
         }
+        self.canary_allows(name, &addrs)?;
         let deadline = Duration::from_millis(req.deploy_timeout_ms);
         // Every new target must be healthy before any of them takes requests.
         if let Err(e) =
@@ -150,8 +151,16 @@ impl Control {
             if let Some(msg) = table.conflict(name, &hosts, &prefixes) {
                 return Err((StatusCode::CONFLICT, msg));
             }
+            self.canary_allows(name, &addrs)?;
             let old = table.get(name);
             let previous = old.map(|s| s.targets().to_vec());
+            // Finishing a canary: its targets are the service's now (new entries, checked).
+            for t in old
+                .and_then(|s| s.canary.as_ref())
+                .map_or(&[][..], |c| c.targets())
+            {
+                t.retire();
+            }
             let service = Service {
                 name: name.to_string(),
                 hosts: hosts.clone(),
@@ -171,6 +180,7 @@ impl Control {
                     buffering: req.buffering.clone(),
                 },
                 traffic,
+                canary: None,
             };
             let watched = service.clone();
             if let Err((status, e)) = self.save_and_publish(table.with(service)) {
@@ -203,15 +213,31 @@ impl Control {
         })
     }
 
+    /// While a canary runs, the only deploy is the one finishing it (to exactly its targets).
+    fn canary_allows(&self, name: &str, addrs: &[String]) -> Result<(), (StatusCode, String)> {
+        let table = self.proxy.table.load();
+        let Some(c) = table.get(name).and_then(|s| s.canary.as_ref()) else {
+            return Ok(());
+        };
+        let (mut mine, mut theirs) = (addrs.to_vec(), c.addrs());
+        mine.sort();
+        theirs.sort();
+        match mine == theirs {
+            true => Ok(()),
+            false => Err((
+                StatusCode::CONFLICT,
+                crate::control_canary::running(name, c),
+            )),
+        }
+    }
+
     pub async fn remove(&self, name: &str) -> Result<RemoveAnswer, (StatusCode, String)> {
         let _w = self.writer.lock().await;
         let table = self.proxy.table.load_full();
-        let Some(old) = table
-            .services
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.targets().to_vec())
-        else {
+        let Some(old) = table.services.iter().find(|s| s.name == name).map(|s| {
+            let canary = s.canary.as_ref().map_or(&[][..], |c| c.targets());
+            [s.targets(), canary].concat()
+        }) else {
             return Err((StatusCode::NOT_FOUND, format!("no service {name}")));
         };
         self.save_and_publish(table.without(name))?;
@@ -318,7 +344,13 @@ async fn route(
     let endpoint = Endpoint::parse(method.as_str(), &path);
     let mutating = !matches!(
         endpoint,
-        Some(Endpoint::Health | Endpoint::List | Endpoint::Handover | Endpoint::Promote) | None
+        Some(
+            Endpoint::Health
+                | Endpoint::List
+                | Endpoint::Stats(_)
+                | Endpoint::Handover
+                | Endpoint::Promote
+        ) | None
     );
     if mutating && control.proxy.drain.handed_over() {
         return Ok(reply(
@@ -340,6 +372,7 @@ async fn route(
             None => Err((StatusCode::CONFLICT, "this proxy cannot take over".into())),
         },
         Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
+            canary: true,
             ok: true,
             replicas: true,
             service_limits: true,
@@ -351,6 +384,21 @@ async fn route(
             match serde_json::from_slice::<DeployRequest>(&body) {
                 Ok(d) => control.deploy(name, d).await.map(|a| ok(&a)),
                 Err(e) => Err((StatusCode::BAD_REQUEST, format!("bad deploy request: {e}"))),
+            }
+        }
+        Some(
+            e @ (Endpoint::CanaryStart(_)
+            | Endpoint::CanaryShare(_)
+            | Endpoint::CanaryAbort(_)
+            | Endpoint::Stats(_)),
+        ) => {
+            let body = req.into_body().collect().await?.to_bytes();
+            match crate::control_canary::route(&control, e, &body).await {
+                Some(r) => r.map(|a| ok(&a)),
+                None => Err((
+                    StatusCode::NOT_FOUND,
+                    format!("no such control endpoint: {method} {path}"),
+                )),
             }
         }
         Some(Endpoint::Remove(name)) => control.remove(name).await.map(|a| ok(&a)),

@@ -33,6 +33,7 @@ impl Control {
                     .collect(),
                 None => Vec::new(),
             },
+            canary: s.canary.as_ref().map(|c| c.entry()),
             healthy: s.target.is_ready(),
             inflight: s.targets().iter().map(|t| t.inflight() as u64).sum(),
             mode: s.mode.name().to_string(),
@@ -57,6 +58,7 @@ impl Control {
     /// A service with several targets gets its active health watch, which does this too.
     pub fn check_restored(self: &Arc<Self>) {
         for s in self.proxy.table.load().services.iter() {
+            self.watch_canary(s);
             if s.replicas.is_some() {
                 self.watch(s);
                 continue;

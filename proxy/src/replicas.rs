@@ -32,7 +32,7 @@ thread_local! {
 
 /// A per-thread xorshift64* number: no lock, good enough to draw a pair.
 #[inline]
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     SEED.with(|s| {
         let mut x = s.get();
         if x == 0 {

@@ -63,6 +63,8 @@ pub struct Service {
     pub limits: crate::limits::ServiceLimits,
     /// Rate limit, error pages, canonical host.
     pub traffic: Arc<crate::traffic::ServiceTraffic>,
+    /// A canary rollout beside the targets (`canary.rs`).
+    pub canary: Option<Arc<crate::canary::Canary>>,
 }
 
 impl Service {
@@ -299,6 +301,7 @@ mod tests {
             acme: false,
             limits: Default::default(),
             traffic: Default::default(),
+            canary: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! change and read at start. A corrupt file is reported and set aside, never a reason not to
 //! start.
 
+use crate::canary::Canary;
 use crate::limits::ServiceLimits;
 use crate::router::{HealthSpec, Service, ServiceMode, Table};
 use crate::traffic::ServiceTraffic;
@@ -54,6 +55,55 @@ pub struct SavedService {
     /// canonical host.
     #[serde(flatten)]
     pub traffic: Traffic,
+    /// A canary rollout beside the targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<SavedCanary>,
+}
+
+/// A service's canary as saved: everything but its counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedCanary {
+    pub targets: Vec<String>,
+    /// The share in hundredths of a percent.
+    pub basis: u32,
+    pub version: String,
+    #[serde(default)]
+    pub stable_version: String,
+    pub cookie: String,
+    pub header: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+impl SavedCanary {
+    fn of(c: &Canary) -> SavedCanary {
+        SavedCanary {
+            targets: c.addrs(),
+            basis: c.basis,
+            version: c.version.clone(),
+            stable_version: c.stable_version.clone(),
+            cookie: c.cookie.clone(),
+            header: c.header.clone(),
+            allow: c.allow.clone(),
+        }
+    }
+
+    /// The canary, its targets not ready until checked (as the service's).
+    fn canary(&self) -> Canary {
+        let (target, replicas) = Service::targets_for(&self.targets, false);
+        Canary {
+            version: self.version.clone(),
+            stable_version: self.stable_version.clone(),
+            basis: self.basis.min(crate::canary::BUCKETS),
+            cookie: self.cookie.clone(),
+            header: self.header.clone(),
+            allow: self.allow.clone(),
+            target,
+            replicas,
+            stats: crate::stats::Stats::new(),
+            stable_stats: crate::stats::Stats::new(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -123,6 +173,7 @@ impl State {
                         },
                         ..s.traffic.wire.clone()
                     },
+                    canary: s.canary.as_deref().map(SavedCanary::of),
                 })
                 .collect(),
         }
@@ -187,6 +238,7 @@ impl State {
                             Arc::default()
                         }
                     },
+                    canary: s.canary.as_ref().map(|c| Arc::new(c.canary())),
                 }
                 })
                 .collect(),
@@ -288,13 +340,24 @@ mod tests {
                     error_pages: [("503".to_string(), "<p>down</p>".to_string())].into(),
                     canonical_host: Some("a.test".into()),
                 },
+                canary: Some(SavedCanary {
+                    targets: vec!["a-2:80".into()],
+                    basis: 2000,
+                    version: "2".into(),
+                    stable_version: "1".into(),
+                    cookie: "dhow_canary".into(),
+                    header: "x-dhow-canary".into(),
+                    allow: vec!["tester".into()],
+                }),
             }],
         };
         save(&p, &s).unwrap();
         let (back, problem) = load(&p);
         assert!(problem.is_none());
         assert_eq!(back.services[0].target, "a-1:80");
-        assert!(!std::fs::read_to_string(&p).unwrap().contains("targets"));
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert!(file["services"][0].get("targets").is_none(), "{file}");
         let (table, problems) = back.table();
         assert!(problems.is_empty(), "{problems:?}");
         let restored = &table.services[0];
@@ -302,10 +365,20 @@ mod tests {
         assert!(restored.traffic.limiter.is_some());
         assert!(restored.traffic.pages.for_status(503).is_some());
         assert_eq!(restored.traffic.canonical.as_deref(), Some("a.test"));
+        let canary = restored.canary.as_ref().unwrap();
+        assert_eq!(
+            (canary.basis, canary.addrs()),
+            (2000, vec!["a-2:80".to_string()])
+        );
+        assert!(
+            !canary.is_ready(),
+            "a restored canary waits for its health check"
+        );
         // Saved again, it is the same state.
         let again = serde_json::to_value(State::of(&table)).unwrap();
         assert_eq!(again["services"][0]["path_prefixes"][1], "/api");
         assert_eq!(again["services"][0]["rate_limit"]["by"], "header:X-Key");
+        assert_eq!(again["services"][0]["canary"]["allow"][0], "tester");
         let limits = &table.services[0].limits;
         assert_eq!(limits.response_timeout_ms, Some(1500));
         assert_eq!(

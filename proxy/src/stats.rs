@@ -120,6 +120,25 @@ impl Stats {
             .sum()
     }
 
+    /// Requests answered, those with a 5xx, and the upper bound (seconds) of the duration
+    /// bucket holding the 99th percentile (the largest bound when beyond it).
+    pub fn summary(&self) -> (u64, u64, Option<f64>) {
+        let requests: u64 = (0..CLASSES.len()).map(|i| self.class(i)).sum();
+        let errors = self.class(4);
+        let mut seen = 0;
+        let rank = requests - requests / 100;
+        let p99 = (requests > 0).then(|| {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                seen += self.bucket(i);
+                if seen >= rank {
+                    return *le;
+                }
+            }
+            BUCKETS[BUCKETS.len() - 1]
+        });
+        (requests, errors, p99)
+    }
+
     pub fn inflight(&self) -> i64 {
         let n: i64 = self
             .shards

@@ -144,8 +144,9 @@ pub fn plan(
     let Some(service) = route(&table, &facts, path, client) else {
         return Parsed::General;
     };
-    // A service's own body limit or buffering the fast path cannot apply: the general path.
-    if !service.limits.fast_path_carries(facts.body_len) {
+    // A service's own body limit or buffering the fast path cannot apply, nor a canary's
+    // choice of side: the general path.
+    if !service.limits.fast_path_carries(facts.body_len) || service.canary.is_some() {
         return Parsed::General;
     }
     let real_ip = write_head(out, client_head, &facts, service, client, proxy, id);

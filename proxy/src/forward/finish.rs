@@ -31,6 +31,10 @@ pub struct Done {
     pub id: HeaderValue,
     /// The routed service's traffic settings, when it has its own error pages.
     pub pages: Option<Arc<crate::traffic::ServiceTraffic>>,
+    /// With a canary: the counters of the side the request went to.
+    pub side: Option<Arc<Stats>>,
+    /// A canary's cookie for a new client, set on the response.
+    pub set_cookie: Option<HeaderValue>,
 }
 
 impl Done {
@@ -70,6 +74,8 @@ impl Done {
             target: None,
             id,
             pages: None,
+            side: None,
+            set_cookie: None,
         }
     }
 
@@ -82,8 +88,11 @@ impl Done {
     }
 
     fn finish(self, bytes: u64) {
-        self.stats
-            .observe(self.status.as_u16(), self.started.elapsed());
+        let took = self.started.elapsed();
+        self.stats.observe(self.status.as_u16(), took);
+        if let Some(side) = &self.side {
+            side.observe(self.status.as_u16(), took);
+        }
         if !self.proxy.log {
             return;
         }
@@ -106,6 +115,9 @@ impl Done {
             resp = super::traffic::with_error_page(t, resp);
         }
         self.status = resp.status();
+        if let Some(c) = self.set_cookie.take() {
+            resp.headers_mut().append(hyper::header::SET_COOKIE, c);
+        }
         let bytes = resp.body().size_hint().exact().unwrap_or(0);
         self.finish(bytes);
         resp

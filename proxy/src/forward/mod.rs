@@ -78,9 +78,12 @@ pub async fn handle(
     if let Some(resp) = traffic::rate_limited(&proxy, service, req.headers(), peer) {
         return Ok(done.answer(resp));
     }
-    let target = service.pick().clone();
+    let routed = crate::canary::route(service, req.headers(), tls);
+    let target = routed.target.clone();
+    let replicas = routed.replicas;
+    (done.side, done.set_cookie) = (routed.side, routed.set_cookie);
     done.target = Some(target.clone());
-    if !service.is_ready() && !target.wait_ready(Duration::from_secs(30)).await {
+    if !routed.ready && !target.wait_ready(Duration::from_secs(30)).await {
         let resp = text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the service's target is not healthy yet",
@@ -109,7 +112,7 @@ pub async fn handle(
         upstream_client::request_here(outgoing.request),
     )
     .await;
-    if let (Ok(Err(e)), Some(_)) = (&result, &service.replicas) {
+    if let (Ok(Err(e)), Some(_)) = (&result, replicas) {
         // One of several targets refused the connection: out of balancing until its health
         // check passes again (this path does not send the request elsewhere: its body is
         // consumed; the fast path does, for requests that never reached the target).
@@ -393,6 +396,9 @@ where
     let (mut parts, body) = resp.into_parts();
     rewrite::strip_response(&mut parts.headers);
     parts.headers.insert(rewrite::X_REQUEST_ID, done.id.clone());
+    if let Some(c) = done.set_cookie.take() {
+        parts.headers.append(hyper::header::SET_COOKIE, c);
+    }
     done.status = parts.status;
     let body = Guarded::new(body, held.guard, held.inflight, done).boxed();
     Response::from_parts(parts, body)
