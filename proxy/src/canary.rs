@@ -8,10 +8,10 @@
 //! version, another salt) picks other clients. A client without the cookie gets a new random
 //! value with the response (`Set-Cookie`), routed by that same value. A tester's header
 //! (`X-Dhow-Canary: canary|stable`) or an allowlisted cookie value choose for themselves.
-//! The fast path leaves a service with a canary to the general path (`fast/request.rs`).
+//! The fast path leaves a service with a canary to the general path (`fast/request.rs`),
+//! which asks `forward/side.rs` for each request's side.
 
 use crate::replicas::Replicas;
-use crate::router::Service;
 use crate::stats::Stats;
 use crate::upstream::Upstream;
 use dhow_proxy_api::CanaryEntry;
@@ -43,19 +43,6 @@ pub struct Canary {
     pub stable_stats: Arc<Stats>,
 }
 
-/// Where one request goes.
-pub struct Routed<'a> {
-    pub target: &'a Arc<Upstream>,
-    /// Its side's replicas (for taking an unreachable one out).
-    pub replicas: Option<&'a Arc<Replicas>>,
-    /// Its side may take requests.
-    pub ready: bool,
-    /// With a canary: the chosen side's counters.
-    pub side: Option<Arc<Stats>>,
-    /// A new client's cookie, for the response.
-    pub set_cookie: Option<HeaderValue>,
-}
-
 impl Canary {
     /// The same canary with another share (counters carried over).
     pub fn with_basis(&self, basis: u32) -> Canary {
@@ -84,7 +71,7 @@ impl Canary {
         self.targets().iter().map(|t| t.addr.clone()).collect()
     }
 
-    fn pick(&self) -> &Arc<Upstream> {
+    pub fn pick(&self) -> &Arc<Upstream> {
         match &self.replicas {
             None => &self.target,
             Some(r) => r.pick(),
@@ -170,38 +157,6 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| {
             !v.is_empty() && v.len() <= MAX_VALUE && v.bytes().all(|b| b.is_ascii_graphic())
         })
-}
-
-/// Where a request for `service` goes: its targets, or (with a canary) the side its client
-/// is on. A canary not healthy (yet) sends everyone to the stable side.
-pub fn route<'s>(service: &'s Service, headers: &HeaderMap, tls: bool) -> Routed<'s> {
-    let Some(c) = &service.canary else {
-        return Routed {
-            target: service.pick(),
-            replicas: service.replicas.as_ref(),
-            ready: service.is_ready(),
-            side: None,
-            set_cookie: None,
-        };
-    };
-    let (to_canary, new_value) = c.choose(headers);
-    let set_cookie = new_value.and_then(|v| c.set_cookie(&v, tls));
-    if to_canary && c.is_ready() {
-        return Routed {
-            target: c.pick(),
-            replicas: c.replicas.as_ref(),
-            ready: true,
-            side: Some(c.stats.clone()),
-            set_cookie,
-        };
-    }
-    Routed {
-        target: service.pick(),
-        replicas: service.replicas.as_ref(),
-        ready: service.is_ready(),
-        side: Some(c.stable_stats.clone()),
-        set_cookie,
-    }
 }
 
 #[cfg(test)]

@@ -7,22 +7,21 @@
 //! proxy never routes by a table it would not come back with after a restart.
 
 use crate::body::ProxyBody;
+use crate::control_reply::{ok, reply};
 use crate::health;
 use crate::limits::ServiceLimits;
 use crate::proxy::Proxy;
 use crate::router::{Service, ServiceMode, Table};
 use crate::state::{self, State};
 use crate::traffic::ServiceTraffic;
-use bytes::Bytes;
 use dhow_proxy_api::{
     DeployAnswer, DeployRequest, Endpoint, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer,
     StopRequest,
 };
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -199,36 +198,7 @@ impl Control {
         let drain = Duration::from_millis(req.drain_timeout_ms);
         let old = previous.unwrap_or_default();
         let left = crate::replicas::drain_replaced(&old, &addrs, drain).await;
-        let several = |addrs: Vec<String>| if addrs.len() > 1 { addrs } else { Vec::new() };
-        Ok(DeployAnswer {
-            service: name.to_string(),
-            target: req.target,
-            targets: several(addrs),
-            previous: old.first().map(|t| t.addr.clone()),
-            previous_targets: several(old.iter().map(|t| t.addr.clone()).collect()),
-            unfinished_after_drain: left as u64,
-            acme: req.acme.then(|| {
-                "certificates are being obtained in the background; `list` shows them".into()
-            }),
-        })
-    }
-
-    /// While a canary runs, the only deploy is the one finishing it (to exactly its targets).
-    fn canary_allows(&self, name: &str, addrs: &[String]) -> Result<(), (StatusCode, String)> {
-        let table = self.proxy.table.load();
-        let Some(c) = table.get(name).and_then(|s| s.canary.as_ref()) else {
-            return Ok(());
-        };
-        let (mut mine, mut theirs) = (addrs.to_vec(), c.addrs());
-        mine.sort();
-        theirs.sort();
-        match mine == theirs {
-            true => Ok(()),
-            false => Err((
-                StatusCode::CONFLICT,
-                crate::control_canary::running(name, c),
-            )),
-        }
+        Ok(deploy_answer(name, req, addrs, &old, left))
     }
 
     pub async fn remove(&self, name: &str) -> Result<RemoveAnswer, (StatusCode, String)> {
@@ -291,6 +261,28 @@ impl Control {
     }
 }
 
+/// What a deploy answers: the targets switched to and from, the drain's leftovers.
+fn deploy_answer(
+    name: &str,
+    req: DeployRequest,
+    addrs: Vec<String>,
+    old: &[Arc<crate::upstream::Upstream>],
+    left: usize,
+) -> DeployAnswer {
+    let several = |addrs: Vec<String>| if addrs.len() > 1 { addrs } else { Vec::new() };
+    DeployAnswer {
+        service: name.to_string(),
+        target: req.target,
+        targets: several(addrs),
+        previous: old.first().map(|t| t.addr.clone()),
+        previous_targets: several(old.iter().map(|t| t.addr.clone()).collect()),
+        unfinished_after_drain: left as u64,
+        acme: req
+            .acme
+            .then(|| "certificates are being obtained in the background; `list` shows them".into()),
+    }
+}
+
 /// A deploy's certificate files, loaded (both or neither).
 fn load_tls(
     req: &DeployRequest,
@@ -305,33 +297,6 @@ fn load_tls(
             "tls_cert and tls_key go together: give both or neither".into(),
         )),
     }
-}
-
-/// A JSON answer. The wire types always serialize; should one not, the client gets a 500.
-fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response<ProxyBody> {
-    let (status, bytes) = match serde_json::to_vec(body) {
-        Ok(b) => (status, b),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            br#"{"error":"the proxy could not write its answer"}"#.to_vec(),
-        ),
-    };
-    let mut r = Response::new(
-        Full::new(Bytes::from(bytes))
-            .map_err(|e| match e {})
-            .boxed(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// A 200 with `body`.
-fn ok<T: Serialize>(body: &T) -> Response<ProxyBody> {
-    reply(StatusCode::OK, body)
 }
 
 async fn route(
@@ -393,7 +358,7 @@ async fn route(
             | Endpoint::Stats(_)),
         ) => {
             let body = req.into_body().collect().await?.to_bytes();
-            match crate::control_canary::route(&control, e, &body).await {
+            match control.canary_route(e, &body).await {
                 Some(r) => r.map(|a| ok(&a)),
                 None => Err((
                     StatusCode::NOT_FOUND,

@@ -91,6 +91,25 @@ impl Control {
         Ok(json!({ "service": name, "canary": entry }))
     }
 
+    /// While a canary runs, the only deploy is the one finishing it (to exactly its targets).
+    pub(crate) fn canary_allows(
+        &self,
+        name: &str,
+        addrs: &[String],
+    ) -> Result<(), (StatusCode, String)> {
+        let table = self.proxy.table.load();
+        let Some(c) = table.get(name).and_then(|s| s.canary.as_ref()) else {
+            return Ok(());
+        };
+        let (mut mine, mut theirs) = (addrs.to_vec(), c.addrs());
+        mine.sort();
+        theirs.sort();
+        match mine == theirs {
+            true => Ok(()),
+            false => Err((StatusCode::CONFLICT, running(name, c))),
+        }
+    }
+
     /// The service a canary may start on: it exists, its canary (if any) is of the same
     /// version, and the canary's targets are not its own.
     fn startable(&self, name: &str, req: &CanaryRequest) -> Result<Service, Failed> {
@@ -266,32 +285,36 @@ fn version_stats(stats: &Stats, side: &str, version: &str) -> VersionStats {
     }
 }
 
-/// The canary endpoints' part of the control router: None for other endpoints.
-pub async fn route(
-    control: &Control,
-    endpoint: Endpoint<'_>,
-    body: &[u8],
-) -> Option<Result<Value, Failed>> {
-    fn read<T: serde::de::DeserializeOwned>(b: &[u8], what: &str) -> Result<T, Failed> {
-        let b = if b.is_empty() { &b"{}"[..] } else { b };
-        serde_json::from_slice(b).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad {what}: {e}")))
+impl Control {
+    /// The canary endpoints' part of the control router: None for other endpoints.
+    pub async fn canary_route(
+        &self,
+        endpoint: Endpoint<'_>,
+        body: &[u8],
+    ) -> Option<Result<Value, Failed>> {
+        fn read<T: serde::de::DeserializeOwned>(b: &[u8], what: &str) -> Result<T, Failed> {
+            let b = if b.is_empty() { &b"{}"[..] } else { b };
+            serde_json::from_slice(b)
+                .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad {what}: {e}")))
+        }
+        Some(match endpoint {
+            Endpoint::CanaryStart(name) => match read(body, "canary request") {
+                Ok(r) => self.canary_start(name, r).await,
+                Err(e) => Err(e),
+            },
+            Endpoint::CanaryShare(name) => match read(body, "canary share") {
+                Ok(r) => self.canary_share(name, r).await,
+                Err(e) => Err(e),
+            },
+            Endpoint::CanaryAbort(name) => match read(body, "canary abort") {
+                Ok(r) => self.canary_abort(name, r).await,
+                Err(e) => Err(e),
+            },
+            Endpoint::Stats(name) => self.stats(name).and_then(|a| {
+                serde_json::to_value(a)
+                    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            }),
+            _ => return None,
+        })
     }
-    Some(match endpoint {
-        Endpoint::CanaryStart(name) => match read(body, "canary request") {
-            Ok(r) => control.canary_start(name, r).await,
-            Err(e) => Err(e),
-        },
-        Endpoint::CanaryShare(name) => match read(body, "canary share") {
-            Ok(r) => control.canary_share(name, r).await,
-            Err(e) => Err(e),
-        },
-        Endpoint::CanaryAbort(name) => match read(body, "canary abort") {
-            Ok(r) => control.canary_abort(name, r).await,
-            Err(e) => Err(e),
-        },
-        Endpoint::Stats(name) => control.stats(name).and_then(|a| {
-            serde_json::to_value(a).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-        }),
-        _ => return None,
-    })
 }

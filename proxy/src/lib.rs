@@ -13,6 +13,7 @@ pub mod canary;
 pub mod conn;
 pub mod control;
 pub mod control_canary;
+pub mod control_reply;
 pub mod control_targets;
 pub mod cron;
 pub mod dns;

@@ -27,6 +27,20 @@ pub struct DeployArgs {
     /// A note recorded in the lock and the audit log.
     #[arg(short = 'm', long)]
     pub message: Option<String>,
+    /// Start the new version beside the current one for this share of clients (0 to 100),
+    /// sticky per client by a cookie; nothing stops. `dhow rollout` goes on from there
+    /// (status, set, finish, abort). Proxied roles only: the others move at `rollout finish`.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub canary: Option<f64>,
+}
+
+/// A share of clients: 0 to 100 percent.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (0 to 100)"))?;
+    dhow_proxy_api::basis_points(p).map(|_| p)
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -57,7 +71,10 @@ pub async fn deploy_version(
     version: &str,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let plan = ctx.plan(version, movement, args.skip_push)?;
+    let mut plan = ctx.plan(version, movement, args.skip_push)?;
+    if let Some(percent) = args.canary {
+        canary_plan(ctx, &mut plan, percent)?;
+    }
     if args.dry_run {
         let record = serde_json::json!({ "plan": plan.describe_json() });
         ctx.out
@@ -69,10 +86,14 @@ pub async fn deploy_version(
     let conns = ctx
         .connect(&with_primary(plan.host_names(), &plan.primary_host))
         .await?;
-    let what = plan.movement.as_str();
+    let what = match plan.canary {
+        Some(_) => "canary",
+        None => plan.movement.as_str(),
+    };
     locked(
         ctx,
         &plan,
+        what,
         &conns,
         args.lock_wait,
         args.message.as_deref(),
@@ -94,13 +115,57 @@ pub async fn deploy_version(
             &[("RUNTIME", started.elapsed().as_secs().to_string())],
         )
         .await?;
-    ctx.out.info(format!(
-        "{what}ed {} {} to {} host(s) in {:.1}s",
-        plan.service,
-        plan.version,
-        plan.hosts.len(),
-        started.elapsed().as_secs_f64()
-    ));
+    let took = started.elapsed().as_secs_f64();
+    match &plan.canary {
+        Some(c) => ctx.out.info(format!(
+            "canary of {} {} for {}% of clients on {} host(s) in {took:.1}s; `dhow rollout \
+             status` shows how it does, `dhow rollout set|finish|abort` moves on",
+            plan.service,
+            plan.version,
+            c.percent,
+            plan.hosts.len()
+        )),
+        None => ctx.out.info(format!(
+            "{what}ed {} {} to {} host(s) in {took:.1}s",
+            plan.service,
+            plan.version,
+            plan.hosts.len()
+        )),
+    }
+    Ok(())
+}
+
+/// `--canary`: the plan's proxied roles start a canary; the others wait for `rollout finish`
+/// (every host still gets the image, for then).
+fn canary_plan(ctx: &Ctx, plan: &mut Plan, percent: f64) -> anyhow::Result<()> {
+    let mut canary = ctx.settings()?.canary.clone();
+    canary.percent = percent;
+    plan.canary = Some(canary);
+    let left: Vec<String> = plan
+        .hosts
+        .iter()
+        .flat_map(|h| h.roles.iter().filter(|r| r.route.is_none()))
+        .map(|r| r.role.clone())
+        .collect();
+    for h in &mut plan.hosts {
+        h.roles.retain(|r| r.route.is_some());
+    }
+    if plan.hosts.iter().all(|h| h.roles.is_empty()) {
+        return Err(fail(
+            Kind::Usage,
+            "--canary needs a role served through the proxy (none of the selected roles is)",
+        ));
+    }
+    let mut left = left;
+    left.sort();
+    left.dedup();
+    if !left.is_empty() {
+        ctx.out.info(format!(
+            "roles not served through the proxy ({}) stay on their version until `dhow \
+             rollout finish`",
+            left.join(", ")
+        ));
+    }
     Ok(())
 }
 
@@ -115,12 +180,20 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
     let plan = ctx.plan(&version, Movement::Rollback, true)?;
     let hooks = ctx.hooks(&plan);
     hooks.run("pre-connect", &[]).await?;
-    locked(ctx, &plan, &conns, args.lock_wait, None, || async {
-        hooks.run("pre-deploy", &[]).await?;
-        hooks.run("pre-app-boot", &[]).await?;
-        run_plan(ctx, &plan, &conns).await?;
-        hooks.run("post-app-boot", &[]).await.map(|_| ())
-    })
+    locked(
+        ctx,
+        &plan,
+        "rollback",
+        &conns,
+        args.lock_wait,
+        None,
+        || async {
+            hooks.run("pre-deploy", &[]).await?;
+            hooks.run("pre-app-boot", &[]).await?;
+            run_plan(ctx, &plan, &conns).await?;
+            hooks.run("post-app-boot", &[]).await.map(|_| ())
+        },
+    )
     .await?;
     hooks
         .run(
@@ -135,7 +208,7 @@ pub async fn rollback(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<()> {
 
 /// The hosts to connect to: the selected ones and the primary host, which holds the deploy
 /// lock even when `-h`/`-r` leave it out.
-fn with_primary(mut hosts: Vec<String>, primary: &str) -> Vec<String> {
+pub(super) fn with_primary(mut hosts: Vec<String>, primary: &str) -> Vec<String> {
     if !hosts.iter().any(|h| h == primary) {
         hosts.push(primary.to_string());
     }
@@ -144,9 +217,10 @@ fn with_primary(mut hosts: Vec<String>, primary: &str) -> Vec<String> {
 
 /// Run `work` holding the deploy lock; the lock is released whatever happens, including
 /// Ctrl-C (the work sees the interruption through the context's cancel signal).
-async fn locked<F, Fut>(
+pub(super) async fn locked<F, Fut>(
     ctx: &Ctx,
     plan: &Plan,
+    action: &str,
     conns: &Conns,
     wait: Option<Duration>,
     message: Option<&str>,
@@ -156,7 +230,6 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let action = plan.movement.as_str();
     let primary = conns
         .get(&plan.primary_host)
         .ok_or_else(|| fail(Kind::Internal, "no connection to the primary host"))?;
@@ -227,7 +300,7 @@ fn first_line(e: &anyhow::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or("").to_string()
 }
 
-async fn run_plan(ctx: &Ctx, plan: &Plan, conns: &Conns) -> anyhow::Result<()> {
+pub(super) async fn run_plan(ctx: &Ctx, plan: &Plan, conns: &Conns) -> anyhow::Result<()> {
     let progress = Progress::new(ctx.out, &plan.host_names());
     let exec = Execution::new(
         plan,

@@ -25,6 +25,7 @@ mod proxy_details;
 mod prune;
 mod records;
 mod registry;
+mod rollout;
 mod secrets;
 mod server;
 mod setup;
@@ -148,6 +149,12 @@ pub enum Command {
     Redeploy(deploy::DeployArgs),
     /// Switch back to a retained version (default: the previous one).
     Rollback(deploy::RollbackArgs),
+    /// A canary rollout (`deploy --canary PERCENT`): status (each version's share, requests,
+    /// 5xx rate, p99), set PERCENT, finish (all traffic to it, the old version stops), abort.
+    Rollout {
+        #[command(subcommand)]
+        cmd: rollout::RolloutCommand,
+    },
     /// The retained versions on each host, the running one marked.
     Versions,
     /// Look at or operate the app's containers.
@@ -346,6 +353,7 @@ pub async fn run(cli: Cli, out: Output) -> anyhow::Result<()> {
         Command::Redeploy(args) => deploy::deploy(&ctx(), args, true).await,
         Command::Setup(args) => setup::run(&ctx(), args).await,
         Command::Rollback(args) => deploy::rollback(&ctx(), args).await,
+        Command::Rollout { cmd } => rollout::run(&ctx(), cmd).await,
         Command::Versions => versions::run(&ctx()).await,
         Command::App { cmd } => match app::locking(cmd) {
             Some(what) => {

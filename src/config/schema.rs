@@ -48,6 +48,8 @@ pub struct Config {
     pub primary_role: Option<String>,
     pub require_destination: Option<bool>,
     pub setup: Option<SetupConfig>,
+    /// How `dhow deploy --canary` keeps clients on one version.
+    pub canary: Option<CanaryConfig>,
     pub aliases: Option<BTreeMap<String, String>>,
     // Kamal's keys dhow does not have yet (refused: see `NotYet`).
     #[serde(default, skip_serializing)]
@@ -321,6 +323,19 @@ pub struct AccessoryFileTable {
 pub struct BootConfig {
     pub limit: Option<Limit>,
     pub wait: Option<Dur>,
+}
+
+/// `[canary]`: the cookie that keeps a client on one version during a canary rollout, the
+/// header a tester chooses a version with, and cookie values always sent to the canary.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Default `dhow_canary`.
+    pub cookie: Option<String>,
+    /// Default `X-Dhow-Canary` (`canary` or `stable` as its value).
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]

@@ -177,6 +177,62 @@ pub async fn proxy_switch(
     }
 }
 
+/// [`super::steps::RoleStep::ProxyCanary`]: the proxy health-checks the new containers and
+/// sends them the canary's share of clients; the serving ones keep the rest (and run on).
+pub async fn proxy_canary(
+    host: &dyn HostOps,
+    plan: &Plan,
+    role: &RolePlan,
+    t: &Takeover,
+    step: Step<'_>,
+) -> anyhow::Result<()> {
+    let percent = plan.canary.as_ref().map_or(0.0, |c| c.percent);
+    step(&format!(
+        "health check of {}, then {percent}% of clients to it",
+        t.first()
+    ));
+    // A canary of this version run again: the one it replaces moved aside (it stops below).
+    let (again, serving): (Vec<&AppContainer>, Vec<&AppContainer>) =
+        t.old.iter().partition(|c| c.version == plan.version);
+    let started = async {
+        let Some(stable) = serving.first() else {
+            return Err(fail(
+                Kind::Usage,
+                format!(
+                    "no version of role {} runs on {}: a canary goes beside one (deploy \
+                     without --canary first)",
+                    role.role,
+                    host.name()
+                ),
+            ));
+        };
+        let req = plan
+            .canary_request(role, &t.new_names, &stable.version)
+            .ok_or_else(|| fail(Kind::Internal, format!("role {} is not proxied", role.role)))?;
+        host.proxy_canary(&role.prefix, &req).await
+    }
+    .await;
+    if let Err(e) = started {
+        return Err(did_not_take_over(host, plan, role, t, e).await);
+    }
+    for c in again {
+        step(&format!("stopping {} (the canary it replaced)", c.name));
+        host.stop(&c.name, plan.stop_grace).await?;
+    }
+    Ok(())
+}
+
+/// What Ctrl-C during `deploy --canary` leaves: the canaries started (`on`: host and role).
+pub fn interrupted_canary(on: &[String]) -> String {
+    match on.is_empty() {
+        true => "interrupted before any canary started; nothing changed".into(),
+        false => format!(
+            "interrupted; the canary runs on {}: `dhow rollout abort` takes it back",
+            on.join(", ")
+        ),
+    }
+}
+
 /// [`super::steps::RoleStep::WaitSteady`]: a role that is not proxied counts as started once
 /// its container runs steadily (or is healthy).
 pub async fn wait_steady(

@@ -114,6 +114,13 @@ impl Plan {
             .unwrap_or_default();
         let (service, version, image) = (&self.service, &self.version, &self.image_ref);
         let title = match self.movement {
+            Movement::Deploy if self.canary.is_some() => {
+                let p = self.canary.as_ref().map_or(0.0, |c| c.percent);
+                format!("Canary of {service} version {version}{dest} for {p}% of clients ({image})")
+            }
+            Movement::Finish => {
+                format!("Finish the canary: all of {service}{dest} on version {version} ({image})")
+            }
             Movement::Deploy => format!("Deploy {service} version {version}{dest} ({image})"),
             Movement::Redeploy => format!("Redeploy {service} version {version}{dest} ({image})"),
             Movement::Rollback => {
@@ -230,6 +237,13 @@ impl Plan {
                 c.name
             )),
             RoleStep::ProxySwitch => self.render_switch(role, &mut text),
+            RoleStep::ProxyCanary => {
+                let p = self.canary.as_ref().map_or(0.0, |c| c.percent);
+                text.push(format!(
+                    "    proxy health-checks it, then sends it {p}% of clients (sticky by cookie); \
+                     the current containers keep the rest and keep running"
+                ))
+            }
             RoleStep::WaitSteady => {
                 text.push("    not proxied: wait until it runs steadily".into())
             }

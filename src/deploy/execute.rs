@@ -358,6 +358,9 @@ impl<'a, H: HostOps> Execution<'a, H> {
                 RoleStep::ProxySwitch => {
                     boot::proxy_switch(conn, plan, r, started()?, &step).await?
                 }
+                RoleStep::ProxyCanary => {
+                    boot::proxy_canary(conn, plan, r, started()?, &step).await?
+                }
                 RoleStep::WaitSteady => boot::wait_steady(conn, plan, r, started()?, &step).await?,
                 RoleStep::StopPrevious => {
                     booted = boot::stop_previous(conn, plan, started()?, &step).await?
@@ -384,8 +387,13 @@ impl<'a, H: HostOps> Execution<'a, H> {
         Ok(removed)
     }
 
-    /// After Ctrl-C: switch roles changed in this run back to what served before.
+    /// After Ctrl-C: switch roles changed in this run back to what served before (a canary
+    /// switched nothing: it is left for `dhow rollout abort`).
     async fn undo(&self, switched: &[Switched]) -> String {
+        if self.plan.canary.is_some() {
+            let on = switched.iter().map(|s| format!("{} {}", s.host, s.role));
+            return boot::interrupted_canary(&on.collect::<Vec<_>>());
+        }
         let mut notes = Vec::new();
         for s in switched {
             let Some(prev) = &s.previous else {

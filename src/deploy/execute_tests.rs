@@ -285,3 +285,63 @@ async fn replicas_start_switch_and_stop_together_and_prune_keeps_whole_versions(
     execute(&again, &hosts).await.1.unwrap();
     assert_eq!(h1.running(), names);
 }
+
+#[tokio::test]
+async fn a_canary_starts_beside_what_serves_and_finish_moves_every_role_to_it() {
+    let mut plan = sample().plan("v3", Movement::Deploy, false);
+    plan.canary = Some(super::plan::Canary {
+        percent: 20.0,
+        ..Default::default()
+    });
+    for h in &mut plan.hosts {
+        h.roles.retain(|r| r.route.is_some());
+    }
+    let printed: Vec<At> = plan.lines().into_iter().flat_map(|l| l.steps).collect();
+    assert_eq!(printed, flatten(&plan.steps()));
+    assert!(
+        plan.describe().contains("20% of clients"),
+        "{}",
+        plan.describe()
+    );
+    let hosts = hosts("v1", "v2");
+    let (journal, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    assert_eq!(by_place(journal), by_place(printed));
+    let h2 = &hosts["h2"];
+    let calls = h2.calls();
+    assert!(
+        calls.contains(&format!("proxy_canary {WEB} {WEB}-v3:3000 20%")),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|c| c.starts_with("stop")), "{calls:?}");
+    assert_eq!(
+        h2.running(),
+        [
+            format!("{WEB}-v2"),
+            format!("{WORKER}-v2"),
+            format!("{WEB}-v3")
+        ]
+    );
+
+    // Finish: web's running canary takes over, the worker starts the version.
+    let plan = sample().plan("v3", Movement::Finish, true);
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let calls = h2.calls();
+    let switched = position(&calls, &format!("proxy_deploy {WEB} {WEB}-v3:3000"));
+    assert!(
+        switched < position(&calls, &format!("stop {WEB}-v2")),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&format!("create_and_start {WORKER}-v3")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.contains(&format!("create_and_start {WEB}-v3-")),
+        "{calls:?}"
+    );
+    let mut running = h2.running();
+    running.sort();
+    assert_eq!(running, [format!("{WEB}-v3"), format!("{WORKER}-v3")]);
+}

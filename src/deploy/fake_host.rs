@@ -238,4 +238,21 @@ impl HostOps for FakeHost {
         let targets = req.all_targets().join(",");
         self.done(format!("proxy_deploy {service} {targets}"), result)
     }
+
+    fn proxy_canary<'a>(
+        &'a self,
+        service: &'a str,
+        req: &'a dhow_proxy_api::CanaryRequest,
+    ) -> Call<'a, ()> {
+        let result = if self.unhealthy {
+            Err(fail(Kind::Deploy, "the canary failed its health check"))
+        } else {
+            Ok(())
+        };
+        let targets = req.targets.join(",");
+        self.done(
+            format!("proxy_canary {service} {targets} {}%", req.percent),
+            result,
+        )
+    }
 }

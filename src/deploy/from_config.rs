@@ -93,6 +93,15 @@ pub fn settings_reading(
         drain_timeout: c.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
         stop_grace: Duration::from_secs(10),
         hooks_path: PathBuf::from(c.hooks_path.clone().unwrap_or_else(|| "hooks".into())),
+        canary: c
+            .canary
+            .clone()
+            .map_or_else(Default::default, |k| crate::deploy::plan::Canary {
+                percent: 0.0,
+                cookie: k.cookie,
+                header: k.header,
+                allow: k.allow,
+            }),
         accessories: crate::accessory::from_config::resolve(
             l,
             &sel.hosts,

@@ -16,6 +16,7 @@ use crate::image::layers::deliver::{deliver, Outcome, Source};
 use crate::proxy::control::DeployRequest;
 use crate::proxy::image::ProxyImage;
 use crate::proxy::on_host::{self as proxy, BootOptions, Ensured};
+use dhow_proxy_api::CanaryRequest;
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub trait HostOps: Send + Sync {
     fn upload_tls<'a>(&'a self, service: &'a str, files: &'a TlsFiles) -> Call<'a, TlsPaths>;
     /// Ask the proxy to health-check and switch; returns after the switch and the drain.
     fn proxy_deploy<'a>(&'a self, service: &'a str, req: &'a DeployRequest) -> Call<'a, ()>;
+    /// Ask the proxy to health-check a canary and send it its share of clients.
+    fn proxy_canary<'a>(&'a self, service: &'a str, req: &'a CanaryRequest) -> Call<'a, ()>;
 }
 
 impl HostOps for HostConn {
@@ -238,6 +241,15 @@ impl HostOps for HostConn {
         Box::pin(async move {
             let name = super::routes::name_on(self, service).await;
             proxy::deploy(self, &name, req).await.map(|_| ())
+        })
+    }
+
+    fn proxy_canary<'a>(&'a self, service: &'a str, req: &'a CanaryRequest) -> Call<'a, ()> {
+        Box::pin(async move {
+            let name = super::routes::name_on(self, service).await;
+            crate::proxy::canary::start(self, &name, req)
+                .await
+                .map(|_| ())
         })
     }
 }

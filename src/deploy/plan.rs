@@ -22,6 +22,9 @@ pub enum Movement {
     /// Back to a version whose stopped containers the hosts kept: nothing is built, delivered
     /// or written; the kept containers start and take over.
     Rollback,
+    /// `dhow rollout finish`: the canary's running containers take all traffic (proxied
+    /// roles), the other roles start the version (its image is on the hosts already).
+    Finish,
 }
 
 impl Movement {
@@ -31,6 +34,7 @@ impl Movement {
             Movement::Deploy => "deploy",
             Movement::Redeploy => "redeploy",
             Movement::Rollback => "rollback",
+            Movement::Finish => "rollout finish",
         }
     }
 }
@@ -51,6 +55,16 @@ pub enum Delivery {
     OnHosts,
     /// Nothing reaches the hosts (rollback: they start the containers they kept).
     Nothing,
+}
+
+/// `dhow deploy --canary`: the share of clients, and how each stays on one version (none:
+/// the proxy's defaults, `dhow_canary` and `X-Dhow-Canary`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Canary {
+    pub percent: f64,
+    pub cookie: Option<String>,
+    pub header: Option<String>,
+    pub allow: Vec<String>,
 }
 
 /// A role's route through the proxy.
@@ -163,9 +177,36 @@ pub struct Plan {
     pub deploy_timeout: Duration,
     pub drain_timeout: Duration,
     pub stop_grace: Duration,
+    /// `deploy --canary`: the proxied roles' new containers start beside the current ones and
+    /// get this share of clients; nothing stops (`dhow rollout` goes on from there).
+    pub canary: Option<Canary>,
 }
 
 impl Plan {
+    /// The request that starts a canary of `containers` for `role` beside `stable_version`.
+    pub fn canary_request(
+        &self,
+        role: &RolePlan,
+        containers: &[String],
+        stable_version: &str,
+    ) -> Option<dhow_proxy_api::CanaryRequest> {
+        let (route, canary) = (role.route.as_ref()?, self.canary.as_ref()?);
+        Some(dhow_proxy_api::CanaryRequest {
+            targets: containers
+                .iter()
+                .map(|c| format!("{}:{}", crate::docker::spec::dns_name(c), route.app_port))
+                .collect(),
+            percent: canary.percent,
+            version: self.version.clone(),
+            stable_version: stable_version.to_string(),
+            cookie: canary.cookie.clone(),
+            header: canary.header.clone(),
+            allow: canary.allow.clone(),
+            health: route.health.clone(),
+            deploy_timeout_ms: self.deploy_timeout.as_millis() as u64,
+        })
+    }
+
     /// The request that asks the proxy to health-check `containers` and switch `role` to
     /// them at once: the plan's own (one per replica), or (undoing after Ctrl-C) those that
     /// served before. `tls` are the paths the certificate upload returned, for a route with

@@ -120,6 +120,9 @@ pub struct Settings {
     pub drain_timeout: Duration,
     pub stop_grace: Duration,
     pub hooks_path: PathBuf,
+    /// `[canary]`: how a canary keeps clients on one version (its share comes from the
+    /// command line).
+    pub canary: super::plan::Canary,
     /// Every accessory, its hosts narrowed by `-h`.
     pub accessories: Vec<crate::accessory::AccessorySettings>,
 }
@@ -232,6 +235,7 @@ impl Settings {
             deploy_timeout: self.deploy_timeout,
             drain_timeout: self.drain_timeout,
             stop_grace: self.stop_grace,
+            canary: None,
         }
     }
 
@@ -338,6 +342,7 @@ pub mod tests {
             drain_timeout: Duration::from_secs(30),
             stop_grace: Duration::from_secs(10),
             hooks_path: "hooks".into(),
+            canary: Default::default(),
             accessories: vec![],
         }
     }

@@ -26,6 +26,9 @@ pub enum RoleStep {
     /// Upload certificate files when the route has them, then let the proxy health-check the
     /// container and switch traffic to it (it drains the old one before answering).
     ProxySwitch,
+    /// `deploy --canary`: let the proxy health-check the new containers and send them the
+    /// canary's share of clients, beside the containers serving (which keep running).
+    ProxyCanary,
     /// A role that is not proxied: wait until the container runs steadily.
     WaitSteady,
     /// Stop the container(s) that served before.
@@ -152,9 +155,13 @@ impl Plan {
     }
 
     fn role_steps(&self, role: &RolePlan) -> Vec<RoleStep> {
-        let start = match self.movement {
-            Movement::Deploy | Movement::Redeploy => RoleStep::StartNew,
-            Movement::Rollback => RoleStep::StartKept,
+        if self.canary.is_some() {
+            return vec![RoleStep::StartNew, RoleStep::ProxyCanary];
+        }
+        let start = match (self.movement, &role.route) {
+            (Movement::Deploy | Movement::Redeploy, _) => RoleStep::StartNew,
+            (Movement::Rollback, _) | (Movement::Finish, Some(_)) => RoleStep::StartKept,
+            (Movement::Finish, None) => RoleStep::StartNew,
         };
         let gate = match role.route {
             Some(_) => RoleStep::ProxySwitch,

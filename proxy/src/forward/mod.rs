@@ -10,6 +10,7 @@
 pub mod finish;
 pub mod reply;
 pub mod rewrite;
+pub mod side;
 pub mod traffic;
 
 use crate::body::{full, ProxyBody, TargetBody};
@@ -78,7 +79,7 @@ pub async fn handle(
     if let Some(resp) = traffic::rate_limited(&proxy, service, req.headers(), peer) {
         return Ok(done.answer(resp));
     }
-    let routed = crate::canary::route(service, req.headers(), tls);
+    let routed = side::route(service, req.headers(), tls);
     let target = routed.target.clone();
     let replicas = routed.replicas;
     (done.side, done.set_cookie) = (routed.side, routed.set_cookie);

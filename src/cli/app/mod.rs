@@ -341,6 +341,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
         dry_run: false,
         lock_wait: None,
         message: Some(format!("app boot {version}")),
+        canary: None,
     };
     super::deploy::deploy_version(ctx, &args, Movement::Redeploy, &version).await
 }

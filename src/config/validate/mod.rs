@@ -7,6 +7,7 @@
 
 mod accessories;
 mod app;
+mod canary;
 mod cron_roles;
 mod proxy;
 mod proxy_boot;
@@ -55,6 +56,7 @@ pub fn validate(
     proxy::check(c, &mut e);
     accessories::check(c, &roles, &tags, &mut e);
     setup::check(c, &mut e);
+    canary::check(c, &mut e);
     let needed = secrets::check(c, destination, defined, &mut e);
     if e.list.is_empty() {
         Ok(needed)
