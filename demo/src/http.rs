@@ -28,6 +28,10 @@ pub fn serve(stream: TcpStream) {
     let version = version();
     let name = name();
     let healthy = std::env::var("DEMO_HEALTHY").as_deref() != Ok("false");
+    let fail_percent: u64 = std::env::var("DEMO_FAIL_PERCENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
@@ -114,12 +118,14 @@ pub fn serve(stream: TcpStream) {
                     Err(e) => (503, format!("database: {e}\n")),
                 }
             }
+            // A version that passes its health check but fails some of its requests.
+            "/" if failing(fail_percent) => (500, format!("{name} {version} failed\n")),
             _ => (200, format!("{name} {version}\n")),
         };
-        let reason = if status == 200 {
-            "OK"
-        } else {
-            "Service Unavailable"
+        let reason = match status {
+            200 => "OK",
+            500 => "Internal Server Error",
+            _ => "Service Unavailable",
         };
         let response = format!(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Demo-Version: {version}\r\n{}\r\n{body}",
@@ -137,6 +143,13 @@ pub fn serve(stream: TcpStream) {
             return;
         }
     }
+}
+
+/// With `DEMO_FAIL_PERCENT=P`: P of every 100 requests to `/` answer 500 (spread evenly).
+fn failing(percent: u64) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    percent > 0 && (SEEN.fetch_add(1, Ordering::Relaxed) * percent) % 100 < percent
 }
 
 /// `NAME=value` lines for the variables DEMO_ECHO_ENV names (nothing else is ever echoed).

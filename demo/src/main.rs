@@ -11,7 +11,8 @@
 //! - `GET /slow?ms=N` answers after N milliseconds (for drain tests).
 //! - `GET /db`      the rows of `$DEMO_DB_QUERY` (default `SELECT note FROM notes ORDER BY id`)
 //!   from the PostgreSQL that `DATABASE_*` names (an accessory), one per line; 503 on error.
-//! - Env: `PORT` (3000), `START_DELAY` seconds before listening, `CRASH_ON_START=1` exits 1 at once.
+//! - Env: `PORT` (3000), `START_DELAY` seconds before listening, `CRASH_ON_START=1` exits 1 at once,
+//!   `DEMO_FAIL_PERCENT=P` answers 500 to P % of `GET /` (its health check still passes).
 //!
 //! One log line per request on stdout; SIGTERM exits cleanly.
 //!

@@ -2,6 +2,7 @@
 //! its endpoints, the JSON bodies each side sends and the defaults the proxy fills in. Plain
 //! serde data (and cron roles' schedule syntax, `cron.rs`), so the CLI (client) and the proxy (server) cannot drift apart.
 
+pub mod bake;
 pub mod canary;
 pub mod cron;
 pub mod duration;
@@ -10,6 +11,7 @@ pub mod request;
 pub mod response;
 pub mod traffic;
 
+pub use bake::BakeStatus;
 pub use canary::{
     basis_points, CanaryAbort, CanaryEntry, CanaryRequest, CanaryShare, StatsAnswer, VersionStats,
     DEFAULT_CANARY_COOKIE, DEFAULT_CANARY_HEADER,
@@ -20,9 +22,9 @@ pub use paths::{
     HOST_SOCKET_DIR, PROMOTE_PATH, SERVICES_PATH,
 };
 pub use request::{
-    Buffering, DeployRequest, HealthSpec, StopRequest, DEFAULT_BUFFER_MEMORY,
-    DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HEALTH_INTERVAL_MS,
-    DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_TIMEOUT_MS,
+    BakeSpec, Buffering, DeployRequest, HealthSpec, StopRequest, DEFAULT_BAKE_MIN_REQUESTS,
+    DEFAULT_BUFFER_MEMORY, DEFAULT_DEPLOY_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS,
+    DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_TIMEOUT_MS,
 };
 pub use response::{
     AcmeStatus, DeployAnswer, ErrorBody, HealthAnswer, ModeAnswer, RemoveAnswer, ServiceEntry,

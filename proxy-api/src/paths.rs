@@ -53,6 +53,8 @@ pub enum Endpoint<'a> {
     CanaryShare(&'a str),
     CanaryAbort(&'a str),
     Stats(&'a str),
+    /// A deploy's bake window: how it goes, or how it went.
+    Bake(&'a str),
     Handover,
     Promote,
 }
@@ -74,6 +76,7 @@ impl<'a> Endpoint<'a> {
             ("POST", ["v1", "services", name, "canary", "share"]) => Endpoint::CanaryShare(name),
             ("POST", ["v1", "services", name, "canary", "abort"]) => Endpoint::CanaryAbort(name),
             ("GET", ["v1", "services", name, "stats"]) => Endpoint::Stats(name),
+            ("GET", ["v1", "services", name, "bake"]) => Endpoint::Bake(name),
             ("POST", ["v1", "handover"]) => Endpoint::Handover,
             ("POST", ["v1", "promote"]) => Endpoint::Promote,
             _ => return None,
@@ -83,7 +86,7 @@ impl<'a> Endpoint<'a> {
     /// The HTTP method of the endpoint.
     pub fn method(&self) -> &'static str {
         match self {
-            Endpoint::Health | Endpoint::List | Endpoint::Stats(_) => "GET",
+            Endpoint::Health | Endpoint::List | Endpoint::Stats(_) | Endpoint::Bake(_) => "GET",
             Endpoint::Remove(_) => "DELETE",
             _ => "POST",
         }
@@ -103,6 +106,7 @@ impl<'a> Endpoint<'a> {
             Endpoint::CanaryShare(s) => service_path(s, Some("canary/share")),
             Endpoint::CanaryAbort(s) => service_path(s, Some("canary/abort")),
             Endpoint::Stats(s) => service_path(s, Some("stats")),
+            Endpoint::Bake(s) => service_path(s, Some("bake")),
             Endpoint::Handover => HANDOVER_PATH.to_string(),
             Endpoint::Promote => PROMOTE_PATH.to_string(),
         }
@@ -144,6 +148,7 @@ mod tests {
             Endpoint::CanaryShare("web"),
             Endpoint::CanaryAbort("web"),
             Endpoint::Stats("web"),
+            Endpoint::Bake("web"),
         ] {
             let path = e.path();
             assert_eq!(Endpoint::parse(e.method(), &path), Some(e), "{path}");

@@ -130,6 +130,10 @@ pub struct DeployRequest {
     /// Several path prefixes, a rate limit, error pages, a canonical host (none: left out).
     #[serde(flatten)]
     pub traffic: crate::traffic::Traffic,
+    /// Keep the old targets, unrouted, and judge the new ones for a while (none: drain the
+    /// old ones at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<BakeSpec>,
 }
 
 impl DeployRequest {
@@ -149,6 +153,27 @@ impl DeployRequest {
 pub struct StopRequest {
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// Judge the new targets for `window_ms` after the switch: past a limit (and worse than the
+/// old targets did), the proxy switches back by itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BakeSpec {
+    pub window_ms: u64,
+    /// Largest share of 5xx answers, 0 to 1.
+    pub max_error_rate: f64,
+    /// Largest p99 (the upper bound of its latency bucket), none: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p99_ms: Option<u64>,
+    /// Fewer requests than this are not judged.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+}
+
+pub const DEFAULT_BAKE_MIN_REQUESTS: u64 = 20;
+
+fn default_min_requests() -> u64 {
+    DEFAULT_BAKE_MIN_REQUESTS
 }
 
 #[cfg(test)]
@@ -176,6 +201,7 @@ mod tests {
             response_timeout_ms: None,
             buffering: None,
             traffic: Default::default(),
+            bake: None,
         }
     }
 

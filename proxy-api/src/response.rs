@@ -86,6 +86,10 @@ pub struct DeployAnswer {
     /// With `acme`: a note that certificates are being obtained. A proxy that predates
     /// automatic certificates leaves it out (or null), which is how a client tells.
     pub acme: Option<String>,
+    /// With a bake window: its length; the previous targets keep running, unrouted, until
+    /// it ends (`GET .../bake` says how it goes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baking_ms: Option<u64>,
     /// The target the service had before, if any.
     pub previous: Option<String>,
     /// Every target it had before, when it had several.
@@ -120,6 +124,9 @@ pub struct ModeAnswer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct HealthAnswer {
+    /// The proxy runs a deploy's bake window (`bake`); an older one would drain at once.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bake: bool,
     /// The proxy runs canary rollouts (`/canary` endpoints, `stats`); an older one does not.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub canary: bool,
@@ -200,6 +207,7 @@ mod tests {
     fn every_answer_round_trips() {
         let deploy = DeployAnswer {
             acme: None,
+            baking_ms: None,
             previous: Some("demo-web-old:3000".into()),
             previous_targets: Vec::new(),
             service: "demo-web".into(),
@@ -228,6 +236,7 @@ mod tests {
             r#"{"mode":"paused","service":"demo-web"}"#
         );
         let old = HealthAnswer {
+            bake: false,
             canary: false,
             ok: true,
             replicas: false,
@@ -236,6 +245,7 @@ mod tests {
         };
         assert_eq!(round_trip(&old), r#"{"ok":true}"#);
         let now = HealthAnswer {
+            bake: true,
             canary: true,
             ok: true,
             replicas: true,
@@ -244,7 +254,7 @@ mod tests {
         };
         assert_eq!(
             round_trip(&now),
-            r#"{"canary":true,"ok":true,"replicas":true,"service_limits":true,"traffic":true}"#
+            r#"{"bake":true,"canary":true,"ok":true,"replicas":true,"service_limits":true,"traffic":true}"#
         );
         let several = DeployAnswer {
             targets: vec!["w:1".into(), "w-r2:1".into()],

@@ -22,6 +22,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub struct Control {
     pub proxy: Arc<Proxy>,
     pub state_path: PathBuf,
     pub(crate) writer: Mutex<()>,
+    /// Each service's last bake window, and its counters when its targets last changed.
+    pub(crate) bakes: std::sync::Mutex<HashMap<String, dhow_proxy_api::BakeStatus>>,
+    pub(crate) switched_at: std::sync::Mutex<HashMap<String, crate::stats::Counts>>,
     /// Handing over to, or taking over from, another proxy process (set by `run`).
     pub lifecycle: std::sync::OnceLock<Arc<crate::handover::Lifecycle>>,
 }
@@ -43,6 +47,8 @@ impl Control {
             proxy,
             state_path,
             writer: Mutex::new(()),
+            bakes: Default::default(),
+            switched_at: Default::default(),
             lifecycle: std::sync::OnceLock::new(),
         })
     }
@@ -87,7 +93,7 @@ impl Control {
 
     /// Health-check, switch, drain. Errors are (status, message).
     pub async fn deploy(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         req: DeployRequest,
     ) -> Result<DeployAnswer, (StatusCode, String)> {
@@ -144,7 +150,7 @@ impl Control {
             ));
         }
         let (new_target, replicas) = Service::targets_for(&addrs, true);
-        let previous = {
+        let (previous, counts) = {
             let _w = self.writer.lock().await;
             let table = self.proxy.table.load_full();
             if let Some(msg) = table.conflict(name, &hosts, &prefixes) {
@@ -153,13 +159,9 @@ impl Control {
             self.canary_allows(name, &addrs)?;
             let old = table.get(name);
             let previous = old.map(|s| s.targets().to_vec());
-            // Finishing a canary: its targets are the service's now (new entries, checked).
-            for t in old
-                .and_then(|s| s.canary.as_ref())
-                .map_or(&[][..], |c| c.targets())
-            {
-                t.retire();
-            }
+            self.retire_finished_canary(old);
+            let at_switch = old.map(|s| s.stats.counts()).unwrap_or_default();
+            let counts = (self.version_counts(name, at_switch), at_switch);
             let service = Service {
                 name: name.to_string(),
                 hosts: hosts.clone(),
@@ -190,13 +192,16 @@ impl Control {
                 .metrics
                 .deploys_ok
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            previous
+            (previous, counts)
         };
         if req.acme {
             self.proxy.acme.want_now(&hosts);
         }
         let drain = Duration::from_millis(req.drain_timeout_ms);
         let old = previous.unwrap_or_default();
+        if req.bake.is_some() && !old.is_empty() {
+            return Ok(self.start_bake(name, req, old, addrs, counts, drain));
+        }
         let left = crate::replicas::drain_replaced(&old, &addrs, drain).await;
         Ok(deploy_answer(name, req, addrs, &old, left))
     }
@@ -277,6 +282,7 @@ fn deploy_answer(
         previous: old.first().map(|t| t.addr.clone()),
         previous_targets: several(old.iter().map(|t| t.addr.clone()).collect()),
         unfinished_after_drain: left as u64,
+        baking_ms: None,
         acme: req
             .acme
             .then(|| "certificates are being obtained in the background; `list` shows them".into()),
@@ -313,6 +319,7 @@ async fn route(
             Endpoint::Health
                 | Endpoint::List
                 | Endpoint::Stats(_)
+                | Endpoint::Bake(_)
                 | Endpoint::Handover
                 | Endpoint::Promote
         ) | None
@@ -337,6 +344,7 @@ async fn route(
             None => Err((StatusCode::CONFLICT, "this proxy cannot take over".into())),
         },
         Some(Endpoint::Health) => Ok(ok(&HealthAnswer {
+            bake: true,
             canary: true,
             ok: true,
             replicas: true,
@@ -344,6 +352,7 @@ async fn route(
             traffic: true,
         })),
         Some(Endpoint::List) => Ok(ok(&control.list())),
+        Some(Endpoint::Bake(name)) => Ok(ok(&control.bake_status(name))),
         Some(Endpoint::Deploy(name)) => {
             let body = req.into_body().collect().await?.to_bytes();
             match serde_json::from_slice::<DeployRequest>(&body) {

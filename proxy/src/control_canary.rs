@@ -110,6 +110,17 @@ impl Control {
         }
     }
 
+    /// Finishing a canary: its targets are the service's now (new entries, checked), so the
+    /// old entries' checks end.
+    pub fn retire_finished_canary(&self, old: Option<&Service>) {
+        for t in old
+            .and_then(|s| s.canary.as_ref())
+            .map_or(&[][..], |c| c.targets())
+        {
+            t.retire();
+        }
+    }
+
     /// The service a canary may start on: it exists, its canary (if any) is of the same
     /// version, and the canary's targets are not its own.
     fn startable(&self, name: &str, req: &CanaryRequest) -> Result<Service, Failed> {

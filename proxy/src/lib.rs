@@ -12,6 +12,7 @@ pub mod buffering;
 pub mod canary;
 pub mod conn;
 pub mod control;
+pub mod control_bake;
 pub mod control_canary;
 pub mod control_reply;
 pub mod control_targets;

@@ -123,20 +123,15 @@ impl Stats {
     /// Requests answered, those with a 5xx, and the upper bound (seconds) of the duration
     /// bucket holding the 99th percentile (the largest bound when beyond it).
     pub fn summary(&self) -> (u64, u64, Option<f64>) {
-        let requests: u64 = (0..CLASSES.len()).map(|i| self.class(i)).sum();
-        let errors = self.class(4);
-        let mut seen = 0;
-        let rank = requests - requests / 100;
-        let p99 = (requests > 0).then(|| {
-            for (i, le) in BUCKETS.iter().enumerate() {
-                seen += self.bucket(i);
-                if seen >= rank {
-                    return *le;
-                }
-            }
-            BUCKETS[BUCKETS.len() - 1]
-        });
-        (requests, errors, p99)
+        self.counts().summary()
+    }
+
+    /// The counters as they are now (to take one reading from another).
+    pub fn counts(&self) -> Counts {
+        Counts {
+            by_class: std::array::from_fn(|i| self.class(i)),
+            buckets: std::array::from_fn(|i| self.bucket(i)),
+        }
     }
 
     pub fn inflight(&self) -> i64 {
@@ -146,6 +141,41 @@ impl Stats {
             .map(|s| s.inflight.load(Ordering::Relaxed))
             .sum();
         n.max(0)
+    }
+}
+
+/// A reading of a service's counters: requests per status class and per duration bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    pub by_class: [u64; 5],
+    pub buckets: [u64; BUCKETS.len() + 1],
+}
+
+impl Counts {
+    /// What was counted between `earlier` and this reading.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            by_class: std::array::from_fn(|i| self.by_class[i].saturating_sub(earlier.by_class[i])),
+            buckets: std::array::from_fn(|i| self.buckets[i].saturating_sub(earlier.buckets[i])),
+        }
+    }
+
+    /// Requests, those with a 5xx, and the upper bound (seconds) of the duration bucket
+    /// holding the 99th percentile (the largest bound when beyond it; none without requests).
+    pub fn summary(&self) -> (u64, u64, Option<f64>) {
+        let requests: u64 = self.by_class.iter().sum();
+        let rank = requests - requests / 100;
+        let mut seen = 0;
+        let p99 = (requests > 0).then(|| {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                seen += self.buckets[i];
+                if seen >= rank {
+                    return *le;
+                }
+            }
+            BUCKETS[BUCKETS.len() - 1]
+        });
+        (requests, self.by_class[4], p99)
     }
 }
 
@@ -174,4 +204,25 @@ pub struct ProxyStats {
     pub unrouted: Arc<Stats>,
     pub deploys_ok: AtomicU64,
     pub deploys_failed: AtomicU64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_give_what_came_between_and_its_p99() {
+        let s = Stats::new();
+        s.observe(200, Duration::from_millis(1));
+        let before = s.counts();
+        for i in 0..100 {
+            let status = if i % 10 == 0 { 500 } else { 200 };
+            let took = if i < 98 { 3 } else { 200 };
+            s.observe(status, Duration::from_millis(took));
+        }
+        let (requests, errors, p99) = s.counts().since(&before).summary();
+        assert_eq!((requests, errors), (100, 10));
+        assert_eq!(p99, Some(0.25), "the 99th of 100 is in the 250 ms bucket");
+        assert_eq!(Counts::default().summary(), (0, 0, None));
+    }
 }

@@ -32,6 +32,12 @@ pub struct DeployArgs {
     /// (status, set, finish, abort). Proxied roles only: the others move at `rollout finish`.
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub canary: Option<f64>,
+    /// A bake window of this length (e.g. 2m; 0: none), instead of deploy.bake: after the
+    /// switch the old containers keep running, unrouted, while each host's proxy judges the
+    /// new ones; past deploy.bake_max_error_rate or bake_max_p99 it switches back by itself
+    /// and the deploy fails with the numbers.
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration, conflicts_with = "canary")]
+    pub bake: Option<Duration>,
 }
 
 /// A share of clients: 0 to 100 percent.
@@ -72,6 +78,10 @@ pub async fn deploy_version(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut plan = ctx.plan(version, movement, args.skip_push)?;
+    if let Some(window) = args.bake.filter(|_| plan.movement != Movement::Rollback) {
+        let limits = ctx.settings()?.bake.clone();
+        plan.bake = (!window.is_zero()).then_some(crate::deploy::plan::Bake { window, ..limits });
+    }
     if let Some(percent) = args.canary {
         canary_plan(ctx, &mut plan, percent)?;
     }
@@ -141,6 +151,8 @@ fn canary_plan(ctx: &Ctx, plan: &mut Plan, percent: f64) -> anyhow::Result<()> {
     let mut canary = ctx.settings()?.canary.clone();
     canary.percent = percent;
     plan.canary = Some(canary);
+    // A canary stops nothing: there is no switch to bake (`rollout status` shows how it does).
+    plan.bake = None;
     let left: Vec<String> = plan
         .hosts
         .iter()

@@ -50,6 +50,8 @@ pub struct Config {
     pub setup: Option<SetupConfig>,
     /// How `dhow deploy --canary` keeps clients on one version.
     pub canary: Option<CanaryConfig>,
+    /// The bake window after a switch.
+    pub deploy: Option<DeployConfig>,
     pub aliases: Option<BTreeMap<String, String>>,
     // Kamal's keys dhow does not have yet (refused: see `NotYet`).
     #[serde(default, skip_serializing)]
@@ -323,6 +325,21 @@ pub struct AccessoryFileTable {
 pub struct BootConfig {
     pub limit: Option<Limit>,
     pub wait: Option<Dur>,
+}
+
+/// `[deploy]`: the bake window. After the switch the old containers keep running, unrouted,
+/// while the proxy judges the new ones; past a limit it switches back by itself.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// How long (`0`: no bake window, the default).
+    pub bake: Option<Dur>,
+    /// Largest share of 5xx answers, 0 to 1 (default 0.01).
+    pub bake_max_error_rate: Option<f64>,
+    /// Largest p99 latency (default: not judged).
+    pub bake_max_p99: Option<PosDur>,
+    /// Fewer requests than this are not judged (default 20).
+    pub bake_min_requests: Option<u64>,
 }
 
 /// `[canary]`: the cookie that keeps a client on one version during a canary rollout, the

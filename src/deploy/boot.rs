@@ -33,6 +33,9 @@ pub struct Takeover {
     pub old: Vec<AppContainer>,
     /// Those of `new_names` to stop when they do not take over (not those running already).
     stop_on_failure: Vec<String>,
+    /// New containers of a plan with a bake window: the proxy judges them after the switch,
+    /// and the old ones stop only once it passed (`bake.rs`).
+    pub bakes: bool,
 }
 
 impl Takeover {
@@ -88,6 +91,7 @@ pub async fn start_new(
         new_names: started.clone(),
         old: running,
         stop_on_failure: started,
+        bakes: plan.bake.is_some() && role.route.is_some(),
     })
 }
 
@@ -133,6 +137,7 @@ pub async fn start_kept(
         new_names: targets.iter().map(|t| t.name.clone()).collect(),
         old: running,
         stop_on_failure: started,
+        bakes: false,
     })
 }
 
@@ -162,12 +167,15 @@ pub async fn proxy_switch(
             Some(files) => Some(host.upload_tls(&role.prefix, files).await?),
             None => None,
         };
-        let req = plan.proxy_request(role, &t.new_names, tls).ok_or_else(|| {
+        let mut req = plan.proxy_request(role, &t.new_names, tls).ok_or_else(|| {
             fail(
                 Kind::Internal,
                 format!("role {} has no route through the proxy", role.role),
             )
         })?;
+        if t.bakes {
+            req.bake = plan.bake.as_ref().map(|b| b.spec());
+        }
         host.proxy_deploy(&role.prefix, &req).await
     }
     .await;
@@ -265,6 +273,14 @@ pub async fn stop_previous(
     Ok(Booted {
         previous_version: t.old.first().map(|c| c.version.clone()),
     })
+}
+
+/// [`super::steps::RoleStep::StopPrevious`] of a role whose new containers bake: nothing stops
+/// yet (the bake phase stops the old ones once every host passed).
+pub fn baking(t: &Takeover) -> Booted {
+    Booted {
+        previous_version: t.old.first().map(|c| c.version.clone()),
+    }
 }
 
 /// Switch `role` back to its kept container of `version` (undoing after Ctrl-C): the same

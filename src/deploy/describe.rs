@@ -247,10 +247,21 @@ impl Plan {
             RoleStep::WaitSteady => {
                 text.push("    not proxied: wait until it runs steadily".into())
             }
-            RoleStep::StopPrevious => text.push(format!(
-                "    then stop the previous {} container",
-                role.prefix
-            )),
+            RoleStep::StopPrevious => match (&self.bake, &role.route) {
+                (Some(b), Some(_)) => text.push(format!(
+                    "    then the previous {} container runs on, unrouted, for the {} bake \
+                     window; the proxy switches back by itself past {}% 5xx{}, else it stops",
+                    role.prefix,
+                    short(b.window),
+                    b.max_error_rate * 100.0,
+                    b.max_p99
+                        .map_or(String::new(), |p| format!(" or a p99 over {}", short(p))),
+                )),
+                _ => text.push(format!(
+                    "    then stop the previous {} container",
+                    role.prefix
+                )),
+            },
             RoleStep::Prune { keep } => {
                 // Said on the line of the stop: the stopped container is among those kept.
                 let keep = format!(", keep {keep} old ones");
@@ -320,6 +331,15 @@ impl Plan {
                 r.hosts.join(", ")
             ));
         }
+    }
+}
+
+/// `2m`, `90s`, `250ms`: a duration as a config would write it.
+fn short(d: std::time::Duration) -> String {
+    match (d.as_millis(), d.as_secs()) {
+        (ms, _) if ms % 1000 != 0 => format!("{ms}ms"),
+        (_, s) if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        (_, s) => format!("{s}s"),
     }
 }
 

@@ -8,6 +8,7 @@
 //! the old one. On Ctrl-C, roles switched during this run are switched back to the container
 //! that served before, so the old version serves everywhere.
 
+use super::bake::Baked;
 use super::boot::{self, Booted, Takeover};
 use super::host_ops::HostOps;
 use super::plan::{Delivery, HostPlan, Plan};
@@ -26,7 +27,7 @@ use tracing::Instrument;
 
 /// Everything execution needs besides the plan: plain data, no callbacks.
 pub struct Execution<'a, H: HostOps> {
-    plan: &'a Plan,
+    pub(super) plan: &'a Plan,
     hosts: &'a HashMap<String, H>,
     progress: &'a Progress,
     proxy_image: &'a ProxyImage,
@@ -36,24 +37,26 @@ pub struct Execution<'a, H: HostOps> {
     journal: Mutex<Vec<At>>,
     /// The image as every host's layer delivery serves it (prepared on first need).
     layers: Source,
+    /// Roles switched with a bake window, whose old containers still run (`bake.rs`).
+    pub(super) baked: Mutex<Vec<Baked>>,
 }
 
 /// A role switched during this run (for rollback on Ctrl-C).
 #[derive(Debug, Clone)]
-struct Switched {
-    host: String,
-    role: String,
-    previous: Option<String>,
+pub(super) struct Switched {
+    pub(super) host: String,
+    pub(super) role: String,
+    pub(super) previous: Option<String>,
 }
 
 /// What the run collects while it goes.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     rows: Mutex<Vec<Row>>,
-    switched: Mutex<Vec<Switched>>,
+    pub(super) switched: Mutex<Vec<Switched>>,
 }
 
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -75,6 +78,7 @@ impl<'a, H: HostOps> Execution<'a, H> {
             cancel,
             journal: Mutex::new(Vec::new()),
             layers: Source::new(&plan.image_ref),
+            baked: Mutex::new(Vec::new()),
         }
     }
 
@@ -84,11 +88,15 @@ impl<'a, H: HostOps> Execution<'a, H> {
         locked(&self.journal).clone()
     }
 
+    pub(super) fn progress_step(&self, host: &str, role: &str, msg: &str) {
+        self.progress.step(host, Some(role), msg)
+    }
+
     fn record(&self, at: At) {
         locked(&self.journal).push(at);
     }
 
-    fn conn(&self, host: &str) -> anyhow::Result<&H> {
+    pub(super) fn conn(&self, host: &str) -> anyhow::Result<&H> {
         self.hosts
             .get(host)
             .ok_or_else(|| fail(Kind::Internal, format!("no connection to {host}")))
@@ -199,6 +207,9 @@ impl<'a, H: HostOps> Execution<'a, H> {
                 }
             }
         }
+        // With a bake window: every host's verdict, then the old containers stop (or all go
+        // back).
+        self.bake_phase(tally).await?;
         // Phase 3: prune old containers (best effort, reported).
         let pruned = join_all(
             steps
@@ -362,6 +373,17 @@ impl<'a, H: HostOps> Execution<'a, H> {
                     boot::proxy_canary(conn, plan, r, started()?, &step).await?
                 }
                 RoleStep::WaitSteady => boot::wait_steady(conn, plan, r, started()?, &step).await?,
+                RoleStep::StopPrevious if started()?.bakes => {
+                    booted = boot::baking(started()?);
+                    if let Some(t) = takeover.take() {
+                        locked(&self.baked).push(Baked {
+                            host: host.host.clone(),
+                            role: r.role.clone(),
+                            prefix: r.prefix.clone(),
+                            takeover: t,
+                        });
+                    }
+                }
                 RoleStep::StopPrevious => {
                     booted = boot::stop_previous(conn, plan, started()?, &step).await?
                 }
@@ -385,50 +407,6 @@ impl<'a, H: HostOps> Execution<'a, H> {
             removed.extend(boot::prune_role(conn, service, dest, r, keep).await?);
         }
         Ok(removed)
-    }
-
-    /// After Ctrl-C: switch roles changed in this run back to what served before (a canary
-    /// switched nothing: it is left for `dhow rollout abort`).
-    async fn undo(&self, switched: &[Switched]) -> String {
-        if self.plan.canary.is_some() {
-            let on = switched.iter().map(|s| format!("{} {}", s.host, s.role));
-            return boot::interrupted_canary(&on.collect::<Vec<_>>());
-        }
-        let mut notes = Vec::new();
-        for s in switched {
-            let Some(prev) = &s.previous else {
-                notes.push(format!(
-                    "{} {}: no previous version to go back to",
-                    s.host, s.role
-                ));
-                continue;
-            };
-            let Some(hp) = self.plan.hosts.iter().find(|h| h.host == s.host) else {
-                continue;
-            };
-            let Some(role) = hp.roles.iter().find(|r| r.role == s.role) else {
-                continue;
-            };
-            let Ok(conn) = self.conn(&s.host) else {
-                continue;
-            };
-            let step = |msg: &str| {
-                self.progress
-                    .step(&s.host, Some(&s.role), &format!("undo: {msg}"))
-            };
-            match boot::boot_kept(conn, self.plan, role, prev, &step).await {
-                Ok(_) => notes.push(format!("{} {}: back on {prev}", s.host, s.role)),
-                Err(e) => notes.push(format!(
-                    "{} {}: could not go back to {prev}: {e:#}",
-                    s.host, s.role
-                )),
-            }
-        }
-        if notes.is_empty() {
-            "interrupted before any host switched; the old version serves everywhere".into()
-        } else {
-            format!("interrupted; switched back: {}", notes.join("; "))
-        }
     }
 }
 

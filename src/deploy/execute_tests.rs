@@ -345,3 +345,45 @@ async fn a_canary_starts_beside_what_serves_and_finish_moves_every_role_to_it() 
     running.sort();
     assert_eq!(running, [format!("{WEB}-v3"), format!("{WORKER}-v3")]);
 }
+
+#[tokio::test]
+async fn with_a_bake_window_the_old_stop_after_every_verdict_or_all_go_back() {
+    let mut plan = sample().plan("v3", Movement::Deploy, false);
+    plan.bake = Some(super::plan::Bake {
+        window: std::time::Duration::from_secs(60),
+        ..Default::default()
+    });
+    assert!(
+        plan.describe().contains("1m bake window"),
+        "{}",
+        plan.describe()
+    );
+    let hosts = hosts("v1", "v2");
+    let (_, result) = execute(&plan, &hosts).await;
+    result.unwrap();
+    let calls = hosts["h1"].calls();
+    let switched = position(&calls, &format!("proxy_deploy {WEB} {WEB}-v3:3000"));
+    let judged = position(&calls, &format!("proxy_bake {WEB}"));
+    assert!(switched < judged && judged < position(&calls, &format!("stop {WEB}-v2")));
+    assert_eq!(hosts["h1"].running(), [format!("{WEB}-v3")]);
+
+    let mut hosts = self::hosts("v1", "v2");
+    if let Some(h1) = hosts.get_mut("h1") {
+        h1.bake_fails = Some("5xx rate 30.0% (30 of 100 requests)".into());
+    }
+    let (_, result) = execute(&plan, &hosts).await;
+    let msg = format!("{:#}", result.unwrap_err());
+    assert!(
+        msg.contains("failed its bake window: h1 web: rolled_back: 5xx rate 30.0%"),
+        "{msg}"
+    );
+    for h in hosts.values() {
+        let mut running = h.running();
+        running.sort();
+        assert!(
+            running.iter().all(|c| c.ends_with("-v2")),
+            "{}: {running:?}",
+            h.name
+        );
+    }
+}

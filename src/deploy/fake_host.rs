@@ -31,6 +31,8 @@ pub struct FakeHost {
     pub unhealthy: bool,
     /// What a container printed (for the failure message).
     pub logs: String,
+    /// The proxy switches back during the bake window, for this reason.
+    pub bake_fails: Option<String>,
     clock: Mutex<i64>,
 }
 
@@ -237,6 +239,19 @@ impl HostOps for FakeHost {
         };
         let targets = req.all_targets().join(",");
         self.done(format!("proxy_deploy {service} {targets}"), result)
+    }
+
+    fn proxy_bake<'a>(&'a self, service: &'a str) -> Call<'a, dhow_proxy_api::BakeStatus> {
+        let state = match &self.bake_fails {
+            Some(_) => "rolled_back",
+            None => "passed",
+        };
+        let status = dhow_proxy_api::BakeStatus {
+            state: state.into(),
+            reason: self.bake_fails.clone(),
+            ..Default::default()
+        };
+        self.done(format!("proxy_bake {service}"), Ok(status))
     }
 
     fn proxy_canary<'a>(

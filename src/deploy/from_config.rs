@@ -93,6 +93,7 @@ pub fn settings_reading(
         drain_timeout: c.drain_timeout.map_or(Duration::from_secs(30), |d| d.0),
         stop_grace: Duration::from_secs(10),
         hooks_path: PathBuf::from(c.hooks_path.clone().unwrap_or_else(|| "hooks".into())),
+        bake: bake(c.deploy.clone().unwrap_or_default()),
         canary: c
             .canary
             .clone()
@@ -109,6 +110,17 @@ pub fn settings_reading(
             &lock_key,
         )?,
     })
+}
+
+/// `[deploy]`'s bake window and limits, the defaults where not given.
+fn bake(d: crate::config::schema::DeployConfig) -> crate::deploy::plan::Bake {
+    let defaults = crate::deploy::plan::Bake::default();
+    crate::deploy::plan::Bake {
+        window: d.bake.map_or(Duration::ZERO, |b| b.0),
+        max_error_rate: d.bake_max_error_rate.unwrap_or(defaults.max_error_rate),
+        max_p99: d.bake_max_p99.map(|p| p.0),
+        min_requests: d.bake_min_requests.unwrap_or(defaults.min_requests),
+    }
 }
 
 /// One selected role: its hosts, command, env (app, role and, on tagged hosts, the tags' env

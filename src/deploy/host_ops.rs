@@ -88,6 +88,8 @@ pub trait HostOps: Send + Sync {
     fn upload_tls<'a>(&'a self, service: &'a str, files: &'a TlsFiles) -> Call<'a, TlsPaths>;
     /// Ask the proxy to health-check and switch; returns after the switch and the drain.
     fn proxy_deploy<'a>(&'a self, service: &'a str, req: &'a DeployRequest) -> Call<'a, ()>;
+    /// The proxy's last bake window of a service: how it goes or went.
+    fn proxy_bake<'a>(&'a self, service: &'a str) -> Call<'a, dhow_proxy_api::BakeStatus>;
     /// Ask the proxy to health-check a canary and send it its share of clients.
     fn proxy_canary<'a>(&'a self, service: &'a str, req: &'a CanaryRequest) -> Call<'a, ()>;
 }
@@ -241,6 +243,13 @@ impl HostOps for HostConn {
         Box::pin(async move {
             let name = super::routes::name_on(self, service).await;
             proxy::deploy(self, &name, req).await.map(|_| ())
+        })
+    }
+
+    fn proxy_bake<'a>(&'a self, service: &'a str) -> Call<'a, dhow_proxy_api::BakeStatus> {
+        Box::pin(async move {
+            let name = super::routes::name_on(self, service).await;
+            crate::proxy::canary::bake(self, &name).await
         })
     }
 

@@ -3,6 +3,7 @@
 //! lock, with an audit trail.
 
 pub mod audit;
+pub mod bake;
 pub mod boot;
 pub mod container;
 pub mod cron;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod steps;
 pub mod targets;
 pub mod traffic;
+pub mod undo;
 
 #[cfg(test)]
 mod execute_tests;

@@ -67,6 +67,39 @@ pub struct Canary {
     pub allow: Vec<String>,
 }
 
+/// The bake window: after the switch the old containers keep running, unrouted, while each
+/// host's proxy judges the new ones (`window` zero: none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bake {
+    pub window: Duration,
+    pub max_error_rate: f64,
+    pub max_p99: Option<Duration>,
+    pub min_requests: u64,
+}
+
+impl Default for Bake {
+    fn default() -> Bake {
+        Bake {
+            window: Duration::ZERO,
+            max_error_rate: 0.01,
+            max_p99: None,
+            min_requests: dhow_proxy_api::DEFAULT_BAKE_MIN_REQUESTS,
+        }
+    }
+}
+
+impl Bake {
+    /// What the proxy is asked to judge.
+    pub fn spec(&self) -> dhow_proxy_api::BakeSpec {
+        dhow_proxy_api::BakeSpec {
+            window_ms: self.window.as_millis() as u64,
+            max_error_rate: self.max_error_rate,
+            max_p99_ms: self.max_p99.map(|d| d.as_millis() as u64),
+            min_requests: self.min_requests,
+        }
+    }
+}
+
 /// A role's route through the proxy.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -180,6 +213,8 @@ pub struct Plan {
     /// `deploy --canary`: the proxied roles' new containers start beside the current ones and
     /// get this share of clients; nothing stops (`dhow rollout` goes on from there).
     pub canary: Option<Canary>,
+    /// The bake window of a deploy or redeploy (none: the old containers stop at once).
+    pub bake: Option<Bake>,
 }
 
 impl Plan {
@@ -246,6 +281,7 @@ impl Plan {
             response_timeout_ms: route.response_timeout.map(|t| t.as_millis() as u64),
             buffering: route.buffering.clone(),
             traffic: route.traffic.clone(),
+            bake: None,
         })
     }
 

@@ -123,6 +123,8 @@ pub struct Settings {
     /// `[canary]`: how a canary keeps clients on one version (its share comes from the
     /// command line).
     pub canary: super::plan::Canary,
+    /// `[deploy]`: the bake window (zero: none) and its limits.
+    pub bake: super::plan::Bake,
     /// Every accessory, its hosts narrowed by `-h`.
     pub accessories: Vec<crate::accessory::AccessorySettings>,
 }
@@ -236,6 +238,12 @@ impl Settings {
             drain_timeout: self.drain_timeout,
             stop_grace: self.stop_grace,
             canary: None,
+            bake: match movement {
+                Movement::Deploy | Movement::Redeploy if !self.bake.window.is_zero() => {
+                    Some(self.bake.clone())
+                }
+                _ => None,
+            },
         }
     }
 
@@ -343,6 +351,7 @@ pub mod tests {
             stop_grace: Duration::from_secs(10),
             hooks_path: "hooks".into(),
             canary: Default::default(),
+            bake: Default::default(),
             accessories: vec![],
         }
     }

@@ -1,5 +1,6 @@
 //! The CLI's side of the proxy's canary rollouts on one host: start one (after the proxy's
-//! health check), a new share, abort (after the drain), and each side's counters. A proxy
+//! health check), a new share, abort (after the drain), and each side's counters; and how a
+//! deploy's bake window goes there. A proxy
 //! from before canaries answers "no such control endpoint": that is said as "upgrade it".
 
 use crate::error::{fail, Kind};
@@ -61,6 +62,13 @@ pub async fn stats(host: &HostConn, service: &str) -> anyhow::Result<Option<Stat
         Err(e) if format!("{e:#}").contains("(404 Not Found): no service") => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The service's last bake window (`state` `none` when it had none).
+pub async fn bake(host: &HostConn, service: &str) -> anyhow::Result<dhow_proxy_api::BakeStatus> {
+    let path = service_path(service, Some("bake"));
+    let v = call(host, Method::GET, &path, None, Duration::from_secs(30)).await?;
+    Ok(serde_json::from_value(v)?)
 }
 
 async fn call(

@@ -9,6 +9,9 @@ use dhow_proxy_api::HealthAnswer;
 /// can do everything asked. `service_limits` came after automatic certificates, so a proxy
 /// that reports it also understands `acme`; `traffic` came after both.
 pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'static str> {
+    if req.bake.is_some() && !health.bake {
+        return Some("a bake window (deploy.bake: it would drain the old version at once)");
+    }
     if req.targets.len() > 1 && !health.replicas {
         return Some("replicas (it would route to the first container only)");
     }
@@ -33,6 +36,7 @@ pub fn unsupported(req: &DeployRequest, health: &HealthAnswer) -> Option<&'stati
 /// Whether `req` needs the health answer at all (a plain deploy works with any proxy).
 pub fn needs_check(req: &DeployRequest) -> bool {
     req.acme
+        || req.bake.is_some()
         || req.targets.len() > 1
         || req.response_timeout_ms.is_some()
         || req.buffering.is_some()

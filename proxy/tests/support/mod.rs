@@ -27,6 +27,8 @@ pub struct Backend {
     pub addr: SocketAddr,
     pub served: Arc<AtomicU64>,
     pub healthy: Arc<AtomicBool>,
+    /// When N > 0, every Nth request to `/` is answered 500 (its health check still passes).
+    pub fail_every: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -41,18 +43,20 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicU64::new(0));
         let healthy = Arc::new(AtomicBool::new(healthy));
+        let fail_every = Arc::new(AtomicU64::new(0));
         let (n, s, h) = (name.to_string(), served.clone(), healthy.clone());
+        let f = fail_every.clone();
         let (shutdown, stop) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (n, s, h) = (n.clone(), s.clone(), h.clone());
+                let (n, s, h, f) = (n.clone(), s.clone(), h.clone(), f.clone());
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        answer(n.clone(), s.clone(), h.clone(), req)
+                        answer(n.clone(), s.clone(), h.clone(), f.clone(), req)
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -69,6 +73,7 @@ impl Backend {
             addr,
             served,
             healthy,
+            fail_every,
             task,
             shutdown,
         }
@@ -93,6 +98,7 @@ async fn answer(
     name: String,
     served: Arc<AtomicU64>,
     healthy: Arc<AtomicBool>,
+    fail_every: Arc<AtomicU64>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
@@ -103,7 +109,14 @@ async fn answer(
             .body(Full::new(Bytes::from(if ok { "up" } else { "down" })))
             .unwrap());
     }
-    served.fetch_add(1, Ordering::SeqCst);
+    let n = served.fetch_add(1, Ordering::SeqCst) + 1;
+    let every = fail_every.load(Ordering::SeqCst);
+    if path == "/" && every > 0 && n % every == 0 {
+        return Ok(Response::builder()
+            .status(500)
+            .body(Full::new(Bytes::from(format!("{name} failed"))))
+            .unwrap());
+    }
     if path == "/slow" {
         let ms: u64 = req
             .uri()

@@ -342,6 +342,7 @@ async fn boot(ctx: &Ctx) -> anyhow::Result<()> {
         lock_wait: None,
         message: Some(format!("app boot {version}")),
         canary: None,
+        bake: None,
     };
     super::deploy::deploy_version(ctx, &args, Movement::Redeploy, &version).await
 }

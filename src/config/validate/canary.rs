@@ -1,11 +1,22 @@
 //! `[canary]`: the cookie must be a cookie name, the header a header name, and allowlisted
-//! values cookie values (the proxy compares them with what clients send).
+//! values cookie values (the proxy compares them with what clients send). `[deploy]`: the
+//! bake window's error rate is a share (0 to 1) and its limits need a window to apply in.
 
 use super::super::locate::key;
 use super::super::schema::Config;
 use super::Errors;
 
 pub(super) fn check(c: &Config, e: &mut Errors) {
+    if let Some(d) = &c.deploy {
+        if let Some(r) = d.bake_max_error_rate {
+            if !(0.0..=1.0).contains(&r) {
+                e.add(
+                    &[key("deploy"), key("bake_max_error_rate")],
+                    format!("bake_max_error_rate {r}: a share of requests, 0 to 1 (0.01 is 1%)"),
+                );
+            }
+        }
+    }
     let Some(k) = &c.canary else {
         return;
     };
