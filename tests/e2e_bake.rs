@@ -5,7 +5,9 @@
 //!   again on both hosts (a load after it: 0 failed), the new containers are stopped, and the
 //!   audit log says so;
 //! - a healthy version with the same window: the deploy finishes after it and the old
-//!   containers stop.
+//!   containers stop;
+//! - a failing version as a canary (`deploy --canary 50` with the window): the proxies abort
+//!   it by themselves, the deploy fails naming the numbers, its containers are stopped.
 //!
 //! Service `bak`, on its own so it shares no route with another test.
 
@@ -108,5 +110,40 @@ fn a_failing_version_is_rolled_back_by_the_proxies_and_a_healthy_one_finishes() 
         assert_eq!(running(&sb, i), ["bak-web-b3"], "host {i}");
         assert_eq!(version_on(&sb, &sb.hosts()[i - 1], SVC), "demo b3");
     }
+
+    // The failing version as a canary: aborted by the proxies within the window.
+    p.write(
+        "config/deploy.toml",
+        &config(
+            &sb,
+            SVC,
+            &format!("{WINDOW}\n[env]\nclear = {{ DEMO_FAIL_PERCENT = \"30\" }}\n"),
+        ),
+    );
+    let l = load(&sb);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = p.dhow(&["deploy", "--canary", "50", "--version", "b4"]);
+    let msg = text(&out);
+    assert!(!out.status.success(), "{msg}");
+    assert!(
+        msg.contains("canary failed its bake window") && msg.contains("5xx rate"),
+        "{msg}"
+    );
+    for r in l.into_iter().map(Load::stop) {
+        assert!(
+            r.failures.iter().all(|f| f.contains("500")),
+            "{:?}",
+            r.failures
+        );
+    }
+    for i in [1, 2] {
+        assert_eq!(
+            running(&sb, i),
+            ["bak-web-b3"],
+            "host {i} after the canary's abort"
+        );
+    }
+    let status = text(&p.dhow_ok(&["rollout", "status"]));
+    assert!(status.contains("no canary"), "{status}");
     p.dhow_ok(&["remove", "-y"]);
 }

@@ -36,6 +36,10 @@ pub struct CanaryRequest {
     pub health: HealthSpec,
     #[serde(default = "crate::request::default_deploy_timeout")]
     pub deploy_timeout_ms: u64,
+    /// Judge the canary against the stable side for a while; past a limit the proxy aborts
+    /// it by itself (`GET .../bake` says how it goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<crate::request::BakeSpec>,
 }
 
 /// `POST /v1/services/NAME/canary/share`: a new share for the running canary.

@@ -4,7 +4,9 @@
 //! the old targets' health and switches back by itself, then drains the new ones; when the
 //! window ends within bounds, it drains the old ones. Another deploy (or a removal) first
 //! ends it as `superseded`. Its outcome stays readable (`GET .../bake`) until the next one.
-//! The window is not saved: a proxy restarted during it keeps the new targets.
+//! The window is not saved: a proxy restarted during it keeps the new targets. A canary's
+//! window (`bake_canary`) compares the canary's side with the stable side and, past a
+//! limit, aborts the canary.
 
 use crate::control::Control;
 use crate::router::Service;
@@ -141,6 +143,41 @@ impl Control {
         }
     }
 
+    /// Judge a canary of `version` against the stable side until the window ends; past a
+    /// limit, abort it (every client back on the stable side, the canary drained).
+    pub async fn bake_canary(self: Arc<Self>, name: String, version: String, spec: BakeSpec) {
+        let deadline = Instant::now() + Duration::from_millis(spec.window_ms);
+        loop {
+            let table = self.proxy.table.load_full();
+            let Some(c) = table
+                .get(&name)
+                .and_then(|s| s.canary.clone())
+                .filter(|c| c.version == version)
+            else {
+                return self.set_bake(&name, canary_status("superseded", None, None));
+            };
+            let (new, old) = (c.stats.counts(), c.stable_stats.counts());
+            let left = deadline.saturating_duration_since(Instant::now());
+            let numbers = Some((&new, &old));
+            if let Some(reason) = tripped(&new, &old, &spec) {
+                tracing::warn!(service = %name, %reason, "bake: aborting the canary");
+                let drain = dhow_proxy_api::CanaryAbort::default();
+                let state = match self.canary_abort(&name, drain).await {
+                    Ok(_) => "rolled_back",
+                    Err(_) => "failed",
+                };
+                return self.set_bake(&name, canary_status(state, Some(reason), numbers));
+            }
+            if left.is_zero() {
+                return self.set_bake(&name, canary_status("passed", None, numbers));
+            }
+            let mut status = canary_status("baking", None, numbers);
+            status.left_ms = left.as_millis() as u64;
+            self.set_bake(&name, status);
+            tokio::time::sleep(TICK.min(left)).await;
+        }
+    }
+
     /// Past a limit: the old targets serve again (when they answer their health check), the
     /// new ones drain.
     async fn switch_back(&self, b: &Baking, baked: Service, new: Counts, reason: String) {
@@ -194,6 +231,19 @@ impl Control {
                 state: state.into(),
             },
         );
+    }
+}
+
+/// A canary's bake status: its side as `new`, the stable side as `old`.
+fn canary_status(state: &str, reason: Option<String>, c: Option<(&Counts, &Counts)>) -> BakeStatus {
+    let none = Counts::default();
+    let (new, old) = c.unwrap_or((&none, &none));
+    BakeStatus {
+        left_ms: 0,
+        new: stats_of(new, "canary"),
+        old: stats_of(old, "stable"),
+        reason,
+        state: state.into(),
     }
 }
 

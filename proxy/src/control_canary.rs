@@ -21,7 +21,11 @@ type Failed = (StatusCode, String);
 
 impl Control {
     /// Health-check the canary's targets, then send its share of clients to them.
-    pub async fn canary_start(&self, name: &str, req: CanaryRequest) -> Result<Value, Failed> {
+    pub async fn canary_start(
+        self: &Arc<Self>,
+        name: &str,
+        req: CanaryRequest,
+    ) -> Result<Value, Failed> {
         let bad = |m: String| (StatusCode::BAD_REQUEST, m);
         let basis = basis_points(req.percent).map_err(bad)?;
         if req.targets.is_empty() || req.targets.iter().any(String::is_empty) {
@@ -87,6 +91,12 @@ impl Control {
         if let Some(old) = replaced {
             let drain = Duration::from_millis(dhow_proxy_api::DEFAULT_DRAIN_TIMEOUT_MS);
             crate::replicas::drain_replaced(old.targets(), &req.targets, drain).await;
+        }
+        if let Some(spec) = req.bake.clone() {
+            tokio::spawn(
+                self.clone()
+                    .bake_canary(name.to_string(), req.version.clone(), spec),
+            );
         }
         Ok(json!({ "service": name, "canary": entry }))
     }
@@ -299,7 +309,7 @@ fn version_stats(stats: &Stats, side: &str, version: &str) -> VersionStats {
 impl Control {
     /// The canary endpoints' part of the control router: None for other endpoints.
     pub async fn canary_route(
-        &self,
+        self: &Arc<Self>,
         endpoint: Endpoint<'_>,
         body: &[u8],
     ) -> Option<Result<Value, Failed>> {

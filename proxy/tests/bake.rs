@@ -132,3 +132,48 @@ async fn a_failing_version_is_switched_back_from_and_a_healthy_one_kept() {
     );
     assert_eq!(get(proxy.http, "app.test", "/").await.1, "good");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_canary_aborts_itself_within_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = Backend::start("old").await;
+    let bad = Backend::start("bad").await;
+    bad.fail_every.store(3, Ordering::SeqCst);
+    let proxy = ProxyProc::start(dir.path(), &[]);
+    proxy.deploy("app", &old.target(), &["--host", "app.test"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load(proxy.http, "app.test", 16, stop.clone());
+    let canary = serde_json::json!({
+        "targets": [bad.target()], "percent": 50, "version": "v2", "stable_version": "v1",
+        "health": {"path": "/up", "interval_ms": 50, "timeout_ms": 1000},
+        "bake": {"window_ms": 4000, "max_error_rate": 0.05, "min_requests": 50},
+    });
+    let started = Instant::now();
+    let answer = control(
+        &proxy,
+        "POST",
+        "/v1/services/app/canary",
+        &canary.to_string(),
+    )
+    .await;
+    assert_eq!(answer["canary"]["percent"], 50.0, "{answer}");
+    let status = outcome(&proxy).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "not within the window"
+    );
+    assert_eq!(status["state"], "rolled_back", "{status}");
+    assert!(
+        status["reason"].as_str().unwrap().contains("5xx rate"),
+        "{status}"
+    );
+    assert_eq!(status["old"]["errors"], 0, "{status}");
+    let list = proxy.ctl(&["list"]).1;
+    assert!(!list.contains("canary"), "aborted: {list}");
+    let served_then = bad.served();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bad.served(), served_then, "the canary still gets requests");
+    stop.store(true, Ordering::SeqCst);
+    let report = load.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+}

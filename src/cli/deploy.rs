@@ -35,8 +35,9 @@ pub struct DeployArgs {
     /// A bake window of this length (e.g. 2m; 0: none), instead of deploy.bake: after the
     /// switch the old containers keep running, unrouted, while each host's proxy judges the
     /// new ones; past deploy.bake_max_error_rate or bake_max_p99 it switches back by itself
-    /// and the deploy fails with the numbers.
-    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration, conflicts_with = "canary")]
+    /// and the deploy fails with the numbers. With --canary: the canary is judged against
+    /// the current version and aborted by the proxies past a limit.
+    #[arg(long, value_name = "DURATION", value_parser = super::context::parse_duration)]
     pub bake: Option<Duration>,
 }
 
@@ -151,8 +152,6 @@ fn canary_plan(ctx: &Ctx, plan: &mut Plan, percent: f64) -> anyhow::Result<()> {
     let mut canary = ctx.settings()?.canary.clone();
     canary.percent = percent;
     plan.canary = Some(canary);
-    // A canary stops nothing: there is no switch to bake (`rollout status` shows how it does).
-    plan.bake = None;
     let left: Vec<String> = plan
         .hosts
         .iter()

@@ -44,6 +44,17 @@ impl<H: HostOps> Execution<'_, H> {
             }
             return Ok(());
         }
+        if self.plan.canary.is_some() {
+            let aborted = self.abort_canaries(&baked).await;
+            return Err(fail(
+                Kind::Deploy,
+                format!(
+                    "the canary failed its bake window: {}
+{aborted}",
+                    failed.join("\n")
+                ),
+            ));
+        }
         let switched = locked(&tally.switched).clone();
         let undone = self.undo(&switched).await;
         Err(fail(
@@ -53,6 +64,36 @@ impl<H: HostOps> Execution<'_, H> {
                 failed.join("\n")
             ),
         ))
+    }
+
+    /// A canary failed on some host: every host's is aborted (where the proxy has not done
+    /// it already) and its containers stop.
+    async fn abort_canaries(&self, baked: &[Baked]) -> String {
+        let mut notes = Vec::new();
+        for b in baked {
+            let Ok(conn) = self.conn(&b.host) else {
+                continue;
+            };
+            let stopped = async {
+                conn.proxy_canary_abort(&b.prefix, self.plan.drain_timeout)
+                    .await?;
+                for name in &b.takeover.new_names {
+                    conn.stop(name, self.plan.stop_grace).await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            };
+            match stopped.await {
+                Ok(()) => notes.push(format!("{} {}: canary stopped", b.host, b.role)),
+                Err(e) => notes.push(format!(
+                    "{} {}: could not stop the canary: {e:#}",
+                    b.host, b.role
+                )),
+            }
+        }
+        format!(
+            "every client is on the version before it; {}",
+            notes.join("; ")
+        )
     }
 
     fn step(&self, b: &Baked, msg: &str) {

@@ -242,7 +242,14 @@ impl Plan {
                 text.push(format!(
                     "    proxy health-checks it, then sends it {p}% of clients (sticky by cookie); \
                      the current containers keep the rest and keep running"
-                ))
+                ));
+                if let Some(b) = &self.bake {
+                    text.push(format!(
+                        "    for the {} bake window the proxy aborts it by itself past {}% 5xx",
+                        short(b.window),
+                        b.max_error_rate * 100.0
+                    ));
+                }
             }
             RoleStep::WaitSteady => {
                 text.push("    not proxied: wait until it runs steadily".into())

@@ -370,7 +370,15 @@ impl<'a, H: HostOps> Execution<'a, H> {
                     boot::proxy_switch(conn, plan, r, started()?, &step).await?
                 }
                 RoleStep::ProxyCanary => {
-                    boot::proxy_canary(conn, plan, r, started()?, &step).await?
+                    boot::proxy_canary(conn, plan, r, started()?, &step).await?;
+                    if plan.bake.is_some() {
+                        locked(&self.baked).push(Baked {
+                            host: host.host.clone(),
+                            role: r.role.clone(),
+                            prefix: r.prefix.clone(),
+                            takeover: started()?.clone(),
+                        });
+                    }
                 }
                 RoleStep::WaitSteady => boot::wait_steady(conn, plan, r, started()?, &step).await?,
                 RoleStep::StopPrevious if started()?.bakes => {

@@ -387,3 +387,38 @@ async fn with_a_bake_window_the_old_stop_after_every_verdict_or_all_go_back() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_canary_failing_its_bake_window_is_aborted_on_every_host() {
+    let mut plan = sample().plan("v3", Movement::Deploy, false);
+    plan.canary = Some(super::plan::Canary {
+        percent: 50.0,
+        ..Default::default()
+    });
+    plan.bake = Some(super::plan::Bake {
+        window: std::time::Duration::from_secs(30),
+        ..Default::default()
+    });
+    for h in &mut plan.hosts {
+        h.roles.retain(|r| r.route.is_some());
+    }
+    let mut hosts = hosts("v1", "v2");
+    if let Some(h2) = hosts.get_mut("h2") {
+        h2.bake_fails = Some("5xx rate 33.3% (50 of 150 requests)".into());
+    }
+    let (_, result) = execute(&plan, &hosts).await;
+    let msg = format!("{:#}", result.unwrap_err());
+    assert!(
+        msg.contains("canary failed its bake window: h2 web: rolled_back: 5xx"),
+        "{msg}"
+    );
+    for h in hosts.values() {
+        assert!(
+            h.calls().contains(&format!("proxy_canary_abort {WEB}")),
+            "{}",
+            h.name
+        );
+        assert!(!h.running().contains(&format!("{WEB}-v3")), "{}", h.name);
+        assert!(h.running().contains(&format!("{WEB}-v2")), "{}", h.name);
+    }
+}

@@ -254,6 +254,10 @@ impl HostOps for FakeHost {
         self.done(format!("proxy_bake {service}"), Ok(status))
     }
 
+    fn proxy_canary_abort<'a>(&'a self, service: &'a str, _drain: Duration) -> Call<'a, ()> {
+        self.done(format!("proxy_canary_abort {service}"), Ok(()))
+    }
+
     fn proxy_canary<'a>(
         &'a self,
         service: &'a str,

@@ -90,6 +90,8 @@ pub trait HostOps: Send + Sync {
     fn proxy_deploy<'a>(&'a self, service: &'a str, req: &'a DeployRequest) -> Call<'a, ()>;
     /// The proxy's last bake window of a service: how it goes or went.
     fn proxy_bake<'a>(&'a self, service: &'a str) -> Call<'a, dhow_proxy_api::BakeStatus>;
+    /// Ask the proxy to send every client back to the stable side (it drains the canary).
+    fn proxy_canary_abort<'a>(&'a self, service: &'a str, drain: Duration) -> Call<'a, ()>;
     /// Ask the proxy to health-check a canary and send it its share of clients.
     fn proxy_canary<'a>(&'a self, service: &'a str, req: &'a CanaryRequest) -> Call<'a, ()>;
 }
@@ -250,6 +252,15 @@ impl HostOps for HostConn {
         Box::pin(async move {
             let name = super::routes::name_on(self, service).await;
             crate::proxy::canary::bake(self, &name).await
+        })
+    }
+
+    fn proxy_canary_abort<'a>(&'a self, service: &'a str, drain: Duration) -> Call<'a, ()> {
+        Box::pin(async move {
+            let name = super::routes::name_on(self, service).await;
+            crate::proxy::canary::abort(self, &name, drain)
+                .await
+                .map(|_| ())
         })
     }
 

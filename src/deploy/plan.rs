@@ -239,6 +239,7 @@ impl Plan {
             allow: canary.allow.clone(),
             health: route.health.clone(),
             deploy_timeout_ms: self.deploy_timeout.as_millis() as u64,
+            bake: self.bake.as_ref().map(Bake::spec),
         })
     }
 
