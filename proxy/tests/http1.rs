@@ -173,6 +173,16 @@ async fn serve_raw(mut s: TcpStream, release: Arc<Notify>, hung_up: Arc<AtomicU6
                     return;
                 }
             }
+            "/http10" => {
+                // An HTTP/1.0 server (Python's http.server, old app servers): its own version,
+                // then the connection's end.
+                let _ = w(
+                    &mut s,
+                    "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok".into(),
+                )
+                .await;
+                return;
+            }
             "/until-close" => {
                 let _ = w(
                     &mut s,
@@ -475,6 +485,30 @@ async fn http10_clients_keep_alive_only_when_asked_and_never_get_chunks() {
         0,
         "the connection stays open"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_target_is_answered_as_http11_on_both_paths_and_the_client_kept() {
+    let (_d, _target, proxy) = setup(&[]).await;
+    let mut s = TcpStream::connect(proxy.http).await.unwrap();
+    let mut buf = Vec::new();
+    // A chunked request body takes the general path; a plain GET the fast one.
+    let general =
+        "GET /http10 HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let fast = "GET /http10 HTTP/1.1\r\nHost: app.test\r\n\r\n";
+    for req in [general, fast, general] {
+        s.write_all(req.as_bytes()).await.unwrap();
+        let (status, head, body) = response(&mut s, &mut buf, false).await;
+        assert_eq!((status, body.as_str()), (200, "ok"), "{head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "a proxy answers with its own version: {head}"
+        );
+        assert!(
+            !head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -395,6 +395,9 @@ where
         return done.answer(text(StatusCode::BAD_GATEWAY, why));
     }
     let (mut parts, body) = resp.into_parts();
+    // The proxy answers in its own HTTP version (RFC 9110 6.2), not the target's: an
+    // HTTP/1.0 target must not make hyper close the client's keep-alive connection.
+    parts.version = hyper::Version::HTTP_11;
     rewrite::strip_response(&mut parts.headers);
     parts.headers.insert(rewrite::X_REQUEST_ID, done.id.clone());
     if let Some(c) = done.set_cookie.take() {
