@@ -34,7 +34,9 @@ pub async fn serve(
     };
     // Boxed, as h2 and the general path are: a task's future is as large as its largest
     // state, and the plain keep-alive connection waiting for its next request is the one
-    // there are thousands of.
+    // there are thousands of. (Boxing the HTTP/1.1 path too would take about 680 bytes off
+    // each idle h2 connection and put about 640 on each idle HTTP/1.1 one: measured
+    // 2026-12-07 with bench/proxy_conns.sh's method, 10,000 connections.)
     Box::pin(secure(stream, acceptor, peer, proxy, stop)).await
 }
 
@@ -161,11 +163,12 @@ async fn starts_with_h2_preface(stream: &TcpStream, limit: std::time::Duration) 
     }
 }
 
-/// HTTP/2 through hyper. An idle h2 connection keeps what h2 0.4 allocates per connection and
-/// has no setting for: heaptrack over 2,000 idle h2c connections (2026-12-03) found 15.4 KB
-/// each in the frame writer's buffer (16 KiB), 7.7 KB in the frame reader's (8 KiB) and 3.8 KB
-/// in the HPACK decoder's (4 KiB), about the 26 KB of RSS per idle h2 connection that
-/// `make bench-proxy` measures; releasing them while idle needs a change in h2 itself.
+/// HTTP/2 through hyper, with the patched h2 of vendor/h2 (PATCHES.md): an idle connection
+/// holds no frame reader or writer buffer, no HPACK decode buffer, no stream or frame slots,
+/// and no slice of a target response's buffer in its HPACK table; its reads go through this
+/// thread's stock (`stock_io.rs`). About 5.9 KB of RSS per idle h2c connection is left (26.6
+/// KB before), mostly hyper's and h2's connection state itself (heaptrack, 2026-12-07: the
+/// connection future 1.9 KB, its task 1.6 KB, h2's stream registry 0.6 KB).
 async fn h2<S>(
     stream: S,
     peer: SocketAddr,
@@ -185,7 +188,7 @@ async fn h2<S>(
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes.max(8192) as u32)
         .max_concurrent_streams(256)
-        .serve_connection(TokioIo::new(stream), svc);
+        .serve_connection(TokioIo::new(crate::stock_io::StockIo::new(stream)), svc);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

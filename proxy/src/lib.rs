@@ -37,6 +37,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod stock_io;
 pub mod tls;
 pub mod traffic;
 pub mod upstream;

@@ -421,7 +421,20 @@ where
         let _e = span.enter();
         loop {
             tracing::trace!("poll");
-            let bytes = match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
+            let polled = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(polled) => polled,
+                Poll::Pending => {
+                    // dhow: waiting with nothing buffered: give the read buffer back (the
+                    // codec takes a new one when bytes come; dhow's connection reads them in
+                    // one go into a per-thread stock, see proxy/src/stock_io.rs).
+                    let buf = self.inner.read_buffer();
+                    if buf.is_empty() && buf.capacity() > 0 {
+                        *self.inner.read_buffer_mut() = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            };
+            let bytes = match polled {
                 Some(Ok(bytes)) => bytes,
                 Some(Err(e)) => return Poll::Ready(Some(Err(map_err(e)))),
                 None => return Poll::Ready(None),

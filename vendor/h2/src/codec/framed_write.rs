@@ -93,7 +93,9 @@ where
             final_flush_done: false,
             encoder: Encoder {
                 hpack: hpack::Encoder::default(),
-                buf: Cursor::new(BytesMut::with_capacity(DEFAULT_BUFFER_CAPACITY)),
+                // dhow: taken when a frame is buffered, given back once written (an idle
+                // connection holds no write buffer).
+                buf: Cursor::new(BytesMut::new()),
                 next: None,
                 last_data_frame: None,
                 max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
@@ -169,6 +171,10 @@ where
             }
         }
 
+        // dhow: everything is written: the connection may now wait a long time for its next
+        // frame, so it gives its write buffer back.
+        self.encoder.release_buffer();
+
         tracing::trace!("flushing buffer");
         // Flush the upstream
         ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
@@ -220,7 +226,18 @@ where
         }
     }
 
+    /// dhow: give the (empty) write buffer back.
+    fn release_buffer(&mut self) {
+        if self.next.is_none() && !self.buf.has_remaining() && self.buf.get_ref().capacity() > 0 {
+            self.buf = Cursor::new(BytesMut::new());
+        }
+    }
+
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
+        // dhow: the buffer is taken here, when there is a frame for it.
+        if self.buf.get_ref().capacity() == 0 {
+            self.buf.get_mut().reserve(DEFAULT_BUFFER_CAPACITY);
+        }
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
@@ -307,9 +324,10 @@ where
     }
 
     fn has_capacity(&self) -> bool {
+        // dhow: no buffer yet is a whole one (`buffer` takes it).
+        let cap = self.buf.get_ref().capacity();
         self.next.is_none()
-            && (self.buf.get_ref().capacity() - self.buf.get_ref().len()
-                >= self.min_buffer_capacity)
+            && (cap == 0 || cap - self.buf.get_ref().len() >= self.min_buffer_capacity)
     }
 
     fn is_empty(&self) -> bool {

@@ -158,7 +158,9 @@ impl Decoder {
             max_size_update: None,
             last_max_update: size,
             table: Table::new(size),
-            buffer: BytesMut::with_capacity(4096),
+            // dhow: no 4 KiB up front: the strings decoded into it (kept in the dynamic
+            // table) held the whole of it alive for the connection's life.
+            buffer: BytesMut::new(),
         }
     }
 
@@ -539,6 +541,22 @@ impl Table {
         if self.size + len <= self.max_size {
             self.size += len;
 
+            // dhow: the table keeps its own copy of a field's value: a literal's value is a
+            // slice of the frame, whose read buffer it kept alive as long as it was indexed.
+            let entry = match entry {
+                Header::Field { name, value } => {
+                    let mut own = http::HeaderValue::from_maybe_shared(
+                        bytes::Bytes::copy_from_slice(value.as_bytes()),
+                    )
+                    .unwrap_or(value.clone());
+                    own.set_sensitive(value.is_sensitive());
+                    Header::Field { name, value: own }
+                }
+                Header::Authority(v) => Header::Authority(BytesStr::from(v.as_str())),
+                Header::Path(v) => Header::Path(BytesStr::from(v.as_str())),
+                Header::Scheme(v) => Header::Scheme(BytesStr::from(v.as_str())),
+                other => other,
+            };
             // Track the entry
             self.entries.push_front(entry);
         }

@@ -336,6 +336,20 @@ impl Table {
 
     fn insert(&mut self, header: Header, hash: HashValue) {
         self.inserted = self.inserted.wrapping_add(1);
+        // dhow: the table keeps its own copy of a value: a value sharing a larger buffer
+        // (hyper's client parses response headers as slices of its read buffer) kept that
+        // whole buffer alive for as long as the entry stayed in the table.
+        let header = match header {
+            Header::Field { name, value } => {
+                let mut own = http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(
+                    value.as_bytes(),
+                ))
+                .unwrap_or(value.clone());
+                own.set_sensitive(value.is_sensitive());
+                Header::Field { name, value: own }
+            }
+            other => other,
+        };
 
         self.slots.push_front(Slot {
             hash,

@@ -82,6 +82,11 @@ impl Deque {
         match self.indices {
             Some(mut idxs) => {
                 let mut slot = buf.slab.remove(idxs.head);
+                // dhow: nothing queued on the connection: give the slots back (an idle
+                // connection kept room for the frames of its last response).
+                if buf.slab.is_empty() && buf.slab.capacity() > 0 {
+                    buf.slab = Slab::new();
+                }
 
                 if idxs.head == idxs.tail {
                     assert!(slot.next.is_none());

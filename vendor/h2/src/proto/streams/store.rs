@@ -406,6 +406,12 @@ impl<'a> Ptr<'a> {
         // Remove the stream state
         let stream = self.store.slab.remove(self.key.index.0 as usize);
         assert_eq!(stream.id, self.key.stream_id);
+        // dhow: no stream left: give the room for them back (an idle connection kept a
+        // slot per stream it once had at the same time).
+        if self.store.slab.is_empty() && self.store.slab.capacity() > 0 {
+            self.store.slab = slab::Slab::new();
+            self.store.ids.shrink_to_fit();
+        }
         stream.id
     }
 
