@@ -39,6 +39,10 @@ secret = ["DATABASE_URL", "KEY:SECRET_KEY"]
 clear = { REGION = "eu" }
 [boot]
 limit = 1
+[deploy]
+bake = "2m"
+[canary]
+cookie = "shop_canary"
 [accessories.db]
 image = "postgres:16"
 host = "d1"
@@ -196,6 +200,8 @@ fn secrets_are_referenced_unless_asked_for_and_unmappable_keys_are_named() {
         "REGION from env.tags.eu on host w3",
         "boot.limit",
         "options.add-host",
+        "deploy.bake",
+        "[canary]",
     ] {
         assert!(notes.contains(want), "{want} in {notes}");
     }
