@@ -15,38 +15,49 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-/// Serve one connection until it ends (or, after `stop`, until its requests finish).
-pub async fn serve(
+/// Serve one connection until it ends (or, after `stop`, until its requests finish);
+/// `guard` lives as long as the connection is served.
+///
+/// An h2 connection moves to a task of its own (holding `guard`) and this one ends: a task
+/// is as large as its future's largest state, here the HTTP/1.1 path's, so an h2 connection
+/// kept in it held that room (1.6 KB) beside its own state for its whole life.
+pub async fn serve<G: Send + 'static>(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     proxy: Arc<Proxy>,
     stop: watch::Receiver<bool>,
+    guard: G,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = tls else {
         // HTTP/2 without TLS (h2c) with prior knowledge: the client opens with the preface.
-        return if starts_with_h2_preface(&stream, proxy.limits.header_timeout).await {
-            Box::pin(h2(stream, peer, false, proxy, stop)).await
-        } else {
-            http1(stream, peer, false, proxy, stop).await
-        };
+        if starts_with_h2_preface(&stream, proxy.limits.header_timeout).await {
+            tokio::spawn(async move {
+                let _guard = guard;
+                h2(stream, peer, false, proxy, stop).await
+            });
+            return;
+        }
+        let _guard = guard;
+        return http1(stream, peer, false, proxy, stop).await;
     };
     // Boxed, as h2 and the general path are: a task's future is as large as its largest
     // state, and the plain keep-alive connection waiting for its next request is the one
     // there are thousands of. (Boxing the HTTP/1.1 path too would take about 680 bytes off
     // each idle h2 connection and put about 640 on each idle HTTP/1.1 one: measured
     // 2026-12-07 with bench/proxy_conns.sh's method, 10,000 connections.)
-    Box::pin(secure(stream, acceptor, peer, proxy, stop)).await
+    Box::pin(secure(stream, acceptor, peer, proxy, stop, guard)).await
 }
 
 /// A connection on the HTTPS port: the handshake, then h2 or HTTP/1.1 by ALPN.
-async fn secure(
+async fn secure<G: Send + 'static>(
     stream: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     peer: SocketAddr,
     proxy: Arc<Proxy>,
     stop: watch::Receiver<bool>,
+    guard: G,
 ) {
     // A client gets as long for its TLS handshake as for its request head.
     let handshake =
@@ -55,7 +66,14 @@ async fn secure(
         return;
     };
     match tls_stream.get_ref().1.alpn_protocol() {
-        Some(b"h2") => h2(tls_stream, peer, true, proxy, stop).await,
+        Some(b"h2") => {
+            // Its own task, as for h2c (`serve`): this boxed future holds the handshake's
+            // and the HTTP/1.1 path's room.
+            tokio::spawn(async move {
+                let _guard = guard;
+                h2(tls_stream, peer, true, proxy, stop).await
+            });
+        }
         // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
         Some(crate::acme::challenges::ACME_TLS_ALPN) => {}
         _ => http1(tls_stream, peer, true, proxy, stop).await,
@@ -166,9 +184,10 @@ async fn starts_with_h2_preface(stream: &TcpStream, limit: std::time::Duration) 
 /// HTTP/2 through hyper, with the patched h2 of vendor/h2 (PATCHES.md): an idle connection
 /// holds no frame reader or writer buffer, no HPACK decode buffer, no stream or frame slots,
 /// and no slice of a target response's buffer in its HPACK table; its reads go through this
-/// thread's stock (`stock_io.rs`). About 5.9 KB of RSS per idle h2c connection is left (26.6
-/// KB before), mostly hyper's and h2's connection state itself (heaptrack, 2026-12-07: the
-/// connection future 1.9 KB, its task 1.6 KB, h2's stream registry 0.6 KB).
+/// thread's stock (`stock_io.rs`); it runs in a task of its own (`serve`). About 4.4 KB of RSS
+/// per idle h2c connection is left (26.6 KB before), mostly hyper's and h2's connection state
+/// itself (heaptrack, 2026-12-07: the task with the connection future 1.9 KB, h2's stream
+/// registry 0.6 KB, HPACK tables 0.4 KB).
 async fn h2<S>(
     stream: S,
     peer: SocketAddr,

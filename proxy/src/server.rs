@@ -84,10 +84,9 @@ impl Worker {
     fn spawn(&self, stream: TcpStream, peer: SocketAddr, tls: bool, open: Open) {
         let (proxy, stop) = (self.proxy.clone(), self.shutdown.clone());
         let acceptor = if tls { self.tls.clone() } else { None };
-        tokio::spawn(async move {
-            let _open = open;
-            crate::conn::serve(stream, peer, acceptor, proxy, stop).await;
-        });
+        tokio::spawn(crate::conn::serve(
+            stream, peer, acceptor, proxy, stop, open,
+        ));
     }
 
     fn stopping(&self) -> impl std::future::Future<Output = ()> {

@@ -37,7 +37,10 @@ pub fn collect(l: &Loaded, s: &Settings, notes: &mut Vec<String>) {
             notes.push("not exported: boot.limit / boot.wait (the rolling update replaces one pod at a time: maxSurge 1, maxUnavailable 0)".into());
         }
     }
-    if c.deploy.as_ref().is_some_and(|d| d.bake.is_some_and(|b| !b.0.is_zero())) {
+    if c.deploy
+        .as_ref()
+        .is_some_and(|d| d.bake.is_some_and(|b| !b.0.is_zero()))
+    {
         notes.push("not exported: deploy.bake (dhow-proxy's automatic rollback; on Kubernetes use a progressive-delivery controller such as Argo Rollouts or Flagger)".into());
     }
     if c.canary.is_some() {
