@@ -10,9 +10,9 @@
 
 use crate::control::Control;
 use crate::router::Service;
-use crate::stats::Counts;
+use crate::stats::{error_rate, Counts};
 use crate::upstream::Upstream;
-use dhow_proxy_api::{BakeSpec, BakeStatus, DeployAnswer, HealthSpec, VersionStats};
+use dhow_proxy_api::{BakeSpec, BakeStatus, DeployAnswer, HealthSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,7 @@ impl Control {
             &b.name,
             BakeStatus {
                 left_ms: b.spec.window_ms,
-                old: stats_of(&b.old_counts, "old"),
+                old: b.old_counts.version_stats("old", ""),
                 state: "baking".into(),
                 ..Default::default()
             },
@@ -108,7 +108,7 @@ impl Control {
     /// Judge the new targets until the window ends (spawned by `deploy`).
     pub async fn bake(self: Arc<Self>, b: Baking) {
         let deadline = Instant::now() + Duration::from_millis(b.spec.window_ms);
-        let old = stats_of(&b.old_counts, "old");
+        let old = b.old_counts.version_stats("old", "");
         loop {
             let table = self.proxy.table.load_full();
             let Some(s) = table
@@ -133,7 +133,7 @@ impl Control {
                 &b.name,
                 BakeStatus {
                     left_ms: left.as_millis() as u64,
-                    new: stats_of(&new, "new"),
+                    new: new.version_stats("new", ""),
                     old: old.clone(),
                     reason: None,
                     state: "baking".into(),
@@ -225,8 +225,8 @@ impl Control {
             &b.name,
             BakeStatus {
                 left_ms: 0,
-                new: stats_of(&new, "new"),
-                old: stats_of(&b.old_counts, "old"),
+                new: new.version_stats("new", ""),
+                old: b.old_counts.version_stats("old", ""),
                 reason,
                 state: state.into(),
             },
@@ -240,8 +240,8 @@ fn canary_status(state: &str, reason: Option<String>, c: Option<(&Counts, &Count
     let (new, old) = c.unwrap_or((&none, &none));
     BakeStatus {
         left_ms: 0,
-        new: stats_of(new, "canary"),
-        old: stats_of(old, "stable"),
+        new: new.version_stats("canary", ""),
+        old: old.version_stats("stable", ""),
         reason,
         state: state.into(),
     }
@@ -249,26 +249,6 @@ fn canary_status(state: &str, reason: Option<String>, c: Option<(&Counts, &Count
 
 fn addrs(targets: &[Arc<Upstream>]) -> Vec<String> {
     targets.iter().map(|t| t.addr.clone()).collect()
-}
-
-fn stats_of(c: &Counts, side: &str) -> VersionStats {
-    let (requests, errors, p99) = c.summary();
-    VersionStats {
-        errors,
-        error_rate: rate(errors, requests),
-        p99_ms: p99.map(|s| s * 1000.0),
-        requests,
-        side: side.into(),
-        version: String::new(),
-    }
-}
-
-fn rate(errors: u64, requests: u64) -> f64 {
-    if requests == 0 {
-        0.0
-    } else {
-        errors as f64 / requests as f64
-    }
 }
 
 /// Why the new targets fail their bake, if they do: over enough requests, past a limit and
@@ -279,7 +259,10 @@ pub fn tripped(new: &Counts, old: &Counts, spec: &BakeSpec) -> Option<String> {
         return None;
     }
     let (old_requests, old_errors, old_p99) = old.summary();
-    let (now, before) = (rate(errors, requests), rate(old_errors, old_requests));
+    let (now, before) = (
+        error_rate(errors, requests),
+        error_rate(old_errors, old_requests),
+    );
     if now > spec.max_error_rate && now > before {
         return Some(format!(
             "5xx rate {:.1}% ({errors} of {requests} requests) is over the limit of {:.1}% \

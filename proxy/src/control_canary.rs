@@ -9,7 +9,7 @@ use crate::health;
 use crate::router::Service;
 use crate::stats::Stats;
 use dhow_proxy_api::{
-    basis_points, CanaryAbort, CanaryRequest, CanaryShare, Endpoint, StatsAnswer, VersionStats,
+    basis_points, CanaryAbort, CanaryRequest, CanaryShare, Endpoint, StatsAnswer,
     DEFAULT_CANARY_COOKIE, DEFAULT_CANARY_HEADER,
 };
 use hyper::StatusCode;
@@ -207,15 +207,17 @@ impl Control {
         };
         let versions = match &s.canary {
             Some(c) => vec![
-                version_stats(&c.stable_stats, "stable", &c.stable_version),
-                version_stats(&c.stats, "canary", &c.version),
+                c.stable_stats
+                    .counts()
+                    .version_stats("stable", &c.stable_version),
+                c.stats.counts().version_stats("canary", &c.version),
             ],
             None => Vec::new(),
         };
         Ok(StatsAnswer {
             canary: s.canary.as_ref().map(|c| c.entry()),
             service: name.to_string(),
-            total: version_stats(&s.stats, "all", ""),
+            total: s.stats.counts().version_stats("all", ""),
             versions,
         })
     }
@@ -234,23 +236,12 @@ impl Control {
                 ));
             }
             None if !c.target.is_ready() => {
-                let (client, target, spec) = (
-                    self.proxy.client.clone(),
+                let client = self.proxy.client.clone();
+                tokio::spawn(health::until_ready(
+                    client,
                     c.target.clone(),
                     s.health.clone(),
-                );
-                tokio::spawn(async move {
-                    while !target.is_retired() {
-                        if health::check_once(&client, &target.addr, &spec)
-                            .await
-                            .is_ok()
-                        {
-                            target.mark_ready();
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(spec.interval_ms.max(100))).await;
-                    }
-                });
+                ));
             }
             None => {}
         }
@@ -287,23 +278,6 @@ pub fn running(name: &str, c: &Canary) -> String {
             &c.stable_version
         }
     )
-}
-
-/// One side's counters as the wire shows them.
-fn version_stats(stats: &Stats, side: &str, version: &str) -> VersionStats {
-    let (requests, errors, p99) = stats.summary();
-    VersionStats {
-        errors,
-        error_rate: if requests == 0 {
-            0.0
-        } else {
-            errors as f64 / requests as f64
-        },
-        p99_ms: p99.map(|s| s * 1000.0),
-        requests,
-        side: side.to_string(),
-        version: version.to_string(),
-    }
 }
 
 impl Control {

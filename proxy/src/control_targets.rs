@@ -7,7 +7,6 @@ use crate::health;
 use crate::router::{Service, ServiceMode};
 use dhow_proxy_api::{ServiceEntry, ServiceList, TargetEntry};
 use std::sync::Arc;
-use std::time::Duration;
 
 impl Control {
     pub fn list(&self) -> ServiceList {
@@ -63,23 +62,12 @@ impl Control {
                 self.watch(s);
                 continue;
             }
-            let (client, target, spec) = (
-                self.proxy.client.clone(),
+            let client = self.proxy.client.clone();
+            tokio::spawn(health::until_ready(
+                client,
                 s.target.clone(),
                 s.health.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    if health::check_once(&client, &target.addr, &spec)
-                        .await
-                        .is_ok()
-                    {
-                        target.mark_ready();
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(spec.interval_ms.max(100))).await;
-                }
-            });
+            ));
         }
     }
 

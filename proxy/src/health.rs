@@ -6,6 +6,22 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use std::time::Duration;
 
+/// Check a restored target on the service's interval until it answers, then mark it ready
+/// (it gets traffic from then on); ends early once it leaves its service (retired).
+pub async fn until_ready(
+    client: UpstreamClient,
+    target: std::sync::Arc<crate::upstream::Upstream>,
+    spec: HealthSpec,
+) {
+    while !target.is_retired() {
+        if check_once(&client, &target.addr, &spec).await.is_ok() {
+            target.mark_ready();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(spec.interval_ms.max(100))).await;
+    }
+}
+
 /// One check: Ok on 2xx, else a short reason.
 pub async fn check_once(
     client: &UpstreamClient,

@@ -160,6 +160,19 @@ impl Counts {
         }
     }
 
+    /// This reading as the control wire shows one side of a service (`stats`, `bake`).
+    pub fn version_stats(&self, side: &str, version: &str) -> dhow_proxy_api::VersionStats {
+        let (requests, errors, p99) = self.summary();
+        dhow_proxy_api::VersionStats {
+            errors,
+            error_rate: error_rate(errors, requests),
+            p99_ms: p99.map(|s| s * 1000.0),
+            requests,
+            side: side.to_string(),
+            version: version.to_string(),
+        }
+    }
+
     /// Requests, those with a 5xx, and the upper bound (seconds) of the duration bucket
     /// holding the 99th percentile (the largest bound when beyond it; none without requests).
     pub fn summary(&self) -> (u64, u64, Option<f64>) {
@@ -176,6 +189,15 @@ impl Counts {
             BUCKETS[BUCKETS.len() - 1]
         });
         (requests, self.by_class[4], p99)
+    }
+}
+
+/// `errors / requests`, 0 without requests.
+pub fn error_rate(errors: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        0.0
+    } else {
+        errors as f64 / requests as f64
     }
 }
 

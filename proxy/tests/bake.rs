@@ -5,33 +5,10 @@
 
 mod support;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
-
-async fn control(proxy: &ProxyProc, method: &str, path: &str, body: &str) -> serde_json::Value {
-    let io = tokio::net::UnixStream::connect(&proxy.control)
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
-}
 
 fn baked_deploy(target: &str) -> String {
     serde_json::json!({
@@ -47,7 +24,9 @@ fn baked_deploy(target: &str) -> String {
 async fn outcome(proxy: &ProxyProc) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status = control(proxy, "GET", "/v1/services/app/bake", "").await;
+        let status = control_json(proxy, "GET", "/v1/services/app/bake", "")
+            .await
+            .1;
         if status["state"] != "baking" {
             return status;
         }
@@ -70,13 +49,14 @@ async fn a_failing_version_is_switched_back_from_and_a_healthy_one_kept() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let started = Instant::now();
-    let answer = control(
+    let answer = control_json(
         &proxy,
         "POST",
         "/v1/services/app/deploy",
         &baked_deploy(&bad.target()),
     )
-    .await;
+    .await
+    .1;
     assert_eq!(answer["baking_ms"], 4000, "{answer}");
     let status = outcome(&proxy).await;
     assert!(
@@ -101,13 +81,14 @@ async fn a_failing_version_is_switched_back_from_and_a_healthy_one_kept() {
     let list = proxy.ctl(&["list"]).1;
     assert!(list.contains(&old.target()), "{list}");
 
-    let answer = control(
+    let answer = control_json(
         &proxy,
         "POST",
         "/v1/services/app/deploy",
         &baked_deploy(&good.target()),
     )
-    .await;
+    .await
+    .1;
     assert_eq!(answer["baking_ms"], 4000, "{answer}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let old_then = old.served();
@@ -149,13 +130,14 @@ async fn a_failing_canary_aborts_itself_within_its_window() {
         "bake": {"window_ms": 4000, "max_error_rate": 0.05, "min_requests": 50},
     });
     let started = Instant::now();
-    let answer = control(
+    let answer = control_json(
         &proxy,
         "POST",
         "/v1/services/app/canary",
         &canary.to_string(),
     )
-    .await;
+    .await
+    .1;
     assert_eq!(answer["canary"]["percent"], 50.0, "{answer}");
     let status = outcome(&proxy).await;
     assert!(

@@ -16,32 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
-/// A control request: (status, JSON answer).
-async fn control(
-    proxy: &ProxyProc,
-    method: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let io = tokio::net::UnixStream::connect(&proxy.control)
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
-}
-
 /// A client with its own connection and cookie jar (one cookie: the canary's).
 struct Client {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -136,7 +110,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
     let canary = "/v1/services/app/canary";
 
     // Its own target as a canary, or a share past 100 %, is refused.
-    let (status, answer) = control(
+    let (status, answer) = control_json(
         &proxy,
         "POST",
         canary,
@@ -144,7 +118,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
     )
     .await;
     assert_eq!(status, 400, "{answer}");
-    let (status, _) = control(
+    let (status, _) = control_json(
         &proxy,
         "POST",
         canary,
@@ -153,7 +127,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
     .await;
     assert_eq!(status, 400);
 
-    let (status, answer) = control(
+    let (status, answer) = control_json(
         &proxy,
         "POST",
         canary,
@@ -186,7 +160,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
     let loaded = load(proxy.http, "app.test", 64, stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let share = "/v1/services/app/canary/share";
-    let (status, _) = control(&proxy, "POST", share, serde_json::json!({"percent": 50})).await;
+    let (status, _) = control_json(&proxy, "POST", share, serde_json::json!({"percent": 50})).await;
     assert_eq!(status, 200);
     let mut kept = 0;
     for mut c in clients {
@@ -200,7 +174,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
         "{kept} of the {on} canary clients still on it at 50 %"
     );
     assert!((420..=580).contains(&kept), "{kept} of 1000 at 50 %");
-    let (status, stats) = control(
+    let (status, stats) = control_json(
         &proxy,
         "GET",
         "/v1/services/app/stats",
@@ -232,7 +206,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
     let stop = Arc::new(AtomicBool::new(false));
     let loaded = load(proxy.http, "app.test", 64, stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, answer) = control(
+    let (status, answer) = control_json(
         &proxy,
         "POST",
         "/v1/services/app/canary/abort",
@@ -250,7 +224,7 @@ async fn a_canary_takes_its_share_of_clients_sticky_and_comes_and_goes_with_no_f
         "old",
         "after abort, all stable"
     );
-    let (status, _) = control(
+    let (status, _) = control_json(
         &proxy,
         "POST",
         canary,

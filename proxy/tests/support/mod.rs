@@ -540,3 +540,22 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// A request on `proxy`'s control socket with `body` (JSON text): (status, JSON answer; null
+/// when the answer is not JSON).
+pub async fn control_json(
+    proxy: &ProxyProc,
+    method: &str,
+    path: &str,
+    body: impl std::fmt::Display,
+) -> (u16, serde_json::Value) {
+    let io = tokio::net::UnixStream::connect(&proxy.control)
+        .await
+        .unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    let (status, text) = send_over(io, req, Bytes::from(body.to_string())).await;
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
